@@ -1,0 +1,92 @@
+/**
+ * Events (SPEC §10): what the core and the adapters report to the TUI, the
+ * log and Prometheus through the EventSink port.
+ *
+ * @module
+ */
+import type { Multiaddr, PeerId } from "./ids.ts";
+
+/** How a server's active exit was chosen. */
+export type DestinationSource =
+  | { readonly kind: "pinned"; readonly rank: number }
+  | { readonly kind: "sticky" }
+  | { readonly kind: "discovered" }
+  | { readonly kind: "manual" };
+
+/** A candidate exit with the routes known for it. */
+export interface PoolPeer {
+  readonly peerId: PeerId;
+  readonly addresses: readonly Multiaddr[];
+}
+
+/** Whether a pinned peer currently has a dialable route. */
+export interface PinnedPeerStatus {
+  readonly peerId: PeerId;
+  readonly rank: number;
+  readonly resolvable: boolean;
+}
+
+/** Every event p2proxy emits. */
+export type P2ProxyEvent =
+  | { readonly type: "local-peer-id"; readonly peerId: PeerId }
+  | { readonly type: "connection-connecting"; readonly port?: number }
+  | {
+    readonly type: "connection-connected";
+    readonly peerId: PeerId;
+    readonly address: Multiaddr;
+    readonly relayed: boolean;
+  }
+  | { readonly type: "connection-disconnected"; readonly peerId: PeerId }
+  | {
+    readonly type: "session-new";
+    readonly sessionId: string;
+    readonly port: number;
+    readonly target: string;
+    readonly peerId: PeerId;
+  }
+  | {
+    readonly type: "session-end";
+    readonly sessionId: string;
+    readonly port: number;
+    readonly peerId: PeerId;
+    readonly bytesUp: number;
+    readonly bytesDown: number;
+    /** Set when the session ended on an error; the stage names where. */
+    readonly error?: { readonly stage: string; readonly message: string };
+  }
+  | {
+    readonly type: "bandwidth";
+    readonly sessionId: string;
+    readonly peerId: PeerId;
+    readonly direction: "up" | "down";
+    readonly bytes: number;
+  }
+  | { readonly type: "error"; readonly port?: number; readonly message: string }
+  | { readonly type: "server-pool"; readonly port: number; readonly peers: readonly PoolPeer[] }
+  | {
+    readonly type: "peer-route";
+    readonly peerId: PeerId;
+    readonly address: Multiaddr;
+    readonly relayed: boolean;
+  }
+  | {
+    readonly type: "active-destination";
+    readonly port: number;
+    /** Undefined while no exit is chosen (discovery in progress). */
+    readonly peerId?: PeerId;
+    readonly source?: DestinationSource;
+  }
+  | {
+    readonly type: "pinned-statuses";
+    readonly port: number;
+    readonly statuses: readonly PinnedPeerStatus[];
+  }
+  | { readonly type: "sticky-pool"; readonly port: number; readonly peers: readonly PoolPeer[] };
+
+/** The `type` of every event. */
+export type P2ProxyEventType = P2ProxyEvent["type"];
+
+/** Renders a destination source the way the TUI badges it: `pinned[0]`, `sticky`… */
+export function describeSource(source: DestinationSource): string {
+  return source.kind === "pinned" ? `pinned[${source.rank}]` : source.kind;
+}

@@ -1,0 +1,13 @@
+/**
+ * The ports: interfaces the core owns and plugins implement.
+ *
+ * @module
+ */
+export * from "./authenticator.ts";
+export * from "./clock.ts";
+export * from "./dialer.ts";
+export * from "./event_sink.ts";
+export * from "./identity.ts";
+export * from "./peer_directory.ts";
+export * from "./sticky_store.ts";
+export * from "./stream_opener.ts";

@@ -1,0 +1,51 @@
+/**
+ * Opens protocol streams to connected peers.
+ *
+ * @module
+ */
+import { P2ProxyError } from "../errors.ts";
+import type { PeerId } from "../ids.ts";
+
+/**
+ * A byte stream the data plane relays over. Reading ends when the remote
+ * closes its write side; `closeWrite` is a half-close; `abort` resets both.
+ */
+export interface DuplexStream {
+  readonly readable: AsyncIterable<Uint8Array>;
+  /** Resolves once the chunk is accepted; awaiting it honours backpressure. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Half-close: no more writes from us, reading goes on. */
+  closeWrite(): Promise<void>;
+  /** Hard reset of both directions. */
+  abort(reason?: Error): void;
+}
+
+/** Limits that apply to one open, set per server. */
+export interface OpenOptions {
+  readonly protocol: string;
+  /** Give up after this long (includes waiting for a free slot). */
+  readonly timeoutMs: number;
+  /** At most this many opens in flight to one peer. */
+  readonly maxConcurrent: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Opens streams. */
+export interface StreamOpener<S extends DuplexStream = DuplexStream> {
+  open(peer: PeerId, options: OpenOptions): Promise<S>;
+}
+
+/** Why a stream could not be opened. */
+export type StreamErrorCode =
+  /** The peer does not speak the protocol: terminal for the peer. */
+  | "unsupported-protocol"
+  | "io"
+  | "open-timeout";
+
+/** A failed stream open. */
+export class StreamError extends P2ProxyError<StreamErrorCode> {
+  /** True when retrying this peer is pointless: evict it and rediscover. */
+  get isTerminalForPeer(): boolean {
+    return this.code === "unsupported-protocol";
+  }
+}
