@@ -1,0 +1,177 @@
+/**
+ * The plugin contract: what a plugin declares and how the host builds it.
+ *
+ * A plugin implements one or more ports ("capabilities"). It declares the
+ * plugin-API major it was built for, what it provides and requires, typed
+ * options with defaults (a zod schema), and the Deno permissions it needs for
+ * given options. The host validates all of that before any socket opens.
+ *
+ * @example
+ * ```ts
+ * export const plugin = definePlugin({
+ *   name: "@acme/sticky-redis",
+ *   version: "1.0.0",
+ *   api: 1,
+ *   provides: ["sticky-store"],
+ *   options: z.object({ url: z.string().default("redis://127.0.0.1:6379") }).strict(),
+ *   permissions: (o) => ({ net: [new URL(o.url).host] }),
+ *   create: (o) => ({ provides: { "sticky-store": new RedisStickyStore(o.url) } }),
+ * });
+ * ```
+ *
+ * @module
+ */
+import type { z } from "zod";
+import { P2ProxyError } from "../errors.ts";
+import type { Authenticator } from "../ports/authenticator.ts";
+import type { Clock } from "../ports/clock.ts";
+import type { Dialer } from "../ports/dialer.ts";
+import type { EventSink } from "../ports/event_sink.ts";
+import type { Identity } from "../ports/identity.ts";
+import type { PeerDirectory } from "../ports/peer_directory.ts";
+import type { StickyStore } from "../ports/sticky_store.ts";
+import type { StreamOpener } from "../ports/stream_opener.ts";
+import type { PermissionSet } from "./permissions.ts";
+
+/** The plugin-API major this core implements. A plugin built for another major is rejected. */
+export const PLUGIN_API_VERSION = 1;
+
+/** The roles a node can run (SPEC §1). `tool` is a CLI command that runs no role (keygen, check…). */
+export type Role = "proxy" | "exit" | "hub" | "auth" | "demo" | "tool";
+
+/**
+ * Capability name → the port it stands for. Third-party plugins may add
+ * capabilities by augmenting this interface (`declare module`).
+ */
+export interface Capabilities {
+  "clock": Clock;
+  "identity": Identity;
+  "sticky-store": StickyStore;
+  "authenticator": Authenticator;
+  "event-sink": EventSink;
+  "peer-directory": PeerDirectory;
+  "dialer": Dialer;
+  "stream-opener": StreamOpener;
+}
+
+/** A capability name. */
+export type CapabilityName = keyof Capabilities & string;
+
+/** What the host passes to `permissions()`. */
+export interface PermissionContext {
+  /** Absolute or relative path of the node's state directory. */
+  readonly stateDir: string;
+  readonly role: Role;
+}
+
+/** What the host passes to `create()`. */
+export interface PluginContext extends PermissionContext {
+  /** The provider of a capability this plugin `requires` (throws for one it did not declare). */
+  get<K extends CapabilityName>(capability: K): Capabilities[K];
+}
+
+/** A created plugin: the ports it implements and an optional lifecycle. */
+export interface PluginInstance<P extends CapabilityName = CapabilityName> {
+  readonly provides: { readonly [K in P]: Capabilities[K] };
+  /** Called in dependency order after every plugin is created. */
+  start?(): Promise<void> | void;
+  /** Called in reverse start order at shutdown. */
+  stop?(): Promise<void> | void;
+}
+
+/** Any zod schema whose output is an options object. */
+// deno-lint-ignore no-explicit-any
+export type OptionsSchema = z.ZodType<Record<string, any>>;
+
+/** What a plugin module declares. */
+export interface PluginDefinition<
+  S extends OptionsSchema = OptionsSchema,
+  P extends CapabilityName = CapabilityName,
+> {
+  /** Package-style name, e.g. `@p2proxy/sticky-file`. Config keys options by it. */
+  readonly name: string;
+  /** The plugin's own semver version. */
+  readonly version: string;
+  /** The plugin-API major it was built for (compare `PLUGIN_API_VERSION`). */
+  readonly api: number;
+  /** One line for `p2proxy plugins`. */
+  readonly description: string;
+  readonly provides: readonly P[];
+  readonly requires?: readonly CapabilityName[];
+  /** Typed options with defaults; parsing `{}` must succeed. */
+  readonly options: S;
+  /** The Deno permissions this plugin needs with these options. */
+  permissions?(options: z.output<S>, ctx: PermissionContext): PermissionSet;
+  create(options: z.output<S>, ctx: PluginContext): PluginInstance<P> | Promise<PluginInstance<P>>;
+}
+
+/** Why the host refused a plugin set. */
+export type PluginErrorCode =
+  | "invalid-definition"
+  | "api-mismatch"
+  | "missing-capability"
+  | "ambiguous-provider"
+  | "unknown-provider"
+  | "bad-options"
+  | "unknown-plugin"
+  | "duplicate-plugin"
+  | "dependency-cycle"
+  | "load-failed"
+  | "start-failed";
+
+/** A refused plugin set; `plugin` names the plugin at fault when there is one. */
+export class PluginError extends P2ProxyError<PluginErrorCode> {
+  readonly plugin?: string;
+
+  constructor(code: PluginErrorCode, message: string, plugin?: string, options?: ErrorOptions) {
+    super(code, message, options);
+    if (plugin !== undefined) this.plugin = plugin;
+  }
+}
+
+const NAME_PATTERN = /^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/;
+const VERSION_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
+
+/**
+ * Declares a plugin. Checks the declaration's shape at once, so a broken
+ * plugin fails when its module loads, naming itself.
+ */
+export function definePlugin<S extends OptionsSchema, P extends CapabilityName>(
+  definition: PluginDefinition<S, P>,
+): PluginDefinition<S, P> {
+  const problems = definitionProblems(definition as unknown as PluginDefinition);
+  if (problems.length > 0) {
+    throw new PluginError(
+      "invalid-definition",
+      `Plugin "${String(definition.name)}" is not a valid plugin: ${problems.join("; ")}.`,
+      String(definition.name),
+    );
+  }
+  return Object.freeze(definition);
+}
+
+/** Problems with a plugin declaration (empty when it is valid). Used for modules not built with `definePlugin`. */
+export function definitionProblems(definition: PluginDefinition): string[] {
+  const problems: string[] = [];
+  if (typeof definition !== "object" || definition === null) return ["it is not an object"];
+  if (typeof definition.name !== "string" || !NAME_PATTERN.test(definition.name)) {
+    problems.push(`name must look like "@scope/name" (got ${JSON.stringify(definition.name)})`);
+  }
+  if (typeof definition.version !== "string" || !VERSION_PATTERN.test(definition.version)) {
+    problems.push(`version must be semver (got ${JSON.stringify(definition.version)})`);
+  }
+  if (!Number.isInteger(definition.api) || definition.api < 1) {
+    problems.push(`api must be a positive integer (got ${JSON.stringify(definition.api)})`);
+  }
+  if (!Array.isArray(definition.provides) || definition.provides.length === 0) {
+    problems.push("provides must list at least one capability");
+  }
+  if (definition.requires !== undefined && !Array.isArray(definition.requires)) {
+    problems.push("requires must be a list of capabilities");
+  }
+  if (typeof definition.options?.safeParse !== "function") {
+    problems.push("options must be a zod schema");
+  }
+  if (typeof definition.create !== "function") problems.push("create must be a function");
+  return problems;
+}

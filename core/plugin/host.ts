@@ -1,0 +1,352 @@
+/**
+ * The plugin host: decides which plugin provides each capability a role needs,
+ * validates everything before anything is created, then creates, starts and
+ * stops the chosen plugins in dependency order. Pure: loading modules and
+ * reading deno.json is the CLI's job.
+ *
+ * @module
+ */
+import {
+  type Capabilities,
+  type CapabilityName,
+  definitionProblems,
+  type PermissionContext,
+  PLUGIN_API_VERSION,
+  type PluginDefinition,
+  PluginError,
+  type PluginInstance,
+} from "./contract.ts";
+import { mergePermissions, type PermissionSet } from "./permissions.ts";
+
+/** What a role asks of the host. */
+export interface CompositionRequest {
+  /** Every plugin that was loaded. */
+  readonly plugins: readonly PluginDefinition[];
+  /** Capabilities the role cannot run without. */
+  readonly needs: readonly CapabilityName[];
+  /** Capabilities the role uses when some plugin provides them. */
+  readonly wants?: readonly CapabilityName[];
+  /** Config `providers`: capability → plugin name. Wins over `defaults`. */
+  readonly choices?: Readonly<Record<string, string>>;
+  /** Built-in choices, applied only when the plugin list is the built-in one. */
+  readonly defaults?: Readonly<Record<string, string>>;
+  /** Config `plugins`: plugin name → raw options. */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/** One chosen plugin with its parsed options. */
+export interface PlannedPlugin {
+  readonly plugin: PluginDefinition;
+  // deno-lint-ignore no-explicit-any
+  readonly options: Record<string, any>;
+}
+
+/** The validated outcome of planning: plugins in creation order and who provides what. */
+export interface CompositionPlan {
+  readonly entries: readonly PlannedPlugin[];
+  readonly providers: ReadonlyMap<CapabilityName, string>;
+}
+
+/**
+ * Validates a plugin set against what a role needs. Throws a `PluginError`
+ * naming the plugin at fault for: an invalid declaration, another API major,
+ * a duplicate name, a choice naming an unknown plugin or one that does not
+ * provide the capability, a missing capability, two providers without a
+ * choice, options for a plugin that is not loaded, bad options, a cycle.
+ */
+export function planComposition(request: CompositionRequest): CompositionPlan {
+  const byName = indexByName(request.plugins);
+  const choices = { ...request.defaults, ...request.choices };
+  checkChoices(choices, byName, request.choices ?? {});
+  checkOptionsTargets(request.options ?? {}, byName);
+
+  const providers = new Map<CapabilityName, string>();
+  const order: PluginDefinition[] = [];
+  const visiting = new Set<string>();
+
+  const resolve = (capability: CapabilityName, neededBy: string | undefined, required: boolean) => {
+    const chosen = providers.get(capability);
+    if (chosen) return visit(byName.get(chosen)!);
+    const plugin = pickProvider(capability, request.plugins, choices, neededBy, required);
+    if (!plugin) return;
+    providers.set(capability, plugin.name);
+    visit(plugin);
+  };
+
+  const visit = (plugin: PluginDefinition) => {
+    if (order.includes(plugin)) return;
+    if (visiting.has(plugin.name)) {
+      throw new PluginError(
+        "dependency-cycle",
+        `Plugin "${plugin.name}" depends on itself through its requires (${
+          [...visiting].join(" → ")
+        }). Break the cycle in one of those plugins.`,
+        plugin.name,
+      );
+    }
+    visiting.add(plugin.name);
+    for (const capability of plugin.provides) {
+      if (!providers.has(capability)) providers.set(capability, plugin.name);
+    }
+    for (const capability of plugin.requires ?? []) resolve(capability, plugin.name, true);
+    visiting.delete(plugin.name);
+    order.push(plugin);
+  };
+
+  for (const capability of request.needs) resolve(capability, undefined, true);
+  for (const capability of request.wants ?? []) resolve(capability, undefined, false);
+
+  const entries = order.map((plugin) => ({
+    plugin,
+    options: parseOptions(plugin, request.options?.[plugin.name]),
+  }));
+  return { entries, providers };
+}
+
+function indexByName(plugins: readonly PluginDefinition[]): Map<string, PluginDefinition> {
+  const byName = new Map<string, PluginDefinition>();
+  for (const plugin of plugins) {
+    const problems = definitionProblems(plugin);
+    if (problems.length > 0) {
+      throw new PluginError(
+        "invalid-definition",
+        `Plugin "${String(plugin?.name)}" is not a valid plugin: ${problems.join("; ")}.`,
+        String(plugin?.name),
+      );
+    }
+    if (plugin.api !== PLUGIN_API_VERSION) {
+      throw new PluginError(
+        "api-mismatch",
+        `Plugin "${plugin.name}" ${plugin.version} was built for plugin API ${plugin.api}, ` +
+          `but this p2proxy implements API ${PLUGIN_API_VERSION}. ` +
+          `Install a version of "${plugin.name}" built for API ${PLUGIN_API_VERSION}.`,
+        plugin.name,
+      );
+    }
+    if (byName.has(plugin.name)) {
+      throw new PluginError(
+        "duplicate-plugin",
+        `Plugin "${plugin.name}" is listed twice. Remove one entry from p2proxy.plugins in deno.json.`,
+        plugin.name,
+      );
+    }
+    byName.set(plugin.name, plugin);
+  }
+  return byName;
+}
+
+function checkChoices(
+  choices: Readonly<Record<string, string>>,
+  byName: ReadonlyMap<string, PluginDefinition>,
+  explicit: Readonly<Record<string, string>>,
+): void {
+  for (const [capability, name] of Object.entries(choices)) {
+    const plugin = byName.get(name);
+    if (!plugin) {
+      // A built-in default may name a plugin the user's list left out; only an explicit choice must exist.
+      if (!(capability in explicit)) continue;
+      throw new PluginError(
+        "unknown-provider",
+        `The config chooses "${name}" to provide "${capability}", but no plugin of that name is loaded. ` +
+          `Add it to p2proxy.plugins in deno.json or fix providers.${capability}.`,
+        name,
+      );
+    }
+    if (!(plugin.provides as readonly string[]).includes(capability)) {
+      throw new PluginError(
+        "unknown-provider",
+        `The config chooses "${name}" to provide "${capability}", but it provides only ` +
+          `${plugin.provides.map((c) => `"${c}"`).join(", ")}. Fix providers.${capability}.`,
+        name,
+      );
+    }
+  }
+}
+
+function checkOptionsTargets(
+  options: Readonly<Record<string, unknown>>,
+  byName: ReadonlyMap<string, PluginDefinition>,
+): void {
+  for (const name of Object.keys(options)) {
+    if (byName.has(name)) continue;
+    throw new PluginError(
+      "unknown-plugin",
+      `The config has options for plugin "${name}", but no plugin of that name is loaded. ` +
+        `Loaded: ${[...byName.keys()].join(", ") || "none"}.`,
+      name,
+    );
+  }
+}
+
+function pickProvider(
+  capability: CapabilityName,
+  plugins: readonly PluginDefinition[],
+  choices: Readonly<Record<string, string>>,
+  neededBy: string | undefined,
+  required: boolean,
+): PluginDefinition | undefined {
+  const candidates = plugins.filter((p) => (p.provides as readonly string[]).includes(capability));
+  const chosen = choices[capability];
+  const pick = chosen ? candidates.find((p) => p.name === chosen) : undefined;
+  if (pick) return pick;
+  if (candidates.length === 1) return candidates[0];
+  if (candidates.length > 1) {
+    throw new PluginError(
+      "ambiguous-provider",
+      `Plugins ${
+        candidates.map((p) => `"${p.name}"`).join(" and ")
+      } all provide "${capability}". ` +
+        `Choose one with providers: { "${capability}": "<plugin name>" } in the config.`,
+      candidates[0]!.name,
+    );
+  }
+  if (!required) return undefined;
+  const who = neededBy ? `Plugin "${neededBy}" requires` : "This role needs";
+  throw new PluginError(
+    "missing-capability",
+    `${who} "${capability}", but no loaded plugin provides it. ` +
+      `Add a plugin that provides "${capability}" to p2proxy.plugins in deno.json.`,
+    neededBy,
+  );
+}
+
+// deno-lint-ignore no-explicit-any
+function parseOptions(plugin: PluginDefinition, raw: unknown): Record<string, any> {
+  const result = plugin.options.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const details = result.error.issues
+    .map((issue) =>
+      `${issue.path.length > 0 ? issue.path.join(".") : "(options)"}: ${issue.message}`
+    )
+    .join("; ");
+  throw new PluginError(
+    "bad-options",
+    `Plugin "${plugin.name}" rejected its options: ${details}. Fix plugins["${plugin.name}"] in the config.`,
+    plugin.name,
+  );
+}
+
+/** Everything the chosen plugins need, for `p2proxy permissions`. */
+export function planPermissions(plan: CompositionPlan, ctx: PermissionContext): PermissionSet {
+  return mergePermissions(
+    ...plan.entries.map((entry) => entry.plugin.permissions?.(entry.options, ctx) ?? {}),
+  );
+}
+
+/** Created plugins: ports by capability, and the lifecycle of all of them. */
+export class Composition {
+  readonly #instances: { name: string; instance: PluginInstance }[];
+  readonly #ports: Map<string, unknown>;
+  #stopped = false;
+
+  private constructor(
+    instances: { name: string; instance: PluginInstance }[],
+    ports: Map<string, unknown>,
+  ) {
+    this.#instances = instances;
+    this.#ports = ports;
+  }
+
+  /** Creates the planned plugins in dependency order. Nothing is started yet. */
+  static async create(plan: CompositionPlan, ctx: PermissionContext): Promise<Composition> {
+    const ports = new Map<string, unknown>();
+    const instances: { name: string; instance: PluginInstance }[] = [];
+    for (const { plugin, options } of plan.entries) {
+      const allowed = new Set<string>(plugin.requires ?? []);
+      const pluginCtx = {
+        ...ctx,
+        get: <K extends CapabilityName>(capability: K): Capabilities[K] => {
+          if (!allowed.has(capability)) {
+            throw new PluginError(
+              "missing-capability",
+              `Plugin "${plugin.name}" asked for "${capability}" without declaring it in requires.`,
+              plugin.name,
+            );
+          }
+          return ports.get(capability) as Capabilities[K];
+        },
+      };
+      let instance: PluginInstance;
+      try {
+        instance = await plugin.create(options, pluginCtx);
+      } catch (error) {
+        await stopAll(instances.reverse());
+        throw new PluginError(
+          "start-failed",
+          `Plugin "${plugin.name}" failed to start: ${
+            error instanceof Error ? error.message : error
+          }`,
+          plugin.name,
+          { cause: error },
+        );
+      }
+      instances.push({ name: plugin.name, instance });
+      for (const [capability, port] of Object.entries(instance.provides)) {
+        if (plan.providers.get(capability as CapabilityName) === plugin.name) {
+          ports.set(capability, port);
+        }
+      }
+    }
+    return new Composition(instances, ports);
+  }
+
+  /** The port of a capability; throws when no chosen plugin provides it. */
+  get<K extends CapabilityName>(capability: K): Capabilities[K] {
+    const port = this.#ports.get(capability);
+    if (port === undefined) {
+      throw new PluginError("missing-capability", `No plugin provides "${capability}".`);
+    }
+    return port as Capabilities[K];
+  }
+
+  /** The port of a capability, or undefined when none was wanted or found. */
+  find<K extends CapabilityName>(capability: K): Capabilities[K] | undefined {
+    return this.#ports.get(capability) as Capabilities[K] | undefined;
+  }
+
+  /** Starts every plugin in dependency order; on failure stops them all. */
+  async start(): Promise<void> {
+    for (const entry of this.#instances) {
+      try {
+        await entry.instance.start?.();
+      } catch (error) {
+        await this.stop();
+        throw new PluginError(
+          "start-failed",
+          `Plugin "${entry.name}" failed to start: ${
+            error instanceof Error ? error.message : error
+          }`,
+          entry.name,
+          { cause: error },
+        );
+      }
+    }
+  }
+
+  /**
+   * Stops every created plugin in reverse order, once. `stop` releases what
+   * `create` or `start` acquired, so it runs for plugins that never started.
+   * Never throws; returns the errors it met.
+   */
+  async stop(): Promise<Error[]> {
+    if (this.#stopped) return [];
+    this.#stopped = true;
+    return await stopAll([...this.#instances].reverse());
+  }
+}
+
+async function stopAll(entries: { name: string; instance: PluginInstance }[]): Promise<Error[]> {
+  const errors: Error[] = [];
+  for (const { name, instance } of entries) {
+    try {
+      await instance.stop?.();
+    } catch (error) {
+      errors.push(
+        new PluginError("start-failed", `Plugin "${name}" failed to stop cleanly.`, name, {
+          cause: error,
+        }),
+      );
+    }
+  }
+  return errors;
+}

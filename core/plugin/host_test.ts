@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import {
+  type CapabilityName,
+  definePlugin,
+  PLUGIN_API_VERSION,
+  type PluginContext,
+  type PluginDefinition,
+  PluginError,
+} from "./contract.ts";
+import { Composition, planComposition, planPermissions } from "./host.ts";
+
+const clockPort = { now: () => 0, sleep: () => Promise.resolve() };
+
+/** A plugin for the test; overrides are loosely typed so a test can declare any capability. */
+function aPlugin(overrides: { name: string; [key: string]: unknown }): PluginDefinition {
+  return {
+    version: "1.0.0",
+    api: PLUGIN_API_VERSION,
+    description: "test plugin",
+    provides: ["clock"] as CapabilityName[],
+    options: z.object({}).strict(),
+    create: () => ({ provides: { clock: clockPort } }),
+    ...overrides,
+  } as unknown as PluginDefinition;
+}
+
+function rejection(fn: () => unknown): PluginError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof PluginError, `expected a PluginError, got ${error}`);
+    return error;
+  }
+  assert.fail("expected a rejection");
+}
+
+Deno.test("definePlugin rejects a malformed declaration, naming the plugin", () => {
+  const error = rejection(() =>
+    definePlugin({ ...aPlugin({ name: "@t/bad" }), version: "one", provides: [] } as never)
+  );
+  assert.equal(error.code, "invalid-definition");
+  assert.equal(error.plugin, "@t/bad");
+  assert.match(error.message, /version must be semver/);
+  assert.match(error.message, /provides must list/);
+});
+
+Deno.test("a plugin built for another API major is rejected", () => {
+  const error = rejection(() =>
+    planComposition({
+      plugins: [aPlugin({ name: "@t/old", api: PLUGIN_API_VERSION + 1 })],
+      needs: ["clock"],
+    })
+  );
+  assert.equal(error.code, "api-mismatch");
+  assert.equal(error.plugin, "@t/old");
+  assert.match(error.message, /built for plugin API 2/);
+});
+
+Deno.test("a missing required capability names the plugin that requires it", () => {
+  const needy = aPlugin({ name: "@t/needy", provides: ["sticky-store"], requires: ["identity"] });
+  const error = rejection(() => planComposition({ plugins: [needy], needs: ["sticky-store"] }));
+  assert.equal(error.code, "missing-capability");
+  assert.equal(error.plugin, "@t/needy");
+  assert.match(error.message, /requires "identity"/);
+});
+
+Deno.test("a capability the role needs and nobody provides is rejected", () => {
+  const error = rejection(() =>
+    planComposition({ plugins: [aPlugin({ name: "@t/a" })], needs: ["identity"] })
+  );
+  assert.equal(error.code, "missing-capability");
+  assert.match(error.message, /This role needs "identity"/);
+});
+
+Deno.test("two providers without a choice are rejected; a choice resolves it", () => {
+  const plugins = [aPlugin({ name: "@t/a" }), aPlugin({ name: "@t/b" })];
+  const error = rejection(() => planComposition({ plugins, needs: ["clock"] }));
+  assert.equal(error.code, "ambiguous-provider");
+  assert.match(error.message, /"@t\/a" and "@t\/b"/);
+  assert.match(error.message, /providers/);
+  const plan = planComposition({ plugins, needs: ["clock"], choices: { clock: "@t/b" } });
+  assert.equal(plan.providers.get("clock"), "@t/b");
+  assert.deepEqual(plan.entries.map((e) => e.plugin.name), ["@t/b"]);
+});
+
+Deno.test("a choice naming an unknown plugin, or one that does not provide it, is rejected", () => {
+  const plugins = [aPlugin({ name: "@t/a" })];
+  assert.equal(
+    rejection(() => planComposition({ plugins, needs: ["clock"], choices: { clock: "@t/zzz" } }))
+      .code,
+    "unknown-provider",
+  );
+  assert.equal(
+    rejection(() => planComposition({ plugins, needs: ["clock"], choices: { identity: "@t/a" } }))
+      .code,
+    "unknown-provider",
+  );
+});
+
+Deno.test("bad options are rejected with the plugin name and the option path", () => {
+  const plugin = aPlugin({
+    name: "@t/opts",
+    options: z.object({ size: z.number().int().positive().default(3) }).strict(),
+  });
+  const error = rejection(() =>
+    planComposition({ plugins: [plugin], needs: ["clock"], options: { "@t/opts": { size: -1 } } })
+  );
+  assert.equal(error.code, "bad-options");
+  assert.equal(error.plugin, "@t/opts");
+  assert.match(error.message, /size:/);
+  const unknownKey = rejection(() =>
+    planComposition({ plugins: [plugin], needs: ["clock"], options: { "@t/opts": { sise: 1 } } })
+  );
+  assert.equal(unknownKey.code, "bad-options");
+  const plan = planComposition({ plugins: [plugin], needs: ["clock"] });
+  assert.deepEqual(plan.entries[0]!.options, { size: 3 });
+});
+
+Deno.test("options for a plugin that is not loaded are rejected", () => {
+  const error = rejection(() =>
+    planComposition({
+      plugins: [aPlugin({ name: "@t/a" })],
+      needs: ["clock"],
+      options: { "@t/ghost": {} },
+    })
+  );
+  assert.equal(error.code, "unknown-plugin");
+  assert.equal(error.plugin, "@t/ghost");
+});
+
+Deno.test("duplicate names and dependency cycles are rejected", () => {
+  assert.equal(
+    rejection(() =>
+      planComposition({
+        plugins: [aPlugin({ name: "@t/a" }), aPlugin({ name: "@t/a" })],
+        needs: [],
+      })
+    )
+      .code,
+    "duplicate-plugin",
+  );
+  const a = aPlugin({ name: "@t/a", provides: ["clock"], requires: ["identity"] });
+  const b = aPlugin({ name: "@t/b", provides: ["identity"], requires: ["clock"] });
+  assert.equal(
+    rejection(() => planComposition({ plugins: [a, b], needs: ["clock"] })).code,
+    "dependency-cycle",
+  );
+});
+
+Deno.test("plugins are created in dependency order, started in order and stopped in reverse", async () => {
+  const log: string[] = [];
+  const clock = aPlugin({
+    name: "@t/clock",
+    create: () => {
+      log.push("create clock");
+      return {
+        provides: { clock: clockPort },
+        start: () => void log.push("start clock"),
+        stop: () => void log.push("stop clock"),
+      };
+    },
+  });
+  const store = aPlugin({
+    name: "@t/store",
+    provides: ["sticky-store"],
+    requires: ["clock"],
+    permissions: () => ({ read: ["/state"], write: ["/state"] }),
+    create: (_o: unknown, ctx: PluginContext) => {
+      assert.equal(ctx.get("clock"), clockPort);
+      assert.throws(() => ctx.get("identity"), /without declaring it/);
+      log.push("create store");
+      const port = {
+        load: () => Promise.resolve({ version: 1 as const, servers: {} }),
+        save: () => Promise.resolve(),
+      };
+      return {
+        provides: { "sticky-store": port },
+        start: () => void log.push("start store"),
+        stop: () => void log.push("stop store"),
+      };
+    },
+  });
+  const plan = planComposition({ plugins: [store, clock], needs: ["sticky-store"] });
+  assert.deepEqual(planPermissions(plan, { stateDir: "/state", role: "proxy" }), {
+    read: ["/state"],
+    write: ["/state"],
+  });
+  const composition = await Composition.create(plan, { stateDir: "/state", role: "proxy" });
+  await composition.start();
+  assert.equal(composition.get("clock"), clockPort);
+  await composition.stop();
+  await composition.stop();
+  assert.deepEqual(log, [
+    "create clock",
+    "create store",
+    "start clock",
+    "start store",
+    "stop store",
+    "stop clock",
+  ]);
+});
+
+Deno.test("a plugin whose create throws is reported by name and earlier plugins are stopped", async () => {
+  const stopped: string[] = [];
+  const clock = aPlugin({
+    name: "@t/clock",
+    create: () => ({ provides: { clock: clockPort }, stop: () => void stopped.push("clock") }),
+  });
+  const broken = aPlugin({
+    name: "@t/broken",
+    provides: ["identity"],
+    requires: ["clock"],
+    create: () => {
+      throw new Error("disk on fire");
+    },
+  });
+  const plan = planComposition({ plugins: [clock, broken], needs: ["identity"] });
+  await assert.rejects(
+    Composition.create(plan, { stateDir: ".", role: "proxy" }),
+    (error: unknown) =>
+      error instanceof PluginError && error.plugin === "@t/broken" &&
+      /disk on fire/.test(error.message),
+  );
+  assert.deepEqual(stopped, ["clock"]);
+});

@@ -1,0 +1,42 @@
+/**
+ * The built-in plugins, as static imports so that a bundle or a compiled
+ * binary always contains them. The CLI uses this list when the current
+ * folder's deno.json has no `p2proxy.plugins`.
+ *
+ * @module
+ */
+import type { PluginDefinition } from "../core/plugin/contract.ts";
+import { plugin as authStatic } from "./auth-static/mod.ts";
+import { plugin as clockFake } from "./clock-fake/mod.ts";
+import { plugin as clockSystem } from "./clock-system/mod.ts";
+import { plugin as identityFile } from "./identity-file/mod.ts";
+import { plugin as stickyFile } from "./sticky-file/mod.ts";
+import { plugin as stickyKv } from "./sticky-kv/mod.ts";
+import { plugin as stickyMemory } from "./sticky-memory/mod.ts";
+
+/** Every built-in plugin. */
+export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
+  clockSystem,
+  clockFake,
+  identityFile,
+  stickyFile,
+  stickyKv,
+  stickyMemory,
+  authStatic,
+] as unknown as readonly PluginDefinition[];
+
+/**
+ * Which built-in provides a capability when several could and the config
+ * does not choose. Applies only to the built-in list: a user's own plugin list
+ * must make its choices explicit.
+ */
+export const BUILTIN_DEFAULT_PROVIDERS: Readonly<Record<string, string>> = {
+  "clock": "@p2proxy/clock-system",
+  "identity": "@p2proxy/identity-file",
+  "sticky-store": "@p2proxy/sticky-file",
+};
+
+/** Short names for config `auth.provider` and `builtin:<name>` specifiers. */
+export function builtinByShortName(short: string): PluginDefinition | undefined {
+  return BUILTIN_PLUGINS.find((p) => p.name === `@p2proxy/${short}`);
+}
