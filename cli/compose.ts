@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type PermissionContext, type Role } from "../core/plugin/contract.ts";
+import type { PermissionContext, Role } from "../core/plugin/contract.ts";
 import { Composition, type CompositionPlan, planComposition } from "../core/plugin/host.ts";
 import { BUILTIN_DEFAULT_PROVIDERS, builtinByShortName } from "../plugins/builtin.ts";
 import type { CliContext } from "./context.ts";

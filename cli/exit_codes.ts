@@ -24,7 +24,12 @@ export class CliExit extends P2ProxyError<"exit"> {
   }
 }
 
-const BAD_CONFIG_ERRORS = new Set(["ConfigError", "PluginError", "BandwidthError", "EgressConfigError"]);
+const BAD_CONFIG_ERRORS = new Set([
+  "ConfigError",
+  "PluginError",
+  "BandwidthError",
+  "EgressConfigError",
+]);
 
 /** The exit code an error maps to: configuration and plugin errors are usage errors. */
 export function exitCodeFor(error: unknown): number {

@@ -23,7 +23,10 @@ export function toLogtapeLevel(level: string): LogLevel {
 }
 
 /** Sends every `p2proxy` log line at `level` or above to stderr. */
-export async function configureLogging(level: string, format: "text" | "json" = "text"): Promise<void> {
+export async function configureLogging(
+  level: string,
+  format: "text" | "json" = "text",
+): Promise<void> {
   await configure({
     reset: true,
     sinks: {

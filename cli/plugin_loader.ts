@@ -28,7 +28,9 @@ export async function loadPlugins(
 ): Promise<LoadedPlugins> {
   const configPath = join(dir, "deno.json");
   const specifiers = await readPluginList(configPath);
-  if (specifiers === undefined) return { plugins: BUILTIN_PLUGINS, source: "builtin", builtin: true };
+  if (specifiers === undefined) {
+    return { plugins: BUILTIN_PLUGINS, source: "builtin", builtin: true };
+  }
   const plugins: PluginDefinition[] = [];
   for (const specifier of specifiers) {
     plugins.push(...await loadOne(specifier, dir, staticModules));
@@ -49,7 +51,11 @@ export async function readPluginList(configPath: string): Promise<string[] | und
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new PluginError("load-failed", `Cannot parse "${configPath}" as JSON: ${error}.`, undefined);
+    throw new PluginError(
+      "load-failed",
+      `Cannot parse "${configPath}" as JSON: ${error}.`,
+      undefined,
+    );
   }
   const list = (parsed as { p2proxy?: { plugins?: unknown } })?.p2proxy?.plugins;
   if (list === undefined) return undefined;
@@ -94,7 +100,9 @@ async function loadOne(
     } catch (error) {
       throw new PluginError(
         "load-failed",
-        `Cannot load plugin module "${specifier}": ${error instanceof Error ? error.message : error}`,
+        `Cannot load plugin module "${specifier}": ${
+          error instanceof Error ? error.message : error
+        }`,
         specifier,
         { cause: error },
       );

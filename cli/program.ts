@@ -54,7 +54,9 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
     }
     const code = exitCodeFor(error);
     const message = error instanceof Error ? error.message : String(error);
-    if (!(error instanceof CliExit)) getLogger(["p2proxy", "cli"]).debug("{stack}", { stack: (error as Error)?.stack });
+    if (!(error instanceof CliExit)) {
+      getLogger(["p2proxy", "cli"]).debug("{stack}", { stack: (error as Error)?.stack });
+    }
     console.error(`p2proxy: ${message}`);
     return code;
   } finally {

@@ -36,10 +36,15 @@ export interface BoundaryViolation {
 
 const IMPORT_PATTERN = /(?:\bfrom\s*|\bimport\s*\(?\s*|\bexport\s*\*\s*from\s*)["']([^"']+)["']/g;
 const DENO_API_PATTERN = /\bDeno\.([A-Za-z_]+)/g;
-const GLOBAL_IO_PATTERN = /\b(fetch|WebSocket|XMLHttpRequest|EventSource)\s*\(|\bnew\s+(WebSocket|Worker)\b/g;
+const GLOBAL_IO_PATTERN =
+  /\b(fetch|WebSocket|XMLHttpRequest|EventSource)\s*\(|\bnew\s+(WebSocket|Worker)\b/g;
 
 /** Violations in one file's text; `file` is its path (used to check relative imports stay in core/). */
-export function findBoundaryViolations(file: string, text: string, coreRoot: string): BoundaryViolation[] {
+export function findBoundaryViolations(
+  file: string,
+  text: string,
+  coreRoot: string,
+): BoundaryViolation[] {
   const violations: BoundaryViolation[] = [];
   const lines = stripComments(text).split("\n");
   lines.forEach((line, index) => {
@@ -65,10 +70,14 @@ function importProblem(specifier: string, file: string, coreRoot: string): strin
   }
   if (specifier.startsWith(".")) {
     const target = resolve(dirname(file), specifier);
-    return target.startsWith(resolve(coreRoot) + "/") ? undefined : `import "${specifier}" (outside core/)`;
+    return target.startsWith(resolve(coreRoot) + "/")
+      ? undefined
+      : `import "${specifier}" (outside core/)`;
   }
   if (/^(https?|jsr|file):/.test(specifier)) return `import "${specifier}"`;
-  const isIo = IO_PACKAGES.some((pkg) => bare === pkg || bare.startsWith(`${pkg}/`) || bare.startsWith(`${pkg}@`));
+  const isIo = IO_PACKAGES.some((pkg) =>
+    bare === pkg || bare.startsWith(`${pkg}/`) || bare.startsWith(`${pkg}@`)
+  );
   return isIo ? `import "${specifier}"` : undefined;
 }
 

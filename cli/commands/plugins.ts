@@ -13,7 +13,9 @@ import { loadPlugins } from "../plugin_loader.ts";
 export function registerPlugins(program: Command, context: CliContext): void {
   program
     .command("plugins")
-    .description("list the plugins loaded from deno.json (or the built-ins): what each provides and needs")
+    .description(
+      "list the plugins loaded from deno.json (or the built-ins): what each provides and needs",
+    )
     .option("--json", "print JSON instead of a table")
     .action(async (options: { json?: boolean }) => {
       const loaded = await loadPlugins(context.cwd, context.staticModules);
@@ -25,7 +27,9 @@ export function registerPlugins(program: Command, context: CliContext): void {
         requires: [...(p.requires ?? [])],
         description: p.description,
         default_for: loaded.builtin
-          ? Object.entries(BUILTIN_DEFAULT_PROVIDERS).filter(([, n]) => n === p.name).map(([c]) => c)
+          ? Object.entries(BUILTIN_DEFAULT_PROVIDERS).filter(([, n]) => n === p.name).map(([c]) =>
+            c
+          )
           : [],
       }));
       if (options.json) {
@@ -34,7 +38,9 @@ export function registerPlugins(program: Command, context: CliContext): void {
       }
       console.log(`plugins from: ${loaded.source}`);
       for (const row of rows) {
-        const defaults = row.default_for.length > 0 ? ` (default for ${row.default_for.join(", ")})` : "";
+        const defaults = row.default_for.length > 0
+          ? ` (default for ${row.default_for.join(", ")})`
+          : "";
         console.log(`\n${row.name} ${row.version} (plugin API ${row.api})${defaults}`);
         console.log(`  ${row.description}`);
         console.log(`  provides: ${row.provides.join(", ")}`);

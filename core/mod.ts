@@ -1,0 +1,24 @@
+/**
+ * The pure core of p2proxy: ports, domain decisions, codecs, config,
+ * events and the plugin contract. No I/O happens here.
+ *
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./ids.ts";
+export * from "./events.ts";
+export * from "./ports/mod.ts";
+export * from "./plugin/mod.ts";
+export * from "./codec/mod.ts";
+export * from "./domain/attributes.ts";
+export * from "./domain/server.ts";
+export * from "./domain/bandwidth.ts";
+export * from "./domain/country.ts";
+export * from "./domain/filters.ts";
+export * from "./domain/fingerprint.ts";
+export * from "./domain/egress_policy.ts";
+export * from "./domain/backoff.ts";
+export * from "./domain/circuit.ts";
+export * from "./domain/sticky_state.ts";
+export * from "./domain/single_flight.ts";
+export * from "./domain/connect.ts";
