@@ -81,7 +81,48 @@ export type P2ProxyEvent =
     readonly port: number;
     readonly statuses: readonly PinnedPeerStatus[];
   }
-  | { readonly type: "sticky-pool"; readonly port: number; readonly peers: readonly PoolPeer[] };
+  | { readonly type: "sticky-pool"; readonly port: number; readonly peers: readonly PoolPeer[] }
+  // --- data plane (proxy side) ---
+  | { readonly type: "socks-accepted"; readonly port: number }
+  | {
+    readonly type: "socks-rejected";
+    readonly port: number;
+    /** `no-peer`: no exit in time; `auth`: bad credentials; `handshake`: bad or slow client. */
+    readonly reason: "no-peer" | "auth" | "handshake" | "unsupported";
+  }
+  | { readonly type: "jit-discovery"; readonly port: number }
+  | { readonly type: "stream-opened"; readonly peerId: PeerId; readonly durationMs: number }
+  | {
+    readonly type: "stream-open-failed";
+    readonly peerId: PeerId;
+    readonly code: string;
+    readonly durationMs: number;
+  }
+  | { readonly type: "ping"; readonly peerId: PeerId; readonly rttMs: number }
+  | { readonly type: "ping-failed"; readonly peerId: PeerId; readonly strikes: number }
+  // --- exit side ---
+  | {
+    readonly type: "exit-session-start";
+    readonly sessionId: string;
+    readonly peerId: PeerId;
+    readonly target: string;
+  }
+  | {
+    readonly type: "exit-session-end";
+    readonly sessionId: string;
+    readonly peerId: PeerId;
+    /** Bytes from the proxy toward the destination. */
+    readonly bytesUp: number;
+    /** Bytes from the destination toward the proxy. */
+    readonly bytesDown: number;
+  }
+  | {
+    readonly type: "exit-denied";
+    readonly peerId: PeerId;
+    readonly target: string;
+    /** An egress deny reason, `auth`, `limit`, or a connect failure (`refused`, `dns`…). */
+    readonly reason: string;
+  };
 
 /** The `type` of every event. */
 export type P2ProxyEventType = P2ProxyEvent["type"];

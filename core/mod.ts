@@ -22,3 +22,4 @@ export * from "./domain/circuit.ts";
 export * from "./domain/sticky_state.ts";
 export * from "./domain/single_flight.ts";
 export * from "./domain/connect.ts";
+export * from "./config/mod.ts";

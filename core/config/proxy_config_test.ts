@@ -1,0 +1,724 @@
+import assert from "node:assert/strict";
+import { ConfigError, type ConfigProblem } from "./problems.ts";
+import type { LoadOptions } from "./loader.ts";
+import { loadProxyConfig } from "./proxy_config.ts";
+
+const PEER_A = "12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
+const PEER_B = "12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
+const HUB = `/ip4/203.0.113.7/tcp/4001/p2p/${PEER_B}`;
+
+function load(text: string, options: Partial<LoadOptions> = {}) {
+  return loadProxyConfig(text, { source: "Config.yaml", ...options });
+}
+
+function problemsOf(text: string, options: Partial<LoadOptions> = {}): ConfigProblem[] {
+  try {
+    load(text, options);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    return [...error.problems];
+  }
+  return assert.fail("expected a ConfigError");
+}
+
+function problemAt(problems: readonly ConfigProblem[], path: string): ConfigProblem {
+  const problem = problems.find((candidate) => candidate.path === path);
+  assert.ok(problem, `no problem at ${path}; got ${JSON.stringify(problems, null, 1)}`);
+  return problem;
+}
+
+/** The anchor's Config.yaml at HEAD, verbatim. */
+const ANCHOR_CONFIG_YAML = `# p2proxy configuration. Copy / edit / mount this file into the daemon.
+# See README.md for the full reference; the values below are a working
+# minimal example that exposes a single SOCKS5 endpoint on :1080 routed
+# through any peer with >= 50 Mbps available bandwidth.
+
+# UDP port the libp2p stack listens on. Does NOT need to be port-forwarded
+# for the proxy to work, but forwarding it improves peer connectivity and
+# reduces relay reliance. Defaults to 0 (any port)
+# port: 45445
+
+# Logging verbosity: trace | debug | info | warn | error
+log_level: info
+
+# Optional top-level overrides (all have sensible defaults):
+# keypair_path: node_keypair.bin       # where the node identity is persisted
+
+# One or more proxy endpoints. Each entry opens a local listener and
+# routes traffic through peers matching the filter.
+servers:
+  - protocol: Socks5
+    port: 1080
+    # Minimum advertised bandwidth a peer must have to be selected.
+    # Lower values = more peer options but potentially slower throughput.
+    min_bandwidth: 50Mbps
+
+    # Optional: pin to a country (ISO-3166 alpha-2). Omit for any country.
+    country: NL
+  - protocol: Socks5
+    port: 1081
+    # Minimum advertised bandwidth a peer must have to be selected.
+    # Lower values = more peer options but potentially slower throughput.
+    min_bandwidth: 20Mbps
+
+    # Optional: pin to a country (ISO-3166 alpha-2). Omit for any country.
+    country: AU
+
+    # destination_peers:
+    #   - 12D3KooWPrimaryPeerId...
+    #   - 12D3KooWBackupPeerId...
+
+    # fallback_to_discovery: false
+
+    # sticky: true
+
+    # pool:
+    #   max_total: 30          # max concurrent stream opens per peer; also
+    #                          # bounds the remembered sticky exit pool
+    #   open_timeout_secs: 20  # give up opening a stream after this long
+`;
+
+Deno.test("proxy config: defaults", () => {
+  const config = load("servers:\n  - port: 1080\n");
+  assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/0"]);
+  assert.equal(config.logLevel, "info");
+  assert.equal(config.metricsPort, 9091);
+  assert.equal(config.metricsBind, "127.0.0.1");
+  assert.equal(config.stateDir, ".");
+  assert.equal(config.keypairPath, "node_keypair.bin");
+  assert.deepEqual(config.bootstrap, []);
+  assert.deepEqual(config.plugins, {});
+  assert.deepEqual(config.providers, {});
+  assert.equal(config.allowOpenProxy, false);
+  assert.equal(config.apiKey, undefined);
+  assert.equal(config.auth, undefined);
+  assert.deepEqual(config.warnings, []);
+  const [server] = config.servers;
+  assert.ok(server);
+  assert.equal(server.protocol, "socks5");
+  assert.equal(server.port, 1080);
+  assert.equal(server.bind, "127.0.0.1");
+  assert.deepEqual(server.users, []);
+  assert.deepEqual(server.filters, {
+    minBandwidthBps: 50_000_000,
+    proxy: "allow",
+    mobile: "allow",
+    hosting: "allow",
+  });
+  assert.deepEqual(server.pinned, []);
+  assert.equal(server.fallbackToDiscovery, false);
+  assert.equal(server.sticky, true);
+  assert.equal(server.stickyReconnect, "with-backoff");
+  assert.equal(server.poolMaxTotal, 30);
+  assert.equal(server.openTimeoutMs, 20_000);
+  assert.equal(server.idleTimeoutMs, 0);
+  assert.equal(server.handshakeTimeoutMs, 10_000);
+  assert.match(server.fingerprint, /1080/);
+});
+
+Deno.test("proxy config: the anchor's Config.yaml loads unchanged", () => {
+  const config = load(ANCHOR_CONFIG_YAML);
+  assert.equal(config.servers.length, 2);
+  const [nl, au] = config.servers;
+  assert.equal(nl?.protocol, "socks5");
+  assert.equal(nl?.port, 1080);
+  assert.equal(nl?.filters.country, "NL");
+  assert.equal(nl?.filters.minBandwidthBps, 50_000_000);
+  assert.equal(au?.port, 1081);
+  assert.equal(au?.filters.country, "AU");
+  assert.equal(au?.filters.minBandwidthBps, 20_000_000);
+  assert.deepEqual(config.warnings, []);
+});
+
+Deno.test("proxy config: every key, normalised", () => {
+  const config = load(`
+api_key: secret-key
+listen_addrs: [/ip4/0.0.0.0/tcp/45445, /ip6/::/tcp/45445]
+log_level: DEBUG
+metrics_port: 0
+metrics_bind: "::1"
+bootstrap: ${HUB}
+state_dir: /var/lib/p2proxy
+keypair_path: id.bin
+allow_open_proxy: false
+plugins:
+  "@p2proxy/sticky-kv": { path: /tmp/kv }
+  "@p2proxy/sticky-file":
+providers: { sticky-store: "@p2proxy/sticky-kv" }
+auth: { provider: static, token: abc }
+servers:
+  - protocol: SOCKS5
+    port: 1080
+    bind: 10.0.0.5
+    users: [{ username: alice, password: "0123" }]
+    min_bandwidth: 1Gbps 500Mbps
+    country: netherlands
+    city: Amsterdam
+    isp: "^KPN"
+    asn: AS1136
+    proxy: DENY
+    mobile: require
+    hosting: allow
+    destination_peers:
+      - ${PEER_A}
+      - /ip4/198.51.100.1/tcp/4001/p2p/${PEER_B}
+    fallback_to_discovery: true
+    sticky: false
+    sticky_reconnect: fail-fast
+    pool: { max_total: 5, open_timeout_secs: 2.5 }
+    idle_timeout_secs: 300
+    handshake_timeout_secs: 3
+`);
+  assert.equal(config.apiKey, "secret-key");
+  assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/45445", "/ip6/::/tcp/45445"]);
+  assert.equal(config.logLevel, "debug");
+  assert.equal(config.metricsPort, 0);
+  assert.equal(config.metricsBind, "::1");
+  assert.deepEqual(config.bootstrap, [HUB]);
+  assert.equal(config.stateDir, "/var/lib/p2proxy");
+  assert.equal(config.keypairPath, "id.bin");
+  assert.deepEqual(config.plugins, {
+    "@p2proxy/sticky-kv": { path: "/tmp/kv" },
+    "@p2proxy/sticky-file": {},
+  });
+  assert.deepEqual(config.providers, { "sticky-store": "@p2proxy/sticky-kv" });
+  assert.deepEqual(config.auth, { provider: "static", token: "abc" });
+  const server = config.servers[0];
+  assert.ok(server);
+  assert.equal(server.bind, "10.0.0.5");
+  assert.deepEqual(server.users, [{ username: "alice", password: "0123" }]);
+  assert.deepEqual(server.filters, {
+    minBandwidthBps: 1_500_000_000,
+    country: "NL",
+    city: "Amsterdam",
+    isp: "^KPN",
+    asn: 1136,
+    proxy: "deny",
+    mobile: "require",
+    hosting: "allow",
+  });
+  assert.deepEqual(server.pinned, [
+    { peerId: PEER_A },
+    { peerId: PEER_B, address: `/ip4/198.51.100.1/tcp/4001/p2p/${PEER_B}` },
+  ]);
+  assert.equal(server.fallbackToDiscovery, true);
+  assert.equal(server.sticky, false);
+  assert.equal(server.stickyReconnect, "fail-fast");
+  assert.equal(server.poolMaxTotal, 5);
+  assert.equal(server.openTimeoutMs, 2_500);
+  assert.equal(server.idleTimeoutMs, 300_000);
+  assert.equal(server.handshakeTimeoutMs, 3_000);
+});
+
+Deno.test("proxy config: destination_peers entries", async (t) => {
+  const pinned = (entry: string) =>
+    load(`servers: [{ port: 1080, destination_peers: ["${entry}"] }]`).servers[0]?.pinned;
+  await t.step("a bare /p2p/<id> pins the identity only", () => {
+    assert.deepEqual(pinned(`/p2p/${PEER_A}`), [{ peerId: PEER_A }]);
+  });
+  await t.step("a circuit address targets its last /p2p/ and is kept to dial", () => {
+    const circuit = `/ip4/203.0.113.7/tcp/4001/p2p/${PEER_B}/p2p-circuit/p2p/${PEER_A}`;
+    assert.deepEqual(pinned(circuit), [{ peerId: PEER_A, address: circuit }]);
+  });
+  await t.step("a single string is a one-entry list", () => {
+    const config = load(`servers: [{ port: 1080, destination_peers: ${PEER_A} }]`);
+    assert.deepEqual(config.servers[0]?.pinned, [{ peerId: PEER_A }]);
+  });
+});
+
+Deno.test("proxy config: the anchor's legacy spellings", async (t) => {
+  await t.step("bitping_api_key, bootstrap_address, grpc_url, keypair_path, port", () => {
+    const config = load(`
+port: 45445
+bitping_api_key: abc123
+bootstrap_address: ${HUB}
+grpc_url: https://grpc.example.com
+keypair_path: node_keypair.bin
+metrics_port: 9100
+servers:
+  - protocol: Socks5
+    port: 1080
+`);
+    assert.equal(config.apiKey, "abc123");
+    assert.deepEqual(config.bootstrap, [HUB]);
+    assert.deepEqual(config.auth, { url: "https://grpc.example.com" });
+    assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/45445"]);
+    assert.equal(config.metricsPort, 9100);
+  });
+  await t.step(
+    "listen_addrs in the anchor's host:port form; it beats port as in the anchor",
+    () => {
+      const config = load(`
+port: 45445
+listen_addrs: ["0.0.0.0:4002", "[::]:4002"]
+servers: [{ port: 1080 }]
+`);
+      assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/4002", "/ip6/::/tcp/4002"]);
+      assert.equal(config.warnings.length, 1);
+      assert.equal(config.warnings[0]?.path, "port");
+      assert.equal(config.warnings[0]?.line, 2);
+    },
+  );
+  await t.step("metrics_addr of older anchors", () => {
+    const config = load(`metrics_addr: "0.0.0.0:9200"\nservers: [{ port: 1080 }]`);
+    assert.equal(config.metricsBind, "0.0.0.0");
+    assert.equal(config.metricsPort, 9200);
+  });
+  await t.step("destination_peer of older anchors", () => {
+    const config = load(`servers: [{ port: 1080, destination_peer: ${PEER_A} }]`);
+    assert.deepEqual(config.servers[0]?.pinned, [{ peerId: PEER_A }]);
+  });
+  await t.step("obsolete stream-pool keys are ignored with a warning", () => {
+    const config = load(`
+servers:
+  - protocol: Socks5
+    port: 1080
+    pool:
+      enabled: true
+      min_idle: 5
+      max_total: 200
+      open_timeout_secs: 30
+      max_error_rate: 0.15
+`);
+    assert.equal(config.servers[0]?.poolMaxTotal, 200);
+    assert.equal(config.servers[0]?.openTimeoutMs, 30_000);
+    assert.deepEqual(config.warnings.map((w) => [w.path, w.line]), [
+      ["servers[0].pool.enabled", 6],
+      ["servers[0].pool.min_idle", 7],
+      ["servers[0].pool.max_error_rate", 10],
+    ]);
+  });
+  await t.step("an old and a new name for one key together are refused", () => {
+    const problems = problemsOf("api_key: a\nbitping_api_key: b\nservers: [{ port: 1080 }]");
+    assert.match(problemAt(problems, "bitping_api_key").message, /keep only `api_key`/);
+  });
+  await t.step("a problem in a renamed key is shown under the name the file used", () => {
+    const problems = problemsOf("bootstrap_address: /ip4/1.2.3.4/tcp/1\nservers: [{ port: 1080 }]");
+    const problem = problemAt(problems, "bootstrap_address");
+    assert.equal(problem.line, 1);
+    assert.match(problem.message, /\/p2p\//);
+  });
+});
+
+Deno.test("proxy config: each kind of mistake is reported at its path", async (t) => {
+  const cases: Array<[string, string, string, RegExp]> = [
+    [
+      "unknown key",
+      "servers: [{ port: 1080, prot: 1 }]",
+      "servers[0].prot",
+      /did you mean `port`/i,
+    ],
+    [
+      "unknown top-level key",
+      "servers: [{ port: 1080 }]\nmetric_port: 1",
+      "metric_port",
+      /`metrics_port`/,
+    ],
+    [
+      "misplaced key",
+      "servers: [{ port: 1080 }]\ncountry: NL",
+      "country",
+      /inside each entry of `servers`/,
+    ],
+    ["missing servers", "log_level: info", "servers", /needs `servers`/],
+    ["empty servers", "servers: []", "servers", /needs `servers`/],
+    [
+      "missing port",
+      "servers: [{ country: NL }]",
+      "servers[0].port",
+      /Missing required key `port`/,
+    ],
+    [
+      "port out of range",
+      "servers: [{ port: 70000 }]",
+      "servers[0].port",
+      /at most 65535, got 70000/,
+    ],
+    ["port zero", "servers: [{ port: 0 }]", "servers[0].port", /at least 1/],
+    [
+      "port as a string",
+      "servers: [{ port: '1080' }]",
+      "servers[0].port",
+      /Expected a number, got the string "1080"/,
+    ],
+    [
+      "unknown protocol",
+      "servers: [{ port: 1080, protocol: http }]",
+      "servers[0].protocol",
+      /socks5/,
+    ],
+    [
+      "bind to a host name",
+      "servers: [{ port: 1080, bind: localhost }]",
+      "servers[0].bind",
+      /127\.0\.0\.1/,
+    ],
+    [
+      "bare-number bandwidth",
+      "servers: [{ port: 1080, min_bandwidth: 50 }]",
+      "servers[0].min_bandwidth",
+      /no unit/,
+    ],
+    [
+      "numeric-string bandwidth",
+      "servers: [{ port: 1080, min_bandwidth: '50' }]",
+      "servers[0].min_bandwidth",
+      /unit/,
+    ],
+    [
+      "unknown bandwidth unit",
+      "servers: [{ port: 1080, min_bandwidth: 50furlongs }]",
+      "servers[0].min_bandwidth",
+      /unknown unit/i,
+    ],
+    [
+      "unknown country",
+      "servers: [{ port: 1080, country: Germny }]",
+      "servers[0].country",
+      /Unknown country "Germny".*Did you mean "Germany"/,
+    ],
+    [
+      "invalid regex",
+      "servers: [{ port: 1080, isp: '(unclosed' }]",
+      "servers[0].isp",
+      /not a valid regular expression/,
+    ],
+    ["bad asn", "servers: [{ port: 1080, asn: ASX }]", "servers[0].asn", /AS number/],
+    [
+      "bad policy",
+      "servers: [{ port: 1080, proxy: alow }]",
+      "servers[0].proxy",
+      /allow, deny, require.*Did you mean `allow`/,
+    ],
+    [
+      "bad sticky_reconnect",
+      "servers: [{ port: 1080, sticky_reconnect: backoff }]",
+      "servers[0].sticky_reconnect",
+      /with-backoff, fail-fast/,
+    ],
+    [
+      "boolean as a word",
+      "servers: [{ port: 1080, sticky: yes }]",
+      "servers[0].sticky",
+      /true or false/,
+    ],
+    [
+      "empty destination_peers",
+      "servers: [{ port: 1080, destination_peers: [] }]",
+      "servers[0].destination_peers",
+      /empty/,
+    ],
+    [
+      "destination_peers with no value",
+      "servers:\n  - port: 1080\n    destination_peers:\n",
+      "servers[0].destination_peers",
+      /empty/,
+    ],
+    [
+      "malformed peer id",
+      "servers: [{ port: 1080, destination_peers: [12D3KooWnope] }]",
+      "servers[0].destination_peers[0]",
+      /Invalid peer id "12D3KooWnope"/,
+    ],
+    [
+      "malformed multiaddr",
+      "servers: [{ port: 1080, destination_peers: [/ip4/300.0.0.1/tcp/1/p2p/x] }]",
+      "servers[0].destination_peers[0]",
+      /Invalid multiaddr/,
+    ],
+    [
+      "multiaddr without /p2p/",
+      "servers: [{ port: 1080, destination_peers: [/ip4/1.2.3.4/tcp/1] }]",
+      "servers[0].destination_peers[0]",
+      /does not end in \/p2p\//,
+    ],
+    [
+      "duplicate pinned peer",
+      `servers: [{ port: 1080, destination_peers: [${PEER_A}, /p2p/${PEER_A}] }]`,
+      "servers[0].destination_peers[1]",
+      /listed twice/,
+    ],
+    [
+      "duplicate ports",
+      "servers: [{ port: 1080 }, { port: 1080 }]",
+      "servers[1].port",
+      /already used by servers\[0\]/,
+    ],
+    ["empty users", "servers: [{ port: 1080, users: [] }]", "servers[0].users", /empty/],
+    [
+      "duplicate users",
+      "servers: [{ port: 1080, users: [{ username: a, password: b }, { username: a, password: c }] }]",
+      "servers[0].users[1]",
+      /listed twice/,
+    ],
+    [
+      "long username",
+      `servers: [{ port: 1080, users: [{ username: ${"é".repeat(128)}, password: b }] }]`,
+      "servers[0].users[0].username",
+      /256 bytes/,
+    ],
+    [
+      "zero handshake timeout",
+      "servers: [{ port: 1080, handshake_timeout_secs: 0 }]",
+      "servers[0].handshake_timeout_secs",
+      /greater than 0/,
+    ],
+    [
+      "negative idle timeout",
+      "servers: [{ port: 1080, idle_timeout_secs: -1 }]",
+      "servers[0].idle_timeout_secs",
+      /at least 0/,
+    ],
+    [
+      "timeout in milliseconds by mistake",
+      "servers: [{ port: 1080, pool: { open_timeout_secs: 20000000 } }]",
+      "servers[0].pool.open_timeout_secs",
+      /at most 86400/,
+    ],
+    [
+      "pool of zero",
+      "servers: [{ port: 1080, pool: { max_total: 0 } }]",
+      "servers[0].pool.max_total",
+      /at least 1/,
+    ],
+    [
+      "bootstrap without /p2p/",
+      "bootstrap: /dnsaddr/boot.example.com\nservers: [{ port: 1080 }]",
+      "bootstrap",
+      /\/p2p\//,
+    ],
+    [
+      "bootstrap with no address",
+      `bootstrap: [/p2p/${PEER_A}]\nservers: [{ port: 1080 }]`,
+      "bootstrap[0]",
+      /no address to dial/,
+    ],
+    [
+      "bad listen address",
+      "listen_addrs: [tcp://0.0.0.0:1]\nservers: [{ port: 1080 }]",
+      "listen_addrs[0]",
+      /Invalid multiaddr/,
+    ],
+    [
+      "bad log level",
+      "log_level: loud\nservers: [{ port: 1080 }]",
+      "log_level",
+      /trace, debug, info/,
+    ],
+    [
+      "metrics port clash",
+      "metrics_port: 1080\nservers: [{ port: 1080 }]",
+      "metrics_port",
+      /also the SOCKS port/,
+    ],
+    [
+      "plugin options not a mapping",
+      "plugins: { x: 5 }\nservers: [{ port: 1080 }]",
+      "plugins.x",
+      /mapping/,
+    ],
+  ];
+  for (const [name, text, path, pattern] of cases) {
+    await t.step(name, () => {
+      const problems = problemsOf(text);
+      assert.match(problemAt(problems, path).message, pattern);
+    });
+  }
+});
+
+Deno.test("proxy config: five mistakes give five problems, in file order, with lines", () => {
+  const text = `servers:
+  - port: 1080
+    country: Atlantis
+    min_bandwidth: 50
+  - port: 1080
+    sticky: maybe
+log_levl: info
+`;
+  const problems = problemsOf(text);
+  assert.deepEqual(problems.map((p) => [p.line, p.path]), [
+    [3, "servers[0].country"],
+    [4, "servers[0].min_bandwidth"],
+    [5, "servers[1].port"],
+    [6, "servers[1].sticky"],
+    [7, "log_levl"],
+  ]);
+  for (const problem of problems) assert.ok(problem.message.length > 10);
+});
+
+Deno.test("proxy config: the error message lists every problem", () => {
+  try {
+    load("servers:\n  - port: 0\n    country: Atlantis\n");
+    assert.fail("expected a ConfigError");
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.code, "invalid");
+    assert.match(error.message, /^Config\.yaml has 2 problems:/);
+    assert.match(error.message, /line 2, servers\[0\]\.port: /);
+    assert.match(error.message, /line 3, servers\[0\]\.country: Unknown country "Atlantis"/);
+  }
+});
+
+Deno.test("proxy config: JSON works like YAML, with lines", () => {
+  const json = JSON.stringify(
+    { servers: [{ protocol: "Socks5", port: 1080, country: "NL" }] },
+    null,
+    2,
+  );
+  const config = load(json, { source: "Config.json" });
+  assert.equal(config.servers[0]?.filters.country, "NL");
+  const bad = JSON.stringify({ servers: [{ port: 1080, country: "Atlantis" }] }, null, 2);
+  const problems = problemsOf(bad, { source: "Config.json" });
+  assert.equal(problemAt(problems, "servers[0].country").line, 5);
+});
+
+Deno.test("proxy config: an open proxy is refused unless allowed", async (t) => {
+  const open = "servers: [{ port: 1080, bind: 0.0.0.0 }]";
+  await t.step("refused, saying how to allow it", () => {
+    const problem = problemAt(problemsOf(open), "servers[0].bind");
+    assert.match(problem.message, /without `users`/);
+    assert.match(problem.message, /allow_open_proxy: true/);
+  });
+  await t.step("a public address is refused too", () => {
+    problemAt(problemsOf("servers: [{ port: 1080, bind: 203.0.113.5 }]"), "servers[0].bind");
+  });
+  await t.step("allowed with allow_open_proxy: true", () => {
+    const config = load(`allow_open_proxy: true\n${open}`);
+    assert.equal(config.allowOpenProxy, true);
+    assert.equal(config.servers[0]?.bind, "0.0.0.0");
+  });
+  await t.step("allowed with P2PROXY_ALLOW_OPEN_PROXY", () => {
+    load(open, { env: { P2PROXY_ALLOW_OPEN_PROXY: "true" } });
+  });
+  await t.step("allowed with users", () => {
+    load("servers: [{ port: 1080, bind: 0.0.0.0, users: [{ username: u, password: p }] }]");
+  });
+  await t.step("loopback needs nothing", () => {
+    load(
+      "servers: [{ port: 1080, bind: 127.0.0.2 }, { port: 1081, bind: '::1' }, { port: 1082, bind: '::ffff:127.0.0.1' }]",
+    );
+  });
+});
+
+Deno.test("proxy config: environment and overrides", async (t) => {
+  const file = "metrics_port: 9000\nlog_level: warn\nservers: [{ port: 1080 }]";
+  await t.step("env beats the file, overrides beat env", () => {
+    const env = { P2PROXY_METRICS_PORT: "9100", P2PROXY_LOG_LEVEL: "error" };
+    assert.equal(load(file, { env }).metricsPort, 9100);
+    assert.equal(load(file, { env }).logLevel, "error");
+    const both = load(file, { env, overrides: { metrics_port: 9200 } });
+    assert.equal(both.metricsPort, 9200);
+    assert.equal(both.logLevel, "error");
+  });
+  await t.step("only P2PROXY_ variables count", () => {
+    const env = {
+      PORT: "5555",
+      API_KEY: "leaked",
+      METRICS_PORT: "1",
+      LOG_LEVEL: "trace",
+      STATE_DIR: "/x",
+    };
+    const config = load(file, { env });
+    assert.equal(config.apiKey, undefined);
+    assert.equal(config.metricsPort, 9000);
+    assert.equal(config.logLevel, "warn");
+    assert.equal(config.stateDir, ".");
+    assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/0"]);
+    assert.equal(config.servers[0]?.port, 1080);
+  });
+  await t.step("P2PROXY_ variables set every top-level scalar and list", () => {
+    const config = load(file, {
+      env: {
+        P2PROXY_API_KEY: "k",
+        P2PROXY_STATE_DIR: "/state",
+        P2PROXY_METRICS_BIND: "0.0.0.0",
+        P2PROXY_PORT: "4444",
+        P2PROXY_BOOTSTRAP: ` ${HUB} , ${HUB.replace("203.0.113.7", "203.0.113.8")} `,
+      },
+    });
+    assert.equal(config.apiKey, "k");
+    assert.equal(config.stateDir, "/state");
+    assert.equal(config.metricsBind, "0.0.0.0");
+    assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/4444"]);
+    assert.equal(config.bootstrap.length, 2);
+  });
+  await t.step("P2PROXY_PORT beats listen_addrs from the file", () => {
+    const config = load(`listen_addrs: [/ip4/127.0.0.1/tcp/1]\n${file}`, {
+      env: { P2PROXY_PORT: "4444" },
+    });
+    assert.deepEqual(config.listenAddrs, ["/ip4/127.0.0.1/tcp/4444"]);
+  });
+  await t.step("P2PROXY_PORT with no TCP listen address to move is refused", () => {
+    const text = `listen_addrs: [/ip4/0.0.0.0/udp/1/quic-v1]\n${file}`;
+    const problems = problemsOf(text, { env: { P2PROXY_PORT: "4444" } });
+    assert.match(
+      problemAt(problems, "P2PROXY_PORT").message,
+      /no address in `listen_addrs` has \/tcp\//,
+    );
+  });
+  await t.step("P2PROXY_BITPING_API_KEY is the alias; P2PROXY_API_KEY wins", () => {
+    assert.equal(load(file, { env: { P2PROXY_BITPING_API_KEY: "old" } }).apiKey, "old");
+    const both = { P2PROXY_BITPING_API_KEY: "old", P2PROXY_API_KEY: "new" };
+    assert.equal(load(file, { env: both }).apiKey, "new");
+  });
+  await t.step("an empty variable is unset", () => {
+    assert.equal(load(file, { env: { P2PROXY_METRICS_PORT: "" } }).metricsPort, 9000);
+  });
+  await t.step("a bad value is reported under the variable's name", () => {
+    const problems = problemsOf(file, {
+      env: {
+        P2PROXY_METRICS_PORT: "lots",
+        P2PROXY_PORT: "70000",
+        P2PROXY_ALLOW_OPEN_PROXY: "perhaps",
+        P2PROXY_BOOTSTRAP: "/ip4/1.2.3.4/tcp/1",
+      },
+    });
+    assert.match(problemAt(problems, "P2PROXY_METRICS_PORT").message, /whole number, got "lots"/);
+    assert.match(problemAt(problems, "P2PROXY_PORT").message, /at most 65535/);
+    assert.match(problemAt(problems, "P2PROXY_ALLOW_OPEN_PROXY").message, /true or false/);
+    assert.match(problemAt(problems, "P2PROXY_BOOTSTRAP[0]").message, /\/p2p\//);
+    for (const problem of problems) assert.equal(problem.line, undefined);
+  });
+  await t.step("overrides: strings from flags are coerced; problems name the flag", () => {
+    assert.equal(
+      load(file, { overrides: { metrics_port: "9300", log_level: undefined } }).metricsPort,
+      9300,
+    );
+    const problems = problemsOf(file, { overrides: { metrics_port: "x", state_dirr: "/x" } });
+    assert.match(problemAt(problems, "--metrics-port").message, /whole number/);
+    assert.match(problemAt(problems, "--state-dirr").message, /Unknown setting/);
+  });
+});
+
+Deno.test("proxy config: secrets are not echoed in messages", () => {
+  const problems = problemsOf(
+    "api_key: 987654\nservers: [{ port: 1080, users: [{ username: u, password: 13572468 }] }]",
+  );
+  for (const problem of problems) {
+    assert.doesNotMatch(problem.message, /987654|13572468/);
+  }
+  assert.equal(problems.length, 2);
+});
+
+Deno.test("proxy config: the fingerprint follows every filter", () => {
+  const fingerprint = (extra: string) =>
+    load(`servers: [{ port: 1080${extra} }]`).servers[0]?.fingerprint;
+  const base = fingerprint("");
+  assert.equal(base, fingerprint(""));
+  for (
+    const extra of [
+      ", country: NL",
+      ", city: Paris",
+      ", isp: x",
+      ", asn: 1",
+      ", min_bandwidth: 1Mbps",
+      ", proxy: deny",
+      ", mobile: require",
+      ", hosting: deny",
+    ]
+  ) {
+    assert.notEqual(fingerprint(extra), base, extra);
+  }
+  assert.equal(fingerprint(", country: Netherlands"), fingerprint(", country: NLD"));
+  assert.equal(fingerprint(", bind: 127.0.0.2"), base, "bind is not a filter");
+});
