@@ -18,6 +18,11 @@ export interface PluginSettings {
   readonly providers?: Readonly<Record<string, string>>;
   /** Config `plugins`: plugin name → options. */
   readonly plugins?: Readonly<Record<string, unknown>>;
+  /**
+   * Options that top-level config keys imply for built-in plugins, applied
+   * only when that plugin is loaded; explicit `plugins` options win.
+   */
+  readonly derivedOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Capabilities wanted beyond the role's own (e.g. `authenticator` when auth is on). */
   readonly extraWants?: readonly string[];
 }
@@ -36,7 +41,7 @@ export async function planRole(
     wants: [...wants, ...(settings.extraWants ?? [])] as typeof wants,
     choices: expandShortNames(settings.providers ?? {}),
     ...(loaded.builtin ? { defaults: BUILTIN_DEFAULT_PROVIDERS } : {}),
-    options: settings.plugins ?? {},
+    options: mergeDerivedOptions(loaded, settings),
   });
   return { loaded, plan };
 }
@@ -60,4 +65,19 @@ function expandShortNames(providers: Readonly<Record<string, string>>): Record<s
       !name.includes("/") && builtinByShortName(name) ? `@p2proxy/${name}` : name,
     ]),
   );
+}
+
+function mergeDerivedOptions(
+  loaded: LoadedPlugins,
+  settings: PluginSettings,
+): Record<string, unknown> {
+  const options: Record<string, unknown> = { ...settings.plugins };
+  for (const [name, derived] of Object.entries(settings.derivedOptions ?? {})) {
+    if (!loaded.plugins.some((p) => p.name === name)) continue;
+    options[name] = {
+      ...derived,
+      ...(settings.plugins?.[name] as Record<string, unknown> | undefined),
+    };
+  }
+  return options;
 }

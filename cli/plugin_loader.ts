@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { join, toFileUrl } from "node:path";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { type PluginDefinition, PluginError } from "../core/plugin/contract.ts";
 import { BUILTIN_PLUGINS, builtinByShortName } from "../plugins/builtin.ts";
 
@@ -71,9 +72,9 @@ export async function readPluginList(configPath: string): Promise<string[] | und
 /** Resolves a specifier from the plugin list relative to the folder of its deno.json. */
 export function resolvePluginSpecifier(specifier: string, dir: string): string {
   if (specifier.startsWith("./") || specifier.startsWith("../")) {
-    return toFileUrl(join(Deno.realPathSync(dir), specifier)).href;
+    return pathToFileURL(join(Deno.realPathSync(dir), specifier)).href;
   }
-  if (specifier.startsWith("/")) return toFileUrl(specifier).href;
+  if (specifier.startsWith("/")) return pathToFileURL(specifier).href;
   return specifier;
 }
 

@@ -6,7 +6,9 @@
  */
 import { Command, CommanderError } from "commander";
 import { getLogger } from "@logtape/logtape";
+import { registerCheck } from "./commands/check.ts";
 import { registerIdentity } from "./commands/identity.ts";
+import { registerPermissions } from "./commands/permissions.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import type { CliContext } from "./context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_OK, exitCodeFor } from "./exit_codes.ts";
@@ -30,6 +32,8 @@ export function buildProgram(context: CliContext): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerPlugins(program, context);
+  registerCheck(program, context);
+  registerPermissions(program, context);
   registerIdentity(program, context);
   for (const command of program.commands) command.exitOverride();
   return program;

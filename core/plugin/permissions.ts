@@ -5,7 +5,10 @@
  * @module
  */
 
-/** The permission kinds p2proxy ever asks for. Each entry is a host, path or name. */
+/**
+ * The permission kinds p2proxy ever asks for. Each entry is a host, path or
+ * name; `"*"` grants the kind without a list (`--allow-net`).
+ */
 export interface PermissionSet {
   /** `host:port`, `host`, or `0.0.0.0:1080` for listening. */
   readonly net?: readonly string[];
@@ -36,7 +39,8 @@ export function renderPermissionFlags(set: PermissionSet): string[] {
   const flags: string[] = [];
   for (const kind of KINDS) {
     const values = set[kind];
-    if (values && values.length > 0) flags.push(`--allow-${kind}=${values.join(",")}`);
+    if (!values || values.length === 0) continue;
+    flags.push(values.includes("*") ? `--allow-${kind}` : `--allow-${kind}=${values.join(",")}`);
   }
   for (const feature of set.unstable ?? []) flags.push(`--unstable-${feature}`);
   return flags;
