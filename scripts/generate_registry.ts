@@ -9,7 +9,7 @@
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
-import { fromFileUrl } from "node:url";
+import { fileURLToPath } from "node:url";
 import { readPluginList } from "../cli/plugin_loader.ts";
 
 /** Where the generated entry point goes by default. */
@@ -22,7 +22,7 @@ export function renderEntry(
   pluginDir: string,
 ): string {
   const outDir = dirname(resolve(outFile));
-  const cliProgram = fromFileUrl(new URL("../cli/program.ts", import.meta.url));
+  const cliProgram = fileURLToPath(new URL("../cli/program.ts", import.meta.url));
   const importable = (specifier: string) => {
     if (!specifier.startsWith("./") && !specifier.startsWith("../") && !specifier.startsWith("/")) {
       return specifier;

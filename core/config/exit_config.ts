@@ -33,6 +33,7 @@ import { rewriteTopLevel } from "./_legacy.ts";
 import { checkPortShorthand } from "./_checks.ts";
 import {
   type ConfigNotes,
+  type EnvBinding,
   envBinding,
   loadConfig,
   type LoadOptions,
@@ -225,7 +226,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
 }));
 
 /** The environment variables the exit reads (SPEC §3: `P2PROXY_<KEY>`). */
-export const EXIT_ENV = [
+export const EXIT_ENV: readonly EnvBinding[] = [
   envBinding("api_key", "string"),
   envBinding("api_key", "string", "P2PROXY_BITPING_API_KEY"),
   envBinding("log_level", "string"),

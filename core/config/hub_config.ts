@@ -19,6 +19,7 @@ import { rewriteTopLevel } from "./_legacy.ts";
 import { checkPortShorthand } from "./_checks.ts";
 import {
   type ConfigNotes,
+  type EnvBinding,
   envBinding,
   loadConfig,
   type LoadOptions,
@@ -125,7 +126,7 @@ export const hubConfigSchema: z.ZodType<Omit<HubConfig, "warnings">> = z.strictO
 }));
 
 /** The environment variables the hub reads (SPEC §3: `P2PROXY_<KEY>`). */
-export const HUB_ENV = [
+export const HUB_ENV: readonly EnvBinding[] = [
   envBinding("log_level", "string"),
   envBinding("metrics_port", "integer"),
   envBinding("metrics_bind", "string"),

@@ -40,6 +40,7 @@ import { rewriteServer, rewriteTopLevel } from "./_legacy.ts";
 import { checkPortShorthand, isRecord, rawPort } from "./_checks.ts";
 import {
   type ConfigNotes,
+  type EnvBinding,
   envBinding,
   type LegacyRecorder,
   loadConfig,
@@ -242,7 +243,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
 // Environment, legacy spellings, cross-field checks
 
 /** The environment variables the proxy reads (SPEC §3: `P2PROXY_<KEY>`). */
-export const PROXY_ENV = [
+export const PROXY_ENV: readonly EnvBinding[] = [
   envBinding("api_key", "string"),
   envBinding("api_key", "string", "P2PROXY_BITPING_API_KEY"),
   envBinding("log_level", "string"),

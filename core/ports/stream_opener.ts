@@ -7,16 +7,20 @@ import { P2ProxyError } from "../errors.ts";
 import type { PeerId } from "../ids.ts";
 
 /**
- * A byte stream the data plane relays over. Reading ends when the remote
- * closes its write side; `closeWrite` is a half-close; `abort` resets both.
+ * A byte stream the data plane relays over. `read` resolves `null` when the
+ * remote closed its write side; `closeWrite` is a half-close; `abort` resets
+ * both directions. Implementations apply backpressure in both directions:
+ * an unread stream stops the remote from sending (bounded buffering), and
+ * `write` resolves only once the chunk may be followed by another.
  */
 export interface DuplexStream {
-  readonly readable: AsyncIterable<Uint8Array>;
+  /** The next chunk, or `null` at end of stream. Rejects when the stream was reset. */
+  read(): Promise<Uint8Array | null>;
   /** Resolves once the chunk is accepted; awaiting it honours backpressure. */
   write(chunk: Uint8Array): Promise<void>;
   /** Half-close: no more writes from us, reading goes on. */
   closeWrite(): Promise<void>;
-  /** Hard reset of both directions. */
+  /** Hard reset of both directions. Idempotent. */
   abort(reason?: Error): void;
 }
 

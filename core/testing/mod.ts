@@ -7,3 +7,4 @@
  */
 export * from "./fakes.ts";
 export * from "./builders.ts";
+export * from "./compliance/mod.ts";

@@ -1,0 +1,20 @@
+/**
+ * Compliance suites, one per port (SPEC §11): a plugin author runs the suite
+ * of each port the plugin provides against the plugin's own implementation,
+ * inside a `Deno.test`, to prove it behaves like the built-in ones.
+ *
+ * @example
+ * ```ts
+ * import { stickyStoreCompliance } from "@p2proxy/p2proxy/testing";
+ *
+ * Deno.test("my store", (t) =>
+ *   stickyStoreCompliance(t, () => ({ store: new MyStore(), cleanup: () => {} })));
+ * ```
+ *
+ * @module
+ */
+export * from "./authenticator.ts";
+export * from "./clock.ts";
+export * from "./event_sink.ts";
+export * from "./identity.ts";
+export * from "./sticky_store.ts";

@@ -1,0 +1,242 @@
+/**
+ * Compliance suite of the `StickyStore` port: any store, built-in or
+ * third-party, runs it against itself.
+ *
+ * @example
+ * ```ts
+ * import { stickyStoreCompliance } from "@p2proxy/p2proxy/testing";
+ *
+ * Deno.test("RedisStickyStore is a StickyStore", (t) =>
+ *   stickyStoreCompliance(t, async () => {
+ *     const prefix = crypto.randomUUID();
+ *     const store = new RedisStickyStore(prefix);
+ *     return {
+ *       store,
+ *       reopen: () => Promise.resolve(new RedisStickyStore(prefix)),
+ *       cleanup: () => dropPrefix(prefix),
+ *     };
+ *   }));
+ * ```
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { aDirectAddress, aPeerId } from "../builders.ts";
+import {
+  emptyStickyRecord,
+  STICKY_RECORD_VERSION,
+  type StickyPeerRecord,
+  type StickyRecord,
+  type StickyServerRecord,
+  type StickyStore,
+} from "../../ports/sticky_store.ts";
+import { type Awaitable, type Releasable, withFixture } from "./_harness.ts";
+
+/** What a sticky store factory hands the suite. Each call must give a store over fresh, empty storage. */
+export interface StickyStoreFixture extends Releasable {
+  /** The store under test, over fresh, empty storage. */
+  readonly store: StickyStore;
+  /**
+   * A new store over the same storage, as after a restart. Omit it for a
+   * store that does not persist; `cleanup` must also release reopened stores.
+   */
+  readonly reopen?: () => Promise<StickyStore>;
+}
+
+/** Saves fired at once in the concurrency step. */
+const CONCURRENT_SAVES = 50;
+
+/** The large-pool step: servers × peers, beyond the default `pool.max_total` of 30 per server. */
+const LARGE_SERVER_COUNT = 20;
+const LARGE_PEERS_PER_SERVER = 30;
+
+/** Property runs of the arbitrary round-trip; a file store writes once per run. */
+const ROUND_TRIP_RUNS = 25;
+
+/** A fixed instant (2023-11-14T22:13:20Z) so records are reproducible. */
+const BASE_TIME_MS = 1_700_000_000_000;
+
+/**
+ * Runs the `StickyStore` compliance steps: empty on first load; save→load
+ * round-trips (examples and arbitrary records); saving an empty record forgets
+ * everything; the last of concurrent saves wins; the record survives a reopen
+ * (when `reopen` is given); large pools; records are copied both ways, never
+ * aliased to the store's state.
+ */
+export async function stickyStoreCompliance(
+  t: Deno.TestContext,
+  make: () => Awaitable<StickyStoreFixture>,
+): Promise<void> {
+  let persists = false;
+  await t.step(
+    "loads an empty record the first time",
+    () =>
+      withFixture(make, async ({ store, reopen }) => {
+        persists = reopen !== undefined;
+        assert.deepStrictEqual(await store.load(), emptyStickyRecord());
+      }),
+  );
+
+  await t.step("loads what was saved", () =>
+    withFixture(make, async ({ store }) => {
+      const record = sampleRecord(1);
+      await store.save(record);
+      assert.deepStrictEqual(await store.load(), record);
+      assert.deepStrictEqual(await store.load(), record, "a second load must agree");
+    }));
+
+  await t.step("round-trips arbitrary records", () =>
+    withFixture(make, async ({ store }) => {
+      await fc.assert(
+        fc.asyncProperty(stickyRecordArbitrary(), async (record) => {
+          await store.save(record);
+          assert.deepStrictEqual(await store.load(), record);
+        }),
+        { numRuns: ROUND_TRIP_RUNS },
+      );
+    }));
+
+  await t.step(
+    "saving an empty record forgets every server",
+    () =>
+      withFixture(make, async ({ store }) => {
+        await store.save(sampleRecord(3));
+        await store.save(emptyStickyRecord());
+        assert.deepStrictEqual(await store.load(), emptyStickyRecord());
+      }),
+  );
+
+  await t.step(
+    "a save replaces the whole record (dropped servers stay dropped)",
+    () =>
+      withFixture(make, async ({ store }) => {
+        await store.save(sampleRecord(3));
+        const smaller = sampleRecord(1);
+        await store.save(smaller);
+        assert.deepStrictEqual(await store.load(), smaller);
+      }),
+  );
+
+  await t.step(
+    `the last of ${CONCURRENT_SAVES} concurrent saves wins`,
+    () =>
+      withFixture(make, async ({ store }) => {
+        const records = Array.from(
+          { length: CONCURRENT_SAVES },
+          (_, i) => sampleRecord(1 + i % 4, i),
+        );
+        await Promise.all(records.map((record) => store.save(record)));
+        assert.deepStrictEqual(await store.load(), records.at(-1));
+      }),
+  );
+
+  await t.step({
+    name: "keeps its record across a reopen",
+    ignore: !persists,
+    fn: () =>
+      withFixture(make, async ({ store, reopen }) => {
+        assert.ok(reopen, "the fixture stopped offering reopen()");
+        const record = sampleRecord(2);
+        await store.save(record);
+        const reopened = await reopen();
+        assert.deepStrictEqual(await reopened.load(), record);
+        const next = sampleRecord(1, 99);
+        await reopened.save(next);
+        const again = await reopen();
+        assert.deepStrictEqual(await again.load(), next);
+      }),
+  });
+
+  await t.step(
+    `holds large pools (${LARGE_SERVER_COUNT} servers × ${LARGE_PEERS_PER_SERVER} peers)`,
+    () =>
+      withFixture(make, async ({ store }) => {
+        const record = sampleRecord(LARGE_SERVER_COUNT, 0, LARGE_PEERS_PER_SERVER);
+        await store.save(record);
+        assert.deepStrictEqual(await store.load(), record);
+      }),
+  );
+
+  await t.step(
+    "never aliases saved or loaded records to its state",
+    () =>
+      withFixture(make, async ({ store }) => {
+        const saved = sampleRecord(2);
+        const expected = sampleRecord(2);
+        await store.save(saved);
+        vandalise(mutableRecord(saved));
+        assert.deepStrictEqual(await store.load(), expected, "mutating a saved record leaked in");
+        vandalise(mutableRecord(await store.load()));
+        assert.deepStrictEqual(await store.load(), expected, "mutating a loaded record leaked in");
+      }),
+  );
+}
+
+/**
+ * A deterministic record of `servers` servers (ports 1080, 1081, …) with
+ * `peersPerServer` peers each, every other peer with a direct address. `seed`
+ * varies the peers and fingerprints.
+ */
+export function sampleRecord(servers: number, seed = 0, peersPerServer = 3): StickyRecord {
+  const entries: Record<string, StickyServerRecord> = {};
+  for (let s = 0; s < servers; s++) {
+    const peers: StickyPeerRecord[] = [];
+    for (let p = 0; p < peersPerServer; p++) {
+      const peerId = aPeerId(seed * 10_000 + s * 100 + p);
+      peers.push({
+        peer_id: peerId,
+        address: p % 2 === 0 ? aDirectAddress(peerId, p + 1) : null,
+        updated_at: BASE_TIME_MS + seed * 1_000 + p,
+      });
+    }
+    entries[String(1080 + s)] = { fingerprint: `v1|${1080 + s}|NL||seed-${seed}`, peers };
+  }
+  return { version: STICKY_RECORD_VERSION, servers: entries };
+}
+
+/** Arbitrary valid sticky records: decimal port keys, distinct peer ids per pool, optional addresses. */
+export function stickyRecordArbitrary(): fc.Arbitrary<StickyRecord> {
+  const peer = fc.record({
+    peer_id: fc.nat({ max: 1_000_000 }).map((n) => String(aPeerId(n))),
+    address: fc.option(
+      fc.tuple(fc.nat({ max: 255 }), fc.integer({ min: 1, max: 65_535 })).map(([host, port]) =>
+        `/ip4/203.0.113.${host}/tcp/${port}`
+      ),
+      { nil: null },
+    ),
+    updated_at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+  }, { noNullPrototype: true });
+  const server = fc.record({
+    fingerprint: fc.string({ minLength: 1, maxLength: 80 }),
+    peers: fc.uniqueArray(peer, { maxLength: 8, selector: (p) => p.peer_id }),
+  }, { noNullPrototype: true });
+  const port = fc.integer({ min: 1, max: 65_535 }).map(String);
+  return fc.dictionary(port, server, { maxKeys: 6, noNullPrototype: true }).map((servers) => ({
+    version: STICKY_RECORD_VERSION,
+    servers,
+  }));
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface MutableRecord {
+  version: number;
+  servers: Record<string, { fingerprint: string; peers: Mutable<StickyPeerRecord>[] }>;
+}
+
+/** The same object, typed as the mutable thing it is at run time. */
+function mutableRecord(record: StickyRecord): MutableRecord {
+  return record as unknown as MutableRecord;
+}
+
+/** Changes every level of a record in place. */
+function vandalise(record: MutableRecord): void {
+  for (const server of Object.values(record.servers)) {
+    server.fingerprint = "vandalised";
+    const first = server.peers[0];
+    if (first) first.peer_id = "vandalised";
+    server.peers.push({ peer_id: "intruder", address: null, updated_at: 0 });
+  }
+  record.servers["9"] = { fingerprint: "intruder", peers: [] };
+}

@@ -1,0 +1,276 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { emptyStickyRecord, type StickyRecord } from "../../core/ports/sticky_store.ts";
+import { aPeerId } from "../../core/testing/builders.ts";
+import { sampleRecord, stickyStoreCompliance } from "../../core/testing/compliance/sticky_store.ts";
+import { KvStickyStore, KvStickyStoreError, STICKY_KV_PREFIX } from "./kv_sticky_store.ts";
+
+/** Routes p2proxy logs into `records` until `stop()`. */
+async function captureLogs() {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record: LogRecord) => records.push(record) },
+    loggers: [
+      { category: ["p2proxy"], sinks: ["memory"], lowestLevel: "debug" },
+      { category: ["logtape", "meta"], sinks: [], lowestLevel: "warning" },
+    ],
+  });
+  const warnings = () => records.filter((r) => r.level === "warning");
+  return { records, warnings, stop: () => reset() };
+}
+
+/** A store on a fresh database file; closes and removes everything afterwards. */
+async function withStore(fn: (store: KvStickyStore, path: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "p2proxy-sticky-kv-" });
+  const path = join(dir, "sticky.kv");
+  const store = await KvStickyStore.open(path);
+  try {
+    await fn(store, path);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Raw access to the same database, closed afterwards. */
+async function withRawKv(path: string, fn: (kv: Deno.Kv) => Promise<void>) {
+  const kv = await Deno.openKv(path);
+  try {
+    await fn(kv);
+  } finally {
+    kv.close();
+  }
+}
+
+async function rawEntries(kv: Deno.Kv) {
+  const entries: [Deno.KvKey, unknown][] = [];
+  for await (const entry of kv.list({ prefix: [...STICKY_KV_PREFIX] })) {
+    entries.push([entry.key, entry.value]);
+  }
+  return entries;
+}
+
+Deno.test("KvStickyStore (file) passes the sticky store compliance suite", (t) =>
+  stickyStoreCompliance(t, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "p2proxy-sticky-kv-compliance-" });
+    const path = join(dir, "sticky.kv");
+    const opened = [await KvStickyStore.open(path)];
+    return {
+      store: opened[0]!,
+      reopen: async () => {
+        const store = await KvStickyStore.open(path);
+        opened.push(store);
+        return store;
+      },
+      cleanup: async () => {
+        for (const store of opened) await store.close();
+        await Deno.remove(dir, { recursive: true });
+      },
+    };
+  }));
+
+Deno.test("KvStickyStore (:memory:) passes the sticky store compliance suite", (t) =>
+  stickyStoreCompliance(t, async () => {
+    const store = await KvStickyStore.open(":memory:");
+    return { store, cleanup: () => store.close() };
+  }));
+
+Deno.test("KvStickyStore keeps one entry per port under p2proxy/sticky", async () => {
+  await withStore(async (store, path) => {
+    const record = sampleRecord(2);
+    await store.save(record);
+    await withRawKv(path, async (kv) => {
+      assert.deepStrictEqual(await rawEntries(kv), [
+        [["p2proxy", "sticky", 1080], record.servers["1080"]],
+        [["p2proxy", "sticky", 1081], record.servers["1081"]],
+      ]);
+    });
+  });
+});
+
+Deno.test("KvStickyStore deletes the ports a save no longer has, and nothing else", async () => {
+  await withStore(async (store, path) => {
+    await withRawKv(path, (kv) => kv.set(["p2proxy", "other"], "kept").then(() => {}));
+    await store.save(sampleRecord(3));
+    await store.save(sampleRecord(1, 7));
+    await withRawKv(path, async (kv) => {
+      assert.deepStrictEqual((await rawEntries(kv)).map(([key]) => key), [[
+        "p2proxy",
+        "sticky",
+        1080,
+      ]]);
+      assert.equal((await kv.get(["p2proxy", "other"])).value, "kept");
+    });
+    assert.deepStrictEqual(await store.load(), sampleRecord(1, 7));
+  });
+});
+
+Deno.test("KvStickyStore shares pools between two handles on one database", async () => {
+  await withStore(async (store, path) => {
+    const other = await KvStickyStore.open(path);
+    try {
+      await other.save(sampleRecord(2, 4));
+      assert.deepStrictEqual(await store.load(), sampleRecord(2, 4));
+      const saves: Promise<void>[] = [];
+      for (let i = 0; i < 20; i++) {
+        saves.push(store.save(sampleRecord(1, i)), other.save(sampleRecord(3, i)));
+      }
+      await Promise.all(saves);
+      const final = await store.load();
+      assert.ok(
+        [sampleRecord(1, 19), sampleRecord(3, 19)].some((last) => isDeepEqual(final, last)),
+        "the database holds one writer's last save, whole",
+      );
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+function isDeepEqual(a: unknown, b: unknown): boolean {
+  try {
+    assert.deepStrictEqual(a, b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("KvStickyStore skips foreign or malformed entries with one warning", async () => {
+  const logs = await captureLogs();
+  try {
+    await withStore(async (store, path) => {
+      const good = sampleRecord(1).servers["1080"]!;
+      await withRawKv(path, async (kv) => {
+        await kv.set(["p2proxy", "sticky", 1080], good);
+        await kv.set(["p2proxy", "sticky", 1081], "junk");
+        await kv.set(["p2proxy", "sticky", "1082"], good);
+        await kv.set(["p2proxy", "sticky", 70_000], good);
+        await kv.set(["p2proxy", "sticky", 1083], {
+          fingerprint: "fp",
+          peers: [{ peer_id: aPeerId(1), address: null, updated_at: 1 }, { peer_id: 5 }],
+        });
+      });
+      const loaded = await store.load();
+      assert.deepStrictEqual(Object.keys(loaded.servers).sort(), ["1080", "1083"]);
+      assert.equal(loaded.servers["1083"]?.peers.length, 1);
+      await store.load();
+      assert.equal(logs.warnings().length, 1);
+      assert.equal(logs.warnings()[0]!.properties.count, 4);
+
+      await store.save(loaded);
+      await withRawKv(path, async (kv) => {
+        assert.equal((await rawEntries(kv)).length, 2, "the next save replaces the bad entries");
+      });
+    });
+  } finally {
+    await logs.stop();
+  }
+});
+
+Deno.test("KvStickyStore keeps the most recent peers of a pool too large for one value", async () => {
+  const logs = await captureLogs();
+  try {
+    await withStore(async (store) => {
+      const longAddress = `/dns4/${"a".repeat(900)}.example/tcp/4001`;
+      const peers = Array.from({ length: 200 }, (_, i) => ({
+        peer_id: aPeerId(i),
+        address: longAddress,
+        updated_at: 1_700_000_000_000 - i,
+      }));
+      const huge: StickyRecord = {
+        version: 1,
+        servers: { "1080": { fingerprint: "fp", peers }, "1081": sampleRecord(1).servers["1080"]! },
+      };
+      await store.save(huge);
+      await store.save(huge);
+      const loaded = await store.load();
+      const kept = loaded.servers["1080"]!.peers;
+      assert.ok(kept.length > 10 && kept.length < 200, `kept ${kept.length}`);
+      assert.deepStrictEqual(kept, peers.slice(0, kept.length), "the most recent peers are kept");
+      assert.deepStrictEqual(loaded.servers["1081"], sampleRecord(1).servers["1080"]);
+      const truncations = logs.warnings().filter((r) => r.properties.port === 1080);
+      assert.equal(truncations.length, 1, "warned once, not per save");
+      assert.equal(truncations[0]!.properties.kept, kept.length);
+    });
+  } finally {
+    await logs.stop();
+  }
+});
+
+Deno.test("KvStickyStore drops a pool whose fingerprint alone is too large", async () => {
+  const logs = await captureLogs();
+  try {
+    await withStore(async (store) => {
+      await store.save({
+        version: 1,
+        servers: {
+          "1080": { fingerprint: "f".repeat(70_000), peers: [] },
+          "1081": sampleRecord(1).servers["1080"]!,
+        },
+      });
+      assert.deepStrictEqual(Object.keys((await store.load()).servers), ["1081"]);
+      assert.equal(logs.warnings().length, 1);
+    });
+  } finally {
+    await logs.stop();
+  }
+});
+
+Deno.test("KvStickyStore logs, never throws, when a save is too large for one atomic operation", async () => {
+  const logs = await captureLogs();
+  try {
+    await withStore(async (store) => {
+      const bigPool = (seed: number) => ({
+        fingerprint: "fp",
+        peers: Array.from({ length: 60 }, (_, i) => ({
+          peer_id: aPeerId(seed * 1_000 + i),
+          address: `/dns4/${"b".repeat(900)}/tcp/1`,
+          updated_at: i,
+        })),
+      });
+      const servers = Object.fromEntries(
+        Array.from({ length: 20 }, (_, i) => [String(2000 + i), bigPool(i)]),
+      );
+      await store.save({ version: 1, servers });
+      assert.equal(logs.warnings().length, 1);
+      assert.match(String(logs.warnings()[0]!.properties.error), /too large/i);
+      await store.save(sampleRecord(1));
+      assert.deepStrictEqual(await store.load(), sampleRecord(1));
+      assert.ok(logs.records.some((r) => r.level === "info"), "recovery is logged");
+    });
+  } finally {
+    await logs.stop();
+  }
+});
+
+Deno.test("KvStickyStore.open names the database it could not open", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2proxy-sticky-kv-" });
+  const path = join(dir, "missing", "dir", "sticky.kv");
+  try {
+    await assert.rejects(KvStickyStore.open(path), (error) => {
+      assert.ok(error instanceof KvStickyStoreError);
+      assert.equal(error.code, "unavailable");
+      assert.ok(error.message.includes(`"${path}"`), error.message);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("KvStickyStore after close: saves are ignored, loads are empty, close is idempotent", async () => {
+  const logs = await captureLogs();
+  try {
+    const store = await KvStickyStore.open(":memory:");
+    await store.save(sampleRecord(1));
+    await store.close();
+    await store.close();
+    await store.save(sampleRecord(2));
+    assert.deepStrictEqual(await store.load(), emptyStickyRecord());
+  } finally {
+    await logs.stop();
+  }
+});
