@@ -55,11 +55,13 @@ export type P2ProxyEvent =
     readonly error?: { readonly stage: string; readonly message: string };
   }
   | {
+    /** Bytes relayed through one exit since the previous bandwidth event (about once a second). */
     readonly type: "bandwidth";
-    readonly sessionId: string;
     readonly peerId: PeerId;
-    readonly direction: "up" | "down";
-    readonly bytes: number;
+    /** Client → exit. */
+    readonly up: number;
+    /** Exit → client. */
+    readonly down: number;
   }
   | { readonly type: "error"; readonly port?: number; readonly message: string }
   | { readonly type: "server-pool"; readonly port: number; readonly peers: readonly PoolPeer[] }
@@ -89,6 +91,14 @@ export type P2ProxyEvent =
     readonly port: number;
     /** `no-peer`: no exit in time; `auth`: bad credentials; `handshake`: bad or slow client. */
     readonly reason: "no-peer" | "auth" | "handshake" | "unsupported";
+  }
+  | {
+    readonly type: "session-failed";
+    readonly port: number;
+    /** `no-peer`: no exit in time; `stream`: could not reach it; `refused`: the exit said no. */
+    readonly stage: "no-peer" | "stream" | "refused";
+    /** The SOCKS reply code sent to the client. */
+    readonly replyCode: number;
   }
   | { readonly type: "jit-discovery"; readonly port: number }
   | { readonly type: "stream-opened"; readonly peerId: PeerId; readonly durationMs: number }

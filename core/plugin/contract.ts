@@ -28,6 +28,7 @@ import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
 import type { Identity } from "../ports/identity.ts";
+import type { NetworkNode } from "../ports/network.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
 import type { StickyStore } from "../ports/sticky_store.ts";
 import type { StreamOpener } from "../ports/stream_opener.ts";
@@ -52,6 +53,7 @@ export interface Capabilities {
   "peer-directory": PeerDirectory;
   "dialer": Dialer;
   "stream-opener": StreamOpener;
+  "network": NetworkNode;
 }
 
 /** A capability name. */

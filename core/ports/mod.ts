@@ -8,6 +8,7 @@ export * from "./clock.ts";
 export * from "./dialer.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
+export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./sticky_store.ts";
 export * from "./stream_opener.ts";

@@ -70,13 +70,7 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     bytesDown: 56_789,
     error: { stage: "relay", message: "Stream reset by the exit." },
   },
-  "bandwidth": {
-    type: "bandwidth",
-    sessionId: "s-1",
-    peerId: PEER,
-    direction: "down",
-    bytes: 65_536,
-  },
+  "bandwidth": { type: "bandwidth", peerId: PEER, up: 1_024, down: 65_536 },
   "error": { type: "error", port: 1080, message: "No exit is available for port 1080." },
   "server-pool": {
     type: "server-pool",
@@ -119,6 +113,7 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     code: "timeout",
     durationMs: 20_000,
   },
+  "session-failed": { type: "session-failed", port: 1080, stage: "refused", replyCode: 5 },
   "ping": { type: "ping", peerId: PEER, rttMs: 3.2 },
   "ping-failed": { type: "ping-failed", peerId: PEER, strikes: 3 },
   "exit-session-start": {
@@ -154,14 +149,8 @@ function edgeCaseEvents(): P2ProxyEvent[] {
     { type: "server-pool", port: 1080, peers: [] },
     { type: "sticky-pool", port: 65_535, peers: [] },
     { type: "pinned-statuses", port: 1080, statuses: [] },
-    { type: "bandwidth", sessionId: "", peerId: PEER, direction: "up", bytes: 0 },
-    {
-      type: "bandwidth",
-      sessionId: "s-big",
-      peerId: PEER,
-      direction: "down",
-      bytes: Number.MAX_SAFE_INTEGER,
-    },
+    { type: "bandwidth", peerId: PEER, up: 0, down: 0 },
+    { type: "bandwidth", peerId: PEER, up: Number.MAX_SAFE_INTEGER, down: Number.MAX_SAFE_INTEGER },
     {
       type: "session-end",
       sessionId: "s-2",
@@ -211,13 +200,7 @@ export async function eventSinkCompliance(
       withFixture(make, ({ sink }) => {
         const started = performance.now();
         for (let i = 0; i < BURST_EVENTS; i++) {
-          emitChecked(sink, {
-            type: "bandwidth",
-            sessionId: `s-${i % 7}`,
-            peerId: PEER,
-            direction: i % 2 === 0 ? "up" : "down",
-            bytes: i,
-          });
+          emitChecked(sink, { type: "bandwidth", peerId: PEER, up: i, down: i % 7 });
         }
         const elapsed = performance.now() - started;
         assert.ok(

@@ -1,0 +1,111 @@
+/**
+ * A libp2p stream as the core's `DuplexStream`, with backpressure in both
+ * directions. js-libp2p's own async iterator buffers without bound and yamux
+ * grants window as soon as data arrives, so a slow reader would let the remote
+ * flood memory: this adapter pauses the stream (no more window updates) once
+ * it holds `READ_HIGH_WATER_BYTES` unread, and resumes below the low mark.
+ *
+ * @module
+ */
+import type { Stream } from "@libp2p/interface";
+import type { DuplexStream } from "../../core/ports/stream_opener.ts";
+import { READ_HIGH_WATER_BYTES, READ_LOW_WATER_BYTES } from "./constants.ts";
+
+type Waiter = { resolve: (chunk: Uint8Array | null) => void; reject: (error: Error) => void };
+
+/** Wraps an open libp2p stream. */
+export class Libp2pDuplexStream implements DuplexStream {
+  readonly #stream: Stream;
+  readonly #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #waiter: Waiter | undefined;
+
+  constructor(stream: Stream) {
+    this.#stream = stream;
+    stream.addEventListener("message", (event) => this.#onData(event.data));
+    stream.addEventListener("end", () => this.#onEnd());
+    stream.addEventListener("close", (event) => {
+      const error = (event as { error?: Error }).error;
+      if (error) this.#fail(error);
+      else this.#onEnd();
+    });
+  }
+
+  /** The underlying libp2p stream (for its protocol and id in logs). */
+  get raw(): Stream {
+    return this.#stream;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#queue.shift();
+    if (chunk !== undefined) {
+      this.#queuedBytes -= chunk.byteLength;
+      this.#maybeResume();
+      return Promise.resolve(chunk);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (!this.#stream.send(chunk)) await this.#stream.onDrain();
+  }
+
+  async closeWrite(): Promise<void> {
+    await this.#stream.close();
+  }
+
+  abort(reason?: Error): void {
+    this.#stream.abort(reason ?? new Error("The session was closed."));
+    this.#fail(reason ?? new Error("The stream was aborted."));
+  }
+
+  #onData(data: Uint8Array | { subarray(): Uint8Array }): void {
+    const chunk = data instanceof Uint8Array ? data : data.subarray();
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queuedBytes += chunk.byteLength;
+    if (this.#queuedBytes > READ_HIGH_WATER_BYTES && this.#stream.readStatus === "readable") {
+      this.#stream.pause();
+    }
+  }
+
+  #maybeResume(): void {
+    if (this.#queuedBytes <= READ_LOW_WATER_BYTES && this.#stream.readStatus === "paused") {
+      this.#stream.resume();
+    }
+  }
+
+  #onEnd(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const waiter = this.#waiter;
+    if (waiter && this.#queue.length === 0) {
+      this.#waiter = undefined;
+      waiter.resolve(null);
+    }
+  }
+
+  #fail(error: Error): void {
+    if (this.#error) return;
+    this.#error = error;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.reject(error);
+    }
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The SOCKS5 handshake on a live connection (RFC 1928, RFC 1929): greeting,
+ * optional username/password, request. Parsing is the core's pure codec;
+ * this file only reads bytes until a message is whole, within a deadline
+ * the caller enforces by closing the connection.
+ *
+ * @module
+ */
+import {
+  AUTH_METHOD,
+  encodeMethodSelection,
+  encodeReply,
+  encodeUserPassStatus,
+  MAX_REQUEST_BYTES,
+  parseGreeting,
+  parseRequest,
+  type ParseResult,
+  parseUserPass,
+  selectMethod,
+  Socks5Error,
+  type Socks5Request,
+  SOCKS_REPLY,
+} from "../../core/codec/socks5.ts";
+import type { UserCredentials } from "../../core/config/proxy_config.ts";
+import { P2ProxyError } from "../../core/errors.ts";
+import { type TcpConn, writeAll } from "../../runtime/tcp_conn.ts";
+
+/** Why a handshake ended without a request to serve. The reply (if any) was already sent. */
+export class HandshakeError
+  extends P2ProxyError<"closed" | "no-method" | "auth" | "protocol" | "unsupported"> {}
+
+/** A parsed request and any bytes the client sent after it (early data). */
+export interface HandshakeResult {
+  readonly request: Socks5Request;
+  readonly early: Uint8Array;
+}
+
+/** Reads from a connection into a growing buffer so the codec can parse whole messages. */
+class ByteReader {
+  #buffer = new Uint8Array(0);
+  readonly #conn: TcpConn;
+
+  constructor(conn: TcpConn) {
+    this.#conn = conn;
+  }
+
+  /** Parses one message, reading more bytes as long as the parser needs them. */
+  async next<T>(parse: (buf: Uint8Array) => ParseResult<T>): Promise<T> {
+    while (true) {
+      const result = parse(this.#buffer);
+      if (result.kind === "ok") {
+        this.#buffer = this.#buffer.slice(result.consumed);
+        return result.value;
+      }
+      // Every SOCKS5 message is shorter than a request; more bytes than that is not SOCKS5.
+      if (this.#buffer.byteLength > MAX_REQUEST_BYTES) {
+        throw new HandshakeError(
+          "protocol",
+          "The client sent more bytes than any SOCKS5 message holds.",
+        );
+      }
+      const chunk = new Uint8Array(MAX_REQUEST_BYTES + 1);
+      const n = await this.#conn.read(chunk);
+      if (n === null) {
+        throw new HandshakeError(
+          "closed",
+          "The client closed the connection during the handshake.",
+        );
+      }
+      const merged = new Uint8Array(this.#buffer.byteLength + n);
+      merged.set(this.#buffer);
+      merged.set(chunk.subarray(0, n), this.#buffer.byteLength);
+      this.#buffer = merged;
+    }
+  }
+
+  /** Bytes read past the last message. */
+  rest(): Uint8Array {
+    return this.#buffer;
+  }
+}
+
+/**
+ * Runs the server side of the handshake. Resolves the request on success;
+ * otherwise sends the RFC reply (`05 FF`, auth failure, `07`, `08`…) and
+ * throws `HandshakeError`.
+ */
+export async function serverHandshake(
+  conn: TcpConn,
+  users: readonly UserCredentials[],
+): Promise<HandshakeResult> {
+  const reader = new ByteReader(conn);
+  try {
+    const greeting = await reader.next(parseGreeting);
+    const method = selectMethod(greeting.methods, users.length > 0);
+    await writeAll(conn, encodeMethodSelection(method));
+    if (method === AUTH_METHOD.noAcceptable) {
+      throw new HandshakeError(
+        "no-method",
+        "The client offered no acceptable authentication method.",
+      );
+    }
+    if (method === AUTH_METHOD.userPass) {
+      const credentials = await reader.next(parseUserPass);
+      const ok = users.some((u) =>
+        constantTimeEquals(u.username, credentials.username) &&
+        constantTimeEquals(u.password, credentials.password)
+      );
+      await writeAll(conn, encodeUserPassStatus(ok));
+      if (!ok) {
+        throw new HandshakeError(
+          "auth",
+          `Wrong username or password for "${credentials.username}".`,
+        );
+      }
+    }
+    const request = await reader.next(parseRequest);
+    if (request.command !== "connect") {
+      await writeAll(conn, encodeReply(SOCKS_REPLY.commandNotSupported));
+      throw new HandshakeError("unsupported", `The ${request.command} command is not supported.`);
+    }
+    return { request, early: reader.rest() };
+  } catch (error) {
+    if (error instanceof Socks5Error) {
+      if (error.replyCode !== undefined) {
+        await writeAll(conn, encodeReply(error.replyCode)).catch(() => {});
+      }
+      throw new HandshakeError(
+        error.replyCode === SOCKS_REPLY.commandNotSupported ||
+          error.replyCode === SOCKS_REPLY.addressTypeNotSupported
+          ? "unsupported"
+          : "protocol",
+        error.message,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Compares secrets without an early exit on the first differing byte. */
+export function constantTimeEquals(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let diff = x.byteLength ^ y.byteLength;
+  for (let i = 0; i < Math.max(x.byteLength, y.byteLength); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}

@@ -1,0 +1,337 @@
+/**
+ * The discovery actor (DESIGN.md): owns the sticky state and the active exit
+ * of every server, and drives the core's connect algorithm. Sessions read
+ * the active exit as a plain field (no message round trip on the hot path);
+ * everything that changes it runs here.
+ *
+ * - start: one connect per server, retried in the background forever;
+ * - loss: a peer is lost when its LAST connection closes; its ports
+ *   rediscover (avoiding it), at once the first time and then at most once
+ *   per cooldown — unless a client is waiting (JIT), which never waits;
+ * - JIT: a client on a port with no exit waits up to 30 s for the port's one
+ *   shared connect (SingleFlight: 20 waiters, one discovery);
+ * - prefer direct: a direct connection to a pool member replaces a relayed exit;
+ * - liveness: ping active exits every 15 s, 10 s timeout, 3 strikes hang up;
+ * - manual selection; unusable exits (no connect protocol) are forgotten.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { JIT_WAIT_MS, REDISCOVERY_COOLDOWN_MS } from "../core/domain/constants.ts";
+import {
+  type ConnectedDestination,
+  type ExitConnector,
+  retryForever,
+  shouldPreferDirect,
+} from "../core/domain/connect.ts";
+import { serverFingerprint } from "../core/domain/fingerprint.ts";
+import type { ExitSelectionSettings } from "../core/domain/server.ts";
+import { SingleFlight } from "../core/domain/single_flight.ts";
+import type { StickyState } from "../core/domain/sticky_state.ts";
+import { describeError } from "../core/errors.ts";
+import type { DestinationSource } from "../core/events.ts";
+import { asMultiaddr, type PeerId } from "../core/ids.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import type { EventSink } from "../core/ports/event_sink.ts";
+import type { ConnectionEvent, NetworkNode } from "../core/ports/network.ts";
+import type { StickyStore } from "../core/ports/sticky_store.ts";
+
+const logger = getLogger(["p2proxy", "discovery"]);
+
+/** Liveness (SPEC §5.2): ping every 15 s, 10 s timeout, 3 strikes close the connection. */
+export const PING_INTERVAL_MS = 15_000;
+/** See {@link PING_INTERVAL_MS}. */
+export const PING_TIMEOUT_MS = 10_000;
+/** See {@link PING_INTERVAL_MS}. */
+export const PING_STRIKES = 3;
+
+/** A server's current exit. */
+export interface ActiveExit {
+  readonly peerId: PeerId;
+  readonly source: DestinationSource;
+}
+
+/** What the actor works with. */
+export interface DiscoveryActorDeps {
+  readonly servers: readonly ExitSelectionSettings[];
+  readonly network: Pick<NetworkNode, "onConnection" | "ping" | "hangUp" | "connectedRoute">;
+  readonly connector: ExitConnector;
+  readonly sticky: StickyState;
+  readonly store: StickyStore;
+  readonly clock: Clock;
+  readonly events: EventSink;
+  /** Overrides for tests (defaults: SPEC values). */
+  readonly timings?: Partial<{
+    rediscoveryCooldownMs: number;
+    jitWaitMs: number;
+    pingIntervalMs: number;
+    pingTimeoutMs: number;
+  }>;
+}
+
+/** Chooses, keeps and replaces the exit of every server. */
+export class DiscoveryActor {
+  readonly #deps: DiscoveryActorDeps;
+  readonly #servers: Map<number, ExitSelectionSettings>;
+  readonly #active = new Map<number, ActiveExit>();
+  readonly #flights = new SingleFlight<number, ConnectedDestination>();
+  readonly #lastRediscovery = new Map<number, number>();
+  readonly #scheduled = new Set<number>();
+  readonly #strikes = new Map<PeerId, number>();
+  readonly #stop = new AbortController();
+  #unsubscribe: (() => void) | undefined;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #saving: Promise<void> = Promise.resolve();
+  readonly #timings: Required<NonNullable<DiscoveryActorDeps["timings"]>>;
+
+  constructor(deps: DiscoveryActorDeps) {
+    this.#deps = deps;
+    this.#servers = new Map(deps.servers.map((s) => [s.port, s]));
+    this.#timings = {
+      rediscoveryCooldownMs: deps.timings?.rediscoveryCooldownMs ?? REDISCOVERY_COOLDOWN_MS,
+      jitWaitMs: deps.timings?.jitWaitMs ?? JIT_WAIT_MS,
+      pingIntervalMs: deps.timings?.pingIntervalMs ?? PING_INTERVAL_MS,
+      pingTimeoutMs: deps.timings?.pingTimeoutMs ?? PING_TIMEOUT_MS,
+    };
+  }
+
+  /** Subscribes to connection events and starts one background connect per server. */
+  start(): void {
+    this.#unsubscribe = this.#deps.network.onConnection((event) => this.#onConnection(event));
+    for (const port of this.#servers.keys()) {
+      this.#deps.events.emit({ type: "active-destination", port });
+      this.#connect(port, undefined).catch(() => {});
+    }
+    this.#pingTimer = setInterval(() => this.#pingActiveExits(), this.#timings.pingIntervalMs);
+  }
+
+  /** Cancels every connect, stops pinging, saves the sticky state. */
+  async stop(): Promise<void> {
+    this.#stop.abort(new Error("The proxy is stopping."));
+    this.#unsubscribe?.();
+    if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer);
+    this.#persist();
+    await this.#saving;
+  }
+
+  /** The active exit of a port: the hot path reads this plain value. */
+  activeExit(port: number): ActiveExit | undefined {
+    return this.#active.get(port);
+  }
+
+  /**
+   * The exit for a new session: the active one, or (JIT) the result of the
+   * port's one shared connect within the JIT wait. Undefined when none came.
+   */
+  async exitForSession(port: number, signal?: AbortSignal): Promise<PeerId | undefined> {
+    const active = this.#active.get(port);
+    if (active) return active.peerId;
+    this.#deps.events.emit({ type: "jit-discovery", port });
+    const wait = AbortSignal.timeout(this.#timings.jitWaitMs);
+    const combined = signal ? AbortSignal.any([wait, signal]) : wait;
+    try {
+      const destination = await this.#connect(port, undefined, combined);
+      return destination.peerId;
+    } catch {
+      return this.#active.get(port)?.peerId;
+    }
+  }
+
+  /**
+   * Manual selection (TUI, admin API): reach `peer` and make it the port's
+   * exit. Resolves false when it cannot be reached (the active exit stays).
+   */
+  async selectExit(port: number, peer: PeerId): Promise<boolean> {
+    const server = this.#servers.get(port);
+    if (!server) return false;
+    const destination = await this.#deps.connector.selectPeer(server, peer, this.#stop.signal);
+    if (!destination) return false;
+    this.#setActive(server, destination);
+    return true;
+  }
+
+  /**
+   * A session found that `peer` does not speak the connect protocol: forget it
+   * everywhere and find other exits for the ports it served.
+   */
+  reportUnusable(peer: PeerId): void {
+    logger.warn("Exit {peer} does not speak the connect protocol; forgetting it.", { peer });
+    this.#deps.connector.markUnusable(peer);
+    this.#persist();
+    for (const [port, active] of this.#active) {
+      if (active.peerId !== peer) continue;
+      this.#clearActive(port);
+      this.#connect(port, undefined).catch(() => {});
+    }
+  }
+
+  #connect(
+    port: number,
+    avoid: PeerId | undefined,
+    waiterSignal?: AbortSignal,
+  ): Promise<ConnectedDestination> {
+    const server = this.#servers.get(port);
+    if (!server) return Promise.reject(new Error(`No server on port ${port}.`));
+    return this.#flights.run(port, () => this.#connectUntilDone(server, avoid), waiterSignal);
+  }
+
+  async #connectUntilDone(
+    server: ExitSelectionSettings,
+    avoid: PeerId | undefined,
+  ): Promise<ConnectedDestination> {
+    this.#lastRediscovery.set(server.port, this.#deps.clock.now());
+    this.#deps.events.emit({ type: "connection-connecting", port: server.port });
+    const destination = await retryForever(
+      (attempt) =>
+        this.#deps.connector.connect(server, {
+          ...(attempt === 0 && avoid ? { avoid } : {}),
+          signal: this.#stop.signal,
+        }),
+      {
+        clock: this.#deps.clock,
+        signal: this.#stop.signal,
+        onFailure: (error, delayMs) =>
+          logger.warn("No exit for port {port} yet ({error}); retrying in {delayMs} ms.", {
+            port: server.port,
+            error: describeError(error),
+            delayMs,
+          }),
+      },
+    );
+    this.#setActive(server, destination);
+    return destination;
+  }
+
+  #setActive(server: ExitSelectionSettings, destination: ConnectedDestination): void {
+    this.#active.set(server.port, { peerId: destination.peerId, source: destination.source });
+    this.#deps.events.emit({
+      type: "active-destination",
+      port: server.port,
+      peerId: destination.peerId,
+      source: destination.source,
+    });
+    logger.info("Port {port} now leaves through {peer} ({source}).", {
+      port: server.port,
+      peer: destination.peerId,
+      source: destination.source.kind,
+    });
+    this.#persist();
+  }
+
+  #clearActive(port: number): void {
+    this.#active.delete(port);
+    this.#deps.events.emit({ type: "active-destination", port });
+  }
+
+  #onConnection(event: ConnectionEvent): void {
+    const { connection } = event;
+    if (event.kind === "open") return this.#onOpen(event);
+    if (event.remaining > 0) return;
+    this.#strikes.delete(connection.peerId);
+    for (const [port, active] of this.#active) {
+      if (active.peerId !== connection.peerId) continue;
+      logger.warn("Lost exit {peer} of port {port}.", { peer: active.peerId, port });
+      this.#clearActive(port);
+      this.#scheduleRediscovery(port, active.peerId);
+    }
+  }
+
+  #onOpen(event: ConnectionEvent): void {
+    const { connection } = event;
+    if (!connection.relayed) {
+      const bare = connection.address.replace(/\/p2p\/[^/]+$/, "");
+      if (
+        this.#deps.sticky.noteDirectAddress(
+          connection.peerId,
+          asMultiaddr(bare),
+          this.#deps.clock.now(),
+        )
+      ) {
+        this.#persist();
+      }
+    }
+    for (const server of this.#servers.values()) {
+      const active = this.#active.get(server.port);
+      const switchToDirect = shouldPreferDirect({
+        active: active?.peerId,
+        activeSource: active?.source,
+        activeRoute: active ? this.#deps.network.connectedRoute(active.peerId) : undefined,
+        candidate: connection.peerId,
+        candidateRoute: { address: connection.address, relayed: connection.relayed },
+        pool: this.#deps.sticky.pool(server.port, serverFingerprint(server.port, server.filters)),
+      });
+      if (!switchToDirect) continue;
+      this.#setActive(
+        server,
+        this.#deps.connector.adopt(server, connection.peerId, { kind: "sticky" }),
+      );
+    }
+  }
+
+  /** Rediscovers at once, unless this port rediscovered within the cooldown (then later, once). */
+  #scheduleRediscovery(port: number, lost: PeerId): void {
+    if (this.#flights.has(port) || this.#scheduled.has(port)) return;
+    const since = this.#deps.clock.now() - (this.#lastRediscovery.get(port) ?? -Infinity);
+    const delay = Math.max(0, this.#timings.rediscoveryCooldownMs - since);
+    if (delay === 0) {
+      this.#connect(port, lost).catch(() => {});
+      return;
+    }
+    logger.info(
+      "Rediscovery for port {port} throttled for {delay} ms (a client arriving sooner triggers it).",
+      {
+        port,
+        delay,
+      },
+    );
+    this.#scheduled.add(port);
+    this.#deps.clock.sleep(delay, this.#stop.signal).then(
+      () => {
+        this.#scheduled.delete(port);
+        if (!this.#active.has(port)) this.#connect(port, lost).catch(() => {});
+      },
+      () => this.#scheduled.delete(port),
+    );
+  }
+
+  #pingActiveExits(): void {
+    const peers = new Set([...this.#active.values()].map((a) => a.peerId));
+    for (const peer of peers) {
+      this.#deps.network.ping(peer, AbortSignal.timeout(this.#timings.pingTimeoutMs)).then(
+        (rttMs) => {
+          this.#strikes.delete(peer);
+          this.#deps.events.emit({ type: "ping", peerId: peer, rttMs });
+        },
+        (error) => {
+          const strikes = (this.#strikes.get(peer) ?? 0) + 1;
+          this.#strikes.set(peer, strikes);
+          this.#deps.events.emit({ type: "ping-failed", peerId: peer, strikes });
+          logger.warn("Ping to exit {peer} failed ({strikes}/{max}): {error}", {
+            peer,
+            strikes,
+            max: PING_STRIKES,
+            error: describeError(error),
+          });
+          if (strikes >= PING_STRIKES) {
+            this.#strikes.delete(peer);
+            this.#deps.network.hangUp(peer).catch(() => {});
+          }
+        },
+      );
+    }
+  }
+
+  /** Saves the sticky state when it changed; saves run one after another. */
+  #persist(): void {
+    const sticky = this.#deps.sticky;
+    if (!sticky.dirty) return;
+    this.#saving = this.#saving.then(async () => {
+      if (!sticky.dirty) return;
+      const revision = sticky.revision;
+      await this.#deps.store.save(sticky.toRecord());
+      sticky.markClean(revision);
+    }).catch((error) =>
+      logger.warn("Saving the sticky pools failed: {error}", { error: describeError(error) })
+    );
+  }
+}

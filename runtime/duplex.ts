@@ -1,0 +1,35 @@
+/**
+ * Small helpers over the core's `DuplexStream`.
+ *
+ * @module
+ */
+import type { DuplexStream } from "../core/ports/stream_opener.ts";
+
+/** An async iterator over a stream's chunks (for `readFrame`). Never closes the stream. */
+export function chunksOf(stream: DuplexStream): AsyncIterator<Uint8Array> {
+  return {
+    async next(): Promise<IteratorResult<Uint8Array>> {
+      const chunk = await stream.read();
+      return chunk === null ? { done: true, value: undefined } : { done: false, value: chunk };
+    },
+  };
+}
+
+/** A stream whose first read returns `prefix` (bytes read past a frame), then reads through. */
+export function withPrefix(stream: DuplexStream, prefix: Uint8Array): DuplexStream {
+  if (prefix.byteLength === 0) return stream;
+  let pending: Uint8Array | undefined = prefix;
+  return {
+    read() {
+      if (pending) {
+        const chunk = pending;
+        pending = undefined;
+        return Promise.resolve(chunk);
+      }
+      return stream.read();
+    },
+    write: (chunk) => stream.write(chunk),
+    closeWrite: () => stream.closeWrite(),
+    abort: (reason) => stream.abort(reason),
+  };
+}

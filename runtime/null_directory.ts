@@ -1,0 +1,28 @@
+/**
+ * The directory of a proxy that has no hub (`bootstrap` empty): every query
+ * fails as `unavailable`, so only pinned exits with verbatim multiaddrs can
+ * be reached.
+ *
+ * @module
+ */
+import type { Multiaddr, PeerId } from "../core/ids.ts";
+import {
+  DirectoryError,
+  type PeerDirectory,
+  type PeerRecord,
+} from "../core/ports/peer_directory.ts";
+
+/** A directory with no hub behind it. */
+export class NullDirectory implements PeerDirectory {
+  findNodes(): Promise<PeerRecord[]> {
+    return Promise.reject(
+      new DirectoryError("unavailable", "No hub is configured: set `bootstrap` to discover exits."),
+    );
+  }
+
+  resolvePeers(_ids: readonly PeerId[]): Promise<Map<PeerId, Multiaddr[]>> {
+    return Promise.reject(
+      new DirectoryError("unavailable", "No hub is configured to resolve peers."),
+    );
+  }
+}
