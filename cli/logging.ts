@@ -8,10 +8,11 @@
 import {
   configure,
   getJsonLinesFormatter,
-  getStreamSink,
   getTextFormatter,
   type LogLevel,
+  type LogRecord,
   reset,
+  type Sink,
 } from "@logtape/logtape";
 
 /** Log levels accepted on the command line and in config (`log_level`). */
@@ -30,9 +31,7 @@ export async function configureLogging(
   await configure({
     reset: true,
     sinks: {
-      stderr: getStreamSink(Deno.stderr.writable, {
-        formatter: format === "json" ? getJsonLinesFormatter() : getTextFormatter(),
-      }),
+      stderr: stderrSink(format === "json" ? getJsonLinesFormatter() : getTextFormatter()),
     },
     loggers: [
       { category: ["p2proxy"], lowestLevel: toLogtapeLevel(level), sinks: ["stderr"] },
@@ -44,4 +43,21 @@ export async function configureLogging(
 /** Flushes and removes the log sinks (before exit). */
 export async function shutdownLogging(): Promise<void> {
   await reset();
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes each line to stderr synchronously: no stream lock (so logging can be
+ * reconfigured once the config is read) and nothing lost at exit. Log lines
+ * are never on the data plane's path.
+ */
+function stderrSink(format: (record: LogRecord) => string): Sink {
+  return (record) => {
+    try {
+      Deno.stderr.writeSync(encoder.encode(format(record)));
+    } catch {
+      // stderr is gone (closed pipe): nothing sensible is left to do with a log line.
+    }
+  };
 }

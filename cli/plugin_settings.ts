@@ -10,12 +10,15 @@ import type { PluginSettings } from "./compose.ts";
 
 /** The built-in plugin that a top-level key configures. */
 const IDENTITY_FILE = "@p2proxy/identity-file";
+const NETWORK_LIBP2P = "@p2proxy/network-libp2p";
 
 /** Plugin settings of a loaded config. Explicit `plugins` options win over derived ones. */
 export function pluginSettingsOf(loaded: { readonly config: CommonConfig }): PluginSettings {
   const config = loaded.config;
+  const announce = (config as { announceAddrs?: readonly string[] }).announceAddrs ?? [];
   const derivedOptions: Record<string, Record<string, unknown>> = {
     [IDENTITY_FILE]: { file: config.keypairPath },
+    [NETWORK_LIBP2P]: { listen: [...config.listenAddrs], announce: [...announce] },
   };
   const providers: Record<string, string> = { ...config.providers };
   const extraWants: string[] = [];

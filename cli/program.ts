@@ -7,9 +7,11 @@
 import { Command, CommanderError } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { registerCheck } from "./commands/check.ts";
+import { registerExit } from "./commands/exit.ts";
 import { registerIdentity } from "./commands/identity.ts";
 import { registerPermissions } from "./commands/permissions.ts";
 import { registerPlugins } from "./commands/plugins.ts";
+import { registerProxy } from "./commands/proxy.ts";
 import type { CliContext } from "./context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_OK, exitCodeFor } from "./exit_codes.ts";
 import { configureLogging, shutdownLogging } from "./logging.ts";
@@ -31,6 +33,8 @@ export function buildProgram(context: CliContext): Command {
     .version(VERSION, "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerProxy(program, context);
+  registerExit(program, context);
   registerPlugins(program, context);
   registerCheck(program, context);
   registerPermissions(program, context);

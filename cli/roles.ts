@@ -13,11 +13,11 @@ export interface RoleCapabilities {
 }
 
 const ROLE_CAPABILITIES: Readonly<Record<Role, RoleCapabilities>> = {
-  proxy: { needs: ["clock", "identity", "sticky-store"], wants: [] },
-  exit: { needs: ["clock", "identity"], wants: [] },
-  hub: { needs: ["clock", "identity"], wants: [] },
-  auth: { needs: ["clock"], wants: [] },
-  demo: { needs: ["clock", "identity", "sticky-store"], wants: [] },
+  proxy: { needs: ["clock", "identity", "sticky-store", "network"], wants: ["event-sink"] },
+  exit: { needs: ["clock", "identity", "network"], wants: ["event-sink"] },
+  hub: { needs: ["clock", "identity", "network"], wants: ["event-sink"] },
+  auth: { needs: ["clock"], wants: ["event-sink"] },
+  demo: { needs: ["clock"], wants: ["event-sink"] },
   tool: { needs: [], wants: [] },
 };
 

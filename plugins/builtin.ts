@@ -10,6 +10,7 @@ import { plugin as authStatic } from "./auth-static/mod.ts";
 import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
 import { plugin as identityFile } from "./identity-file/mod.ts";
+import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
 import { plugin as stickyMemory } from "./sticky-memory/mod.ts";
@@ -19,6 +20,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   clockSystem,
   clockFake,
   identityFile,
+  networkLibp2p,
   stickyFile,
   stickyKv,
   stickyMemory,

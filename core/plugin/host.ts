@@ -16,7 +16,14 @@ import {
   PluginError,
   type PluginInstance,
 } from "./contract.ts";
+import { type EventSink, fanOut } from "../ports/event_sink.ts";
 import { mergePermissions, type PermissionSet } from "./permissions.ts";
+
+/**
+ * Capabilities that every loaded provider serves at once, instead of one
+ * chosen provider: events go to the log, Prometheus and the TUI together.
+ */
+export const MULTI_PROVIDER_CAPABILITIES: ReadonlySet<string> = new Set(["event-sink"]);
 
 /** What a role asks of the host. */
 export interface CompositionRequest {
@@ -65,6 +72,15 @@ export function planComposition(request: CompositionRequest): CompositionPlan {
   const visiting = new Set<string>();
 
   const resolve = (capability: CapabilityName, neededBy: string | undefined, required: boolean) => {
+    if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
+      const all = request.plugins.filter((p) =>
+        (p.provides as readonly string[]).includes(capability)
+      );
+      if (all.length === 0 && required) pickProvider(capability, [], choices, neededBy, true);
+      if (all[0] && !providers.has(capability)) providers.set(capability, all[0].name);
+      for (const plugin of all) visit(plugin);
+      return;
+    }
     const chosen = providers.get(capability);
     if (chosen) return visit(byName.get(chosen)!);
     const plugin = pickProvider(capability, request.plugins, choices, neededBy, required);
@@ -250,12 +266,16 @@ export class Composition {
   /** Creates the planned plugins in dependency order. Nothing is started yet. */
   static async create(plan: CompositionPlan, ctx: PermissionContext): Promise<Composition> {
     const ports = new Map<string, unknown>();
+    const multi = new Map<string, unknown[]>();
     const instances: { name: string; instance: PluginInstance }[] = [];
     for (const { plugin, options } of plan.entries) {
       const allowed = new Set<string>(plugin.requires ?? []);
       const pluginCtx = {
         ...ctx,
         get: <K extends CapabilityName>(capability: K): Capabilities[K] => {
+          if (capability === "event-sink" && allowed.has(capability)) {
+            return fanOut(...(multi.get(capability) as EventSink[] ?? [])) as Capabilities[K];
+          }
           if (!allowed.has(capability)) {
             throw new PluginError(
               "missing-capability",
@@ -282,10 +302,15 @@ export class Composition {
       }
       instances.push({ name: plugin.name, instance });
       for (const [capability, port] of Object.entries(instance.provides)) {
-        if (plan.providers.get(capability as CapabilityName) === plugin.name) {
+        if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
+          multi.set(capability, [...(multi.get(capability) ?? []), port]);
+        } else if (plan.providers.get(capability as CapabilityName) === plugin.name) {
           ports.set(capability, port);
         }
       }
+    }
+    if (multi.has("event-sink")) {
+      ports.set("event-sink", fanOut(...(multi.get("event-sink") as EventSink[])));
     }
     return new Composition(instances, ports);
   }

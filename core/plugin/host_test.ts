@@ -224,3 +224,25 @@ Deno.test("a plugin whose create throws is reported by name and earlier plugins 
   );
   assert.deepEqual(stopped, ["clock"]);
 });
+
+Deno.test("every provider of event-sink serves at once, fanned out", async () => {
+  const seen: string[] = [];
+  const sink = (name: string) =>
+    aPlugin({
+      name,
+      provides: ["event-sink"],
+      create: () => ({
+        provides: {
+          "event-sink": { emit: (e: { type: string }) => void seen.push(`${name}:${e.type}`) },
+        },
+      }),
+    });
+  const plan = planComposition({ plugins: [sink("@t/a"), sink("@t/b")], needs: ["event-sink"] });
+  assert.deepEqual(plan.entries.map((e) => e.plugin.name), ["@t/a", "@t/b"]);
+  const composition = await Composition.create(plan, { stateDir: ".", role: "proxy" });
+  composition.get("event-sink").emit({ type: "connection-connecting" });
+  assert.deepEqual(seen, ["@t/a:connection-connecting", "@t/b:connection-connecting"]);
+  await composition.stop();
+  const none = rejection(() => planComposition({ plugins: [], needs: ["event-sink"] }));
+  assert.equal(none.code, "missing-capability");
+});
