@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { registerCheck } from "./commands/check.ts";
+import { registerDemo } from "./commands/demo.ts";
 import { registerExit } from "./commands/exit.ts";
 import { registerIdentity } from "./commands/identity.ts";
 import { registerPermissions } from "./commands/permissions.ts";
@@ -33,6 +34,7 @@ export function buildProgram(context: CliContext): Command {
     .version(VERSION, "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerDemo(program, context);
   registerProxy(program, context);
   registerExit(program, context);
   registerPlugins(program, context);

@@ -26,10 +26,13 @@ export function waitForStopSignal(): Promise<string> {
         return;
       }
       asked = true;
-      logger.info("{signal} received: draining sessions for up to {grace} s (Ctrl-C again to exit now).", {
-        signal: name,
-        grace: DRAIN_GRACE_MS / 1000,
-      });
+      logger.info(
+        "{signal} received: draining sessions for up to {grace} s (Ctrl-C again to exit now).",
+        {
+          signal: name,
+          grace: DRAIN_GRACE_MS / 1000,
+        },
+      );
       resolve(name);
     };
     Deno.addSignalListener("SIGINT", onSignal("SIGINT"));

@@ -43,7 +43,10 @@ export function registerExit(program: Command, context: CliContext): void {
       const network = composition.get("network");
       events.emit({ type: "local-peer-id", peerId: network.peerId });
       const exit = await ExitNode.start({ config, network, events });
-      logger.info("Exit {peer} ready at {addresses}", { peer: network.peerId, addresses: network.addresses().join(" ") });
+      logger.info("Exit {peer} ready at {addresses}", {
+        peer: network.peerId,
+        addresses: network.addresses().join(" "),
+      });
       await waitForStopSignal();
       await exit.stop();
       await composition.stop();

@@ -57,7 +57,8 @@ export function registerProxy(program: Command, context: CliContext): void {
       });
       logger.info("Proxy {peer} ready: {servers}", {
         peer: network.peerId,
-        servers: proxy.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`).join(", "),
+        servers: proxy.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`)
+          .join(", "),
       });
       await waitForStopSignal();
       await proxy.stop(DRAIN_GRACE_MS);

@@ -1,0 +1,24 @@
+/**
+ * The demo's destination: a tiny HTTP server that answers with the source
+ * address it sees, so a user (and a test) can tell which exit carried the
+ * request.
+ *
+ * @module
+ */
+
+/** A running whoami server. */
+export interface WhoamiServer {
+  readonly port: number;
+  shutdown(): Promise<void>;
+}
+
+/** Serves `you came from <address>` on 127.0.0.1:`port` (0 = any free port). */
+export function startWhoamiServer(port: number): WhoamiServer {
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (_request, info) => {
+    const remote = info.remoteAddr as Deno.NetAddr;
+    return new Response(`you came from ${remote.hostname}\n`, {
+      headers: { "content-type": "text/plain" },
+    });
+  });
+  return { port: (server.addr as Deno.NetAddr).port, shutdown: () => server.shutdown() };
+}

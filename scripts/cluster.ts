@@ -1,0 +1,197 @@
+/**
+ * Starts p2proxy roles as real processes on loopback, for integration tests
+ * and the bench: writes a config into a fresh state dir, creates the node's
+ * identity first (so the peer id is known), picks free ports, starts
+ * `cli/main.ts <role>` and waits until its port accepts connections.
+ *
+ * @module
+ */
+import { stringify } from "yaml";
+
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
+
+/** A role running as a child process. */
+export interface NodeProcess {
+  readonly peerId: string;
+  /** The libp2p multiaddr other nodes dial (ends in /p2p/<peerId>). */
+  readonly address: string;
+  /** The state dir (config, keypair, logs). */
+  readonly dir: string;
+  readonly child: Deno.ChildProcess;
+  /** SIGINT then wait (graceful); SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<Deno.CommandStatus>;
+  /** SIGKILL now: a crash, for fault tests. */
+  kill(): Promise<Deno.CommandStatus>;
+  /** Everything the process wrote to stderr so far. */
+  logs(): string;
+}
+
+/** Options common to every role. */
+export interface StartOptions {
+  /** Where to put the state dir (a temp dir by default). */
+  readonly dir?: string;
+  /** Extra `deno run` flags instead of `-A` (least-privilege runs). */
+  readonly denoFlags?: readonly string[];
+  readonly env?: Record<string, string>;
+  /** Deadline for the port to open. */
+  readonly readyTimeoutMs?: number;
+  /** Override the config's log level (default "warn" to keep test output small). */
+  readonly logLevel?: string;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine). */
+export function freePort(hostname = "127.0.0.1"): number {
+  const listener = Deno.listen({ hostname, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Creates (or reads) the identity in `dir` and returns its peer id. */
+export async function peerIdOf(dir: string): Promise<string> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-prompt", CLI, "id", "--state-dir", dir],
+    stderr: "piped",
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success || !text.startsWith("12D3")) {
+    throw new Error(`p2proxy id failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return text;
+}
+
+/** Waits until something accepts TCP connections on `port`. */
+export async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  hostname = "127.0.0.1",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      const conn = await Deno.connect({ hostname, port });
+      conn.close();
+      return;
+    } catch {
+      if (Date.now() > deadline) {
+        throw new Error(`Nothing listened on ${hostname}:${port} within ${timeoutMs} ms.`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+async function spawn(
+  role: "proxy" | "exit" | "hub",
+  config: Record<string, unknown>,
+  readyPort: number,
+  options: StartOptions,
+): Promise<Omit<NodeProcess, "peerId" | "address"> & { dir: string }> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: `p2proxy-${role}-` });
+  const configPath = `${dir}/${role}.yaml`;
+  await Deno.writeTextFile(
+    configPath,
+    stringify({ state_dir: dir, log_level: options.logLevel ?? "warn", ...config }),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.denoFlags ?? ["-A"]), "--no-prompt", CLI, role, "-c", configPath],
+    stdout: "null",
+    stderr: "piped",
+    stdin: "null",
+    ...(options.env ? { env: options.env } : {}),
+  }).spawn();
+  let stderr = "";
+  const decoder = new TextDecoder();
+  const pump = (async () => {
+    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
+  })();
+  const status = child.status;
+  const finished = async () => {
+    const s = await status;
+    await pump;
+    return s;
+  };
+  try {
+    await Promise.race([
+      waitForPort(readyPort, options.readyTimeoutMs ?? 20_000),
+      status.then((s) => {
+        throw new Error(`p2proxy ${role} exited with ${s.code} before it was ready:\n${stderr}`);
+      }),
+    ]);
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await finished();
+    throw error;
+  }
+  return {
+    dir,
+    child,
+    logs: () => stderr,
+    async stop(graceMs = 15_000) {
+      try {
+        child.kill("SIGINT");
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, graceMs);
+      try {
+        return await finished();
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      return await finished();
+    },
+  };
+}
+
+/** Starts an exit; `config` is merged over a loopback default (egress allows 127.0.0.1 only if you say so). */
+export async function startExit(
+  config: Record<string, unknown> = {},
+  options: StartOptions = {},
+): Promise<NodeProcess> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-exit-" });
+  const peerId = await peerIdOf(dir);
+  const port = freePort();
+  const node = await spawn(
+    "exit",
+    {
+      listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`],
+      metrics_port: 0,
+      ...config,
+    },
+    port,
+    { ...options, dir },
+  );
+  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+}
+
+/** Starts a proxy with the given servers (each needs a `port`); resolves once the first SOCKS port accepts. */
+export async function startProxy(
+  config: Record<string, unknown> & { servers: Array<{ port: number }> },
+  options: StartOptions = {},
+): Promise<NodeProcess> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-proxy-" });
+  const peerId = await peerIdOf(dir);
+  const port = freePort();
+  const node = await spawn(
+    "proxy",
+    {
+      listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`],
+      metrics_port: 0,
+      ...config,
+    },
+    config.servers[0]!.port,
+    { ...options, dir },
+  );
+  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+}
