@@ -18,7 +18,7 @@ import type { ConnectionInfo } from "../core/ports/network.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import { ConnectStatus, readConnectRequest, sendConnectResponse } from "./connect_protocol.ts";
 import { relay } from "./relay.ts";
-import { dialTcp, TcpDialError } from "./tcp_dial.ts";
+import { dialTcp, type TcpDialError } from "./tcp_dial.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
 
