@@ -15,11 +15,6 @@ const ANY = "*";
 /** Every variable p2proxy reads is under this prefix (SPEC §3). */
 const ENV_WILDCARD = "P2PROXY_*";
 
-/**
- * Environment variables js-libp2p and its dependencies read at start-up
- * (debug switches), found by running each role under `--no-prompt`.
- */
-export const LIBP2P_ENV: readonly string[] = ["DEBUG", "NODE_DEBUG"];
 
 /** Host and port of a listening socket as Deno's net permission spells it. */
 export function listenGrant(host: string, port: number): string {
@@ -41,7 +36,7 @@ export function multiaddrHostPorts(addresses: readonly string[]): string[] {
 export function rolePermissions(loaded: RoleConfig, configPath: string): PermissionSet {
   const common: PermissionSet = {
     read: [configPath, "deno.json"],
-    env: [ENV_WILDCARD, ...LIBP2P_ENV],
+    env: [ENV_WILDCARD],
   };
   switch (loaded.role) {
     case "proxy":

@@ -30,8 +30,13 @@ export interface NodeProcess {
 export interface StartOptions {
   /** Where to put the state dir (a temp dir by default). */
   readonly dir?: string;
-  /** Extra `deno run` flags instead of `-A` (least-privilege runs). */
+  /** Extra `deno run` flags instead of `-A`. */
   readonly denoFlags?: readonly string[];
+  /**
+   * Least privilege: run with exactly the flags `p2proxy permissions <role> -c <config>`
+   * prints for the written config (instead of `-A`).
+   */
+  readonly leastPrivilege?: boolean;
   readonly env?: Record<string, string>;
   /** Deadline for the port to open. */
   readonly readyTimeoutMs?: number;
@@ -59,6 +64,21 @@ export async function peerIdOf(dir: string): Promise<string> {
     throw new Error(`p2proxy id failed: ${new TextDecoder().decode(output.stderr)}`);
   }
   return text;
+}
+
+/** The flags `p2proxy permissions <role> -c <config> --flags-only` prints. */
+export async function permissionFlags(role: string, configPath: string): Promise<string[]> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-prompt", CLI, "permissions", role, "-c", configPath, "--flags-only"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`p2proxy permissions failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return new TextDecoder().decode(output.stdout).trim().split(/\s+/).filter((flag) =>
+    flag !== "--no-prompt"
+  );
 }
 
 /** Waits until something accepts TCP connections on `port`. */
@@ -94,8 +114,11 @@ async function spawn(
     configPath,
     stringify({ state_dir: dir, log_level: options.logLevel ?? "warn", ...config }),
   );
+  const flags = options.leastPrivilege
+    ? await permissionFlags(role, configPath)
+    : options.denoFlags ?? ["-A"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.denoFlags ?? ["-A"]), "--no-prompt", CLI, role, "-c", configPath],
+    args: ["run", ...flags, "--no-prompt", CLI, role, "-c", configPath],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
@@ -177,7 +200,7 @@ export async function startExit(
 
 /** Starts a proxy with the given servers (each needs a `port`); resolves once the first SOCKS port accepts. */
 export async function startProxy(
-  config: Record<string, unknown> & { servers: Array<{ port: number }> },
+  config: Record<string, unknown> & { servers: Array<{ port: number; [key: string]: unknown }> },
   options: StartOptions = {},
 ): Promise<NodeProcess> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-proxy-" });

@@ -13,8 +13,12 @@ import { MAX_CONNECTIONS } from "./constants.ts";
 export { Libp2pNetwork } from "./libp2p_network.ts";
 export type { NetworkOptions } from "./libp2p_network.ts";
 
-/** Environment variables js-libp2p's dependencies read at start (debug switches). */
-export const LIBP2P_ENV_VARS: readonly string[] = ["DEBUG", "NODE_DEBUG"];
+/**
+ * js-libp2p's logger (the `debug` package) lists the whole environment at
+ * import time (`Object.keys(process.env)`), which Deno only allows with
+ * unrestricted `--allow-env`: no narrower grant works.
+ */
+export const LIBP2P_ENV: readonly string[] = ["*"];
 
 const options = z.strictObject({
   /** libp2p listen multiaddrs (the CLI fills them from the role's `listen_addrs`). */
@@ -39,7 +43,7 @@ export const plugin = definePlugin({
       const match = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)/.exec(address);
       return match ? [`${match[1] === "ip6" ? `[${match[2]}]` : match[2]}:${match[3]}`] : [];
     }),
-    env: [...LIBP2P_ENV_VARS],
+    env: [...LIBP2P_ENV],
   }),
   create: async (o, ctx) => {
     const network = await Libp2pNetwork.create(ctx.get("identity"), {
