@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type PluginDefinition, PluginError } from "../core/plugin/contract.ts";
 import { BUILTIN_PLUGINS, builtinByShortName } from "../plugins/builtin.ts";
+import { readPluginList } from "./plugin_list.ts";
+
+export { readPluginList };
 
 /** The plugins to compose and where the list came from. */
 export interface LoadedPlugins {
@@ -37,36 +40,6 @@ export async function loadPlugins(
     plugins.push(...await loadOne(specifier, dir, staticModules));
   }
   return { plugins, source: configPath, builtin: false };
-}
-
-/** The `p2proxy.plugins` list of a deno.json, or undefined when the file or key is absent. */
-export async function readPluginList(configPath: string): Promise<string[] | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(configPath);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new PluginError(
-      "load-failed",
-      `Cannot parse "${configPath}" as JSON: ${error}.`,
-      undefined,
-    );
-  }
-  const list = (parsed as { p2proxy?: { plugins?: unknown } })?.p2proxy?.plugins;
-  if (list === undefined) return undefined;
-  if (!Array.isArray(list) || !list.every((s) => typeof s === "string" && s.length > 0)) {
-    throw new PluginError(
-      "load-failed",
-      `"p2proxy.plugins" in "${configPath}" must be a list of module specifiers (paths, npm:, jsr:, builtin:<name>).`,
-    );
-  }
-  return list;
 }
 
 /** Resolves a specifier from the plugin list relative to the folder of its deno.json. */

@@ -15,7 +15,6 @@ const ANY = "*";
 /** Every variable p2proxy reads is under this prefix (SPEC §3). */
 const ENV_WILDCARD = "P2PROXY_*";
 
-
 /** Host and port of a listening socket as Deno's net permission spells it. */
 export function listenGrant(host: string, port: number): string {
   const bare = host.includes(":") ? `[${host}]` : host;

@@ -13,11 +13,14 @@ export interface RoleCapabilities {
 }
 
 const ROLE_CAPABILITIES: Readonly<Record<Role, RoleCapabilities>> = {
-  proxy: { needs: ["clock", "identity", "sticky-store", "network"], wants: ["event-sink"] },
+  proxy: {
+    needs: ["clock", "identity", "sticky-store", "network"],
+    wants: ["event-sink", "http-routes"],
+  },
   exit: { needs: ["clock", "identity", "network"], wants: ["event-sink"] },
   hub: { needs: ["clock", "identity", "network"], wants: ["event-sink"] },
   auth: { needs: ["clock"], wants: ["event-sink"] },
-  demo: { needs: ["clock"], wants: ["event-sink"] },
+  demo: { needs: ["clock"], wants: ["event-sink", "http-routes"] },
   tool: { needs: [], wants: [] },
 };
 

@@ -10,6 +10,8 @@ import { plugin as authStatic } from "./auth-static/mod.ts";
 import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
 import { plugin as identityFile } from "./identity-file/mod.ts";
+import { plugin as logEvents } from "./log-events/mod.ts";
+import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
@@ -21,6 +23,8 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   clockFake,
   identityFile,
   networkLibp2p,
+  metricsPrometheus,
+  logEvents,
   stickyFile,
   stickyKv,
   stickyMemory,

@@ -10,6 +10,7 @@ import { createEgressPolicy } from "../core/domain/egress_policy.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { CONNECT_PROTOCOL } from "./connect_protocol.ts";
+import { forwardConnectionEvents } from "./connection_events.ts";
 import { ExitService, type ExitServiceOptions } from "./exit_service.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
@@ -27,9 +28,12 @@ export class ExitNode {
   readonly service: ExitService;
   readonly #network: NetworkNode;
 
-  private constructor(service: ExitService, network: NetworkNode) {
+  readonly #unsubscribe: () => void;
+
+  private constructor(service: ExitService, network: NetworkNode, unsubscribe: () => void) {
     this.service = service;
     this.#network = network;
+    this.#unsubscribe = unsubscribe;
   }
 
   /** Builds the egress policy and serves the connect protocol. */
@@ -57,11 +61,12 @@ export class ExitNode {
       ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
     });
     await deps.network.handle(CONNECT_PROTOCOL, service.handler);
-    return new ExitNode(service, deps.network);
+    return new ExitNode(service, deps.network, forwardConnectionEvents(deps.network, deps.events));
   }
 
   /** Stops serving and resets the sessions still running. */
   async stop(): Promise<void> {
+    this.#unsubscribe();
     await this.#network.unhandle(CONNECT_PROTOCOL);
     this.service.close();
   }

@@ -26,6 +26,7 @@ import {
   Socks5Listener,
 } from "../plugins/socks5/socks5_listener.ts";
 import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "./connect_protocol.ts";
+import { forwardConnectionEvents } from "./connection_events.ts";
 import { DiscoveryActor, type DiscoveryActorDeps } from "./discovery_actor.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
@@ -55,6 +56,7 @@ export class ProxyNode implements ExitSessions {
   readonly #listeners: Socks5Listener[] = [];
   readonly #bytes = new Map<PeerId, { up: number; down: number }>();
   #ticker: ReturnType<typeof setInterval> | undefined;
+  #unsubscribe: (() => void) | undefined;
 
   private constructor(deps: ProxyNodeDeps, actor: DiscoveryActor) {
     this.#deps = deps;
@@ -84,6 +86,7 @@ export class ProxyNode implements ExitSessions {
       ...(deps.timings ? { timings: deps.timings } : {}),
     });
     const node = new ProxyNode(deps, actor);
+    node.#unsubscribe = forwardConnectionEvents(deps.network, deps.events);
     actor.start();
     try {
       for (const server of deps.config.servers) {
@@ -107,6 +110,7 @@ export class ProxyNode implements ExitSessions {
     await Promise.all(this.#listeners.map((l) => l.close(graceMs)));
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#emitBandwidth();
+    this.#unsubscribe?.();
     await this.actor.stop();
   }
 

@@ -9,6 +9,8 @@ import { NULL_SINK } from "../../core/ports/event_sink.ts";
 import { asMultiaddr } from "../../core/ids.ts";
 import { NullDirectory } from "../../runtime/null_directory.ts";
 import { ProxyNode } from "../../runtime/proxy_node.ts";
+import { registerAdminRoutes } from "../../runtime/admin_api.ts";
+import { isLoopbackAddress } from "../../core/config/common.ts";
 import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
 import { loadRoleConfig } from "../config_file.ts";
@@ -55,6 +57,14 @@ export function registerProxy(program: Command, context: CliContext): void {
         events,
         ...(config.bootstrap[0] ? { relayAddress: asMultiaddr(config.bootstrap[0]) } : {}),
       });
+      const routes = composition.find("http-routes");
+      if (routes && isLoopbackAddress(config.metricsBind)) {
+        registerAdminRoutes(routes, proxy.actor, config.servers.map((s) => s.port));
+      } else if (routes && config.metricsPort > 0) {
+        logger.warn("The admin API is off: metrics_bind {bind} is not loopback.", {
+          bind: config.metricsBind,
+        });
+      }
       logger.info("Proxy {peer} ready: {servers}", {
         peer: network.peerId,
         servers: proxy.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`)

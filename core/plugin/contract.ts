@@ -27,9 +27,11 @@ import type { Authenticator } from "../ports/authenticator.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
+import type { HttpRoutes } from "../ports/http_routes.ts";
 import type { Identity } from "../ports/identity.ts";
 import type { NetworkNode } from "../ports/network.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
+import type { RegistryStore } from "../ports/registry_store.ts";
 import type { StickyStore } from "../ports/sticky_store.ts";
 import type { StreamOpener } from "../ports/stream_opener.ts";
 import type { PermissionSet } from "./permissions.ts";
@@ -54,6 +56,8 @@ export interface Capabilities {
   "dialer": Dialer;
   "stream-opener": StreamOpener;
   "network": NetworkNode;
+  "http-routes": HttpRoutes;
+  "registry-store": RegistryStore;
 }
 
 /** A capability name. */

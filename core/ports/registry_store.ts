@@ -1,0 +1,52 @@
+/**
+ * The hub's registry of exits (SPEC §7): what each registered exit said about
+ * itself and until when the hub believes it. The rules (validation, expiry,
+ * selection) are pure and live in `domain/registry.ts`; a store only keeps
+ * records, so that several hubs can share one registry (Deno KV).
+ *
+ * @module
+ */
+import type { ExitAttributes } from "../domain/attributes.ts";
+import type { Multiaddr, PeerId } from "../ids.ts";
+
+/** One registered exit, as a hub stored it on the exit's last heartbeat. */
+export interface ExitRegistration {
+  /** The exit: always the remote peer of the connection it registered on. */
+  readonly peerId: PeerId;
+  readonly attributes: ExitAttributes;
+  /** Direct (non-circuit) addresses, each ending in `/p2p/<peerId>`, in the exit's order. */
+  readonly addresses: readonly Multiaddr[];
+  /** The exit said it is reachable through the hub's relay. */
+  readonly relayed: boolean;
+  /**
+   * Circuits through the hub that accepted the registration
+   * (`<hub>/p2p-circuit/p2p/<peerId>`), so that hubs sharing a registry can
+   * hand out a route through the hub the exit holds its relay slot on.
+   */
+  readonly relayRoutes: readonly Multiaddr[];
+  /** First registration, in ms since the Unix epoch (kept across heartbeats). */
+  readonly registeredAt: number;
+  /** Last heartbeat, in ms since the Unix epoch. */
+  readonly lastSeenAt: number;
+  /** When the hub forgets the exit unless it re-registers, in ms since the Unix epoch. */
+  readonly expiresAt: number;
+}
+
+/**
+ * Keeps registrations. Implementations copy records both ways (a caller
+ * mutating a record never changes the store) and never validate: the hub
+ * only writes records `domain/registry.ts` produced. Expired records are
+ * returned until removed: callers decide expiry with their clock.
+ */
+export interface RegistryStore {
+  /** Adds or replaces the record of `registration.peerId`. */
+  put(registration: ExitRegistration): Promise<void>;
+  /** The record of `peer`, or undefined. */
+  get(peer: PeerId): Promise<ExitRegistration | undefined>;
+  /** Every record, in no particular order. */
+  list(): Promise<ExitRegistration[]>;
+  /** Forgets `peer`; true when there was a record. */
+  remove(peer: PeerId): Promise<boolean>;
+  /** Releases what the store holds (a database handle). Safe to call twice. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,110 @@
+/**
+ * Metrics of the proxy's data plane: SOCKS connections, sessions, bytes,
+ * stream opens and their failures. Names are the anchor's.
+ *
+ * @module
+ */
+import { STREAM_ACQUIRE_BUCKETS_SECONDS } from "./constants.ts";
+import {
+  ActiveSet,
+  addTo,
+  BoundedLabel,
+  counter,
+  gauge,
+  histogram,
+  labelledCounter,
+  type MetricSet,
+  observeMs,
+} from "./_metric_set.ts";
+
+/**
+ * The `session_errors_total` stage of a SOCKS rejection. `no-peer` is left
+ * out: the `session-failed` event that follows it counts that failure, and
+ * `socks_rejected_no_peer_total` counts it on its own.
+ */
+const REJECTION_STAGE = {
+  "auth": "auth",
+  "handshake": "handshake",
+  "unsupported": "handshake",
+  "no-peer": undefined,
+} as const;
+
+/** The proxy role's metrics. */
+export const proxyMetrics: MetricSet = ({ registry }) => {
+  const sessions = new ActiveSet<string>();
+  const stages = new BoundedLabel();
+  const codes = new BoundedLabel();
+  const sessionsActive = gauge(registry, "sessions_active", "SOCKS sessions being relayed.");
+  const socksConnections = counter(
+    registry,
+    "socks_connections_total",
+    "SOCKS client connections accepted.",
+  );
+  const sessionsInitialized = counter(
+    registry,
+    "sessions_initialized_total",
+    "SOCKS sessions that reached an exit and started relaying.",
+  );
+  const uploadBytes = counter(registry, "upload_bytes_total", "Bytes relayed client → exit.");
+  const downloadBytes = counter(registry, "download_bytes_total", "Bytes relayed exit → client.");
+  const sessionErrors = labelledCounter(
+    registry,
+    "session_errors_total",
+    "SOCKS sessions that failed or ended on an error, by stage.",
+    ["stage"],
+  );
+  const streamOpened = counter(registry, "stream_opened_total", "Streams opened to exits.");
+  const acquireFailed = labelledCounter(
+    registry,
+    "stream_acquire_failed_total",
+    "Stream opens to exits that failed, by code.",
+    ["code"],
+  );
+  const acquireDuration = histogram(
+    registry,
+    "stream_acquire_duration_seconds",
+    "Time to open a stream to an exit, successful or not.",
+    STREAM_ACQUIRE_BUCKETS_SECONDS,
+  );
+  const jitDiscovery = counter(
+    registry,
+    "socks_jit_discovery_total",
+    "Discoveries started because a SOCKS client arrived while its port had no exit.",
+  );
+  const rejectedNoPeer = counter(
+    registry,
+    "socks_rejected_no_peer_total",
+    "SOCKS clients turned away because no exit became available in time.",
+  );
+  const countError = (stage: string) => sessionErrors.inc({ stage: stages.value(stage) });
+
+  return {
+    "socks-accepted": () => socksConnections.inc(),
+    "session-new": (event) => {
+      sessionsInitialized.inc();
+      sessionsActive.set(sessions.add(event.sessionId));
+    },
+    "session-end": (event) => {
+      sessionsActive.set(sessions.delete(event.sessionId));
+      if (event.error) countError(event.error.stage);
+    },
+    "session-failed": (event) => countError(event.stage),
+    "socks-rejected": (event) => {
+      if (event.reason === "no-peer") return rejectedNoPeer.inc();
+      countError(REJECTION_STAGE[event.reason]);
+    },
+    "bandwidth": (event) => {
+      addTo(uploadBytes, event.up);
+      addTo(downloadBytes, event.down);
+    },
+    "stream-opened": (event) => {
+      streamOpened.inc();
+      observeMs(acquireDuration, event.durationMs);
+    },
+    "stream-open-failed": (event) => {
+      acquireFailed.inc({ code: codes.value(event.code) });
+      observeMs(acquireDuration, event.durationMs);
+    },
+    "jit-discovery": () => jitDiscovery.inc(),
+  };
+};
