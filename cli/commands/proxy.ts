@@ -4,22 +4,8 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { getLogger } from "@logtape/logtape";
-import { NULL_SINK } from "../../core/ports/event_sink.ts";
-import { asMultiaddr } from "../../core/ids.ts";
-import { NullDirectory } from "../../runtime/null_directory.ts";
-import { ProxyNode } from "../../runtime/proxy_node.ts";
-import { registerAdminRoutes } from "../../runtime/admin_api.ts";
-import { isLoopbackAddress } from "../../core/config/common.ts";
-import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
-import { loadRoleConfig } from "../config_file.ts";
-import { configureLogging } from "../logging.ts";
-import { pluginSettingsOf } from "../plugin_settings.ts";
-import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 import { LOG_LEVELS } from "../logging.ts";
-
-const logger = getLogger(["p2proxy", "cli"]);
 
 /** Adds the command. */
 export function registerProxy(program: Command, context: CliContext): void {
@@ -31,47 +17,7 @@ export function registerProxy(program: Command, context: CliContext): void {
     .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]))
     .option("--no-ui", "plain log lines instead of the terminal UI")
     .action(async (options: { config: string; stateDir?: string; logLevel?: string }) => {
-      const overrides = {
-        ...(options.stateDir ? { state_dir: options.stateDir } : {}),
-        ...(options.logLevel ? { log_level: options.logLevel } : {}),
-      };
-      const loaded = await loadRoleConfig("proxy", options.config, overrides);
-      if (loaded.role !== "proxy") return;
-      const config = loaded.config;
-      await configureLogging(config.logLevel);
-      for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
-      const composition = await composeRole(context, "proxy", pluginSettingsOf(loaded), {
-        stateDir: config.stateDir,
-        role: "proxy",
-      });
-      await composition.start();
-      const events = composition.find("event-sink") ?? NULL_SINK;
-      const network = composition.get("network");
-      events.emit({ type: "local-peer-id", peerId: network.peerId });
-      const proxy = await ProxyNode.start({
-        config,
-        network,
-        directory: new NullDirectory(),
-        clock: composition.get("clock"),
-        stickyStore: composition.get("sticky-store"),
-        events,
-        ...(config.bootstrap[0] ? { relayAddress: asMultiaddr(config.bootstrap[0]) } : {}),
-      });
-      const routes = composition.find("http-routes");
-      if (routes && isLoopbackAddress(config.metricsBind)) {
-        registerAdminRoutes(routes, proxy.actor, config.servers.map((s) => s.port));
-      } else if (routes && config.metricsPort > 0) {
-        logger.warn("The admin API is off: metrics_bind {bind} is not loopback.", {
-          bind: config.metricsBind,
-        });
-      }
-      logger.info("Proxy {peer} ready: {servers}", {
-        peer: network.peerId,
-        servers: proxy.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`)
-          .join(", "),
-      });
-      await waitForStopSignal();
-      await proxy.stop(DRAIN_GRACE_MS);
-      await composition.stop();
+      const { runProxy } = await import("../run/proxy.ts");
+      await runProxy(options, context);
     });
 }

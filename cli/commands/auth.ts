@@ -1,0 +1,321 @@
+/**
+ * `p2proxy auth serve -c Auth.yaml`: the reference auth service (SPEC §8).
+ * `p2proxy auth add-key -c Auth.yaml --role proxy|exit|both [--name N]`:
+ * creates an API key, prints it once, and stores only its hash in the file.
+ *
+ * `auth serve` reloads its config on SIGHUP (new API keys, revocations,
+ * token settings, key rotation) without dropping a connection.
+ *
+ * @module
+ */
+import { type Command, Option } from "commander";
+import { getLogger } from "@logtape/logtape";
+import { base64url } from "jose";
+import { dirname } from "node:path";
+import { isMap, isSeq, parseDocument } from "yaml";
+import {
+  type ApiKeyEntry,
+  type ApiKeyRole,
+  AUTH_ENV,
+  type AuthServiceConfig,
+  ConfigError,
+  loadAuthConfig,
+} from "../../core/config/mod.ts";
+import { isLoopbackAddress } from "../../core/config/common.ts";
+import { describeError } from "../../core/errors.ts";
+import type { PermissionSet } from "../../core/plugin/permissions.ts";
+import { generateApiKey, hashApiKey } from "../../runtime/auth/api_keys.ts";
+import {
+  startAuthServiceFromConfig,
+  type StartedAuthService,
+  statePath,
+} from "../../runtime/auth/service_runner.ts";
+import type { CliContext } from "../context.ts";
+import { CliExit, EXIT_BAD_USAGE, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
+import { configureLogging, LOG_LEVELS } from "../logging.ts";
+import { listenGrant } from "../role_permissions.ts";
+import { waitForStopSignal } from "../shutdown.ts";
+
+const logger = getLogger(["p2proxy", "auth"]);
+
+/** Mode of a config file add-key creates: it holds hashes only, but nobody else needs it. */
+const NEW_CONFIG_FILE_MODE = 0o600;
+
+/** Adds `auth serve` and `auth add-key`. */
+export function registerAuth(program: Command, _context: CliContext): void {
+  const auth = program
+    .command("auth")
+    .description("the auth service: issue short-lived tokens for API keys, manage the keys");
+
+  auth
+    .command("serve")
+    .description("run the auth service (Connect and gRPC-web; gRPC on grpc_port)")
+    .requiredOption("-c, --config <file>", "the auth config (YAML or JSON)")
+    .option("--state-dir <dir>", "where the signing key lives")
+    .option("--listen <address>", "address and port for Connect and gRPC-web, e.g. 127.0.0.1:8443")
+    .option("--grpc-port <port>", "a second port for gRPC over HTTP/2")
+    .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]))
+    .action(async (options: ServeFlags) => {
+      await serve(options);
+    });
+
+  auth
+    .command("add-key")
+    .description("create an API key, print it once, and store only its hash in the config")
+    .requiredOption("-c, --config <file>", "the auth config to add the key to (created if absent)")
+    .addOption(
+      new Option("--role <role>", "the token roles the key may ask for")
+        .choices(["proxy", "exit", "both"])
+        .makeOptionMandatory(),
+    )
+    .option(
+      "--name <name>",
+      "a unique label for logs and revocation (default: key-<date>-<random>)",
+    )
+    .action(async (options: { config: string; role: ApiKeyRole; name?: string }) => {
+      await addKey(options);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// auth serve
+
+interface ServeFlags {
+  readonly config: string;
+  readonly stateDir?: string;
+  readonly listen?: string;
+  readonly grpcPort?: string;
+  readonly logLevel?: string;
+}
+
+/** The `P2PROXY_*` variables `auth serve` reads, one by one (the env permission may be narrow). */
+function readAuthEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const { variable } of AUTH_ENV) {
+    try {
+      env[variable] = Deno.env.get(variable);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    }
+  }
+  return env;
+}
+
+/** Loads Auth.yaml with the environment and flags; a missing file means all defaults. */
+export async function loadAuthConfigFile(
+  path: string,
+  overrides: Readonly<Record<string, unknown>> = {},
+): Promise<AuthServiceConfig> {
+  const text = await readOptionalText(path);
+  return loadAuthConfig(text ?? "", { source: path, env: readAuthEnv(), overrides });
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const overrides = {
+    ...(flags.stateDir ? { state_dir: flags.stateDir } : {}),
+    ...(flags.listen ? { listen: flags.listen } : {}),
+    ...(flags.grpcPort ? { grpc_port: flags.grpcPort } : {}),
+    ...(flags.logLevel ? { log_level: flags.logLevel } : {}),
+  };
+  const config = await loadAuthConfigFile(flags.config, overrides);
+  await configureLogging(config.logLevel);
+  for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
+  let started: StartedAuthService;
+  try {
+    started = await startAuthServiceFromConfig(config);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new CliExit(
+        EXIT_RUNTIME_FAILURE,
+        `Cannot listen: ${describeError(error)}. Another process holds the port; change ` +
+          "`listen` or `grpc_port`.",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  announce(config, started);
+  const onHangup = () => void reload(flags.config, overrides, started);
+  Deno.addSignalListener("SIGHUP", onHangup);
+  try {
+    await waitForStopSignal();
+  } finally {
+    Deno.removeSignalListener("SIGHUP", onHangup);
+    await started.shutdown();
+  }
+}
+
+function announce(config: AuthServiceConfig, started: StartedAuthService): void {
+  const { server, service } = started;
+  const key = service.settings.signingKey;
+  logger.info(
+    "Auth service for network {network} listening on {url} (Connect, gRPC-web){grpc}.",
+    {
+      network: config.networkId,
+      url: server.url,
+      grpc: server.grpcUrl === undefined ? "" : `; gRPC on ${server.grpcUrl}`,
+    },
+  );
+  logger.info(
+    "Tokens are signed by key {kid}; its public key (for static verifier configs) is {publicKey}.",
+    { kid: key.kid, publicKey: base64url.encode(key.raw) },
+  );
+  if (config.apiKeys.length === 0) {
+    logger.warn(
+      'No API keys are configured, so every token request is refused: run "p2proxy auth add-key ' +
+        '-c <file> --role proxy" and send SIGHUP (or restart).',
+    );
+  }
+  if (config.tls === undefined && !isLoopbackAddress(config.listen.hostname)) {
+    logger.warn(
+      "Listening on {host} without TLS: API keys cross the network in clear text. Set `tls` " +
+        "(cert and key) or put a TLS proxy in front.",
+      { host: config.listen.hostname },
+    );
+  }
+}
+
+async function reload(
+  path: string,
+  overrides: Readonly<Record<string, unknown>>,
+  started: StartedAuthService,
+): Promise<void> {
+  try {
+    const config = await loadAuthConfigFile(path, overrides);
+    const needRestart = await started.reload(config);
+    logger.info("Reloaded {path}: {count} API key(s), signing key {kid}.", {
+      path,
+      count: config.apiKeys.length,
+      kid: started.service.settings.signingKey.kid,
+    });
+    if (needRestart.length > 0) {
+      logger.warn("Changes to {keys} take effect only after a restart.", {
+        keys: needRestart.join(", "),
+      });
+    }
+  } catch (error) {
+    logger.error("Reload of {path} failed; the previous settings stay in force: {error}", {
+      path,
+      error: describeError(error),
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// auth add-key
+
+async function addKey(options: { config: string; role: ApiKeyRole; name?: string }) {
+  const path = options.config;
+  const text = await readOptionalText(path);
+  // The file as it is must be valid: never append to a file the service would refuse.
+  const config = loadAuthConfig(text ?? "", { source: path });
+  const name = options.name?.trim() || defaultKeyName();
+  if (config.apiKeys.some((entry) => entry.name === name)) {
+    throw new CliExit(
+      EXIT_BAD_USAGE,
+      `"${path}" already has an API key named "${name}": choose another --name.`,
+    );
+  }
+  const key = generateApiKey();
+  const entry: ApiKeyEntry = { name, hash: await hashApiKey(key), role: options.role };
+  const updated = appendApiKey(text ?? "", entry, path);
+  loadAuthConfig(updated, { source: path });
+  await writeFileAtomically(path, updated, text === undefined);
+  console.log(key);
+  console.error(
+    `Added the API key "${name}" (role ${options.role}) to ${path}; the file holds only its hash. ` +
+      "The key above is shown once: store it now (nodes read it from `api_key` or " +
+      "P2PROXY_API_KEY). A running auth service picks it up on SIGHUP or restart.",
+  );
+}
+
+function defaultKeyName(): string {
+  const date = new Date().toISOString().slice(0, 10).replaceAll("-", "");
+  return `key-${date}-${base64url.encode(crypto.getRandomValues(new Uint8Array(3)))}`;
+}
+
+/** The config text with `entry` appended to `api_keys`, comments and layout kept. */
+export function appendApiKey(text: string, entry: ApiKeyEntry, source: string): string {
+  const plain = { name: entry.name, hash: entry.hash, role: entry.role };
+  if (source.toLowerCase().endsWith(".json")) {
+    const parsed = text.trim() === "" ? {} : JSON.parse(text) as Record<string, unknown>;
+    const keys = Array.isArray(parsed.api_keys) ? parsed.api_keys : [];
+    return `${JSON.stringify({ ...parsed, api_keys: [...keys, plain] }, null, 2)}\n`;
+  }
+  // An empty document gets a mapping from `set`; anything else is a mapping (the config was valid).
+  const document = parseDocument(text);
+  const existing = isMap(document.contents) ? document.contents.get("api_keys", true) : undefined;
+  if (isSeq(existing)) existing.add(document.createNode(plain));
+  else document.set("api_keys", document.createNode([plain]));
+  return document.toString();
+}
+
+async function readOptionalText(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new ConfigError("unreadable", path, [{
+      path: "",
+      message: `Cannot read the config: ${describeError(error)}.`,
+    }]);
+  }
+}
+
+/** Replaces `path` through a temp file and a rename, keeping the file's mode. */
+async function writeFileAtomically(path: string, text: string, isNew: boolean): Promise<void> {
+  const mode = isNew ? NEW_CONFIG_FILE_MODE : await modeOf(path);
+  const temp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeTextFile(temp, text, { createNew: true, ...(mode ? { mode } : {}) });
+    if (mode !== undefined && Deno.build.os !== "windows") await Deno.chmod(temp, mode);
+    using file = await Deno.open(temp, { read: true });
+    await file.syncData();
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw new CliExit(
+      EXIT_RUNTIME_FAILURE,
+      `Could not write "${path}" (${describeError(error)}); the file is unchanged. Make sure ` +
+        `p2proxy may write in "${dirname(path)}".`,
+      { cause: error },
+    );
+  }
+}
+
+async function modeOf(path: string): Promise<number | undefined> {
+  try {
+    const mode = (await Deno.stat(path)).mode;
+    return mode === null ? undefined : mode & 0o777;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Permissions
+
+/**
+ * What `auth serve` needs with this config, for `p2proxy permissions`: its
+ * ports, the config file (SIGHUP rereads it), the key and TLS files, write
+ * on the signing key's folder (created there on first run), and its
+ * environment variables. `add-key` needs read and write on the config
+ * file's folder instead (atomic replace).
+ */
+export function authServePermissions(config: AuthServiceConfig, configPath: string): PermissionSet {
+  const host = config.listen.hostname;
+  const signingKey = statePath(config, config.signingKey);
+  const files = [
+    ...config.previousSigningKeys,
+    ...(config.tls === undefined ? [] : [config.tls.certFile, config.tls.keyFile]),
+  ].map((path) => statePath(config, path));
+  return {
+    net: [
+      listenGrant(host, config.listen.port),
+      ...(config.grpcPort === undefined ? [] : [listenGrant(host, config.grpcPort)]),
+    ],
+    read: [configPath, dirname(signingKey), ...files],
+    write: [dirname(signingKey)],
+    env: AUTH_ENV.map((binding) => binding.variable),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The `demo` command's work, loaded only when the command runs: it pulls in
+ * libp2p and the data plane, which other commands never need.
+ *
+ * @module
+ */
+import { NULL_SINK } from "../../core/ports/event_sink.ts";
+import { DEMO_ALLOWED_CIDRS, startDemo } from "../../runtime/demo.ts";
+import { composeRole } from "../compose.ts";
+import type { CliContext } from "../context.ts";
+import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
+
+/** Runs the command until it is asked to stop. */
+export async function runDemo(
+  options: { port: string; whoamiPort: string; metricsPort: string },
+  context: CliContext,
+): Promise<void> {
+  const metricsPort = Number(options.metricsPort);
+  const composition = await composeRole(context, "demo", {
+    plugins: {},
+    derivedOptions: { "@p2proxy/metrics-prometheus": { port: metricsPort, role: "demo" } },
+  }, { stateDir: ".", role: "demo" });
+  await composition.start();
+  const events = composition.find("event-sink") ?? NULL_SINK;
+  const demo = await startDemo({
+    socksPort: Number(options.port),
+    whoamiPort: Number(options.whoamiPort),
+    clock: composition.get("clock"),
+    events,
+  });
+  const sources = demo.exits.map((e) => e.source ?? "127.0.0.1");
+  console.log(
+    [
+      "",
+      "p2proxy demo is running on 127.0.0.1 (Ctrl-C to stop):",
+      `  SOCKS5 proxy     socks5h://127.0.0.1:${demo.socksPort}`,
+      `  exits            ${
+        demo.exits.map((e, i) => `${e.peerId} (leaves from ${sources[i]})`).join(
+          "\n                   ",
+        )
+      }`,
+      `  whoami server    http://127.0.0.1:${demo.whoamiPort}/ (answers with the address it sees)`,
+      ...(metricsPort > 0 ? [`  metrics          http://127.0.0.1:${metricsPort}/metrics`] : []),
+      "",
+      `  DEMO ONLY: the exits' egress policy allows ${
+        DEMO_ALLOWED_CIDRS.join(", ")
+      } (loopback), which a real exit denies.`,
+      "",
+      "Try it:",
+      `  curl --socks5-hostname 127.0.0.1:${demo.socksPort} http://127.0.0.1:${demo.whoamiPort}/`,
+      "",
+    ].join("\n"),
+  );
+  await waitForStopSignal();
+  await demo.stop(DRAIN_GRACE_MS);
+  await composition.stop();
+}
