@@ -6,12 +6,14 @@
  * `auth serve` reloads its config on SIGHUP (new API keys, revocations,
  * token settings, key rotation) without dropping a connection.
  *
+ * The service and key code (Connect, node:http2, jose) is imported only when
+ * a subcommand runs, so other commands start without it.
+ *
  * @module
  */
 import { type Command, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
-import { base64url } from "jose";
-import { dirname } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { isMap, isSeq, parseDocument } from "yaml";
 import {
   type ApiKeyEntry,
@@ -24,12 +26,7 @@ import {
 import { isLoopbackAddress } from "../../core/config/common.ts";
 import { describeError } from "../../core/errors.ts";
 import type { PermissionSet } from "../../core/plugin/permissions.ts";
-import { generateApiKey, hashApiKey } from "../../runtime/auth/api_keys.ts";
-import {
-  startAuthServiceFromConfig,
-  type StartedAuthService,
-  statePath,
-} from "../../runtime/auth/service_runner.ts";
+import type { StartedAuthService } from "../../runtime/auth/service_runner.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
 import { configureLogging, LOG_LEVELS } from "../logging.ts";
@@ -120,6 +117,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const config = await loadAuthConfigFile(flags.config, overrides);
   await configureLogging(config.logLevel);
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
+  const { startAuthServiceFromConfig } = await import("../../runtime/auth/service_runner.ts");
   let started: StartedAuthService;
   try {
     started = await startAuthServiceFromConfig(config);
@@ -134,7 +132,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     }
     throw error;
   }
-  announce(config, started);
+  await announce(config, started);
   const onHangup = () => void reload(flags.config, overrides, started);
   Deno.addSignalListener("SIGHUP", onHangup);
   try {
@@ -145,17 +143,15 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
 }
 
-function announce(config: AuthServiceConfig, started: StartedAuthService): void {
+async function announce(config: AuthServiceConfig, started: StartedAuthService): Promise<void> {
+  const { base64url } = await import("jose");
   const { server, service } = started;
   const key = service.settings.signingKey;
-  logger.info(
-    "Auth service for network {network} listening on {url} (Connect, gRPC-web){grpc}.",
-    {
-      network: config.networkId,
-      url: server.url,
-      grpc: server.grpcUrl === undefined ? "" : `; gRPC on ${server.grpcUrl}`,
-    },
-  );
+  logger.info("Auth service for network {network}: Connect and gRPC-web on {url}", {
+    network: config.networkId,
+    url: server.url,
+  });
+  if (server.grpcUrl !== undefined) logger.info("gRPC on {grpcUrl}", { grpcUrl: server.grpcUrl });
   logger.info(
     "Tokens are signed by key {kid}; its public key (for static verifier configs) is {publicKey}.",
     { kid: key.kid, publicKey: base64url.encode(key.raw) },
@@ -209,6 +205,7 @@ async function addKey(options: { config: string; role: ApiKeyRole; name?: string
   const text = await readOptionalText(path);
   // The file as it is must be valid: never append to a file the service would refuse.
   const config = loadAuthConfig(text ?? "", { source: path });
+  const { generateApiKey, hashApiKey } = await import("../../runtime/auth/api_keys.ts");
   const name = options.name?.trim() || defaultKeyName();
   if (config.apiKeys.some((entry) => entry.name === name)) {
     throw new CliExit(
@@ -231,7 +228,7 @@ async function addKey(options: { config: string; role: ApiKeyRole; name?: string
 
 function defaultKeyName(): string {
   const date = new Date().toISOString().slice(0, 10).replaceAll("-", "");
-  return `key-${date}-${base64url.encode(crypto.getRandomValues(new Uint8Array(3)))}`;
+  return `key-${date}-${crypto.randomUUID().slice(0, 6)}`;
 }
 
 /** The config text with `entry` appended to `api_keys`, comments and layout kept. */
@@ -245,8 +242,13 @@ export function appendApiKey(text: string, entry: ApiKeyEntry, source: string): 
   // An empty document gets a mapping from `set`; anything else is a mapping (the config was valid).
   const document = parseDocument(text);
   const existing = isMap(document.contents) ? document.contents.get("api_keys", true) : undefined;
-  if (isSeq(existing)) existing.add(document.createNode(plain));
-  else document.set("api_keys", document.createNode([plain]));
+  if (isSeq(existing)) {
+    const node = document.createNode(plain);
+    // `api_keys: []` becomes a block list; a non-empty flow list keeps its style.
+    if (existing.items.length === 0) existing.flow = false;
+    else if (existing.flow) node.flow = true;
+    existing.add(node);
+  } else document.set("api_keys", document.createNode([plain]));
   return document.toString();
 }
 
@@ -304,11 +306,12 @@ async function modeOf(path: string): Promise<number | undefined> {
  */
 export function authServePermissions(config: AuthServiceConfig, configPath: string): PermissionSet {
   const host = config.listen.hostname;
-  const signingKey = statePath(config, config.signingKey);
+  const statePath = (path: string) => isAbsolute(path) ? join(path) : join(config.stateDir, path);
+  const signingKey = statePath(config.signingKey);
   const files = [
     ...config.previousSigningKeys,
     ...(config.tls === undefined ? [] : [config.tls.certFile, config.tls.keyFile]),
-  ].map((path) => statePath(config, path));
+  ].map(statePath);
   return {
     net: [
       listenGrant(host, config.listen.port),

@@ -1,6 +1,6 @@
 /**
  * p2proxy's configuration: schemas and loaders for the proxy, exit and hub
- * roles (SPEC §3, §4, §6, §7). Pure: the CLI reads the file and the
+ * roles and the auth service (SPEC §3, §4, §6, §7, §8). Pure: the CLI reads the file and the
  * environment and passes their contents in.
  *
  * @example
@@ -85,4 +85,22 @@ export {
   loadHubConfig,
   MAX_FIND_NODES,
 } from "./hub_config.ts";
+export {
+  API_KEY_HASH_PATTERN,
+  API_KEY_HASH_SCHEME,
+  API_KEY_PREFIX,
+  type ApiKeyEntry,
+  type ApiKeyRole,
+  AUTH_DEFAULT_LISTEN,
+  AUTH_ENV,
+  type AuthServiceConfig,
+  DEFAULT_ISSUER,
+  DEFAULT_NETWORK_ID,
+  DEFAULT_SIGNING_KEY_FILE,
+  DEFAULT_TOKEN_TTL_SECS,
+  type ListenAddress,
+  loadAuthConfig,
+  parseListenSocket,
+  type TlsFiles,
+} from "./auth_config.ts";
 export { closestMatch, didYouMean, editDistance } from "./did_you_mean.ts";
