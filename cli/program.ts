@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { getLogger } from "@logtape/logtape";
+import { registerAuth } from "./commands/auth.ts";
 import { registerCheck } from "./commands/check.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerExit } from "./commands/exit.ts";
@@ -37,6 +38,7 @@ export function buildProgram(context: CliContext): Command {
   registerDemo(program, context);
   registerProxy(program, context);
   registerExit(program, context);
+  registerAuth(program, context);
   registerPlugins(program, context);
   registerCheck(program, context);
   registerPermissions(program, context);

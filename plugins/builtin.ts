@@ -6,6 +6,7 @@
  * @module
  */
 import type { PluginDefinition } from "../core/plugin/contract.ts";
+import { plugin as authConnect } from "./auth-connect/mod.ts";
 import { plugin as authStatic } from "./auth-static/mod.ts";
 import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
