@@ -30,6 +30,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   stickyKv,
   stickyMemory,
   authStatic,
+  authConnect,
 ] as unknown as readonly PluginDefinition[];
 
 /**
