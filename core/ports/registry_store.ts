@@ -13,6 +13,7 @@ import type { Multiaddr, PeerId } from "../ids.ts";
 export interface ExitRegistration {
   /** The exit: always the remote peer of the connection it registered on. */
   readonly peerId: PeerId;
+  /** What the exit said about itself, validated and normalised by the hub. */
   readonly attributes: ExitAttributes;
   /** Direct (non-circuit) addresses, each ending in `/p2p/<peerId>`, in the exit's order. */
   readonly addresses: readonly Multiaddr[];

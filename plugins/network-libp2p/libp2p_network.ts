@@ -21,6 +21,7 @@ import { describeError } from "../../core/errors.ts";
 import {
   asMultiaddr,
   asPeerId,
+  isRelayedAddress,
   type Multiaddr,
   type PeerId,
   peerIdOfAddress,
@@ -45,12 +46,30 @@ import {
 } from "./constants.ts";
 import { Libp2pDuplexStream } from "./libp2p_stream.ts";
 import { OpenLimiter } from "./open_limiter.ts";
+import {
+  isRelayListenAddress,
+  RELAY_LISTEN_SERVICE_NAME,
+  RelayListenKeeper,
+  relayListenService,
+} from "./relay_listener.ts";
+import {
+  Libp2pRelayServerControl,
+  RELAY_SERVICE_NAME,
+  type RelayServerControl,
+  type RelayServerOptions,
+  relayServerService,
+} from "./relay_server.ts";
 
 const logger = getLogger(["p2proxy", "network"]);
 
 /** How the node is built. */
 export interface NetworkOptions {
-  /** libp2p listen multiaddrs, e.g. `/ip4/127.0.0.1/tcp/0` or `<hub>/p2p-circuit`. */
+  /**
+   * libp2p listen multiaddrs, e.g. `/ip4/127.0.0.1/tcp/0`. A relay address
+   * `<hub>/p2p/<HUB>/p2p-circuit` is listened on after start and kept up
+   * (retried while the hub is down, renewed after it restarts): see
+   * `relay_listener.ts`.
+   */
   readonly listen: readonly string[];
   /** Addresses to advertise instead of the listen addresses (empty: advertise what libp2p finds). */
   readonly announce: readonly string[];
@@ -60,6 +79,8 @@ export interface NetworkOptions {
   readonly maxConnections?: number;
   /** Deadline of one dial race. */
   readonly dialTimeoutMs?: number;
+  /** Run a circuit relay v2 server (the hub) with these limits; see `relay_server.ts`. */
+  readonly relayServer?: RelayServerOptions;
 }
 
 type Services = ServiceMap & { ping: Ping };
@@ -71,11 +92,26 @@ export class Libp2pNetwork implements NetworkNode {
   readonly #limiter = new OpenLimiter();
   readonly #listeners = new Set<(event: ConnectionEvent) => void>();
   readonly #dialTimeoutMs: number;
+  readonly #relayKeeper: RelayListenKeeper | undefined;
+  readonly #relayServerOptions: RelayServerOptions | undefined;
+  #relayServer: Libp2pRelayServerControl | undefined;
   #stopping = false;
 
-  private constructor(node: Libp2p<Services>, dialTimeoutMs: number) {
+  private constructor(
+    node: Libp2p<Services>,
+    dialTimeoutMs: number,
+    relayListen: readonly string[],
+    relayServer: RelayServerOptions | undefined,
+  ) {
     this.#node = node;
     this.#dialTimeoutMs = dialTimeoutMs;
+    this.#relayServerOptions = relayServer;
+    this.#relayKeeper = relayListen.length > 0
+      ? new RelayListenKeeper(
+        (node.services as Record<string, unknown>)[RELAY_LISTEN_SERVICE_NAME] as never,
+        relayListen,
+      )
+      : undefined;
     this.peerId = asPeerId(node.peerId.toString());
     node.addEventListener("connection:open", (event) => this.#onConnection("open", event.detail));
     node.addEventListener("connection:close", (event) => this.#onConnection("close", event.detail));
@@ -83,10 +119,14 @@ export class Libp2pNetwork implements NetworkNode {
 
   /** Builds (but does not start) a node with the identity's key. */
   static async create(identity: Identity, options: NetworkOptions): Promise<Libp2pNetwork> {
+    const relayListen = options.listen.filter(isRelayListenAddress);
     const config: Libp2pOptions<Services> = {
       privateKey: privateKeyFromProtobuf(identity.privateKey),
       start: false,
-      addresses: { listen: [...options.listen], announce: [...options.announce] },
+      addresses: {
+        listen: options.listen.filter((address) => !isRelayListenAddress(address)),
+        announce: [...options.announce],
+      },
       transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [
@@ -112,11 +152,20 @@ export class Libp2pNetwork implements NetworkNode {
       services: {
         identify: identify({ runOnLimitedConnection: true }),
         ping: ping({ runOnLimitedConnection: true, maxInboundStreams: 64, maxOutboundStreams: 64 }),
+        ...(options.relayServer
+          ? { [RELAY_SERVICE_NAME]: relayServerService(options.relayServer) }
+          : {}),
+        ...(relayListen.length > 0 ? { [RELAY_LISTEN_SERVICE_NAME]: relayListenService() } : {}),
         ...(options.services ?? {}),
       } as never,
     };
     const node = await createLibp2p(config);
-    return new Libp2pNetwork(node, options.dialTimeoutMs ?? DIAL_TIMEOUT_MS);
+    return new Libp2pNetwork(
+      node,
+      options.dialTimeoutMs ?? DIAL_TIMEOUT_MS,
+      relayListen,
+      options.relayServer,
+    );
   }
 
   /** The libp2p node, for services that need it (relay server, directory). */
@@ -124,8 +173,21 @@ export class Libp2pNetwork implements NetworkNode {
     return this.#node;
   }
 
+  /**
+   * The relay server's controls (the hub raises registered exits' limits
+   * through them); undefined until `start`, and without `relayServer` options.
+   */
+  get relayServer(): RelayServerControl | undefined {
+    return this.#relayServer;
+  }
+
   async start(): Promise<void> {
     await this.#node.start();
+    if (this.#relayServerOptions) {
+      const service = (this.#node.services as Record<string, unknown>)[RELAY_SERVICE_NAME];
+      this.#relayServer = new Libp2pRelayServerControl(service, this.#relayServerOptions);
+    }
+    await this.#relayKeeper?.start();
     logger.info("libp2p node {peerId} listening on {addresses}", {
       peerId: this.peerId,
       addresses: this.addresses().join(", ") || "(no addresses)",
@@ -134,6 +196,7 @@ export class Libp2pNetwork implements NetworkNode {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    await this.#relayKeeper?.stop();
     await this.#node.stop();
   }
 
@@ -176,7 +239,7 @@ export class Libp2pNetwork implements NetworkNode {
   connectedRoute(peer: PeerId): Route | undefined {
     const best = bestConnection(this.#openConnections(peer));
     return best
-      ? { address: asMultiaddr(best.remoteAddr.toString()), relayed: best.limits !== undefined }
+      ? { address: asMultiaddr(best.remoteAddr.toString()), relayed: isRelayed(best) }
       : undefined;
   }
 
@@ -250,6 +313,7 @@ export class Libp2pNetwork implements NetworkNode {
 
   #onConnection(kind: "open" | "close", connection: Connection): void {
     const info = infoOf(connection);
+    if (kind === "open") this.#relayKeeper?.connectionOpened(info.peerId);
     const remaining = this.#openConnections(info.peerId).filter((c) => c !== connection).length;
     const event: ConnectionEvent = { kind, connection: info, remaining };
     for (const listener of this.#listeners) {
@@ -270,14 +334,22 @@ function infoOf(connection: Connection): ConnectionInfo {
   return {
     peerId: asPeerId(connection.remotePeer.toString()),
     address: asMultiaddr(connection.remoteAddr.toString()),
-    relayed: connection.limits !== undefined,
+    relayed: isRelayed(connection),
     direction: connection.direction,
   };
 }
 
-/** Direct (unlimited) connections before relayed ones. */
+/**
+ * A limited connection, or one through a relay circuit: a registered exit's
+ * relayed connections may carry no limits at all, and are still relayed.
+ */
+function isRelayed(connection: Connection): boolean {
+  return connection.limits !== undefined || isRelayedAddress(connection.remoteAddr.toString());
+}
+
+/** Direct connections before relayed ones. */
 function bestConnection(connections: readonly Connection[]): Connection | undefined {
-  return connections.find((c) => c.limits === undefined) ?? connections[0];
+  return connections.find((c) => !isRelayed(c)) ?? connections[0];
 }
 
 function groupByPeer(addresses: readonly Multiaddr[]): Map<PeerId, Multiaddr[]> {

@@ -21,6 +21,7 @@ export class Libp2pDuplexStream implements DuplexStream {
   #ended = false;
   #error: Error | undefined;
   #waiter: Waiter | undefined;
+  #resuming = false;
 
   constructor(stream: Stream) {
     this.#stream = stream;
@@ -54,7 +55,37 @@ export class Libp2pDuplexStream implements DuplexStream {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#error) throw this.#error;
-    if (!this.#stream.send(chunk)) await this.#stream.onDrain();
+    if (!this.#stream.send(chunk)) await this.#drained();
+  }
+
+  /**
+   * Waits for the stream's next `drain` event (or its close). Not
+   * `stream.onDrain()`: @libp2p/utils 7.4 keeps the first drain promise after
+   * it resolved, so every later call returns at once and a fast source fills
+   * the write buffer without bound (hundreds of MB per session).
+   */
+  #drained(): Promise<void> {
+    const stream = this.#stream;
+    if (!stream.writableNeedsDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        cleanup();
+        resolve();
+      };
+      const onClose = (event: Event) => {
+        cleanup();
+        reject(
+          (event as { error?: Error }).error ?? this.#error ??
+            new Error("The stream closed while a write waited for it to drain."),
+        );
+      };
+      const cleanup = () => {
+        stream.removeEventListener("drain", onDrain);
+        stream.removeEventListener("close", onClose);
+      };
+      stream.addEventListener("drain", onDrain);
+      stream.addEventListener("close", onClose);
+    });
   }
 
   async closeWrite(): Promise<void> {
@@ -76,15 +107,28 @@ export class Libp2pDuplexStream implements DuplexStream {
     }
     this.#queue.push(chunk);
     this.#queuedBytes += chunk.byteLength;
+    if (!this.#resuming) this.#maybePause();
+  }
+
+  #maybePause(): void {
     if (this.#queuedBytes > READ_HIGH_WATER_BYTES && this.#stream.readStatus === "readable") {
       this.#stream.pause();
     }
   }
 
   #maybeResume(): void {
-    if (this.#queuedBytes <= READ_LOW_WATER_BYTES && this.#stream.readStatus === "paused") {
+    if (this.#queuedBytes > READ_LOW_WATER_BYTES || this.#stream.readStatus !== "paused") return;
+    // resume() first hands us what libp2p buffered while paused (re-entering #onData) and only
+    // then lets yamux grant window again: a pause() from inside it would be undone, leaving the
+    // stream "paused" with the window open, and libp2p resets it once its buffer passes
+    // MAX_READ_BUFFER_BYTES. So the high-water check runs after resume() returns.
+    this.#resuming = true;
+    try {
       this.#stream.resume();
+    } finally {
+      this.#resuming = false;
     }
+    this.#maybePause();
   }
 
   #onEnd(): void {

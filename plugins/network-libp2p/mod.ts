@@ -1,17 +1,31 @@
 /**
  * `@p2proxy/network-libp2p`: the libp2p node (TCP, noise, yamux, identify,
  * ping, circuit relay transport) as the `network`, `dialer` and
- * `stream-opener` capabilities.
+ * `stream-opener` capabilities; with `relay_server`, also a circuit relay v2
+ * server (the hub's), whose default limits are never unlimited.
  *
  * @module
  */
 import { z } from "zod";
+import {
+  DEFAULT_MAX_RESERVATIONS,
+  DEFAULT_RELAY_DATA_LIMIT_BYTES,
+  DEFAULT_RELAY_DURATION_LIMIT_SECS,
+} from "../../core/config/hub_config.ts";
 import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts";
 import { Libp2pNetwork } from "./libp2p_network.ts";
 import { MAX_CONNECTIONS } from "./constants.ts";
 
 export { Libp2pNetwork } from "./libp2p_network.ts";
 export type { NetworkOptions } from "./libp2p_network.ts";
+export {
+  Libp2pRelayServerControl,
+  type RelayLimits,
+  type RelayServerControl,
+  RelayServerError,
+  type RelayServerOptions,
+} from "./relay_server.ts";
+export { isRelayListenAddress } from "./relay_listener.ts";
 
 /**
  * js-libp2p's logger (the `debug` package) lists the whole environment at
@@ -27,6 +41,14 @@ const options = z.strictObject({
   announce: z.array(z.string().min(1)).default([]),
   /** Open connections the node keeps. */
   max_connections: z.number().int().positive().default(MAX_CONNECTIONS),
+  /** Run a circuit relay v2 server (the hub fills it from its `relay` config). */
+  relay_server: z.strictObject({
+    max_reservations: z.number().int().positive().default(DEFAULT_MAX_RESERVATIONS),
+    /** Per relayed connection, for peers without raised limits; never 0 (an open relay). */
+    default_data_limit_bytes: z.number().int().positive().default(DEFAULT_RELAY_DATA_LIMIT_BYTES),
+    default_duration_limit_secs: z.number().positive().max(4_294_967)
+      .default(DEFAULT_RELAY_DURATION_LIMIT_SECS),
+  }).optional(),
 });
 
 /** The plugin. */
@@ -50,6 +72,15 @@ export const plugin = definePlugin({
       listen: o.listen,
       announce: o.announce,
       maxConnections: o.max_connections,
+      ...(o.relay_server
+        ? {
+          relayServer: {
+            maxReservations: o.relay_server.max_reservations,
+            defaultDataLimitBytes: o.relay_server.default_data_limit_bytes,
+            defaultDurationLimitMs: Math.round(o.relay_server.default_duration_limit_secs * 1000),
+          },
+        }
+        : {}),
     });
     return {
       provides: { network, dialer: network, "stream-opener": network },

@@ -17,4 +17,5 @@ export * from "./authenticator.ts";
 export * from "./clock.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
+export * from "./registry_store.ts";
 export * from "./sticky_store.ts";

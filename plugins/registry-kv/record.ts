@@ -1,0 +1,80 @@
+/**
+ * Reading a registration back from storage written by any version: a shape
+ * check, so that a bad entry is skipped instead of reaching the hub's
+ * matcher.
+ *
+ * @module
+ */
+import { asMultiaddr, asPeerId } from "../../core/ids.ts";
+import type { ExitAttributes } from "../../core/domain/attributes.ts";
+import type { ExitRegistration } from "../../core/ports/registry_store.ts";
+
+/** A parsed record, or why the value is not one. */
+export type ParsedRegistration =
+  | { readonly ok: true; readonly value: ExitRegistration }
+  | { readonly ok: false; readonly problem: string };
+
+type Fields = Record<string, unknown>;
+
+const TEXT_FIELDS = ["country", "city", "region", "isp"] as const;
+const FLAG_FIELDS = ["proxy", "mobile", "hosting"] as const;
+const TIME_FIELDS = ["registeredAt", "lastSeenAt", "expiresAt"] as const;
+
+/** The registration `value` holds, copied, or the first problem with it. */
+export function parseRegistration(value: unknown): ParsedRegistration {
+  if (!isFields(value)) return bad("it is not an object");
+  if (typeof value.peerId !== "string" || value.peerId === "") return bad("peerId is missing");
+  const attributes = parseAttributes(value.attributes);
+  if (typeof attributes === "string") return bad(attributes);
+  if (!isStringList(value.addresses)) return bad("addresses is not a list of strings");
+  if (!isStringList(value.relayRoutes)) return bad("relayRoutes is not a list of strings");
+  if (typeof value.relayed !== "boolean") return bad("relayed is not a boolean");
+  for (const field of TIME_FIELDS) {
+    if (!Number.isFinite(value[field])) return bad(`${field} is not a time`);
+  }
+  return {
+    ok: true,
+    value: {
+      peerId: asPeerId(value.peerId),
+      attributes,
+      addresses: value.addresses.map(asMultiaddr),
+      relayed: value.relayed,
+      relayRoutes: value.relayRoutes.map(asMultiaddr),
+      registeredAt: value.registeredAt as number,
+      lastSeenAt: value.lastSeenAt as number,
+      expiresAt: value.expiresAt as number,
+    },
+  };
+}
+
+function parseAttributes(value: unknown): ExitAttributes | string {
+  if (!isFields(value)) return "attributes is not an object";
+  if (!Number.isFinite(value.bandwidthBps)) return "attributes.bandwidthBps is not a number";
+  const out: Record<string, unknown> = { bandwidthBps: value.bandwidthBps };
+  for (const flag of FLAG_FIELDS) {
+    if (typeof value[flag] !== "boolean") return `attributes.${flag} is not a boolean`;
+    out[flag] = value[flag];
+  }
+  for (const field of TEXT_FIELDS) {
+    if (value[field] === undefined) continue;
+    if (typeof value[field] !== "string") return `attributes.${field} is not a string`;
+    out[field] = value[field];
+  }
+  if (value.asn !== undefined) {
+    if (!Number.isInteger(value.asn)) return "attributes.asn is not a whole number";
+    out.asn = value.asn;
+  }
+  return out as unknown as ExitAttributes;
+}
+
+function isFields(value: unknown): value is Fields {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
+}
+
+function bad(problem: string): ParsedRegistration {
+  return { ok: false, problem };
+}
