@@ -7,6 +7,8 @@
  */
 import { isLoopbackAddress } from "../core/config/common.ts";
 import type { CommonConfig } from "../core/config/mod.ts";
+import { createEgressPolicy } from "../core/domain/egress_policy.ts";
+import type { RoleConfig } from "./config_file.ts";
 import type { PluginSettings } from "./compose.ts";
 
 /** The built-in plugin that a top-level key configures. */
@@ -15,12 +17,11 @@ const NETWORK_LIBP2P = "@p2proxy/network-libp2p";
 const METRICS_PROMETHEUS = "@p2proxy/metrics-prometheus";
 
 /** Plugin settings of a loaded config. Explicit `plugins` options win over derived ones. */
-export function pluginSettingsOf(loaded: { readonly config: CommonConfig }): PluginSettings {
-  const config = loaded.config;
-  const announce = (config as { announceAddrs?: readonly string[] }).announceAddrs ?? [];
+export function pluginSettingsOf(loaded: RoleConfig): PluginSettings {
+  const config: CommonConfig = loaded.config;
   const derivedOptions: Record<string, Record<string, unknown>> = {
     [IDENTITY_FILE]: { file: config.keypairPath },
-    [NETWORK_LIBP2P]: { listen: [...config.listenAddrs], announce: [...announce] },
+    [NETWORK_LIBP2P]: networkOptions(loaded),
     [METRICS_PROMETHEUS]: {
       port: config.metricsPort,
       bind: config.metricsBind,
@@ -37,4 +38,45 @@ export function pluginSettingsOf(loaded: { readonly config: CommonConfig }): Plu
     extraWants.push("authenticator");
   }
   return { providers, plugins: config.plugins, derivedOptions, extraWants };
+}
+
+/** The libp2p node's options: listen and announce addresses, the hub's relay, an exit's relay listens. */
+function networkOptions(loaded: RoleConfig): Record<string, unknown> {
+  switch (loaded.role) {
+    case "proxy":
+      return { listen: [...loaded.config.listenAddrs], announce: [] };
+    case "hub": {
+      const { relay } = loaded.config;
+      return {
+        listen: [...loaded.config.listenAddrs],
+        announce: [...loaded.config.announceAddrs],
+        relay_server: {
+          max_reservations: relay.maxReservations,
+          default_data_limit_bytes: relay.defaultDataLimitBytes,
+          default_duration_limit_secs: relay.defaultDurationLimitMs / 1000,
+        },
+      };
+    }
+    case "exit": {
+      const { listenAddrs, announceAddrs, bootstrap } = loaded.config;
+      const circuits = usesRelay(loaded.config.relay, announceAddrs)
+        ? bootstrap.map((hub) => `${hub}/p2p-circuit`)
+        : [];
+      return { listen: [...listenAddrs, ...circuits], announce: [...announceAddrs] };
+    }
+  }
+}
+
+/**
+ * Whether an exit reserves a slot on its hubs' relays: `always`, `never`, or
+ * (`auto`) unless it announces a public IP address — an exit that does not
+ * say how the internet reaches it is assumed to be behind NAT.
+ */
+export function usesRelay(mode: "auto" | "always" | "never", announce: readonly string[]): boolean {
+  if (mode !== "auto") return mode === "always";
+  const publicPolicy = createEgressPolicy();
+  return !announce.some((address) => {
+    const ip = /^\/ip[46]\/([^/]+)/.exec(address)?.[1];
+    return ip !== undefined && publicPolicy.check(ip, 443).allowed;
+  });
 }

@@ -10,6 +10,7 @@ import { registerAuth } from "./commands/auth.ts";
 import { registerCheck } from "./commands/check.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerExit } from "./commands/exit.ts";
+import { registerHub } from "./commands/hub.ts";
 import { registerIdentity } from "./commands/identity.ts";
 import { registerPermissions } from "./commands/permissions.ts";
 import { registerPlugins } from "./commands/plugins.ts";
@@ -38,6 +39,7 @@ export function buildProgram(context: CliContext): Command {
   registerDemo(program, context);
   registerProxy(program, context);
   registerExit(program, context);
+  registerHub(program, context);
   registerAuth(program, context);
   registerPlugins(program, context);
   registerCheck(program, context);

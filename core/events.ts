@@ -110,6 +110,21 @@ export type P2ProxyEvent =
   }
   | { readonly type: "ping"; readonly peerId: PeerId; readonly rttMs: number }
   | { readonly type: "ping-failed"; readonly peerId: PeerId; readonly strikes: number }
+  // --- hub ---
+  | {
+    /** The hub's counters, about every 5 s (totals since start; gauges as of now). */
+    readonly type: "hub-stats";
+    readonly registeredExits: number;
+    readonly relayReservations: number;
+    readonly raisedRelayLimits: number;
+    readonly expiredExits: number;
+    readonly registrations: number;
+    readonly finds: number;
+    readonly resolves: number;
+    readonly exitsReturned: number;
+    /** Refused or reset requests by code. */
+    readonly errors: Readonly<Record<string, number>>;
+  }
   // --- exit side ---
   | {
     readonly type: "exit-session-start";

@@ -14,6 +14,8 @@ import { plugin as identityFile } from "./identity-file/mod.ts";
 import { plugin as logEvents } from "./log-events/mod.ts";
 import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
+import { plugin as registryKv } from "./registry-kv/mod.ts";
+import { plugin as registryMemory } from "./registry-memory/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
 import { plugin as stickyMemory } from "./sticky-memory/mod.ts";
@@ -29,6 +31,8 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   stickyFile,
   stickyKv,
   stickyMemory,
+  registryMemory,
+  registryKv,
   authStatic,
   authConnect,
 ] as unknown as readonly PluginDefinition[];
@@ -42,6 +46,7 @@ export const BUILTIN_DEFAULT_PROVIDERS: Readonly<Record<string, string>> = {
   "clock": "@p2proxy/clock-system",
   "identity": "@p2proxy/identity-file",
   "sticky-store": "@p2proxy/sticky-file",
+  "registry-store": "@p2proxy/registry-memory",
 };
 
 /** Short names for config `auth.provider` and `builtin:<name>` specifiers. */

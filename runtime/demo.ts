@@ -1,33 +1,40 @@
 /**
- * The all-in-one demo (SPEC §1): two exits and a proxy in one process, on
- * loopback, with throwaway identities and no files written. Exits leave from
- * 127.0.0.2 and 127.0.0.3 when the system allows binding them, so the whoami
- * server shows which exit carried a request.
+ * The all-in-one demo (SPEC §1): a hub, two exits and a proxy in one
+ * process, on loopback, with throwaway identities and no files written.
+ * The exits register with the hub (one in NL, one in DE) and leave from
+ * 127.0.0.2 and 127.0.0.3 when the system allows binding them, so the
+ * whoami server shows which exit carried a request. The proxy serves two
+ * ports that discover their exit by country.
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
-import { loadExitConfig, loadProxyConfig } from "../core/config/mod.ts";
-import type { EventSink } from "../core/ports/event_sink.ts";
+import { loadExitConfig, loadHubConfig, loadProxyConfig } from "../core/config/mod.ts";
+import type { Multiaddr } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
+import type { EventSink } from "../core/ports/event_sink.ts";
 import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
-import { Libp2pNetwork } from "../plugins/network-libp2p/libp2p_network.ts";
+import { Libp2pNetwork, type NetworkOptions } from "../plugins/network-libp2p/libp2p_network.ts";
+import { InMemoryRegistryStore } from "../plugins/registry-memory/memory_registry_store.ts";
 import { InMemoryStickyStore } from "../plugins/sticky-memory/memory_sticky_store.ts";
+import { ExitRegistrar } from "./directory/exit_registrar.ts";
+import { HubDirectory } from "./directory/hub_directory.ts";
 import { ExitNode } from "./exit_node.ts";
-import { NullDirectory } from "./null_directory.ts";
+import { HubNode } from "./hub_node.ts";
 import { ProxyNode } from "./proxy_node.ts";
-import { startWhoamiServer, type WhoamiServer } from "./whoami_server.ts";
-
-const logger = getLogger(["p2proxy", "demo"]);
+import { startWhoamiServer } from "./whoami_server.ts";
 
 /** The demo's egress exception: loopback, for the demo only. */
 export const DEMO_ALLOWED_CIDRS = ["127.0.0.0/8"];
 
-/** Addresses the demo exits leave from, when they can be bound. */
-const EXIT_SOURCES = ["127.0.0.2", "127.0.0.3"];
+/** The demo's exits: where each says it is, and the address it leaves from. */
+const DEMO_EXITS = [
+  { country: "NL", city: "Amsterdam", source: "127.0.0.2" },
+  { country: "DE", city: "Berlin", source: "127.0.0.3" },
+] as const;
 
 /** Demo settings. */
 export interface DemoOptions {
+  /** The first SOCKS5 port (exits in NL); the next one serves exits in DE. */
   readonly socksPort: number;
   /** 0 picks a free port. */
   readonly whoamiPort: number;
@@ -35,11 +42,18 @@ export interface DemoOptions {
   readonly events: EventSink;
 }
 
+/** One SOCKS port of the demo and what it asks for. */
+export interface DemoServer {
+  readonly port: number;
+  readonly country: string;
+}
+
 /** A running demo. */
 export interface Demo {
-  readonly socksPort: number;
+  readonly servers: readonly DemoServer[];
   readonly whoamiPort: number;
-  readonly exits: readonly { peerId: string; source: string | undefined }[];
+  readonly hub: string;
+  readonly exits: readonly { peerId: string; country: string; source: string | undefined }[];
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -53,63 +67,102 @@ function canBind(address: string): boolean {
   }
 }
 
-/** Starts two exits, a proxy pinned to both (with failover) and the whoami server. */
+/** Starts the hub, the two exits (registered), the whoami server and the proxy. */
 export async function startDemo(options: DemoOptions): Promise<Demo> {
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };
+  const network = async (extra: Partial<NetworkOptions> = {}) => {
+    const node = await Libp2pNetwork.create(await FileIdentity.generate(), {
+      listen: ["/ip4/127.0.0.1/tcp/0"],
+      announce: [],
+      ...extra,
+    });
+    await node.start();
+    stops.push(() => node.stop());
+    return node;
+  };
   try {
+    const hubConfig = loadHubConfig("{}", { source: "demo-hub.json" });
+    const hubNetwork = await network({
+      relayServer: {
+        maxReservations: hubConfig.relay.maxReservations,
+        defaultDataLimitBytes: hubConfig.relay.defaultDataLimitBytes,
+        defaultDurationLimitMs: hubConfig.relay.defaultDurationLimitMs,
+      },
+    });
+    const hub = await HubNode.start({
+      config: hubConfig,
+      network: hubNetwork,
+      registry: new InMemoryRegistryStore(),
+      clock: options.clock,
+      events: options.events,
+    });
+    stops.push(() => hub.stop());
+    const hubAddress = hubNetwork.addresses()[0]! as Multiaddr;
+
     const exits = [];
-    for (const source of EXIT_SOURCES) {
-      const bindAddress = canBind(source) ? source : undefined;
-      const network = await Libp2pNetwork.create(await FileIdentity.generate(), {
-        listen: ["/ip4/127.0.0.1/tcp/0"],
-        announce: [],
-      });
-      await network.start();
-      stops.push(() => network.stop());
+    for (const exit of DEMO_EXITS) {
+      const bindAddress = canBind(exit.source) ? exit.source : undefined;
       const config = loadExitConfig(
         JSON.stringify({
+          bootstrap: [hubAddress],
+          attributes: { country: exit.country, city: exit.city, bandwidth: "1Gbps" },
           egress: { allow_cidrs: DEMO_ALLOWED_CIDRS },
           ...(bindAddress ? { bind_address: bindAddress } : {}),
         }),
         { source: "demo-exit.json" },
       );
-      const exit = await ExitNode.start({ config, network, events: options.events });
-      stops.push(() => exit.stop());
-      exits.push({ peerId: network.peerId, source: bindAddress, address: network.addresses()[0]! });
+      const exitNetwork = await network();
+      const exitNode = await ExitNode.start({
+        config,
+        network: exitNetwork,
+        events: options.events,
+      });
+      stops.push(() => exitNode.stop());
+      const registrar = ExitRegistrar.start({
+        network: exitNetwork,
+        hubs: config.bootstrap,
+        attributes: config.attributes,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        clock: options.clock,
+      });
+      stops.push(() => registrar.stop());
+      await registrar.whenRegistered(AbortSignal.timeout(10_000));
+      exits.push({ peerId: exitNetwork.peerId, country: exit.country, source: bindAddress });
     }
 
-    const whoami: WhoamiServer = startWhoamiServer(options.whoamiPort);
+    const whoami = startWhoamiServer(options.whoamiPort);
     stops.push(() => whoami.shutdown());
 
-    const network = await Libp2pNetwork.create(await FileIdentity.generate(), {
-      listen: ["/ip4/127.0.0.1/tcp/0"],
-      announce: [],
-    });
-    await network.start();
-    stops.push(() => network.stop());
-    const config = loadProxyConfig(
-      JSON.stringify({
-        servers: [{ port: options.socksPort, destination_peers: exits.map((e) => e.address) }],
-      }),
+    const servers = DEMO_EXITS.map((exit, i) => ({
+      port: options.socksPort === 0 ? 0 : options.socksPort + i,
+      country: exit.country,
+    }));
+    const proxyConfig = loadProxyConfig(
+      JSON.stringify({ bootstrap: [hubAddress], servers }),
       { source: "demo-proxy.json" },
     );
+    const proxyNetwork = await network();
     const proxy = await ProxyNode.start({
-      config,
-      network,
-      directory: new NullDirectory(),
+      config: proxyConfig,
+      network: proxyNetwork,
+      directory: new HubDirectory({ network: proxyNetwork, hubs: proxyConfig.bootstrap }),
       clock: options.clock,
       stickyStore: new InMemoryStickyStore(),
       events: options.events,
+      relayAddress: hubAddress,
     });
-    const socksPort = proxy.listeners[0]!.address.port;
     let stopped = false;
     return {
-      socksPort,
+      servers: proxy.listeners.map((l, i) => ({
+        port: l.address.port,
+        country: servers[i]!.country,
+      })),
       whoamiPort: whoami.port,
-      exits: exits.map(({ peerId, source }) => ({ peerId, source })),
+      hub: hubAddress,
+      exits,
       async stop(graceMs = 0) {
         if (stopped) return;
         stopped = true;
@@ -118,7 +171,6 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       },
     };
   } catch (error) {
-    logger.error("The demo failed to start: {error}", { error: String(error) });
     await stopAll();
     throw error;
   }

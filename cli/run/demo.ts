@@ -28,18 +28,23 @@ export async function runDemo(
     clock: composition.get("clock"),
     events,
   });
-  const sources = demo.exits.map((e) => e.source ?? "127.0.0.1");
+  const pad = "\n                   ";
+  const whoami = `http://127.0.0.1:${demo.whoamiPort}/`;
   console.log(
     [
       "",
       "p2proxy demo is running on 127.0.0.1 (Ctrl-C to stop):",
-      `  SOCKS5 proxy     socks5h://127.0.0.1:${demo.socksPort}`,
+      `  hub              ${demo.hub}`,
       `  exits            ${
-        demo.exits.map((e, i) => `${e.peerId} (leaves from ${sources[i]})`).join(
-          "\n                   ",
-        )
+        demo.exits.map((e) => `${e.peerId} in ${e.country}, leaves from ${e.source ?? "127.0.0.1"}`)
+          .join(pad)
       }`,
-      `  whoami server    http://127.0.0.1:${demo.whoamiPort}/ (answers with the address it sees)`,
+      `  SOCKS5 proxy     ${
+        demo.servers.map((s) =>
+          `socks5h://127.0.0.1:${s.port}  (exits in ${s.country}, found through the hub)`
+        ).join(pad)
+      }`,
+      `  whoami server    ${whoami} (answers with the address it sees)`,
       ...(metricsPort > 0 ? [`  metrics          http://127.0.0.1:${metricsPort}/metrics`] : []),
       "",
       `  DEMO ONLY: the exits' egress policy allows ${
@@ -47,7 +52,7 @@ export async function runDemo(
       } (loopback), which a real exit denies.`,
       "",
       "Try it:",
-      `  curl --socks5-hostname 127.0.0.1:${demo.socksPort} http://127.0.0.1:${demo.whoamiPort}/`,
+      ...demo.servers.map((s) => `  curl --socks5-hostname 127.0.0.1:${s.port} ${whoami}`),
       "",
     ].join("\n"),
   );

@@ -5,45 +5,37 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { NULL_SINK } from "../../core/ports/event_sink.ts";
+import { ExitRegistrar } from "../../runtime/directory/exit_registrar.ts";
 import { ExitNode } from "../../runtime/exit_node.ts";
-import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
-import { loadRoleConfig } from "../config_file.ts";
-import { configureLogging } from "../logging.ts";
-import { pluginSettingsOf } from "../plugin_settings.ts";
 import { waitForStopSignal } from "../shutdown.ts";
+import { type RoleFlags, startRole } from "./_role.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
 
-/** Runs the command until it is asked to stop. */
-export async function runExit(
-  options: { config: string; stateDir?: string; logLevel?: string },
-  context: CliContext,
-): Promise<void> {
-  const overrides = {
-    ...(options.stateDir ? { state_dir: options.stateDir } : {}),
-    ...(options.logLevel ? { log_level: options.logLevel } : {}),
-  };
-  const loaded = await loadRoleConfig("exit", options.config, overrides);
-  if (loaded.role !== "exit") return;
-  const config = loaded.config;
-  await configureLogging(config.logLevel);
-  for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
-  const composition = await composeRole(context, "exit", pluginSettingsOf(loaded), {
-    stateDir: config.stateDir,
-    role: "exit",
-  });
-  await composition.start();
-  const events = composition.find("event-sink") ?? NULL_SINK;
+/** Runs the exit until it is asked to stop. */
+export async function runExit(flags: RoleFlags, context: CliContext): Promise<void> {
+  const { loaded: { config }, composition, events } = await startRole("exit", flags, context);
   const network = composition.get("network");
-  events.emit({ type: "local-peer-id", peerId: network.peerId });
   const exit = await ExitNode.start({ config, network, events });
+  const registrar = config.bootstrap.length > 0
+    ? ExitRegistrar.start({
+      network,
+      hubs: config.bootstrap,
+      attributes: config.attributes,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      clock: composition.get("clock"),
+    })
+    : undefined;
+  if (!registrar) {
+    logger.warn("No hub in `bootstrap`: only proxies that pin this exit's address can use it.");
+  }
   logger.info("Exit {peer} ready at {addresses}", {
     peer: network.peerId,
-    addresses: network.addresses().join(" "),
+    addresses: network.addresses().join(" ") || "(relay addresses pending)",
   });
   await waitForStopSignal();
+  await registrar?.stop();
   await exit.stop();
   await composition.stop();
 }

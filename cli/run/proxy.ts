@@ -5,51 +5,32 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { NULL_SINK } from "../../core/ports/event_sink.ts";
-import { asMultiaddr } from "../../core/ids.ts";
+import { isLoopbackAddress } from "../../core/config/common.ts";
+import { registerAdminRoutes } from "../../runtime/admin_api.ts";
+import { HubDirectory } from "../../runtime/directory/hub_directory.ts";
 import { NullDirectory } from "../../runtime/null_directory.ts";
 import { ProxyNode } from "../../runtime/proxy_node.ts";
-import { registerAdminRoutes } from "../../runtime/admin_api.ts";
-import { isLoopbackAddress } from "../../core/config/common.ts";
-import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
-import { loadRoleConfig } from "../config_file.ts";
-import { configureLogging } from "../logging.ts";
-import { pluginSettingsOf } from "../plugin_settings.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
+import { type RoleFlags, startRole } from "./_role.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
 
-/** Runs the command until it is asked to stop. */
-export async function runProxy(
-  options: { config: string; stateDir?: string; logLevel?: string },
-  context: CliContext,
-): Promise<void> {
-  const overrides = {
-    ...(options.stateDir ? { state_dir: options.stateDir } : {}),
-    ...(options.logLevel ? { log_level: options.logLevel } : {}),
-  };
-  const loaded = await loadRoleConfig("proxy", options.config, overrides);
-  if (loaded.role !== "proxy") return;
-  const config = loaded.config;
-  await configureLogging(config.logLevel);
-  for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
-  const composition = await composeRole(context, "proxy", pluginSettingsOf(loaded), {
-    stateDir: config.stateDir,
-    role: "proxy",
-  });
-  await composition.start();
-  const events = composition.find("event-sink") ?? NULL_SINK;
+/** Runs the proxy until it is asked to stop. */
+export async function runProxy(flags: RoleFlags, context: CliContext): Promise<void> {
+  const { loaded: { config }, composition, events } = await startRole("proxy", flags, context);
   const network = composition.get("network");
-  events.emit({ type: "local-peer-id", peerId: network.peerId });
+  const directory = config.bootstrap.length > 0
+    ? new HubDirectory({ network, hubs: config.bootstrap })
+    : new NullDirectory();
   const proxy = await ProxyNode.start({
     config,
     network,
-    directory: new NullDirectory(),
+    directory,
     clock: composition.get("clock"),
     stickyStore: composition.get("sticky-store"),
     events,
-    ...(config.bootstrap[0] ? { relayAddress: asMultiaddr(config.bootstrap[0]) } : {}),
+    ...(config.bootstrap[0] ? { relayAddress: config.bootstrap[0] } : {}),
   });
   const routes = composition.find("http-routes");
   if (routes && isLoopbackAddress(config.metricsBind)) {
@@ -61,8 +42,9 @@ export async function runProxy(
   }
   logger.info("Proxy {peer} ready: {servers}", {
     peer: network.peerId,
-    servers: proxy.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`)
-      .join(", "),
+    servers: proxy.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`).join(
+      ", ",
+    ),
   });
   await waitForStopSignal();
   await proxy.stop(DRAIN_GRACE_MS);

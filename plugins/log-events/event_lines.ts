@@ -96,6 +96,7 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
     },
   },
   "bandwidth": undefined,
+  "hub-stats": undefined,
   "error": {
     level: "warning",
     line: (e) => {

@@ -13,6 +13,7 @@ import type { Role } from "../../core/plugin/contract.ts";
 import type { EventSink } from "../../core/ports/event_sink.ts";
 import type { EventHandlers, MetricSet } from "./_metric_set.ts";
 import { exitMetrics } from "./exit_metrics.ts";
+import { hubMetrics } from "./hub_metrics.ts";
 import { nodeMetrics } from "./node_metrics.ts";
 import { processMetrics } from "./process_metrics.ts";
 import { proxyMetrics } from "./proxy_metrics.ts";
@@ -29,7 +30,7 @@ export const P2PROXY_VERSION: string = manifest.version;
 export const METRIC_SETS_BY_ROLE: Readonly<Record<Role, readonly MetricSet[]>> = {
   proxy: [processMetrics, nodeMetrics, proxyMetrics],
   exit: [processMetrics, nodeMetrics, exitMetrics],
-  hub: [processMetrics, nodeMetrics],
+  hub: [processMetrics, nodeMetrics, hubMetrics],
   demo: [processMetrics, nodeMetrics, proxyMetrics, exitMetrics],
   auth: [processMetrics],
   tool: [processMetrics],

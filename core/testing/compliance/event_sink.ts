@@ -129,6 +129,18 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     bytesUp: 10,
     bytesDown: 20,
   },
+  "hub-stats": {
+    type: "hub-stats",
+    registeredExits: 2,
+    relayReservations: 1,
+    raisedRelayLimits: 1,
+    expiredExits: 0,
+    registrations: 40,
+    finds: 7,
+    resolves: 3,
+    exitsReturned: 12,
+    errors: { invalid_argument: 1 },
+  },
   "exit-denied": {
     type: "exit-denied",
     peerId: OTHER_PEER,

@@ -1,0 +1,38 @@
+/**
+ * The `hub` command's work: the directory and the circuit relay.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { HubNode } from "../../runtime/hub_node.ts";
+import type { CliContext } from "../context.ts";
+import { waitForStopSignal } from "../shutdown.ts";
+import { type RoleFlags, startRole } from "./_role.ts";
+
+const logger = getLogger(["p2proxy", "cli"]);
+
+/** How often the hub's counters become a `hub-stats` event (for Prometheus). */
+const HUB_STATS_INTERVAL_MS = 5_000;
+
+/** Runs the hub until it is asked to stop. */
+export async function runHub(flags: RoleFlags, context: CliContext): Promise<void> {
+  const { loaded: { config }, composition, events } = await startRole("hub", flags, context);
+  const network = composition.get("network");
+  const hub = await HubNode.start({
+    config,
+    network,
+    registry: composition.get("registry-store"),
+    clock: composition.get("clock"),
+    events,
+  });
+  const report = async () => events.emit({ type: "hub-stats", ...(await hub.metrics()) });
+  const ticker = setInterval(() => report().catch(() => {}), HUB_STATS_INTERVAL_MS);
+  logger.info("Hub {peer} ready at {addresses}", {
+    peer: network.peerId,
+    addresses: network.addresses().join(" "),
+  });
+  await waitForStopSignal();
+  clearInterval(ticker);
+  await hub.stop();
+  await composition.stop();
+}
