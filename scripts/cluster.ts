@@ -38,6 +38,8 @@ export interface StartOptions {
    */
   readonly leastPrivilege?: boolean;
   readonly env?: Record<string, string>;
+  /** The libp2p TCP port (default: a free one); reuse it with `dir` to restart a node at the same address. */
+  readonly port?: number;
   /** Deadline for the port to open. */
   readonly readyTimeoutMs?: number;
   /** Override the config's log level (default "warn" to keep test output small). */
@@ -184,7 +186,7 @@ export async function startExit(
 ): Promise<NodeProcess> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-exit-" });
   const peerId = await peerIdOf(dir);
-  const port = freePort();
+  const port = options.port ?? freePort();
   const node = await spawn(
     "exit",
     {
@@ -214,6 +216,27 @@ export async function startProxy(
       ...config,
     },
     config.servers[0]!.port,
+    { ...options, dir },
+  );
+  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+}
+
+/** Starts a hub (directory + relay) on a fresh port. */
+export async function startHub(
+  config: Record<string, unknown> = {},
+  options: StartOptions = {},
+): Promise<NodeProcess> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-hub-" });
+  const peerId = await peerIdOf(dir);
+  const port = options.port ?? freePort();
+  const node = await spawn(
+    "hub",
+    {
+      listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`],
+      metrics_port: 0,
+      ...config,
+    },
+    port,
     { ...options, dir },
   );
   return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
