@@ -21,6 +21,7 @@ import { JIT_WAIT_MS, REDISCOVERY_COOLDOWN_MS } from "../core/domain/constants.t
 import {
   type ConnectedDestination,
   type ExitConnector,
+  pinnedCandidateRoutes,
   retryForever,
   shouldPreferDirect,
 } from "../core/domain/connect.ts";
@@ -30,10 +31,11 @@ import { SingleFlight } from "../core/domain/single_flight.ts";
 import type { StickyState } from "../core/domain/sticky_state.ts";
 import { describeError } from "../core/errors.ts";
 import type { DestinationSource } from "../core/events.ts";
-import { asMultiaddr, type PeerId } from "../core/ids.ts";
+import { asMultiaddr, type Multiaddr, type PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { ConnectionEvent, NetworkNode } from "../core/ports/network.ts";
+import type { PeerDirectory } from "../core/ports/peer_directory.ts";
 import type { StickyStore } from "../core/ports/sticky_store.ts";
 
 const logger = getLogger(["p2proxy", "discovery"]);
@@ -45,6 +47,12 @@ export const PING_TIMEOUT_MS = 10_000;
 /** See {@link PING_INTERVAL_MS}. */
 export const PING_STRIKES = 3;
 
+/**
+ * How often a port served by a lower-ranked pinned exit tries to get back to a
+ * better rank (SPEC §5.2 prefers a lower rank): rank 0 returns within this.
+ */
+export const PINNED_RECLAIM_INTERVAL_MS = 10_000;
+
 /** A server's current exit. */
 export interface ActiveExit {
   readonly peerId: PeerId;
@@ -54,7 +62,12 @@ export interface ActiveExit {
 /** What the actor works with. */
 export interface DiscoveryActorDeps {
   readonly servers: readonly ExitSelectionSettings[];
-  readonly network: Pick<NetworkNode, "onConnection" | "ping" | "hangUp" | "connectedRoute">;
+  readonly network: Pick<
+    NetworkNode,
+    "onConnection" | "ping" | "hangUp" | "connectedRoute" | "dialAny"
+  >;
+  /** Resolves pinned peers to routes when a better rank is retried. */
+  readonly directory: PeerDirectory;
   readonly connector: ExitConnector;
   readonly sticky: StickyState;
   readonly store: StickyStore;
@@ -66,6 +79,7 @@ export interface DiscoveryActorDeps {
     jitWaitMs: number;
     pingIntervalMs: number;
     pingTimeoutMs: number;
+    pinnedReclaimIntervalMs: number;
   }>;
 }
 
@@ -81,6 +95,8 @@ export class DiscoveryActor {
   readonly #stop = new AbortController();
   #unsubscribe: (() => void) | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #reclaimTimer: ReturnType<typeof setInterval> | undefined;
+  #reclaiming = false;
   #saving: Promise<void> = Promise.resolve();
   readonly #timings: Required<NonNullable<DiscoveryActorDeps["timings"]>>;
 
@@ -92,6 +108,7 @@ export class DiscoveryActor {
       jitWaitMs: deps.timings?.jitWaitMs ?? JIT_WAIT_MS,
       pingIntervalMs: deps.timings?.pingIntervalMs ?? PING_INTERVAL_MS,
       pingTimeoutMs: deps.timings?.pingTimeoutMs ?? PING_TIMEOUT_MS,
+      pinnedReclaimIntervalMs: deps.timings?.pinnedReclaimIntervalMs ?? PINNED_RECLAIM_INTERVAL_MS,
     };
   }
 
@@ -103,6 +120,12 @@ export class DiscoveryActor {
       this.#connect(port, undefined).catch(() => {});
     }
     this.#pingTimer = setInterval(() => this.#pingActiveExits(), this.#timings.pingIntervalMs);
+    if ([...this.#servers.values()].some((s) => s.pinned.length > 1)) {
+      this.#reclaimTimer = setInterval(
+        () => this.#reclaimPinnedRanks(),
+        this.#timings.pinnedReclaimIntervalMs,
+      );
+    }
   }
 
   /** Cancels every connect, stops pinging, saves the sticky state. */
@@ -110,6 +133,7 @@ export class DiscoveryActor {
     this.#stop.abort(new Error("The proxy is stopping."));
     this.#unsubscribe?.();
     if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer);
+    if (this.#reclaimTimer !== undefined) clearInterval(this.#reclaimTimer);
     this.#persist();
     await this.#saving;
   }
@@ -318,6 +342,48 @@ export class DiscoveryActor {
           }
         },
       );
+    }
+  }
+
+  /**
+   * A port on pinned rank r > 0 tries ranks 0..r-1 again (one pass at a time,
+   * never blocking sessions): the first that connects becomes the exit for new
+   * sessions; sessions already running stay where they are.
+   */
+  #reclaimPinnedRanks(): void {
+    if (this.#reclaiming) return;
+    this.#reclaiming = true;
+    this.#reclaimOnce().finally(() => (this.#reclaiming = false));
+  }
+
+  async #reclaimOnce(): Promise<void> {
+    for (const server of this.#servers.values()) {
+      const active = this.#active.get(server.port);
+      if (active?.source.kind !== "pinned" || active.source.rank === 0) continue;
+      const better = server.pinned.slice(0, active.source.rank);
+      let resolved = new Map<PeerId, Multiaddr[]>();
+      try {
+        resolved = await this.#deps.directory.resolvePeers(
+          better.map((p) => p.peerId),
+          this.#stop.signal,
+        );
+      } catch {
+        // No hub, or it failed: the verbatim multiaddrs are still worth a try.
+      }
+      for (const [rank, entry] of better.entries()) {
+        const routes = pinnedCandidateRoutes(entry, resolved);
+        if (routes.length === 0) continue;
+        try {
+          const peerId = await this.#deps.network.dialAny(routes, this.#stop.signal);
+          if (peerId !== entry.peerId) continue;
+        } catch {
+          continue;
+        }
+        if (this.#stop.signal.aborted) return;
+        logger.info("Pinned rank {rank} of port {port} is back.", { rank, port: server.port });
+        this.#setActive(server, { peerId: entry.peerId, source: { kind: "pinned", rank } });
+        break;
+      }
     }
   }
 

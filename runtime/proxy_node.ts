@@ -78,6 +78,7 @@ export class ProxyNode implements ExitSessions {
     const actor = new DiscoveryActor({
       servers: deps.config.servers,
       network: deps.network,
+      directory: deps.directory,
       connector,
       sticky,
       store: deps.stickyStore,
