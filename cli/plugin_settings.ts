@@ -15,6 +15,14 @@ import type { PluginSettings } from "./compose.ts";
 const IDENTITY_FILE = "@p2proxy/identity-file";
 const NETWORK_LIBP2P = "@p2proxy/network-libp2p";
 const METRICS_PROMETHEUS = "@p2proxy/metrics-prometheus";
+const AUTH_CONNECT = "@p2proxy/auth-connect";
+const AUTH_STATIC = "@p2proxy/auth-static";
+
+/** `auth.provider` short names → built-in plugins. */
+const AUTH_PLUGINS: Readonly<Record<string, string>> = {
+  connect: AUTH_CONNECT,
+  static: AUTH_STATIC,
+};
 
 /** Plugin settings of a loaded config. Explicit `plugins` options win over derived ones. */
 export function pluginSettingsOf(loaded: RoleConfig): PluginSettings {
@@ -31,11 +39,22 @@ export function pluginSettingsOf(loaded: RoleConfig): PluginSettings {
   };
   const providers: Record<string, string> = { ...config.providers };
   const extraWants: string[] = [];
-  if (config.auth?.provider) {
-    providers["authenticator"] ??= config.auth.provider.includes("/")
-      ? config.auth.provider
-      : `auth-${config.auth.provider}`;
+  const auth = config.auth;
+  // The hub only verifies tokens; proxies and exits also need one of their own.
+  if (auth && loaded.role !== "hub") {
+    const plugin = AUTH_PLUGINS[auth.provider] ?? auth.provider;
+    providers["authenticator"] ??= plugin;
     extraWants.push("authenticator");
+    derivedOptions[AUTH_CONNECT] = {
+      ...(auth.url ? { url: auth.url } : {}),
+      transport: auth.transport,
+      role: loaded.role,
+      ...(loaded.config.apiKey ? { api_key: loaded.config.apiKey } : {}),
+      ...(auth.refreshAt === undefined ? {} : { refresh_at: auth.refreshAt }),
+      ...(auth.timeoutSecs === undefined ? {} : { timeout_secs: auth.timeoutSecs }),
+      ...(auth.caCert ? { ca_cert: auth.caCert } : {}),
+    };
+    derivedOptions[AUTH_STATIC] = auth.token ? { token: auth.token } : {};
   }
   return { providers, plugins: config.plugins, derivedOptions, extraWants };
 }

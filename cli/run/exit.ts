@@ -6,6 +6,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { ExitRegistrar } from "../../runtime/directory/exit_registrar.ts";
+import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
 import { ExitNode } from "../../runtime/exit_node.ts";
 import type { CliContext } from "../context.ts";
 import { waitForStopSignal } from "../shutdown.ts";
@@ -17,7 +18,18 @@ const logger = getLogger(["p2proxy", "cli"]);
 export async function runExit(flags: RoleFlags, context: CliContext): Promise<void> {
   const { loaded: { config }, composition, events } = await startRole("exit", flags, context);
   const network = composition.get("network");
-  const exit = await ExitNode.start({ config, network, events });
+  const verifier = await createNodeVerifier(config.auth, "this exit", {
+    clock: composition.get("clock"),
+    env: (name) => Deno.env.get(name),
+  });
+  await verifier?.start();
+  const exit = await ExitNode.start({
+    config,
+    network,
+    events,
+    ...(verifier ? { verifyToken: (token, peer) => verifier.check(token, peer, "proxy") } : {}),
+  });
+  const authenticator = composition.find("authenticator");
   const registrar = config.bootstrap.length > 0
     ? ExitRegistrar.start({
       network,
@@ -25,6 +37,7 @@ export async function runExit(flags: RoleFlags, context: CliContext): Promise<vo
       attributes: config.attributes,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       clock: composition.get("clock"),
+      ...(authenticator ? { token: () => authenticator.token() } : {}),
     })
     : undefined;
   if (!registrar) {
@@ -37,5 +50,6 @@ export async function runExit(flags: RoleFlags, context: CliContext): Promise<vo
   await waitForStopSignal();
   await registrar?.stop();
   await exit.stop();
+  await verifier?.stop();
   await composition.stop();
 }

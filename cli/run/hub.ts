@@ -4,6 +4,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
 import { HubNode } from "../../runtime/hub_node.ts";
 import type { CliContext } from "../context.ts";
 import { waitForStopSignal } from "../shutdown.ts";
@@ -18,12 +19,32 @@ const HUB_STATS_INTERVAL_MS = 5_000;
 export async function runHub(flags: RoleFlags, context: CliContext): Promise<void> {
   const { loaded: { config }, composition, events } = await startRole("hub", flags, context);
   const network = composition.get("network");
+  const verifier = await createNodeVerifier(config.auth, "this hub's directory", {
+    clock: composition.get("clock"),
+    env: (name) => Deno.env.get(name),
+  });
+  await verifier?.start();
   const hub = await HubNode.start({
     config,
     network,
     registry: composition.get("registry-store"),
     clock: composition.get("clock"),
     events,
+    ...(verifier
+      ? {
+        verifyToken: async (token, peer, role) => {
+          // Registering needs an exit token; finding and resolving, a proxy's (or an exit's).
+          const verdict = await verifier.check(
+            token,
+            peer,
+            role === "exit" ? "exit" : ["proxy", "exit"],
+          );
+          return verdict.ok
+            ? verdict
+            : { ok: false, code: "unauthenticated", message: verdict.message };
+        },
+      }
+      : {}),
   });
   const report = async () => events.emit({ type: "hub-stats", ...(await hub.metrics()) });
   const ticker = setInterval(() => report().catch(() => {}), HUB_STATS_INTERVAL_MS);
@@ -34,5 +55,6 @@ export async function runHub(flags: RoleFlags, context: CliContext): Promise<voi
   await waitForStopSignal();
   clearInterval(ticker);
   await hub.stop();
+  await verifier?.stop();
   await composition.stop();
 }

@@ -20,8 +20,15 @@ const logger = getLogger(["p2proxy", "cli"]);
 export async function runProxy(flags: RoleFlags, context: CliContext): Promise<void> {
   const { loaded: { config }, composition, events } = await startRole("proxy", flags, context);
   const network = composition.get("network");
+  const authenticator = composition.find("authenticator");
+  if (!authenticator) {
+    logger.warn(
+      "AUTHENTICATION IS OFF: this proxy sends no token; only hubs and exits without auth will serve it.",
+    );
+  }
+  const token = authenticator ? () => authenticator.token() : undefined;
   const directory = config.bootstrap.length > 0
-    ? new HubDirectory({ network, hubs: config.bootstrap })
+    ? new HubDirectory({ network, hubs: config.bootstrap, ...(token ? { token } : {}) })
     : new NullDirectory();
   const proxy = await ProxyNode.start({
     config,
@@ -30,6 +37,7 @@ export async function runProxy(flags: RoleFlags, context: CliContext): Promise<v
     clock: composition.get("clock"),
     stickyStore: composition.get("sticky-store"),
     events,
+    ...(authenticator ? { authenticator } : {}),
     ...(config.bootstrap[0] ? { relayAddress: config.bootstrap[0] } : {}),
   });
   const routes = composition.find("http-routes");

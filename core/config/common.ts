@@ -518,21 +518,76 @@ export const providersSchema = z.record(
   z.string().trim().min(1).max(MAX_TEXT_CHARS),
 );
 
+/** Transports to the auth service. */
+export const AUTH_SERVICE_TRANSPORTS = ["connect", "grpc-web", "grpc"] as const;
+
 /**
- * `auth`: which authenticator plugin and its options. Loose on purpose:
- * the auth plugins define (and will tighten) their own options.
+ * `auth` (SPEC §8): how this node gets its token and how it checks others'.
+ * `provider: connect` exchanges `api_key` with the auth service at `url` for
+ * short-lived tokens, which hubs and exits verify offline with the service's
+ * public keys; `provider: static` uses one pre-shared `token` (or
+ * `P2PROXY_TOKEN`) that hubs and exits compare. Absent: auth off (loopback
+ * labs and the demo only), stated loudly in the log. Another plugin name
+ * selects a third-party authenticator, with its options under `plugins`.
  */
 export interface AuthSettings {
-  /** The plugin that provides authentication, e.g. `connect` or `static`. */
-  readonly provider?: string;
-  /** Options for that plugin, passed through. */
-  readonly [option: string]: unknown;
+  /** `connect`, `static`, or a plugin's name. */
+  readonly provider: string;
+  /** The auth service's base URL (`connect`); the anchor's `grpc_url`. */
+  readonly url?: string;
+  readonly transport: typeof AUTH_SERVICE_TRANSPORTS[number];
+  /** The network tokens must name (hubs and exits check it). */
+  readonly networkId: string;
+  /** Verification keys to use instead of fetching them from `url` (hubs and exits). */
+  readonly publicKeys: readonly string[];
+  /** The pre-shared token (`static`); P2PROXY_TOKEN when absent. */
+  readonly token?: string;
+  /** A PEM CA certificate to trust for `url`. */
+  readonly caCert?: string;
+  /** Refresh a token at this fraction of its lifetime. */
+  readonly refreshAt?: number;
+  /** Deadline of one call to the auth service. */
+  readonly timeoutSecs?: number;
 }
 
-/** Schema of {@link AuthSettings}. */
-export const authSchema = z.looseObject({
-  provider: z.string().trim().min(1).optional(),
-}).transform((auth): AuthSettings => auth);
+/** Schema of {@link AuthSettings}; `provider` defaults to `connect` when `url` is set. */
+export const authSchema = z.strictObject({
+  provider: z.string().trim().min(1).max(MAX_TEXT_CHARS).optional(),
+  url: z.url({
+    protocol: /^https?$/,
+    error: 'Give the auth service\'s base URL, e.g. "http://127.0.0.1:8443".',
+  })
+    .optional(),
+  transport: z.enum(AUTH_SERVICE_TRANSPORTS).default("connect"),
+  network_id: z.string().trim().min(1).max(MAX_TEXT_CHARS).default("p2proxy"),
+  public_keys: z.array(z.string().trim().min(1).max(4096)).default([]),
+  token: z.string().min(1).max(4096).optional(),
+  ca_cert: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
+  refresh_at: z.number().min(0.1).max(0.95).optional(),
+  timeout_secs: z.number().positive().max(60).optional(),
+}).transform((raw, ctx): AuthSettings => {
+  const provider = raw.provider ?? (raw.url !== undefined ? "connect" : undefined);
+  if (provider === undefined) {
+    return fail(
+      ctx,
+      "Set `auth.provider` (connect or static), or remove `auth` to run without authentication.",
+    );
+  }
+  if (provider === "connect" && raw.url === undefined && raw.public_keys.length === 0) {
+    return fail(ctx, "`auth.provider: connect` needs `auth.url`, the auth service's address.");
+  }
+  return {
+    provider,
+    transport: raw.transport,
+    networkId: raw.network_id,
+    publicKeys: raw.public_keys,
+    ...(raw.url === undefined ? {} : { url: raw.url }),
+    ...(raw.token === undefined ? {} : { token: raw.token }),
+    ...(raw.ca_cert === undefined ? {} : { caCert: raw.ca_cert }),
+    ...(raw.refresh_at === undefined ? {} : { refreshAt: raw.refresh_at }),
+    ...(raw.timeout_secs === undefined ? {} : { timeoutSecs: raw.timeout_secs }),
+  };
+});
 
 // ---------------------------------------------------------------------------
 // The keys every role shares

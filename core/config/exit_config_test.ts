@@ -118,7 +118,13 @@ auth: { provider: connect, url: https://auth.example.com }
   assert.equal(config.relay, "always");
   assert.equal(config.metricsPort, 0);
   assert.deepEqual(config.plugins, { "@p2proxy/geoip": { db: "/x.mmdb" } });
-  assert.deepEqual(config.auth, { provider: "connect", url: "https://auth.example.com" });
+  assert.deepEqual(config.auth, {
+    provider: "connect",
+    url: "https://auth.example.com",
+    transport: "connect",
+    networkId: "p2proxy",
+    publicKeys: [],
+  });
 });
 
 Deno.test("exit config: mistakes, all at once", () => {

@@ -182,7 +182,13 @@ servers:
     "@p2proxy/sticky-file": {},
   });
   assert.deepEqual(config.providers, { "sticky-store": "@p2proxy/sticky-kv" });
-  assert.deepEqual(config.auth, { provider: "static", token: "abc" });
+  assert.deepEqual(config.auth, {
+    provider: "static",
+    token: "abc",
+    transport: "connect",
+    networkId: "p2proxy",
+    publicKeys: [],
+  });
   const server = config.servers[0];
   assert.ok(server);
   assert.equal(server.bind, "10.0.0.5");
@@ -241,7 +247,13 @@ servers:
 `);
     assert.equal(config.apiKey, "abc123");
     assert.deepEqual(config.bootstrap, [HUB]);
-    assert.deepEqual(config.auth, { url: "https://grpc.example.com" });
+    assert.deepEqual(config.auth, {
+      provider: "connect",
+      url: "https://grpc.example.com",
+      transport: "connect",
+      networkId: "p2proxy",
+      publicKeys: [],
+    });
     assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/45445"]);
     assert.equal(config.metricsPort, 9100);
   });

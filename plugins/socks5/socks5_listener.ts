@@ -202,7 +202,9 @@ export class Socks5Listener {
         stage: outcome.stage,
         replyCode: outcome.replyCode,
       });
-      logger.info("CONNECT {target} on port {port} failed ({stage}): {message}", {
+      // A refusal by policy or auth (02) is something the operator must fix: say it louder.
+      const level = outcome.replyCode === SOCKS_REPLY.notAllowed ? "warn" : "info";
+      logger[level]("CONNECT {target} on port {port} failed ({stage}): {message}", {
         target,
         port,
         stage: outcome.stage,
