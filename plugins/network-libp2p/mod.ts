@@ -13,19 +13,13 @@ import {
   DEFAULT_RELAY_DURATION_LIMIT_SECS,
 } from "../../core/config/hub_config.ts";
 import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts";
-import { Libp2pNetwork } from "./libp2p_network.ts";
 import { MAX_CONNECTIONS } from "./constants.ts";
 
-export { Libp2pNetwork } from "./libp2p_network.ts";
-export type { NetworkOptions } from "./libp2p_network.ts";
-export {
-  Libp2pRelayServerControl,
-  type RelayLimits,
-  type RelayServerControl,
-  RelayServerError,
-  type RelayServerOptions,
-} from "./relay_server.ts";
-export { isRelayListenAddress } from "./relay_listener.ts";
+// Types only: the libp2p runtime is imported when the plugin is created, so
+// commands that never start a node (`check`, `id`, `plugins`…) start fast and
+// need no `--allow-env` (libp2p's logger reads the whole environment).
+export type { Libp2pNetwork, NetworkOptions } from "./libp2p_network.ts";
+export type { RelayLimits, RelayServerControl, RelayServerOptions } from "./relay_server.ts";
 
 /**
  * js-libp2p's logger (the `debug` package) lists the whole environment at
@@ -68,6 +62,7 @@ export const plugin = definePlugin({
     env: [...LIBP2P_ENV],
   }),
   create: async (o, ctx) => {
+    const { Libp2pNetwork } = await import("./libp2p_network.ts");
     const network = await Libp2pNetwork.create(ctx.get("identity"), {
       listen: o.listen,
       announce: o.announce,
