@@ -73,7 +73,7 @@ Deno.test("sticky-kv asks for read and write on exactly its database file, and u
 Deno.test("sticky-kv in memory needs only unstable kv; a KV Connect URL needs net and its token", () => {
   assert.deepEqual(plugin.permissions?.({ path: ":memory:" }, ctx), { unstable: ["kv"] });
   assert.deepEqual(
-    plugin.permissions?.({ path: "https://api.deno.com/databases/abc/connect" }, ctx),
+    plugin.permissions?.({ path: "https://kv.example.com/databases/abc/connect" }, ctx),
     { net: ["api.deno.com"], env: ["DENO_KV_ACCESS_TOKEN"], unstable: ["kv"] },
   );
 });
