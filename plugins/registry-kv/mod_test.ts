@@ -66,7 +66,7 @@ Deno.test("registry-kv asks for exactly its database file (or URL host) and unst
   assert.deepEqual(plugin.permissions?.({ path: ":memory:" }, ctx), { unstable: ["kv"] });
   assert.deepEqual(
     plugin.permissions?.({ path: "https://kv.example.com/databases/abc/connect" }, ctx),
-    { net: ["api.deno.com"], env: ["DENO_KV_ACCESS_TOKEN"], unstable: ["kv"] },
+    { net: ["kv.example.com"], env: ["DENO_KV_ACCESS_TOKEN"], unstable: ["kv"] },
   );
   assert.equal(registryKvLocation("/state", "/abs/x.kv"), "/abs/x.kv");
 });

@@ -74,7 +74,7 @@ Deno.test("sticky-kv in memory needs only unstable kv; a KV Connect URL needs ne
   assert.deepEqual(plugin.permissions?.({ path: ":memory:" }, ctx), { unstable: ["kv"] });
   assert.deepEqual(
     plugin.permissions?.({ path: "https://kv.example.com/databases/abc/connect" }, ctx),
-    { net: ["api.deno.com"], env: ["DENO_KV_ACCESS_TOKEN"], unstable: ["kv"] },
+    { net: ["kv.example.com"], env: ["DENO_KV_ACCESS_TOKEN"], unstable: ["kv"] },
   );
 });
 
