@@ -22,10 +22,14 @@ export class Libp2pDuplexStream implements DuplexStream {
   #error: Error | undefined;
   #waiter: Waiter | undefined;
   #resuming = false;
+  #remoteClosedWrite = false;
 
   constructor(stream: Stream) {
     this.#stream = stream;
     stream.addEventListener("message", (event) => this.#onData(event.data));
+    // A remote that closes its write side says so (FIN) before the stream ends; an end
+    // without it means the connection died (the exit was killed): an error, not EOF.
+    stream.addEventListener("remoteCloseWrite", () => (this.#remoteClosedWrite = true));
     stream.addEventListener("end", () => this.#onEnd());
     stream.addEventListener("close", (event) => {
       const error = (event as { error?: Error }).error;
@@ -132,7 +136,11 @@ export class Libp2pDuplexStream implements DuplexStream {
   }
 
   #onEnd(): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#error) return;
+    if (!this.#remoteClosedWrite) {
+      this.#fail(new Error("The connection to the peer was lost before it finished sending."));
+      return;
+    }
     this.#ended = true;
     const waiter = this.#waiter;
     if (waiter && this.#queue.length === 0) {
