@@ -49,7 +49,7 @@ export function pluginSettingsOf(loaded: RoleConfig): PluginSettings {
       ...(auth.url ? { url: auth.url } : {}),
       transport: auth.transport,
       role: loaded.role,
-      ...(loaded.config.apiKey ? { api_key: loaded.config.apiKey } : {}),
+      ...(apiKeyFromConfigFile(loaded.config.apiKey) ? { api_key: loaded.config.apiKey } : {}),
       ...(auth.refreshAt === undefined ? {} : { refresh_at: auth.refreshAt }),
       ...(auth.timeoutSecs === undefined ? {} : { timeout_secs: auth.timeoutSecs }),
       ...(auth.caCert ? { ca_cert: auth.caCert } : {}),
@@ -57,6 +57,26 @@ export function pluginSettingsOf(loaded: RoleConfig): PluginSettings {
     derivedOptions[AUTH_STATIC] = auth.token ? { token: auth.token } : {};
   }
   return { providers, plugins: config.plugins, derivedOptions, extraWants };
+}
+
+/** The variable auth-connect reads the API key from when its options carry none. */
+const API_KEY_ENV = "P2PROXY_API_KEY";
+
+/**
+ * Whether `api_key` should reach auth-connect as an option. A key set through
+ * P2PROXY_API_KEY also lands in the loaded config (env beats file); passing it
+ * on would make the plugin's messages blame `api_key` in the config for a bad
+ * key that came from the environment. Left out, the plugin reads the same
+ * variable itself and names it.
+ */
+function apiKeyFromConfigFile(apiKey: string | undefined): apiKey is string {
+  if (!apiKey) return false;
+  try {
+    return Deno.env.get(API_KEY_ENV)?.trim() !== apiKey.trim();
+  } catch {
+    // Not allowed to read the variable: then the key cannot have come from it.
+    return true;
+  }
 }
 
 /** The libp2p node's options: listen and announce addresses, the hub's relay, an exit's relay listens. */

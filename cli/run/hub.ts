@@ -39,9 +39,9 @@ export async function runHub(flags: RoleFlags, context: CliContext): Promise<voi
             peer,
             role === "exit" ? "exit" : ["proxy", "exit"],
           );
-          return verdict.ok
-            ? verdict
-            : { ok: false, code: "unauthenticated", message: verdict.message };
+          if (verdict.ok) return verdict;
+          const code = verdict.denied ? "permission-denied" : "unauthenticated";
+          return { ok: false, code, message: verdict.message };
         },
       }
       : {}),

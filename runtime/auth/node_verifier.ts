@@ -19,10 +19,16 @@ const logger = getLogger(["p2proxy", "auth"]);
 /** The environment variable a static token may come from. */
 export const STATIC_TOKEN_ENV = "P2PROXY_TOKEN";
 
-/** The outcome of a check: ok, or what the presenting peer must fix. */
+/**
+ * The outcome of a check: ok, or what the presenting peer must fix.
+ * `denied` marks a genuine token that is not for this peer or role (a hub
+ * answers PERMISSION_DENIED); any other failure means no usable token
+ * (UNAUTHENTICATED).
+ */
 export type NodeTokenVerdict = { readonly ok: true } | {
   readonly ok: false;
   readonly message: string;
+  readonly denied: boolean;
 };
 
 /** Checks tokens for one node. */
@@ -71,7 +77,9 @@ export async function createNodeVerifier(
   return {
     async check(token, peer, roles) {
       const verdict = await managed.verifier.verify(token, { peerId: peer, role: roles });
-      return verdict.ok ? { ok: true } : { ok: false, message: verdict.message };
+      if (verdict.ok) return { ok: true };
+      const denied = verdict.code === "wrong-peer" || verdict.code === "wrong-role";
+      return { ok: false, message: verdict.message, denied };
     },
     start: () => managed.start(),
     stop: () => managed.stop(),
@@ -100,6 +108,7 @@ function staticVerifier(
       return Promise.resolve(
         diff === 0 ? { ok: true } : {
           ok: false,
+          denied: false,
           message: token === ""
             ? "No token was presented: set `auth` (provider static, the network's token) in the proxy's config."
             : "The token does not match this network's shared token: check `auth.token` / P2PROXY_TOKEN.",
