@@ -259,10 +259,16 @@ export class Libp2pNetwork implements NetworkNode {
         runOnLimitedConnection: true,
         maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
       };
-      const stream = connection
-        ? await connection.newStream(options.protocol, streamOptions)
-        : await this.#node.dialProtocol(toLibp2pPeerId(peer), options.protocol, streamOptions);
-      return new Libp2pDuplexStream(stream);
+      if (connection) {
+        const stream = await connection.newStream(options.protocol, streamOptions);
+        return new Libp2pDuplexStream(stream, () => connection.status === "open");
+      }
+      const stream = await this.#node.dialProtocol(
+        toLibp2pPeerId(peer),
+        options.protocol,
+        streamOptions,
+      );
+      return new Libp2pDuplexStream(stream, () => this.isConnected(peer));
     } catch (error) {
       throw toStreamError(error, peer, options, deadline.aborted);
     } finally {
@@ -277,7 +283,10 @@ export class Libp2pNetwork implements NetworkNode {
   ): Promise<void> {
     const limit = options.maxInboundStreams ?? MAX_STREAMS_PER_CONNECTION;
     await this.#node.handle(protocol, (stream, connection) => {
-      handler(new Libp2pDuplexStream(stream), infoOf(connection));
+      handler(
+        new Libp2pDuplexStream(stream, () => connection.status === "open"),
+        infoOf(connection),
+      );
     }, { maxInboundStreams: limit, maxOutboundStreams: limit, runOnLimitedConnection: true });
   }
 

@@ -24,8 +24,16 @@ export class Libp2pDuplexStream implements DuplexStream {
   #resuming = false;
   #remoteClosedWrite = false;
 
-  constructor(stream: Stream) {
+  readonly #connectionOpen: () => boolean;
+
+  /**
+   * `connectionOpen` tells whether the stream's connection is still up: an
+   * end of stream without the remote's FIN while the connection is gone
+   * means the peer died mid-stream, which is an error, not an EOF.
+   */
+  constructor(stream: Stream, connectionOpen: () => boolean = () => true) {
     this.#stream = stream;
+    this.#connectionOpen = connectionOpen;
     stream.addEventListener("message", (event) => this.#onData(event.data));
     // A remote that closes its write side says so (FIN) before the stream ends; an end
     // without it means the connection died (the exit was killed): an error, not EOF.
@@ -137,7 +145,8 @@ export class Libp2pDuplexStream implements DuplexStream {
 
   #onEnd(): void {
     if (this.#ended || this.#error) return;
-    if (!this.#remoteClosedWrite) {
+    // The FIN may have come before this adapter listened; only a dead connection is a failure.
+    if (!this.#remoteClosedWrite && !this.#connectionOpen()) {
       this.#fail(new Error("The connection to the peer was lost before it finished sending."));
       return;
     }
