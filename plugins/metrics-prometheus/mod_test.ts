@@ -39,7 +39,7 @@ Deno.test("metrics-prometheus is a valid plugin providing event-sink", () => {
   assert.deepEqual(definitionProblems(generic), []);
   assert.equal(plugin.name, "@p2proxy/metrics-prometheus");
   assert.equal(plugin.api, PLUGIN_API_VERSION);
-  assert.deepEqual(plugin.provides, ["event-sink"]);
+  assert.deepEqual(plugin.provides, ["event-sink", "http-routes"]);
   assert.equal(plugin.requires, undefined);
 });
 
@@ -166,4 +166,19 @@ Deno.test("createMetricsEndpoint: explicit role wins, version is passed through"
   });
   const samples = parseSamples(await endpoint.sink.registry.metrics());
   assert.equal(valueOf(samples, "p2proxy_build_info", { version: "1.2.3", role: "hub" }), 1);
+});
+
+Deno.test("metrics-prometheus exposes its HTTP endpoint for routes (the proxy's admin API)", async () => {
+  const options = plugin.options.parse({ port: 0 });
+  const disabled = await plugin.create(options, {
+    stateDir: ".",
+    role: "proxy",
+    get: () => {
+      throw new Error("no capabilities needed");
+    },
+  });
+  // Port 0 disables the endpoint: routes are accepted and ignored, there is no URL.
+  disabled.provides["http-routes"].route("GET", /^\/x$/, () => new Response("x"));
+  assert.equal(disabled.provides["http-routes"].baseUrl(), undefined);
+  await disabled.stop?.();
 });
