@@ -101,7 +101,8 @@ function networkOptions(loaded: RoleConfig): Record<string, unknown> {
       const circuits = usesRelay(loaded.config.relay, announceAddrs)
         ? bootstrap.map((hub) => `${hub}/p2p-circuit`)
         : [];
-      return { listen: [...listenAddrs, ...circuits], announce: [...announceAddrs] };
+      // A circuit may already be in listen_addrs (a relay-only exit): list each address once.
+      return { listen: [...new Set([...listenAddrs, ...circuits])], announce: [...announceAddrs] };
     }
   }
 }

@@ -90,6 +90,8 @@ export class DiscoveryActor {
   readonly #active = new Map<number, ActiveExit>();
   readonly #flights = new SingleFlight<number, ConnectedDestination>();
   readonly #lastRediscovery = new Map<number, number>();
+  /** The exit each port lost and has not replaced yet: a JIT connect must treat it as lost too. */
+  readonly #lost = new Map<number, PeerId>();
   readonly #scheduled = new Set<number>();
   readonly #strikes = new Map<PeerId, number>();
   readonly #stop = new AbortController();
@@ -154,7 +156,9 @@ export class DiscoveryActor {
     const wait = AbortSignal.timeout(this.#timings.jitWaitMs);
     const combined = signal ? AbortSignal.any([wait, signal]) : wait;
     try {
-      const destination = await this.#connect(port, undefined, combined);
+      // After a loss, the lost exit gets its `sticky_reconnect` treatment here too (with-backoff
+      // retries it, fail-fast skips it): a client arriving during the cooldown must not bypass it.
+      const destination = await this.#connect(port, this.#lost.get(port), combined);
       return destination.peerId;
     } catch {
       return this.#active.get(port)?.peerId;
@@ -227,6 +231,7 @@ export class DiscoveryActor {
   }
 
   #setActive(server: ExitSelectionSettings, destination: ConnectedDestination): void {
+    this.#lost.delete(server.port);
     this.#active.set(server.port, { peerId: destination.peerId, source: destination.source });
     this.#deps.events.emit({
       type: "active-destination",
@@ -255,6 +260,7 @@ export class DiscoveryActor {
     for (const [port, active] of this.#active) {
       if (active.peerId !== connection.peerId) continue;
       logger.warn("Lost exit {peer} of port {port}.", { peer: active.peerId, port });
+      this.#lost.set(port, active.peerId);
       this.#clearActive(port);
       this.#scheduleRediscovery(port, active.peerId);
     }
