@@ -10,10 +10,8 @@
  *
  * @module
  */
-import { isAbsolute, join } from "node:path";
-import { z } from "zod";
 import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts";
-import type { PermissionSet } from "../../core/plugin/permissions.ts";
+import { kvLocation, kvPathOptions, kvPermissions } from "../_shared/kv_location.ts";
 import { KvRegistryStore } from "./kv_registry_store.ts";
 
 export {
@@ -27,33 +25,13 @@ export {
 /** The database file name in the state directory. */
 export const DEFAULT_REGISTRY_KV = "registry.kv";
 
-/** The path Deno KV reads as a private in-memory database. */
-export const IN_MEMORY_KV = ":memory:";
+export { IN_MEMORY_KV } from "../_shared/kv_location.ts";
 
 /** Options of `@p2proxy/registry-kv`. */
-export const RegistryKvOptions = z.object({
-  /** Database file (relative to the state directory unless absolute), `:memory:`, or a KV Connect URL. */
-  path: z.string().min(1).default(DEFAULT_REGISTRY_KV),
-}).strict();
+export const RegistryKvOptions = kvPathOptions(DEFAULT_REGISTRY_KV);
 
 /** The location handed to `Deno.openKv`: `path` resolved against the state directory when it is a file. */
-export function registryKvLocation(stateDir: string, path: string): string {
-  if (path === IN_MEMORY_KV || isRemote(path)) return path;
-  return isAbsolute(path) ? join(path) : join(stateDir, path);
-}
-
-function isRemote(path: string): boolean {
-  return path.startsWith("https://") || path.startsWith("http://");
-}
-
-function kvPermissions(location: string): PermissionSet {
-  if (location === IN_MEMORY_KV) return { unstable: ["kv"] };
-  if (isRemote(location)) {
-    // KV Connect authenticates with this variable (Deno's documented name).
-    return { net: [new URL(location).host], env: ["DENO_KV_ACCESS_TOKEN"], unstable: ["kv"] };
-  }
-  return { read: [location], write: [location], unstable: ["kv"] };
-}
+export const registryKvLocation: (stateDir: string, path: string) => string = kvLocation;
 
 /** The plugin manifest. */
 export const plugin = definePlugin({
@@ -62,10 +40,7 @@ export const plugin = definePlugin({
   api: PLUGIN_API_VERSION,
   description: "The hub's registry of exits in Deno KV, shared by every hub opening the database.",
   provides: ["registry-store"],
-  options: RegistryKvOptions.refine(
-    (options) => !isRemote(options.path) || URL.canParse(options.path),
-    { path: ["path"], message: "path looks like a URL but is not a valid one" },
-  ),
+  options: RegistryKvOptions,
   permissions: (options, ctx) => kvPermissions(registryKvLocation(ctx.stateDir, options.path)),
   create: async (options, ctx) => {
     const store = await KvRegistryStore.open(registryKvLocation(ctx.stateDir, options.path));
