@@ -14,20 +14,17 @@ import {
 } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey, PrivateKey } from "@libp2p/interface";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { dirname } from "node:path";
 import { getLogger } from "@logtape/logtape";
-import { basename, dirname, join } from "node:path";
 import { describeError } from "../../core/errors.ts";
 import { asPeerId, type PeerId } from "../../core/ids.ts";
 import type { Identity } from "../../core/ports/identity.ts";
 import { IdentityError } from "./identity_error.ts";
+import { warnIfReadableByOthers, writeNewSecretFile } from "../_shared/secret_file.ts";
 
 const logger = getLogger(["p2proxy", "identity-file"]);
 
 /** Owner read/write only: the file is the node's private key. */
-const KEY_FILE_MODE = 0o600;
-
-/** Permission bits for group and others; any of them set means others can read the key. */
-const GROUP_AND_OTHER_BITS = 0o077;
 
 /** Length of an Ed25519 seed (RFC 8032), the first half of libp2p's 64-byte raw private key. */
 const ED25519_SEED_BYTES = 32;
@@ -143,7 +140,7 @@ async function loadOrCreate(
     }
   }
   const identity = await FileIdentity.fromProtobuf(bytes, path);
-  await warnIfReadableByOthers(path);
+  await warnIfReadableByOthers(path, "it holds the node's private key.", logger);
   return { identity, created: false };
 }
 
@@ -154,22 +151,18 @@ async function loadOrCreate(
  * replaced (`IdentityError` `exists`).
  */
 export async function createIdentityFile(path: string): Promise<FileIdentity> {
-  const folder = dirname(path);
   try {
-    await Deno.mkdir(folder, { recursive: true });
+    await Deno.mkdir(dirname(path), { recursive: true });
   } catch (error) {
     throw unwritable(path, error);
   }
   if (await exists(path)) throw alreadyExists(path);
   const key = await generateKeyPair("Ed25519");
-  const temp = join(folder, `.${basename(path)}.${crypto.randomUUID()}.tmp`);
   try {
-    await writePrivateFile(temp, privateKeyToProtobuf(key), path);
-    await publishWithoutReplacing(temp, path);
-  } finally {
-    await Deno.remove(temp).catch(() => {
-      // NotFound after a rename, or the write never created it.
-    });
+    await writeNewSecretFile(path, privateKeyToProtobuf(key), logger);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw alreadyExists(path);
+    throw unwritable(path, error);
   }
   const identity = FileIdentity.fromPrivateKey(key);
   logger.info("Created a new node identity {peerId} in {path}.", { peerId: identity.peerId, path });
@@ -192,61 +185,9 @@ async function readIdentityBytes(path: string): Promise<Uint8Array | undefined> 
   }
 }
 
-/** Writes `bytes` to a new file `temp` with mode 0600 and syncs it; errors name `target`. */
-async function writePrivateFile(temp: string, bytes: Uint8Array, target: string): Promise<void> {
-  try {
-    await Deno.writeFile(temp, bytes, { mode: KEY_FILE_MODE, createNew: true });
-    // The umask may have narrowed the mode further, never widened it; set it exactly anyway.
-    if (Deno.build.os !== "windows") await Deno.chmod(temp, KEY_FILE_MODE);
-    // Durable before it is linked into place: a power cut must not leave an empty key file.
-    using file = await Deno.open(temp, { read: true });
-    await file.syncData();
-  } catch (error) {
-    throw unwritable(target, error);
-  }
-}
-
-/** Moves `temp` to `path` unless `path` exists. A hard link is atomic and never replaces. */
-async function publishWithoutReplacing(temp: string, path: string): Promise<void> {
-  try {
-    await Deno.link(temp, path);
-    return;
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) throw alreadyExists(path);
-    logger.debug("Hard links are unavailable for {path} ({error}); renaming instead.", {
-      path,
-      error: describeError(error),
-    });
-  }
-  if (await exists(path)) throw alreadyExists(path);
-  try {
-    await Deno.rename(temp, path);
-  } catch (error) {
-    throw unwritable(path, error);
-  }
-}
-
 async function halvesMatch(key: Ed25519PrivateKey): Promise<boolean> {
   const derived = await generateKeyPairFromSeed("Ed25519", key.raw.subarray(0, ED25519_SEED_BYTES));
   return derived.publicKey.equals(key.publicKey);
-}
-
-async function warnIfReadableByOthers(path: string): Promise<void> {
-  if (Deno.build.os === "windows") return;
-  try {
-    const { mode } = await Deno.stat(path);
-    if (mode === null || (mode & GROUP_AND_OTHER_BITS) === 0) return;
-    logger.warn(
-      "The identity file {path} is readable by other users (mode {mode}); it holds the node's " +
-        "private key. Run `chmod 600 {path}`.",
-      { path, mode: `0${(mode & 0o777).toString(8)}` },
-    );
-  } catch (error) {
-    logger.debug("Could not check the mode of {path}: {error}", {
-      path,
-      error: describeError(error),
-    });
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -19,9 +19,9 @@ import {
   importSPKI,
   type JWK,
 } from "jose";
-import { basename, dirname, join } from "node:path";
 import { describeError, P2ProxyError } from "../../core/errors.ts";
 import { TOKEN_ALGORITHM } from "./constants.ts";
+import { warnIfReadableByOthers, writeNewSecretFile } from "../../plugins/_shared/secret_file.ts";
 
 const logger = getLogger(["p2proxy", "auth"]);
 
@@ -29,10 +29,6 @@ const logger = getLogger(["p2proxy", "auth"]);
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 
 /** Owner read/write only: the file is the service's private key. */
-const KEY_FILE_MODE = 0o600;
-
-/** Permission bits for group and others. */
-const GROUP_AND_OTHER_BITS = 0o077;
 
 /** Why a key could not be had. */
 export type AuthKeyErrorCode = "corrupt" | "unreadable" | "unwritable" | "exists";
@@ -158,7 +154,7 @@ export async function loadOrCreateSigningKey(
   const pem = await readKeyText(path);
   if (pem !== undefined) {
     const key = await signingKeyFromPem(pem, path);
-    await warnIfReadableByOthers(path);
+    await warnIfReadableByOthers(path, "anyone who reads it can issue tokens.", logger);
     return { key, created: false };
   }
   const { key, pem: fresh } = await generateSigningKey();
@@ -202,46 +198,13 @@ async function readKeyText(path: string): Promise<string | undefined> {
   }
 }
 
-/** Writes `text` to a new file at `path` (mode 0600) through a synced temp file; never replaces. */
+/** Writes `text` to a new file at `path` (mode 0600); never replaces. */
 async function writeNewPrivateFile(path: string, text: string): Promise<void> {
-  const folder = dirname(path);
-  const temp = join(folder, `.${basename(path)}.${crypto.randomUUID()}.tmp`);
   try {
-    await Deno.mkdir(folder, { recursive: true });
-    await Deno.writeTextFile(temp, text, { mode: KEY_FILE_MODE, createNew: true });
-    if (Deno.build.os !== "windows") await Deno.chmod(temp, KEY_FILE_MODE);
-    using file = await Deno.open(temp, { read: true });
-    await file.syncData();
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw unwritable(path, error);
-  }
-  try {
-    // A hard link is atomic and fails when the target exists: never replaces a key.
-    await Deno.link(temp, path);
+    await writeNewSecretFile(path, new TextEncoder().encode(text), logger);
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw alreadyExists(path);
     throw unwritable(path, error);
-  } finally {
-    await Deno.remove(temp).catch(() => {});
-  }
-}
-
-async function warnIfReadableByOthers(path: string): Promise<void> {
-  if (Deno.build.os === "windows") return;
-  try {
-    const { mode } = await Deno.stat(path);
-    if (mode === null || (mode & GROUP_AND_OTHER_BITS) === 0) return;
-    logger.warn(
-      "The signing key {path} is readable by other users (mode {mode}): anyone who reads it can " +
-        "issue tokens. Run `chmod 600 {path}`.",
-      { path, mode: `0${(mode & 0o777).toString(8)}` },
-    );
-  } catch (error) {
-    logger.debug("Could not check the mode of {path}: {error}", {
-      path,
-      error: describeError(error),
-    });
   }
 }
 
