@@ -179,65 +179,49 @@ async function spawn(
   };
 }
 
+/**
+ * Starts `role` with its identity in `options.dir` (or a fresh temp dir), a
+ * loopback libp2p listener on `options.port` (or a free port) and metrics off,
+ * `config` merged over that; ready once `readyPort` (default: the libp2p
+ * port) accepts connections.
+ */
+async function startRole(
+  role: "proxy" | "exit" | "hub",
+  config: Record<string, unknown>,
+  options: StartOptions,
+  readyPort?: number,
+): Promise<NodeProcess> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: `p2proxy-${role}-` });
+  const peerId = await peerIdOf(dir);
+  const port = options.port ?? freePort();
+  const defaults = { listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`], metrics_port: 0 };
+  const node = await spawn(role, { ...defaults, ...config }, readyPort ?? port, {
+    ...options,
+    dir,
+  });
+  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+}
+
 /** Starts an exit; `config` is merged over a loopback default (egress allows 127.0.0.1 only if you say so). */
-export async function startExit(
+export function startExit(
   config: Record<string, unknown> = {},
   options: StartOptions = {},
 ): Promise<NodeProcess> {
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-exit-" });
-  const peerId = await peerIdOf(dir);
-  const port = options.port ?? freePort();
-  const node = await spawn(
-    "exit",
-    {
-      listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`],
-      metrics_port: 0,
-      ...config,
-    },
-    port,
-    { ...options, dir },
-  );
-  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+  return startRole("exit", config, options);
 }
 
 /** Starts a proxy with the given servers (each needs a `port`); resolves once the first SOCKS port accepts. */
-export async function startProxy(
+export function startProxy(
   config: Record<string, unknown> & { servers: Array<{ port: number; [key: string]: unknown }> },
   options: StartOptions = {},
 ): Promise<NodeProcess> {
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-proxy-" });
-  const peerId = await peerIdOf(dir);
-  const port = freePort();
-  const node = await spawn(
-    "proxy",
-    {
-      listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`],
-      metrics_port: 0,
-      ...config,
-    },
-    config.servers[0]!.port,
-    { ...options, dir },
-  );
-  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+  return startRole("proxy", config, options, config.servers[0]!.port);
 }
 
-/** Starts a hub (directory + relay) on a fresh port. */
-export async function startHub(
+/** Starts a hub (directory + relay). */
+export function startHub(
   config: Record<string, unknown> = {},
   options: StartOptions = {},
 ): Promise<NodeProcess> {
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "p2proxy-hub-" });
-  const peerId = await peerIdOf(dir);
-  const port = options.port ?? freePort();
-  const node = await spawn(
-    "hub",
-    {
-      listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`],
-      metrics_port: 0,
-      ...config,
-    },
-    port,
-    { ...options, dir },
-  );
-  return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
+  return startRole("hub", config, options);
 }
