@@ -53,6 +53,33 @@ export const PING_STRIKES = 3;
  */
 export const PINNED_RECLAIM_INTERVAL_MS = 10_000;
 
+/** How long an exit that does not speak the connect protocol stays out of selection (it may be upgraded). */
+export const UNUSABLE_EXIT_MS = 10 * 60_000;
+
+/** Exits found not to speak the connect protocol, each until a deadline. */
+export class UnusableExits {
+  readonly #until = new Map<PeerId, number>();
+  readonly #now: () => number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  /** Marks `peer` unusable for {@link UNUSABLE_EXIT_MS}. */
+  add(peer: PeerId): void {
+    this.#until.set(peer, this.#now() + UNUSABLE_EXIT_MS);
+  }
+
+  /** True while `peer` is marked. */
+  has(peer: PeerId): boolean {
+    const until = this.#until.get(peer);
+    if (until === undefined) return false;
+    if (until > this.#now()) return true;
+    this.#until.delete(peer);
+    return false;
+  }
+}
+
 /** A server's current exit. */
 export interface ActiveExit {
   readonly peerId: PeerId;
@@ -70,6 +97,8 @@ export interface DiscoveryActorDeps {
   readonly directory: PeerDirectory;
   readonly connector: ExitConnector;
   readonly sticky: StickyState;
+  /** Shared with the connector (`isUnusable`), so selection skips these exits. */
+  readonly unusable: UnusableExits;
   readonly store: StickyStore;
   readonly clock: Clock;
   readonly events: EventSink;
@@ -183,7 +212,14 @@ export class DiscoveryActor {
    * everywhere and find other exits for the ports it served.
    */
   reportUnusable(peer: PeerId): void {
-    logger.warn("Exit {peer} does not speak the connect protocol; forgetting it.", { peer });
+    logger.warn(
+      "Exit {peer} does not speak the connect protocol; not choosing it for {minutes} min.",
+      {
+        peer,
+        minutes: UNUSABLE_EXIT_MS / 60_000,
+      },
+    );
+    this.#deps.unusable.add(peer);
     this.#deps.connector.markUnusable(peer);
     this.#persist();
     for (const [port, active] of this.#active) {
@@ -377,6 +413,7 @@ export class DiscoveryActor {
         // No hub, or it failed: the verbatim multiaddrs are still worth a try.
       }
       for (const [rank, entry] of better.entries()) {
+        if (this.#deps.unusable.has(entry.peerId)) continue;
         const routes = pinnedCandidateRoutes(entry, resolved);
         if (routes.length === 0) continue;
         try {

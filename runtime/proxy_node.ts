@@ -27,7 +27,7 @@ import {
 } from "../plugins/socks5/socks5_listener.ts";
 import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "./connect_protocol.ts";
 import { forwardConnectionEvents } from "./connection_events.ts";
-import { DiscoveryActor, type DiscoveryActorDeps } from "./discovery_actor.ts";
+import { DiscoveryActor, type DiscoveryActorDeps, UnusableExits } from "./discovery_actor.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
 
@@ -67,7 +67,9 @@ export class ProxyNode implements ExitSessions {
   /** Loads the sticky pools, starts choosing exits and opens the SOCKS listeners. */
   static async start(deps: ProxyNodeDeps): Promise<ProxyNode> {
     const sticky = StickyState.fromRecord(await deps.stickyStore.load());
+    const unusable = new UnusableExits(() => deps.clock.now());
     const connector = new ExitConnector({
+      isUnusable: (peer) => unusable.has(peer),
       directory: deps.directory,
       dialer: deps.network,
       clock: deps.clock,
@@ -81,6 +83,7 @@ export class ProxyNode implements ExitSessions {
       directory: deps.directory,
       connector,
       sticky,
+      unusable,
       store: deps.stickyStore,
       clock: deps.clock,
       events: deps.events,

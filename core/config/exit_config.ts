@@ -50,9 +50,9 @@ export const EXIT_DEFAULT_METRICS_PORT = 9092;
 /** Advertised bandwidth when the operator says nothing: above the proxy's 50 Mbps default floor. */
 export const DEFAULT_EXIT_BANDWIDTH = "1Gbps";
 /** Concurrent sessions per exit (SPEC §6 limits). */
-export const DEFAULT_MAX_SESSIONS = 1024;
+export const DEFAULT_MAX_SESSIONS = 4096;
 /** Concurrent sessions per proxy peer, so one proxy cannot take every slot. */
-export const DEFAULT_MAX_SESSIONS_PER_PEER = 256;
+export const DEFAULT_MAX_SESSIONS_PER_PEER = 1024;
 /** Deadline for the exit's TCP connect to a destination (SPEC §6). */
 export const DEFAULT_CONNECT_TIMEOUT_SECS = 10;
 /** 0: no idle timeout unless configured. */

@@ -47,8 +47,8 @@ Deno.test("exit config: defaults", () => {
   });
   assert.equal(config.bindAddress, undefined);
   assert.deepEqual(config.limits, {
-    maxSessions: 1024,
-    maxSessionsPerPeer: 256,
+    maxSessions: 4096,
+    maxSessionsPerPeer: 1024,
     connectTimeoutMs: 10_000,
     idleTimeoutMs: 0,
   });

@@ -86,6 +86,11 @@ export interface ExitConnectorDeps {
   readonly relayAddress?: Multiaddr;
   /** The server's filter fingerprint; defaults to `serverFingerprint(port, filters)`. */
   readonly fingerprint?: (server: ExitSelectionSettings) => string;
+  /**
+   * Peers known not to speak the connect protocol: never chosen (skipped in
+   * every pass, excluded from discovery even as a last resort).
+   */
+  readonly isUnusable?: (peer: PeerId) => boolean;
 }
 
 /** Options of one connect. */
@@ -292,6 +297,10 @@ class Run {
     return await this.#dial(routes);
   }
 
+  #unusable(peer: PeerId): boolean {
+    return this.#deps.isUnusable?.(peer) ?? false;
+  }
+
   /** Throws `aborted` once the caller's signal has fired. */
   abortIfRequested(): void {
     if (this.#signal?.aborted !== true) return;
@@ -307,6 +316,7 @@ class Run {
   ): Promise<ConnectedDestination | undefined> {
     const pinned = this.#server.pinned;
     for (const [rank, entry] of pinned.entries()) {
+      if (this.#unusable(entry.peerId)) continue;
       const routes = pinnedCandidateRoutes(entry, resolved);
       if (routes.length === 0) continue;
       const peer = await this.#dial(routes);
@@ -321,7 +331,8 @@ class Run {
     const pinned = this.#server.pinned;
     for (let better = 0; better < rank; better++) {
       const entry = pinned[better];
-      if (entry !== undefined && this.#deps.dialer.isConnected(entry.peerId)) {
+      if (entry === undefined || this.#unusable(entry.peerId)) continue;
+      if (this.#deps.dialer.isConnected(entry.peerId)) {
         return { peerId: entry.peerId, source: { kind: "pinned", rank: better } };
       }
     }
@@ -330,7 +341,7 @@ class Run {
 
   /** `with-backoff`: fight for the lost exit so a short blip does not change the egress IP. */
   async #keepLostExit(peer: PeerId): Promise<PeerId | undefined> {
-    if (this.#server.stickyReconnect !== "with-backoff") return undefined;
+    if (this.#server.stickyReconnect !== "with-backoff" || this.#unusable(peer)) return undefined;
     const backoff = new Backoff(
       STICKY_RECONNECT_INITIAL_MS,
       STICKY_RECONNECT_FACTOR,
@@ -351,7 +362,7 @@ class Run {
   ): Promise<PeerId | undefined> {
     if (!this.#server.sticky) return undefined;
     for (const peer of this.#deps.sticky.pool(this.#port, fingerprint)) {
-      if (peer === skip) continue;
+      if (peer === skip || this.#unusable(peer)) continue;
       const reached = await this.tryReachPeer(peer);
       if (reached !== undefined) return reached;
       this.#deps.sticky.forgetPeer(this.#port, peer);
@@ -392,7 +403,9 @@ class Run {
         { filters: this.#server.filters, limit: FIND_NODES_LIMIT, exclude },
         this.#signal,
       );
-      return records.filter((record) => !exclude.includes(record.peerId));
+      return records.filter((record) =>
+        !exclude.includes(record.peerId) && !this.#unusable(record.peerId)
+      );
     } catch {
       // A failed query is retried on the next attempt; only an abort ends the run.
       this.abortIfRequested();

@@ -788,3 +788,60 @@ Deno.test("pure helpers", async (t) => {
     },
   );
 });
+
+Deno.test("connect: exits that do not speak the connect protocol are never chosen", async (t) => {
+  const [p, q] = [aPeerId(1), aPeerId(2)];
+  const withUnusable = (parts: Partial<Pick<World, "directory" | "dialer" | "sticky">>) => {
+    const w = world(parts);
+    const connector = new ExitConnector({
+      directory: w.directory,
+      dialer: w.dialer,
+      clock: w.clock,
+      events: w.events,
+      sticky: w.sticky,
+      relayAddress,
+      isUnusable: (peer) => peer === p,
+    });
+    return { ...w, connector };
+  };
+
+  await t.step("discovery skips them, even as a last resort", async () => {
+    const w = withUnusable({
+      directory: new FakeDirectory().queueFind([aPeerRecord(p)], [aPeerRecord(p), aPeerRecord(q)]),
+      dialer: FakeDialer.reaching(p, q),
+    });
+    equal((await w.connector.connect(aServer())).peerId, q);
+    ok(!w.dialer.dialedAddresses.includes(aDirectAddress(p)), "p never dialled");
+  });
+
+  await t.step("the sticky pool and a with-backoff reconnect skip them", async () => {
+    const w = withUnusable({
+      sticky: remembering(p, q),
+      dialer: FakeDialer.reaching(p, q),
+    });
+    const result = await w.connector.connect(aServer({ stickyReconnect: "with-backoff" }), {
+      avoid: p,
+    });
+    deepEqual(result, { peerId: q, source: { kind: "sticky" } });
+    ok(!w.dialer.dialedAddresses.includes(aDirectAddress(p)), "p never dialled");
+    deepEqual(w.clock.sleeps, [], "no backoff spent on an unusable exit");
+  });
+
+  await t.step(
+    "a pinned rank that is unusable is passed over for the next, even connected",
+    async () => {
+      const w = withUnusable({ dialer: FakeDialer.reaching(p, q) });
+      w.dialer.connect(p, aDirectAddress(p));
+      const server = aServer({
+        pinned: [{ peerId: p, address: aDirectAddress(p) }, {
+          peerId: q,
+          address: aDirectAddress(q),
+        }],
+      });
+      deepEqual(await w.connector.connect(server), {
+        peerId: q,
+        source: { kind: "pinned", rank: 1 },
+      });
+    },
+  );
+});
