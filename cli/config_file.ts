@@ -84,10 +84,11 @@ export async function loadRoleConfig(
 
 /**
  * Guesses the role of a config file from its keys, for `check` without
- * `--role`: `servers` → proxy, `attributes`/`egress` → exit, `relay`,
- * `missed_heartbeats`, `find_nodes_max` → hub.
+ * `--role`: `servers` → proxy, `api_keys`/`token_ttl_secs`/`signing_key` →
+ * auth, `attributes`/`egress` → exit, `relay`, `missed_heartbeats`,
+ * `find_nodes_max` → hub.
  */
-export function guessRole(text: string): ConfigRole | undefined {
+export function guessRole(text: string): ConfigRole | "auth" | undefined {
   let parsed: unknown;
   try {
     parsed = parseYaml(text, { maxAliasCount: 100 });
@@ -97,6 +98,7 @@ export function guessRole(text: string): ConfigRole | undefined {
   if (typeof parsed !== "object" || parsed === null) return undefined;
   const keys = new Set(Object.keys(parsed));
   if (keys.has("servers")) return "proxy";
+  if (keys.has("api_keys") || keys.has("token_ttl_secs") || keys.has("signing_key")) return "auth";
   if (keys.has("attributes") || keys.has("egress") || keys.has("bind_address")) return "exit";
   if (keys.has("relay") || keys.has("missed_heartbeats") || keys.has("find_nodes_max")) {
     return "hub";

@@ -12,6 +12,13 @@ import type { RoleConfig } from "./config_file.ts";
 /** Grants a permission kind without a list (`--allow-net`). */
 const ANY = "*";
 
+/**
+ * The `yaml` package reads these debug switches whenever it parses (its
+ * parser and composer check them), so every role that reads a YAML config
+ * needs them.
+ */
+export const YAML_ENV: readonly string[] = ["LOG_STREAM", "LOG_TOKENS"];
+
 /** Every variable p2proxy reads is under this prefix (SPEC §3). */
 const ENV_WILDCARD = "P2PROXY_*";
 
@@ -35,7 +42,7 @@ export function multiaddrHostPorts(addresses: readonly string[]): string[] {
 export function rolePermissions(loaded: RoleConfig, configPath: string): PermissionSet {
   const common: PermissionSet = {
     read: [configPath, "deno.json"],
-    env: [ENV_WILDCARD],
+    env: [ENV_WILDCARD, ...YAML_ENV],
   };
   switch (loaded.role) {
     case "proxy":

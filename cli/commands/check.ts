@@ -12,6 +12,7 @@ import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE } from "../exit_codes.ts";
 import { planRole } from "../compose.ts";
 import { pluginSettingsOf } from "../plugin_settings.ts";
+import { loadAuthConfigFile } from "./auth.ts";
 
 /** Adds the command. */
 export function registerCheck(program: Command, context: CliContext): void {
@@ -21,15 +22,20 @@ export function registerCheck(program: Command, context: CliContext): void {
     .requiredOption("-c, --config <file>", "the config file (YAML or JSON)")
     .addOption(
       new Option("--role <role>", "the role the file is for (guessed from its keys when absent)")
-        .choices(["proxy", "exit", "hub"]),
+        .choices(["proxy", "exit", "hub", "auth"]),
     )
-    .action(async (options: { config: string; role?: ConfigRole }) => {
+    .action(async (options: { config: string; role?: ConfigRole | "auth" }) => {
       const role = options.role ?? guessRole(await readConfigText(options.config));
       if (!role) {
         throw new CliExit(
           EXIT_BAD_USAGE,
-          `Cannot tell which role "${options.config}" is for; pass --role proxy|exit|hub.`,
+          `Cannot tell which role "${options.config}" is for; pass --role proxy|exit|hub|auth.`,
         );
+      }
+      if (role === "auth") {
+        const config = await loadAuthConfigFile(options.config);
+        console.log(`${options.config}: OK (auth service, ${config.apiKeys.length} API key(s))`);
+        return;
       }
       const loaded = await loadRoleConfig(role, options.config);
       await planRole(context, role, pluginSettingsOf(loaded));
