@@ -3,7 +3,18 @@
  * prints for its config, with `--no-prompt`, and moves bytes.
  */
 import assert from "node:assert/strict";
-import { freePort, type NodeProcess, startExit, startProxy } from "../scripts/cluster.ts";
+import {
+  freePort,
+  type NodeProcess,
+  permissionFlags,
+  startExit,
+  startHub,
+  startProxy,
+  waitForPort,
+} from "../scripts/cluster.ts";
+import { addApiKey } from "./_auth.ts";
+
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 
 const encoder = new TextEncoder();
 
@@ -51,7 +62,6 @@ Deno.test("the printed permissions are narrow: a read outside them is refused wi
   try {
     const config = `${dir}/proxy.yaml`;
     await Deno.writeTextFile(config, `state_dir: ${dir}\nservers:\n  - port: ${freePort()}\n`);
-    const { permissionFlags } = await import("../scripts/cluster.ts");
     const flags = await permissionFlags("proxy", config);
     assert.ok(flags.some((f) => f.startsWith("--allow-read=") && f.includes(dir)), flags.join(" "));
     const probe = `${dir}/probe.ts`;
@@ -75,5 +85,82 @@ Deno.test("the printed permissions are narrow: a read outside them is refused wi
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(outside);
+  }
+});
+
+Deno.test("a whole network runs under the printed permissions: auth service, hub, exit and proxy", async () => {
+  const body = "found through the hub, with tokens";
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "p2proxy-lp-auth-" });
+  const nodes: NodeProcess[] = [];
+  let auth: Deno.ChildProcess | undefined;
+  try {
+    const authPort = freePort();
+    const authConfig = `${dir}/Auth.yaml`;
+    await Deno.writeTextFile(
+      authConfig,
+      `listen: 127.0.0.1:${authPort}\nstate_dir: ${dir}\nnetwork_id: lab\n`,
+    );
+    const proxyKey = await addApiKey(authConfig, "proxy", "proxy");
+    const exitKey = await addApiKey(authConfig, "exit", "exit");
+    const authFlags = await permissionFlags("auth", authConfig);
+    assert.ok(authFlags.includes(`--allow-net=127.0.0.1:${authPort}`), authFlags.join(" "));
+    auth = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...authFlags, "--no-prompt", CLI, "auth", "serve", "-c", authConfig],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitForPort(authPort, 20_000);
+
+    const section = { provider: "connect", url: `http://127.0.0.1:${authPort}`, network_id: "lab" };
+    const hub = await startHub({ auth: section }, { leastPrivilege: true });
+    nodes.push(hub);
+    const exit = await startExit(
+      {
+        bootstrap: [hub.address],
+        api_key: exitKey,
+        auth: section,
+        relay: "never",
+        egress: { allow_cidrs: ["127.0.0.1/32"] },
+      },
+      { leastPrivilege: true },
+    );
+    nodes.push(exit);
+    const socksPort = freePort();
+    const proxy = await startProxy(
+      {
+        bootstrap: [hub.address],
+        api_key: proxyKey,
+        auth: section,
+        servers: [{ port: socksPort }],
+      },
+      { leastPrivilege: true },
+    );
+    nodes.push(proxy);
+    const url = `http://127.0.0.1:${(http.addr as Deno.NetAddr).port}/`;
+    let text = "";
+    for (let attempt = 0; attempt < 40 && text !== body; attempt++) {
+      const output = await new Deno.Command("curl", {
+        args: ["-sS", "--max-time", "5", "--socks5-hostname", `127.0.0.1:${socksPort}`, url],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      text = new TextDecoder().decode(output.stdout);
+      if (text !== body) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(text, body);
+    for (const node of nodes) assert.doesNotMatch(node.logs(), /NotCapable|Requires \w+ access/);
+  } finally {
+    for (const node of nodes.reverse()) await node.stop();
+    if (auth) {
+      auth.kill("SIGINT");
+      await auth.status;
+    }
+    await http.shutdown();
+    await Deno.remove(dir, { recursive: true });
   }
 });
