@@ -68,6 +68,28 @@ export async function peerIdOf(dir: string): Promise<string> {
   return text;
 }
 
+/**
+ * State dirs made here. A test may restart a node in the dir of one it
+ * stopped, so they are removed when the process ends, not when a node stops.
+ */
+const createdDirs: string[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const dir of createdDirs) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+/** A fresh temp state dir, removed when this process ends. */
+async function stateDir(role: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: `p2proxy-${role}-` });
+  createdDirs.push(dir);
+  return dir;
+}
+
 /** The flags `p2proxy permissions <role> -c <config> --flags-only` prints. */
 export async function permissionFlags(role: string, configPath: string): Promise<string[]> {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -110,7 +132,7 @@ async function spawn(
   readyPort: number,
   options: StartOptions,
 ): Promise<Omit<NodeProcess, "peerId" | "address"> & { dir: string }> {
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: `p2proxy-${role}-` });
+  const dir = options.dir ?? await stateDir(role);
   const configPath = `${dir}/${role}.yaml`;
   await Deno.writeTextFile(
     configPath,
@@ -191,7 +213,7 @@ async function startRole(
   options: StartOptions,
   readyPort?: number,
 ): Promise<NodeProcess> {
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: `p2proxy-${role}-` });
+  const dir = options.dir ?? await stateDir(role);
   const peerId = await peerIdOf(dir);
   const port = options.port ?? freePort();
   const defaults = { listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`], metrics_port: 0 };
