@@ -65,9 +65,17 @@ export class ExitNode {
   }
 
   /** Stops serving and resets the sessions still running. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking new sessions, lets running ones finish for up to `graceMs`,
+   * then resets what is left.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.#unsubscribe();
     await this.#network.unhandle(CONNECT_PROTOCOL);
+    const deadline = Date.now() + graceMs;
+    while (this.service.activeSessions > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     this.service.close();
   }
 }

@@ -9,7 +9,7 @@ import { ExitRegistrar } from "../../runtime/directory/exit_registrar.ts";
 import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
 import { ExitNode } from "../../runtime/exit_node.ts";
 import type { CliContext } from "../context.ts";
-import { waitForStopSignal } from "../shutdown.ts";
+import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 import { type RoleFlags, startRole } from "./_role.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
@@ -49,7 +49,7 @@ export async function runExit(flags: RoleFlags, context: CliContext): Promise<vo
   });
   await waitForStopSignal();
   await registrar?.stop();
-  await exit.stop();
+  await exit.stop(DRAIN_GRACE_MS);
   await verifier?.stop();
   await composition.stop();
 }
