@@ -51,7 +51,7 @@ export function findBoundaryViolations(
     const at = (found: string) => violations.push({ file, line: index + 1, found });
     for (const match of line.matchAll(DENO_API_PATTERN)) {
       const name = match[1]!;
-      if (name === "test" || name.startsWith("Test")) continue;
+      if (name === "test") continue;
       at(`Deno.${name}`);
     }
     for (const match of line.matchAll(GLOBAL_IO_PATTERN)) at(match[0].trim());

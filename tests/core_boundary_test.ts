@@ -33,7 +33,7 @@ Deno.test("the boundary check allows pure code, Deno.test and comments", () => {
     `import type { Clock } from "../ports/clock.ts";`,
     `// Deno.serve in a comment is fine`,
     `/** fetch("x") in a doc comment too */`,
-    `Deno.test("x", async (t: Deno.TestContext) => {});`,
+    `Deno.test("x", async (t) => {});`,
   ].join("\n");
   assert.deepEqual(findBoundaryViolations(file, text, CORE), []);
 });

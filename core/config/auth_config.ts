@@ -112,7 +112,7 @@ export interface TlsFiles {
 
 /** The auth service's configuration. */
 export interface AuthServiceConfig extends ConfigNotes {
-  /** Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c, on `Deno.serve`. */
+  /** Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c, on the Deno HTTP server. */
   readonly listen: ListenAddress;
   /** A second port on the same address for real gRPC (HTTP/2, node:http2); absent = off. */
   readonly grpcPort?: number;

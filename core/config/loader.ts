@@ -4,7 +4,7 @@
  *
  * Layers, highest first (SPEC §3): overrides (command-line flags) >
  * environment (`P2PROXY_*` only) > file > defaults. The core never reads a
- * file or `Deno.env`: the CLI passes the text and a plain env object.
+ * file or the process environment: the CLI passes the text and a plain env object.
  *
  * @module
  */

@@ -1,10 +1,11 @@
 /**
- * A stand-in for `Deno.TestContext` that runs steps and records their
+ * A stand-in for the test runner's context that runs steps and records their
  * outcome instead of failing the enclosing test, so the suites' own tests
  * can prove that a broken implementation fails the right step.
  *
  * @module
  */
+import type { StepDefinition, TestContext } from "./_test_context.ts";
 
 /** The outcome of one step. */
 export interface StepOutcome {
@@ -15,7 +16,7 @@ export interface StepOutcome {
 
 /** A context whose steps are recorded in `outcomes`. */
 export interface RecordingContext {
-  readonly t: Deno.TestContext;
+  readonly t: TestContext;
   readonly outcomes: StepOutcome[];
   /** Names of the failed steps. */
   failed(): string[];
@@ -23,13 +24,13 @@ export interface RecordingContext {
   ignored(): string[];
 }
 
-type StepFn = (t: Deno.TestContext) => void | Promise<void>;
+type StepFn = (t: TestContext) => void | Promise<void>;
 
 /** Creates a recording context. */
 export function recordingContext(): RecordingContext {
   const outcomes: StepOutcome[] = [];
   const step = async (
-    nameOrDefinition: string | Deno.TestStepDefinition,
+    nameOrDefinition: string | StepDefinition,
     maybeFn?: StepFn,
   ): Promise<boolean> => {
     const definition = typeof nameOrDefinition === "string"
@@ -48,7 +49,7 @@ export function recordingContext(): RecordingContext {
       return false;
     }
   };
-  const t = { name: "recording", origin: "recording", step } as unknown as Deno.TestContext;
+  const t = { name: "recording", origin: "recording", step } as unknown as TestContext;
   return {
     t,
     outcomes,

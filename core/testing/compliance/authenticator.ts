@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { TestContext } from "./_test_context.ts";
 import assert from "node:assert/strict";
 import type { Authenticator } from "../../ports/authenticator.ts";
 import { type Awaitable, isOrWraps, type Releasable, withFixture } from "./_harness.ts";
@@ -33,7 +34,7 @@ const CONCURRENT_CALLS = 5;
  * chain holds it).
  */
 export async function authenticatorCompliance(
-  t: Deno.TestContext,
+  t: TestContext,
   make: () => Awaitable<AuthenticatorFixture>,
 ): Promise<void> {
   await t.step(

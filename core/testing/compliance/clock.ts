@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { TestContext } from "./_test_context.ts";
 import assert from "node:assert/strict";
 import type { Clock } from "../../ports/clock.ts";
 import { type Awaitable, type Releasable, watchTimers, withFixture } from "./_harness.ts";
@@ -41,7 +42,7 @@ const ABORTED_SLEEP_MS = 60_000;
  * `setTimeout` timer behind.
  */
 export async function clockCompliance(
-  t: Deno.TestContext,
+  t: TestContext,
   make: () => Awaitable<ClockFixture>,
 ): Promise<void> {
   await t.step(

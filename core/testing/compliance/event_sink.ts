@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { TestContext } from "./_test_context.ts";
 import assert from "node:assert/strict";
 import { aCircuitAddress, aDirectAddress, aPeerId } from "../builders.ts";
 import type { P2ProxyEvent, P2ProxyEventType } from "../../events.ts";
@@ -180,7 +181,7 @@ function edgeCaseEvents(): P2ProxyEvent[] {
  * promise), and keeps up with a burst of events.
  */
 export async function eventSinkCompliance(
-  t: Deno.TestContext,
+  t: TestContext,
   make: () => Awaitable<EventSinkFixture>,
 ): Promise<void> {
   await t.step(

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { TestContext } from "./_test_context.ts";
 import assert from "node:assert/strict";
 import { privateKeyFromProtobuf, publicKeyFromProtobuf } from "@libp2p/crypto/keys";
 import { peerIdFromPublicKey } from "@libp2p/peer-id";
@@ -43,7 +44,7 @@ const LARGE_MESSAGE_BYTES = 1 << 20;
  * reopened identity is the same one (when `reopen` is given).
  */
 export async function identityCompliance(
-  t: Deno.TestContext,
+  t: TestContext,
   make: () => Awaitable<IdentityFixture>,
 ): Promise<void> {
   let persists = false;

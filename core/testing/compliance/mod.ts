@@ -19,3 +19,4 @@ export * from "./event_sink.ts";
 export * from "./identity.ts";
 export * from "./registry_store.ts";
 export * from "./sticky_store.ts";
+export type { StepDefinition, TestContext } from "./_test_context.ts";

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { TestContext } from "./_test_context.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { asMultiaddr, asPeerId, type Multiaddr, type PeerId } from "../../ids.ts";
@@ -62,7 +63,7 @@ const BASE_TIME_MS = 1_700_000_000_000;
  * may be called twice.
  */
 export async function registryStoreCompliance(
-  t: Deno.TestContext,
+  t: TestContext,
   make: () => Awaitable<RegistryStoreFixture>,
 ): Promise<void> {
   let persists = false;

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { TestContext } from "./_test_context.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { aDirectAddress, aPeerId } from "../builders.ts";
@@ -65,7 +66,7 @@ const BASE_TIME_MS = 1_700_000_000_000;
  * aliased to the store's state.
  */
 export async function stickyStoreCompliance(
-  t: Deno.TestContext,
+  t: TestContext,
   make: () => Awaitable<StickyStoreFixture>,
 ): Promise<void> {
   let persists = false;
