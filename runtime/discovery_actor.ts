@@ -243,7 +243,9 @@ export class DiscoveryActor {
     server: ExitSelectionSettings,
     avoid: PeerId | undefined,
   ): Promise<ConnectedDestination> {
-    this.#lastRediscovery.set(server.port, this.#deps.clock.now());
+    // Only a connect after a loss is a rediscovery (SPEC §5.2): the start-up connect
+    // must not throttle the first loss.
+    if (avoid !== undefined) this.#lastRediscovery.set(server.port, this.#deps.clock.now());
     this.#deps.events.emit({ type: "connection-connecting", port: server.port });
     const destination = await retryForever(
       (attempt) =>
@@ -354,7 +356,10 @@ export class DiscoveryActor {
     this.#deps.clock.sleep(delay, this.#stop.signal).then(
       () => {
         this.#scheduled.delete(port);
-        if (!this.#active.has(port)) this.#connect(port, lost).catch(() => {});
+        // The port may have lost another exit while this waited: avoid the latest one.
+        if (!this.#active.has(port)) {
+          this.#connect(port, this.#lost.get(port) ?? lost).catch(() => {});
+        }
       },
       () => this.#scheduled.delete(port),
     );

@@ -1,0 +1,851 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { ExitConnector } from "../core/domain/connect.ts";
+import { serverFingerprint } from "../core/domain/fingerprint.ts";
+import type { ExitSelectionSettings } from "../core/domain/server.ts";
+import { StickyState } from "../core/domain/sticky_state.ts";
+import type { DestinationSource } from "../core/events.ts";
+import type { Multiaddr, PeerId } from "../core/ids.ts";
+import type { FindNodesQuery, PeerRecord } from "../core/ports/peer_directory.ts";
+import type { StickyRecord } from "../core/ports/sticky_store.ts";
+import {
+  aCircuitAddress,
+  aDirectAddress,
+  aPeerId,
+  aPeerRecord,
+  aServer,
+  pinnedTo,
+} from "../core/testing/builders.ts";
+import {
+  FakeClock,
+  FakeDirectory,
+  MemoryStickyStore,
+  RecordingSink,
+} from "../core/testing/fakes.ts";
+import { FakeNetwork } from "./_fake_network.ts";
+import {
+  type ActiveExit,
+  DiscoveryActor,
+  type DiscoveryActorDeps,
+  UnusableExits,
+} from "./discovery_actor.ts";
+
+const [A, B, C, D] = [aPeerId(1), aPeerId(2), aPeerId(3), aPeerId(4)] as [
+  PeerId,
+  PeerId,
+  PeerId,
+  PeerId,
+];
+
+/** The SPEC's cooldown (the actor's default), spelled out so the arithmetic below reads. */
+const COOLDOWN_MS = 30_000;
+
+/** Bound of every wait on a real timer: a broken actor fails the test in seconds. */
+const WAIT_LIMIT_MS = 3_000;
+
+/** The sanitizers stay on: a leaked interval or timer fails the test. */
+function test(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({ name, sanitizeOps: true, sanitizeResources: true, fn });
+}
+
+// ---------------------------------------------------------------------------
+// Fakes that only these tests need
+
+/**
+ * A FakeClock whose sleeps wait until the test moves time past their end
+ * (the FakeClock's resolve at once). Time moves only through `advance`, so a
+ * cooldown or a retry pause stays pending until the test says so.
+ */
+class ManualClock extends FakeClock {
+  readonly #sleepers: { endsAt: number; wake: () => void }[] = [];
+
+  /** What is left of each pending sleep, in ms, soonest first. */
+  get pending(): number[] {
+    return this.#sleepers.map((s) => s.endsAt - this.now()).sort((a, b) => a - b);
+  }
+
+  override sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    this.sleeps.push(ms);
+    this.onSleep?.(ms);
+    return new Promise<void>((resolve, reject) => {
+      const sleeper = {
+        endsAt: this.now() + Math.max(0, ms),
+        wake: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.#sleepers.splice(this.#sleepers.indexOf(sleeper), 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#sleepers.push(sleeper);
+    });
+  }
+
+  /** Moves time forward and wakes the sleeps that ended, in order. */
+  override advance(ms: number): void {
+    super.advance(ms);
+    const due = this.#sleepers.filter((s) => s.endsAt <= this.now());
+    due.sort((a, b) => a.endsAt - b.endsAt);
+    for (const sleeper of due) {
+      this.#sleepers.splice(this.#sleepers.indexOf(sleeper), 1);
+      sleeper.wake();
+    }
+  }
+}
+
+/** A FakeDirectory whose `findNodes` always answers the current `candidates` (the hub's view). */
+class Hub extends FakeDirectory {
+  candidates: PeerRecord[] = [];
+
+  override async findNodes(query: FindNodesQuery, signal?: AbortSignal): Promise<PeerRecord[]> {
+    signal?.throwIfAborted();
+    this.findCalls.push({ ...query, exclude: [...query.exclude] });
+    await Promise.resolve();
+    return this.candidates
+      .filter((record) => !query.exclude.includes(record.peerId))
+      .slice(0, query.limit);
+  }
+}
+
+/** A MemoryStickyStore whose saves wait for `release()`. */
+class GatedStore extends MemoryStickyStore {
+  #open = Promise.withResolvers<void>();
+
+  release(): void {
+    this.#open.resolve();
+  }
+
+  override async save(record: StickyRecord): Promise<void> {
+    await this.#open.promise;
+    await super.save(record);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The world an actor runs in
+
+interface WorldOptions {
+  servers?: ExitSelectionSettings[];
+  /** Sticky pools at start, per port, most recent first. */
+  pools?: Record<number, PeerId[]>;
+  timings?: DiscoveryActorDeps["timings"];
+  store?: MemoryStickyStore;
+}
+
+class World {
+  readonly clock = new ManualClock();
+  readonly hub = new Hub();
+  readonly network = new FakeNetwork();
+  readonly events = new RecordingSink();
+  readonly sticky = new StickyState();
+  readonly unusable = new UnusableExits(() => this.clock.now());
+  readonly store: MemoryStickyStore;
+  readonly servers: ExitSelectionSettings[];
+  readonly actor: DiscoveryActor;
+  readonly #routes = new Map<PeerId, Multiaddr[]>();
+
+  constructor(options: WorldOptions = {}) {
+    this.servers = options.servers ?? [aServer()];
+    this.store = options.store ?? new MemoryStickyStore();
+    for (const [port, peers] of Object.entries(options.pools ?? {})) {
+      const server = this.server(Number(port));
+      for (const peer of [...peers].reverse()) {
+        this.sticky.remember(server.port, fingerprintOf(server), peer, 30, this.clock.now());
+      }
+    }
+    this.sticky.markClean();
+    const connector = new ExitConnector({
+      directory: this.hub,
+      dialer: this.network,
+      clock: this.clock,
+      events: this.events,
+      sticky: this.sticky,
+      isUnusable: (peer) => this.unusable.has(peer),
+    });
+    this.actor = new DiscoveryActor({
+      servers: this.servers,
+      network: this.network,
+      directory: this.hub,
+      connector,
+      sticky: this.sticky,
+      unusable: this.unusable,
+      store: this.store,
+      clock: this.clock,
+      events: this.events,
+      ...(options.timings ? { timings: options.timings } : {}),
+    });
+  }
+
+  server(port: number): ExitSelectionSettings {
+    const server = this.servers.find((s) => s.port === port);
+    if (server === undefined) throw new Error(`No server on port ${port} in this test.`);
+    return server;
+  }
+
+  /**
+   * An exit the hub knows (it resolves to `routes`) and, unless `listed` is
+   * false, offers to discovery. It is reachable unless `reachable` is false.
+   */
+  exit(
+    peer: PeerId,
+    options: { routes?: Multiaddr[]; listed?: boolean; reachable?: boolean } = {},
+  ): void {
+    const routes = options.routes ?? [direct(peer)];
+    this.#routes.set(peer, routes);
+    this.hub.setRoutes(this.#routes);
+    if (options.listed !== false) this.hub.candidates.push(aPeerRecord(peer, routes));
+    if (options.reachable !== false) this.network.reachablePeers.add(peer);
+  }
+
+  /** The peer goes away: its connections close and it can no longer be dialled. */
+  lose(peer: PeerId): void {
+    this.network.reachablePeers.delete(peer);
+    while (this.network.close(peer));
+  }
+
+  pool(port: number): PeerId[] {
+    const server = this.server(port);
+    return this.sticky.pool(port, fingerprintOf(server));
+  }
+
+  /** The `active-destination` events of `port`, as [peer, source] pairs. */
+  announced(port: number): [PeerId | undefined, DestinationSource | undefined][] {
+    return this.events.ofType("active-destination")
+      .filter((event) => event.port === port)
+      .map((event) => [event.peerId, event.source]);
+  }
+
+  exclusions(): PeerId[][] {
+    return this.hub.findCalls.map((query) => [...query.exclude]);
+  }
+}
+
+function fingerprintOf(server: ExitSelectionSettings): string {
+  return serverFingerprint(server.port, server.filters);
+}
+
+/** A direct address per peer, each on its own host. */
+function direct(peer: PeerId): Multiaddr {
+  return aDirectAddress(peer, 10 + [A, B, C, D].indexOf(peer));
+}
+
+function exitOf(peerId: PeerId, kind: "sticky" | "discovered" | "manual"): ActiveExit {
+  return { peerId, source: { kind } };
+}
+
+/** Lets every pending microtask chain run (fakes answer on microtasks; no real time passes). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Polls `done` on real time, for the actor's real intervals; fails after WAIT_LIMIT_MS. */
+async function waitFor(what: string, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_LIMIT_MS;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Tracks whether a promise has settled, without awaiting it. */
+function track<T>(promise: Promise<T>): { settled: () => boolean; promise: Promise<T> } {
+  let settled = false;
+  const tracked = promise.finally(() => (settled = true));
+  return { settled: () => settled, promise: tracked };
+}
+
+const failFast = (port = 1080) => aServer({ port, stickyReconnect: "fail-fast" });
+
+// ---------------------------------------------------------------------------
+// start
+
+test("start: every server gets a connect, announces its exit and saves the pools", async () => {
+  const world = new World({ servers: [aServer({ port: 1080 }), aServer({ port: 1081 })] });
+  world.exit(A);
+  world.exit(B);
+  try {
+    world.actor.start();
+    await settle();
+
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    deepEqual(world.actor.activeExit(1081), exitOf(A, "discovered"));
+    // "No exit yet" first, then the exit.
+    deepEqual(world.announced(1080), [[undefined, undefined], [A, { kind: "discovered" }]]);
+    deepEqual(world.announced(1081), [[undefined, undefined], [A, { kind: "discovered" }]]);
+    deepEqual(world.events.ofType("connection-connecting").map((e) => e.port), [1080, 1081]);
+    equal(world.hub.findCalls.length, 2, "one discovery per server");
+
+    // The adopted exits reached the store, under each server's fingerprint.
+    ok(world.store.saves >= 1);
+    const saved = world.store.record.servers;
+    deepEqual(Object.keys(saved).sort(), ["1080", "1081"]);
+    equal(saved["1080"]?.fingerprint, fingerprintOf(world.server(1080)));
+    deepEqual(saved["1080"]?.peers.map((p) => p.peer_id), [A]);
+    deepEqual(saved["1081"]?.peers.map((p) => p.peer_id), [A]);
+    equal(world.sticky.dirty, false);
+
+    // Nothing changed since: a relayed connection, an unknown unusable peer and stop() save nothing.
+    const saves = world.store.saves;
+    world.network.open(C, aCircuitAddress(C));
+    world.actor.reportUnusable(D);
+    await settle();
+    await world.actor.stop();
+    equal(world.store.saves, saves);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("start: a remembered exit is reached before asking the hub", async () => {
+  const world = new World({ pools: { 1080: [B] } });
+  world.exit(A);
+  world.exit(B);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "sticky"));
+    equal(world.hub.findCalls.length, 0);
+    deepEqual(world.network.dials, [[direct(B)]]);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Just-in-time
+
+test("JIT: 20 concurrent sessions on a port without an exit share one connect", async () => {
+  const world = new World();
+  world.exit(A);
+  world.exit(B);
+  const release = world.network.holdDials();
+  try {
+    const waiters = Array.from({ length: 20 }, () => track(world.actor.exitForSession(1080)));
+    await settle();
+    equal(world.hub.findCalls.length, 1, "one discovery for 20 waiters");
+    equal(world.network.dials.length, 1, "one dial for 20 waiters");
+    equal(world.events.ofType("connection-connecting").length, 1);
+    equal(world.events.ofType("jit-discovery").length, 20, "one jit-discovery per waiter");
+    ok(waiters.every((w) => !w.settled()), "nobody resolves before the dial lands");
+
+    release();
+    const peers = await Promise.all(waiters.map((w) => w.promise));
+    deepEqual(peers, Array(20).fill(A));
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+
+    // With an exit in place the hot path answers at once: no JIT, no connect.
+    equal(await world.actor.exitForSession(1080), A);
+    equal(world.events.ofType("jit-discovery").length, 20);
+    equal(world.network.dials.length, 1);
+  } finally {
+    release();
+    await world.actor.stop();
+  }
+});
+
+test("JIT: a waiter whose signal aborts gets undefined; the others still get the exit", async () => {
+  const world = new World();
+  world.exit(A);
+  const release = world.network.holdDials();
+  try {
+    const first = track(world.actor.exitForSession(1080));
+    const controller = new AbortController();
+    const leaving = track(world.actor.exitForSession(1080, controller.signal));
+    const last = track(world.actor.exitForSession(1080));
+    await settle();
+
+    controller.abort(new Error("The client went away."));
+    await settle();
+    ok(leaving.settled(), "the aborted waiter resolves without waiting for the dial");
+    equal(await leaving.promise, undefined);
+    ok(!first.settled() && !last.settled(), "the others keep waiting");
+
+    release();
+    equal(await first.promise, A);
+    equal(await last.promise, A);
+    equal(world.network.dials.length, 1);
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+  } finally {
+    release();
+    await world.actor.stop();
+  }
+});
+
+test("JIT: a session waits at most jitWaitMs; the shared connect goes on", async () => {
+  const world = new World({ timings: { jitWaitMs: 20 } });
+  try {
+    // The hub has no exits: discovery pauses 1 s (on the fake clock) before asking again.
+    equal(await world.actor.exitForSession(1080), undefined);
+    equal(world.hub.findCalls.length, 1);
+    deepEqual(world.clock.pending, [1_000]);
+    equal(world.actor.activeExit(1080), undefined);
+
+    world.exit(A);
+    world.clock.advance(1_000);
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    equal(await world.actor.exitForSession(1080), A);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Loss and rediscovery
+
+test("loss: closing one of several connections keeps the exit; the last one rediscovers at once", async () => {
+  const world = new World({ servers: [failFast()] });
+  world.exit(A);
+  world.exit(B);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    const second = aDirectAddress(A, 99);
+    world.network.open(A, second);
+
+    // Within the cooldown of the start-up connect: this is still the port's first loss.
+    world.clock.advance(5_000);
+    ok(world.network.close(A, direct(A)));
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"), "A still has a connection");
+    equal(world.announced(1080).length, 2, "no new active-destination");
+    equal(world.hub.findCalls.length, 1, "no rediscovery");
+
+    world.lose(A);
+    deepEqual(world.announced(1080).at(-1), [undefined, undefined], "announced without a peer");
+    await settle();
+    deepEqual(world.exclusions(), [[], [A]], "rediscovered at once, avoiding the lost exit");
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
+    deepEqual(world.clock.sleeps, [], "nothing waited");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("loss: a second loss within the cooldown waits for the rest of it", async () => {
+  const world = new World({ servers: [failFast()] });
+  world.exit(A);
+  world.exit(B);
+  world.exit(C);
+  try {
+    world.actor.start();
+    await settle();
+    world.clock.advance(5_000);
+    world.lose(A);
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
+    const finds = world.hub.findCalls.length;
+    const dials = world.network.dials.length;
+
+    world.clock.advance(10_000);
+    world.lose(B);
+    await settle();
+    equal(world.actor.activeExit(1080), undefined);
+    equal(world.hub.findCalls.length, finds, "throttled: no find");
+    equal(world.network.dials.length, dials, "throttled: no dial");
+    deepEqual(world.clock.pending, [COOLDOWN_MS - 10_000], "waits for the rest of the cooldown");
+
+    world.clock.advance(COOLDOWN_MS - 10_000 - 1);
+    await settle();
+    equal(world.hub.findCalls.length, finds, "not a millisecond early");
+
+    world.clock.advance(1);
+    await settle();
+    deepEqual(world.exclusions().at(-1), [B], "the delayed rediscovery avoids the lost exit");
+    deepEqual(world.actor.activeExit(1080), exitOf(C, "discovered"));
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+/** Start on A, lose it at +5 s (rediscovered at once), then lose the replacement at +15 s (throttled). */
+async function throttledAfterTwoLosses(world: World): Promise<PeerId> {
+  world.actor.start();
+  await settle();
+  world.clock.advance(5_000);
+  world.lose(A);
+  world.network.reachablePeers.add(A); // A comes back: the hub still lists it
+  await settle();
+  const replacement = world.actor.activeExit(1080)?.peerId;
+  ok(replacement !== undefined);
+  world.clock.advance(10_000);
+  while (world.network.close(replacement));
+  await settle();
+  equal(world.actor.activeExit(1080), undefined);
+  equal(world.clock.pending.length, 1, "a rediscovery is pending");
+  return replacement;
+}
+
+test("loss: with-backoff, a client during the cooldown connects at once and retries the lost exit", async () => {
+  const world = new World({ servers: [aServer({ stickyReconnect: "with-backoff" })] });
+  world.exit(A);
+  world.exit(B);
+  try {
+    const lost = await throttledAfterTwoLosses(world);
+    equal(lost, A, "with-backoff kept A through the first loss");
+    const finds = world.hub.findCalls.length;
+    const dials = world.network.dials.length;
+
+    // The lost exit is reachable again (a blip): the client's connect wins it back.
+    equal(await world.actor.exitForSession(1080), A);
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "sticky"));
+    deepEqual(world.network.dials.slice(dials), [[direct(A)]], "retried the lost exit first");
+    equal(world.hub.findCalls.length, finds, "no discovery needed");
+
+    // The throttled rediscovery finds the port served and does nothing.
+    world.clock.advance(COOLDOWN_MS);
+    await settle();
+    equal(world.network.dials.length, dials + 1);
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "sticky"));
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("loss: fail-fast, a client during the cooldown connects at once without the lost exit", async () => {
+  const world = new World({ servers: [failFast()] });
+  world.exit(A);
+  world.exit(B);
+  world.exit(C);
+  try {
+    const lost = await throttledAfterTwoLosses(world);
+    equal(lost, B);
+    ok(world.network.reachablePeers.has(B), "B is still reachable, but fail-fast rotates anyway");
+    const dials = world.network.dials.length;
+
+    const peer = await world.actor.exitForSession(1080);
+    ok(peer !== undefined && peer !== B, `got ${peer}, not the lost exit`);
+    deepEqual(world.exclusions().at(-1), [B]);
+    ok(
+      !world.network.dials.slice(dials).flat().includes(direct(B)),
+      "the lost exit is not dialled",
+    );
+    ok(!world.pool(1080).includes(B), "and it is forgotten");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("loss: a loss while a rediscovery is pending makes it avoid the latest lost exit", async () => {
+  const world = new World({ servers: [failFast()] });
+  world.exit(A);
+  world.exit(B);
+  world.exit(C);
+  try {
+    await throttledAfterTwoLosses(world); // A lost, then B lost: a rediscovery is pending
+    world.clock.advance(1_000);
+    const third = await world.actor.exitForSession(1080); // a client gets another exit
+    ok(third !== undefined && third !== B);
+    world.clock.advance(1_000);
+    world.lose(third); // lost too, while the rediscovery for B is still pending
+    await settle();
+    equal(world.clock.pending.length, 1, "still one pending rediscovery");
+
+    world.clock.advance(COOLDOWN_MS);
+    await settle();
+    deepEqual(world.exclusions().at(-1), [third], "avoids the exit lost last, not the first one");
+    ok(world.actor.activeExit(1080) !== undefined);
+    ok(world.actor.activeExit(1080)?.peerId !== third);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Prefer direct
+
+test("prefer direct: a direct connection to a pool member replaces a relayed exit", async () => {
+  const world = new World({ pools: { 1080: [A, B] } });
+  world.exit(A, { routes: [aCircuitAddress(A)] });
+  world.exit(B);
+  world.exit(C);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "sticky"));
+    equal(world.network.connectedRoute(A)?.relayed, true);
+    const announced = world.announced(1080).length;
+
+    world.network.open(B, aCircuitAddress(B));
+    world.network.open(C, direct(C));
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "sticky"), "relayed, or not in the pool");
+    equal(world.announced(1080).length, announced);
+
+    world.network.open(B, direct(B));
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "sticky"));
+    deepEqual(world.announced(1080).at(-1), [B, { kind: "sticky" }]);
+    equal(world.pool(1080)[0], B, "the new exit heads the pool");
+    await settle();
+    equal(world.store.record.servers["1080"]?.peers[0]?.peer_id, B);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("prefer direct: a pinned or manually chosen exit is never switched away from", async (t) => {
+  await t.step("pinned", async () => {
+    const world = new World({
+      servers: [aServer({ pinned: pinnedTo(A) })],
+      pools: { 1080: [B] },
+    });
+    world.exit(A, { routes: [aCircuitAddress(A)] });
+    world.exit(B);
+    try {
+      world.actor.start();
+      await settle();
+      deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
+      world.network.open(B, direct(B));
+      deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
+    } finally {
+      await world.actor.stop();
+    }
+  });
+
+  await t.step("manual", async () => {
+    const world = new World({ pools: { 1080: [B] } });
+    world.exit(B);
+    world.exit(C, { routes: [aCircuitAddress(C)], listed: false });
+    try {
+      world.actor.start();
+      await settle();
+      deepEqual(world.actor.activeExit(1080), exitOf(B, "sticky"));
+      equal(await world.actor.selectExit(1080, C), true);
+      deepEqual(world.actor.activeExit(1080), exitOf(C, "manual"));
+      equal(world.network.connectedRoute(C)?.relayed, true);
+
+      world.network.open(B, aDirectAddress(B, 99));
+      deepEqual(world.actor.activeExit(1080), exitOf(C, "manual"));
+    } finally {
+      await world.actor.stop();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Liveness
+
+test("liveness: three failed pings in a row hang up; a success resets the count", async () => {
+  const world = new World({
+    servers: [failFast()],
+    timings: { pingIntervalMs: 5, pingTimeoutMs: 1_000 },
+  });
+  world.exit(A);
+  world.exit(B);
+  const fail = () => new Error("Ping timed out.");
+  world.network.scriptPings(A, fail(), fail(), 7, fail(), fail(), fail());
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    world.clock.advance(COOLDOWN_MS); // 3 strikes take 45 s at SPEC timings
+
+    await waitFor("the hang-up", () => world.network.hangUps.length > 0);
+    await settle();
+    deepEqual(world.network.hangUps, [A]);
+    const aboutA = world.events.events.flatMap((event) => {
+      if (event.type === "ping" && event.peerId === A) return [`ok ${event.rttMs}`];
+      if (event.type === "ping-failed" && event.peerId === A) return [`strike ${event.strikes}`];
+      return [];
+    });
+    deepEqual(aboutA, ["strike 1", "strike 2", "ok 7", "strike 1", "strike 2", "strike 3"]);
+
+    // The hang-up closed A's last connection: a loss like any other.
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
+    await waitFor("a ping to the new exit", () => world.network.pings.includes(B));
+    deepEqual(world.network.hangUps, [A], "successful pings hang up nobody");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Manual selection
+
+test("manual selection: reaches the peer and makes it the exit; fails cleanly otherwise", async () => {
+  const world = new World();
+  world.exit(A);
+  world.exit(B, { listed: false });
+  world.exit(D, { listed: false, reachable: false });
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+
+    equal(await world.actor.selectExit(1080, B), true);
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
+    deepEqual(world.announced(1080).at(-1), [B, { kind: "manual" }]);
+    deepEqual(world.pool(1080), [B, A], "remembered first");
+    await settle();
+    equal(world.store.record.servers["1080"]?.peers[0]?.peer_id, B);
+
+    const dials = world.network.dials.length;
+    equal(await world.actor.selectExit(1080, D), false, "an unreachable peer");
+    equal(world.network.dials.length, dials + 1, "it was tried");
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"), "the active exit stays");
+    ok(world.events.errors().some((message) => message.includes(D)));
+
+    equal(await world.actor.selectExit(9999, A), false, "an unknown port");
+    equal(world.network.dials.length, dials + 1);
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Unusable exits
+
+test("unusable: the exit is forgotten everywhere, its ports rediscover, and it is never chosen again", async () => {
+  const world = new World({ servers: [failFast(1080), failFast(1081)] });
+  world.exit(A);
+  world.exit(B);
+  world.exit(C);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    deepEqual(world.actor.activeExit(1081), exitOf(A, "discovered"));
+    const dials = world.network.dials.length;
+
+    world.actor.reportUnusable(A);
+    ok(world.unusable.has(A));
+    deepEqual(world.announced(1080).at(-1), [undefined, undefined]);
+    deepEqual(world.announced(1081).at(-1), [undefined, undefined]);
+    deepEqual(world.pool(1080), []);
+    deepEqual(world.pool(1081), []);
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
+    deepEqual(world.actor.activeExit(1081), exitOf(B, "discovered"));
+    const saved = world.store.record.servers;
+    ok(!JSON.stringify(saved).includes(A), "the saved pools no longer hold it");
+
+    world.clock.advance(COOLDOWN_MS);
+    world.lose(B);
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(C, "discovered"));
+    deepEqual(world.actor.activeExit(1081), exitOf(C, "discovered"));
+    const later = world.network.dials.slice(dials).flat();
+    ok(!later.includes(direct(A)), "never dialled again");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Pinned reclaim
+
+test("pinned reclaim: a port on rank 1 returns to rank 0 once it is reachable", async () => {
+  const world = new World({
+    servers: [aServer({ pinned: pinnedTo(A, B) })],
+    timings: { pinnedReclaimIntervalMs: 5 },
+  });
+  world.exit(A, { reachable: false });
+  world.exit(B);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), { peerId: B, source: { kind: "pinned", rank: 1 } });
+
+    // While rank 0 stays down the port keeps rank 1 and only rank 0 is asked for.
+    const resolves = world.hub.resolveCalls.length;
+    await waitFor("two reclaim passes", () => world.hub.resolveCalls.length >= resolves + 2);
+    deepEqual(world.hub.resolveCalls.slice(resolves, resolves + 2), [[A], [A]]);
+    deepEqual(world.actor.activeExit(1080), { peerId: B, source: { kind: "pinned", rank: 1 } });
+
+    world.network.reachablePeers.add(A);
+    await waitFor("rank 0", () => world.actor.activeExit(1080)?.peerId === A);
+    deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
+    deepEqual(world.announced(1080).at(-1), [A, { kind: "pinned", rank: 0 }]);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// stop()
+
+test("stop: cancels connects in flight, stops the timers and unsubscribes", async () => {
+  const world = new World({
+    servers: [aServer({ port: 1080 }), aServer({ port: 1081, pinned: pinnedTo(C, D) })],
+    timings: { pingIntervalMs: 5, pinnedReclaimIntervalMs: 5 },
+  });
+  world.exit(C, { listed: false });
+  world.exit(D, { listed: false });
+  const release = world.network.holdDials();
+  try {
+    world.actor.start();
+    const waiters = [
+      track(world.actor.exitForSession(1080)),
+      track(world.actor.exitForSession(1081)),
+    ];
+    await settle();
+    // 1080: the hub has no exits, so discovery pauses; 1081: the pinned dial hangs.
+    deepEqual(world.clock.pending, [1_000]);
+    equal(world.network.dials.length, 1);
+    ok(waiters.every((w) => !w.settled()));
+
+    await world.actor.stop();
+    deepEqual(await Promise.all(waiters.map((w) => w.promise)), [undefined, undefined]);
+    deepEqual(world.clock.pending, [], "the pause was cancelled");
+    equal(world.network.listenerCount, 0, "unsubscribed");
+
+    // Nothing the stopped actor started comes back to life.
+    release();
+    world.exit(A);
+    world.clock.advance(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 30)); // several ping/reclaim periods
+    equal(world.actor.activeExit(1080), undefined);
+    equal(world.actor.activeExit(1081), undefined);
+    equal(world.network.dials.length, 1, "no dial after stop");
+    equal(world.hub.findCalls.length, 1, "no discovery after stop");
+    deepEqual(world.network.pings, []);
+  } finally {
+    release();
+    await world.actor.stop();
+  }
+});
+
+test("stop: saves the sticky state as of stop()", async () => {
+  const world = new World({ pools: { 1080: [A] } });
+  world.exit(A, { listed: false, reachable: false }); // remembered, but gone
+  try {
+    world.actor.start();
+    await settle();
+    // The connect forgot A and is waiting to ask the hub again: nothing was adopted, nothing saved.
+    deepEqual(world.pool(1080), []);
+    ok(world.sticky.dirty);
+    equal(world.store.saves, 0);
+
+    await world.actor.stop();
+    equal(world.store.saves, 1);
+    deepEqual(world.store.record.servers, {}, "A is gone from the saved pools");
+    equal(world.sticky.dirty, false);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("stop: waits for a save in flight", async () => {
+  const store = new GatedStore();
+  const world = new World({ store });
+  world.exit(A);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    const stopping = track(world.actor.stop());
+    await settle();
+    ok(!stopping.settled(), "stop() waits for the save");
+    store.release();
+    await stopping.promise;
+    deepEqual(store.record.servers["1080"]?.peers.map((p) => p.peer_id), [A]);
+    equal(store.saves, 1);
+  } finally {
+    store.release();
+    await world.actor.stop();
+  }
+});
