@@ -46,12 +46,32 @@ export interface StartOptions {
   readonly logLevel?: string;
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine). */
+/**
+ * Ports `freePort` handed out in this process: the kernel may offer a port
+ * it just released again, and a test that asks for several ports in a row
+ * would get the same one twice.
+ */
+const handedOutPorts = new Set<number>();
+
+/** Tries of `freePort` before it gives up (a handful are plenty on a 28k-port ephemeral range). */
+const FREE_PORT_ATTEMPTS = 100;
+
+/**
+ * A free TCP port on 127.0.0.1 (bound and released; fine for tests on one
+ * machine), never one it returned before in this process.
+ */
 export function freePort(hostname = "127.0.0.1"): number {
-  const listener = Deno.listen({ hostname, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  for (let attempt = 0; attempt < FREE_PORT_ATTEMPTS; attempt++) {
+    const listener = Deno.listen({ hostname, port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    if (handedOutPorts.has(port)) continue;
+    handedOutPorts.add(port);
+    return port;
+  }
+  throw new Error(
+    `No port on ${hostname} that was not handed out before, after ${FREE_PORT_ATTEMPTS} tries.`,
+  );
 }
 
 /** Creates (or reads) the identity in `dir` and returns its peer id. */
@@ -105,14 +125,20 @@ export async function permissionFlags(role: string, configPath: string): Promise
   );
 }
 
-/** Waits until something accepts TCP connections on `port`. */
+/**
+ * Waits until something accepts TCP connections on `port`. `signal` stops
+ * the polling early (its reason is thrown), e.g. once the process that was
+ * to listen has exited: no poll outlives the caller's test.
+ */
 export async function waitForPort(
   port: number,
   timeoutMs: number,
   hostname = "127.0.0.1",
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
+    signal?.throwIfAborted();
     try {
       const conn = await Deno.connect({ hostname, port });
       conn.close();
@@ -121,9 +147,23 @@ export async function waitForPort(
       if (Date.now() > deadline) {
         throw new Error(`Nothing listened on ${hostname}:${port} within ${timeoutMs} ms.`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await pause(50, signal);
     }
   }
+}
+
+/** `ms` of sleep, cut short (and its timer cleared) when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 async function spawn(
@@ -159,9 +199,10 @@ async function spawn(
     await pump;
     return s;
   };
+  const stopWaiting = new AbortController();
   try {
     await Promise.race([
-      waitForPort(readyPort, options.readyTimeoutMs ?? 20_000),
+      waitForPort(readyPort, options.readyTimeoutMs ?? 20_000, "127.0.0.1", stopWaiting.signal),
       status.then((s) => {
         throw new Error(`p2proxy ${role} exited with ${s.code} before it was ready:\n${stderr}`);
       }),
@@ -172,6 +213,8 @@ async function spawn(
     } catch { /* already gone */ }
     await finished();
     throw error;
+  } finally {
+    stopWaiting.abort();
   }
   return {
     dir,

@@ -26,6 +26,7 @@ import {
   ErrorCode,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
 import { freePort, type NodeProcess, waitForPort } from "../scripts/cluster.ts";
+import { libp2pSettled } from "./_libp2p.ts";
 
 export { ConnectStatus, ErrorCode };
 
@@ -199,12 +200,12 @@ export async function startAuthServe(options: AuthServeOptions): Promise<AuthSer
       clearTimeout(timer);
     }
   };
+  const stopWaiting = new AbortController();
+  const waitFor = (p: number) =>
+    waitForPort(p, AUTH_READY_TIMEOUT_MS, "127.0.0.1", stopWaiting.signal);
   try {
     await Promise.race([
-      Promise.all([
-        waitForPort(port, AUTH_READY_TIMEOUT_MS),
-        grpcPort === undefined ? undefined : waitForPort(grpcPort, AUTH_READY_TIMEOUT_MS),
-      ]),
+      Promise.all([waitFor(port), grpcPort === undefined ? undefined : waitFor(grpcPort)]),
       child.status.then((status) => {
         throw new Error(`auth serve exited with ${status.code} before it was ready:\n${stderr}`);
       }),
@@ -215,6 +216,8 @@ export async function startAuthServe(options: AuthServeOptions): Promise<AuthSer
     } catch { /* already gone */ }
     await finished();
     throw error;
+  } finally {
+    stopWaiting.abort();
   }
   return {
     url: `http://127.0.0.1:${port}`,
@@ -525,6 +528,7 @@ export interface TestPeer {
   findNodes(hub: Pick<NodeProcess, "address" | "peerId">, token: string): Promise<HubAnswer>;
   /** A Register with `hub` with `token`: accepted, or the hub's refusal. */
   register(hub: Pick<NodeProcess, "address" | "peerId">, token: string): Promise<HubAnswer>;
+  /** Stops the node and waits out the timers js-libp2p leaves behind (see `_libp2p.ts`). */
   stop(): Promise<void>;
 }
 
@@ -616,6 +620,9 @@ export async function startTestPeer(identity?: Identity): Promise<TestPeer> {
         return [];
       });
     },
-    stop: () => network.stop(),
+    async stop() {
+      await network.stop();
+      await libp2pSettled();
+    },
   };
 }

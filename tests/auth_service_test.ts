@@ -611,6 +611,8 @@ Deno.test("auth add-key prints a key once and stores its hash; auth serve answer
     if (server !== undefined) {
       server.kill("SIGTERM");
       await server.status;
+      // Nothing reads the service's stdout (it logs to stderr): close the pipe.
+      await server.stdout.cancel();
     }
     await Deno.remove(dir, { recursive: true });
   }

@@ -175,7 +175,13 @@ Deno.test("hub network: filters choose matching exits, a relay-only exit carries
           record.routes.length > 0 && record.routes.every(isRelayedAddress),
           `${record.routes}`,
         );
-        assert.equal(await metric(hub.metricsPort, "p2proxy_hub_relay_raised_limits") >= 1, true);
+        // The gauge lags the hub by up to one stats refresh.
+        await pollUntil(
+          async () =>
+            await metric(hub.metricsPort, "p2proxy_hub_relay_raised_limits") >= 1 || undefined,
+          HUB_STATS_REFRESH_MS * 2,
+          "the hub reporting the exit's raised relay limits (p2proxy_hub_relay_raised_limits)",
+        );
 
         const started = performance.now();
         const result = await curlVia(

@@ -16,6 +16,7 @@ import { ProxyNode } from "../runtime/proxy_node.ts";
 import { replyCodeFor } from "./_socks_client.ts";
 import { startEchoServer } from "./_servers.ts";
 import { freePort } from "../scripts/cluster.ts";
+import { libp2pSettled } from "./_libp2p.ts";
 
 async function node(): Promise<Libp2pNetwork> {
   const network = await Libp2pNetwork.create(await FileIdentity.generate(), {
@@ -82,5 +83,6 @@ Deno.test("an exit that does not speak the connect protocol is passed over for t
     await exit.stop();
     for (const network of [proxyNetwork, exitNetwork, notAnExit]) await network.stop();
     await echo.close();
+    await libp2pSettled();
   }
 });

@@ -87,7 +87,9 @@ Deno.test("a route that throws answers 500 and the server keeps serving", async 
     const response = await fetch(`${base}/boom`);
     assert.equal(response.status, 500);
     await response.body?.cancel();
-    assert.equal((await fetch(`${base}/metrics`)).status, 200);
+    const metrics = await fetch(`${base}/metrics`);
+    assert.equal(metrics.status, 200);
+    await metrics.body?.cancel();
   });
 });
 

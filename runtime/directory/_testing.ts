@@ -17,6 +17,7 @@ import { FileIdentity } from "../../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork, type NetworkOptions } from "../../plugins/network-libp2p/libp2p_network.ts";
 import { SystemClock } from "../../plugins/clock-system/system_clock.ts";
 import { InMemoryRegistryStore } from "../../plugins/registry-memory/memory_registry_store.ts";
+import { libp2pSettled } from "../../tests/_libp2p.ts";
 import {
   DirectoryRequestSchema,
   type DirectoryResponse,
@@ -123,10 +124,12 @@ export class TestNet {
     return { hub, network, registry, address, identity, stop };
   }
 
-  /** Stops everything, newest first. */
+  /** Stops everything, newest first, then waits out the timers js-libp2p leaves behind. */
   async close(): Promise<void> {
+    if (this.#stops.length === 0) return;
     for (const stop of this.#stops.reverse()) await stop().catch(() => {});
     this.#stops.length = 0;
+    await libp2pSettled();
   }
 }
 
