@@ -119,6 +119,8 @@ export class DiscoveryActor {
   readonly #active = new Map<number, ActiveExit>();
   readonly #flights = new SingleFlight<number, ConnectedDestination>();
   readonly #lastRediscovery = new Map<number, number>();
+  /** Manual selections per port, so a connect in flight can tell it was overtaken by one. */
+  readonly #manualChoices = new Map<number, number>();
   /** The exit each port lost and has not replaced yet: a JIT connect must treat it as lost too. */
   readonly #lost = new Map<number, PeerId>();
   readonly #scheduled = new Set<number>();
@@ -203,6 +205,8 @@ export class DiscoveryActor {
     if (!server) return false;
     const destination = await this.#deps.connector.selectPeer(server, peer, this.#stop.signal);
     if (!destination) return false;
+    // A connect already running for this port must not undo the operator's choice when it lands.
+    this.#manualChoices.set(port, (this.#manualChoices.get(port) ?? 0) + 1);
     this.#setActive(server, destination);
     return true;
   }
@@ -246,6 +250,7 @@ export class DiscoveryActor {
     // Only a connect after a loss is a rediscovery (SPEC §5.2): the start-up connect
     // must not throttle the first loss.
     if (avoid !== undefined) this.#lastRediscovery.set(server.port, this.#deps.clock.now());
+    const manualBefore = this.#manualChoices.get(server.port) ?? 0;
     this.#deps.events.emit({ type: "connection-connecting", port: server.port });
     const destination = await retryForever(
       (attempt) =>
@@ -264,6 +269,9 @@ export class DiscoveryActor {
           }),
       },
     );
+    const chosenMeanwhile = (this.#manualChoices.get(server.port) ?? 0) !== manualBefore;
+    const active = this.#active.get(server.port);
+    if (chosenMeanwhile && active) return { peerId: active.peerId, source: active.source };
     this.#setActive(server, destination);
     return destination;
   }

@@ -696,6 +696,29 @@ test("manual selection: reaches the peer and makes it the exit; fails cleanly ot
   }
 });
 
+test("manual selection: a connect still in flight does not undo the operator's choice", async () => {
+  const world = new World();
+  world.exit(B, { listed: false }); // reachable, not offered by discovery
+  try {
+    world.actor.start(); // the hub offers nothing yet: the start-up connect waits to retry
+    await settle();
+    equal(world.actor.activeExit(1080), undefined);
+
+    equal(await world.actor.selectExit(1080, B), true);
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
+
+    world.exit(A); // now discovery would find A…
+    for (let i = 0; i < 40 && world.hub.findCalls.length < 3; i++) {
+      world.clock.advance(1_000);
+      await settle();
+    }
+    ok(world.hub.findCalls.length >= 2, "the start-up connect kept trying");
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"), "…but the manual choice stays");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Unusable exits
 
