@@ -20,6 +20,7 @@ import { getLogger } from "@logtape/logtape";
 import { JIT_WAIT_MS, REDISCOVERY_COOLDOWN_MS } from "../core/domain/constants.ts";
 import {
   type ConnectedDestination,
+  ConnectError,
   type ExitConnector,
   pinnedCandidateRoutes,
   retryForever,
@@ -119,6 +120,12 @@ export class DiscoveryActor {
   readonly #active = new Map<number, ActiveExit>();
   readonly #flights = new SingleFlight<number, ConnectedDestination>();
   readonly #lastRediscovery = new Map<number, number>();
+  /**
+   * Hard-pinned ports (no fallback) whose pinned exits all failed a whole
+   * connect: new clients are answered at once instead of waiting out the JIT
+   * window, while the background retries go on.
+   */
+  readonly #pinnedDown = new Set<number>();
   /** Manual selections per port, so a connect in flight can tell it was overtaken by one. */
   readonly #manualChoices = new Map<number, number>();
   /** The exit each port lost and has not replaced yet: a JIT connect must treat it as lost too. */
@@ -183,6 +190,7 @@ export class DiscoveryActor {
   async exitForSession(port: number, signal?: AbortSignal): Promise<PeerId | undefined> {
     const active = this.#active.get(port);
     if (active) return active.peerId;
+    if (this.#pinnedDown.has(port)) return undefined;
     this.#deps.events.emit({ type: "jit-discovery", port });
     const wait = AbortSignal.timeout(this.#timings.jitWaitMs);
     const combined = signal ? AbortSignal.any([wait, signal]) : wait;
@@ -261,12 +269,16 @@ export class DiscoveryActor {
       {
         clock: this.#deps.clock,
         signal: this.#stop.signal,
-        onFailure: (error, delayMs) =>
+        onFailure: (error, delayMs) => {
+          if (error instanceof ConnectError && error.code === "pinned-exhausted") {
+            this.#pinnedDown.add(server.port);
+          }
           logger.warn("No exit for port {port} yet ({error}); retrying in {delayMs} ms.", {
             port: server.port,
             error: describeError(error),
             delayMs,
-          }),
+          });
+        },
       },
     );
     const chosenMeanwhile = (this.#manualChoices.get(server.port) ?? 0) !== manualBefore;
@@ -278,6 +290,7 @@ export class DiscoveryActor {
 
   #setActive(server: ExitSelectionSettings, destination: ConnectedDestination): void {
     this.#lost.delete(server.port);
+    this.#pinnedDown.delete(server.port);
     this.#active.set(server.port, { peerId: destination.peerId, source: destination.source });
     this.#deps.events.emit({
       type: "active-destination",

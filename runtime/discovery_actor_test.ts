@@ -719,6 +719,35 @@ test("manual selection: a connect still in flight does not undo the operator's c
   }
 });
 
+test("a hard pin whose exits all failed answers new clients at once, and recovers", async () => {
+  const world = new World({
+    servers: [aServer({ port: 1080, pinned: [{ peerId: A, address: direct(A) }] })],
+    timings: { jitWaitMs: 60_000 },
+  });
+  world.exit(A, { listed: false, reachable: false });
+  try {
+    world.actor.start();
+    // A whole pinned connect: 20 passes, 1 s apart on the (manual) clock.
+    for (let i = 0; i < 25; i++) {
+      world.clock.advance(1_000);
+      await settle();
+    }
+    const started = performance.now();
+    equal(await world.actor.exitForSession(1080), undefined);
+    ok(performance.now() - started < 1_000, "answered without waiting out the JIT window");
+
+    world.network.reachablePeers.add(A); // the pinned exit comes back: the background retry adopts it
+    for (let i = 0; i < 40 && world.actor.activeExit(1080) === undefined; i++) {
+      world.clock.advance(1_000);
+      await settle();
+    }
+    deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
+    equal(await world.actor.exitForSession(1080), A);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Unusable exits
 
