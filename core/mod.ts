@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./errors.ts";
+export * from "./constant_time.ts";
 export * from "./ids.ts";
 export * from "./events.ts";
 export * from "./ports/mod.ts";

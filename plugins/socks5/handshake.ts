@@ -22,6 +22,7 @@ import {
   SOCKS_REPLY,
 } from "../../core/codec/socks5.ts";
 import type { UserCredentials } from "../../core/config/proxy_config.ts";
+import { constantTimeEqualText } from "../../core/constant_time.ts";
 import { P2ProxyError } from "../../core/errors.ts";
 import { type TcpConn, writeAll } from "../../runtime/tcp_conn.ts";
 
@@ -103,8 +104,8 @@ export async function serverHandshake(
     if (method === AUTH_METHOD.userPass) {
       const credentials = await reader.next(parseUserPass);
       const ok = users.some((u) =>
-        constantTimeEquals(u.username, credentials.username) &&
-        constantTimeEquals(u.password, credentials.password)
+        constantTimeEqualText(u.username, credentials.username) &&
+        constantTimeEqualText(u.password, credentials.password)
       );
       await writeAll(conn, encodeUserPassStatus(ok));
       if (!ok) {
@@ -136,15 +137,4 @@ export async function serverHandshake(
     }
     throw error;
   }
-}
-
-const encoder = new TextEncoder();
-
-/** Compares secrets without an early exit on the first differing byte. */
-export function constantTimeEquals(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.byteLength ^ y.byteLength;
-  for (let i = 0; i < Math.max(x.byteLength, y.byteLength); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
 }

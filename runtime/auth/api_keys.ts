@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { constantTimeEqual } from "../../core/constant_time.ts";
 import { base64url } from "jose";
 import {
   API_KEY_HASH_SCHEME,
@@ -89,10 +90,4 @@ function digestOfHash(hash: string): Uint8Array {
   return bytes;
 }
 
-/** Compares two byte arrays without an early exit on the first difference. */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return difference === 0;
-}
+export { constantTimeEqual } from "../../core/constant_time.ts";

@@ -9,6 +9,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { constantTimeEqualText } from "../../core/constant_time.ts";
 import type { AuthSettings } from "../../core/config/common.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { createTokenVerifier, type ManagedTokenVerifier } from "./token_verifier.ts";
@@ -96,17 +97,10 @@ function staticVerifier(
       `\`auth.provider: static\` needs the shared token: set \`auth.token\` or ${STATIC_TOKEN_ENV}.`,
     );
   }
-  const encoder = new TextEncoder();
-  const want = encoder.encode(expected);
   return {
     check(token) {
-      const got = encoder.encode(token);
-      let diff = got.byteLength ^ want.byteLength;
-      for (let i = 0; i < Math.max(got.byteLength, want.byteLength); i++) {
-        diff |= (got[i] ?? 0) ^ (want[i] ?? 0);
-      }
       return Promise.resolve(
-        diff === 0 ? { ok: true } : {
+        constantTimeEqualText(token, expected) ? { ok: true } : {
           ok: false,
           denied: false,
           message: token === ""
