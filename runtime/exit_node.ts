@@ -11,6 +11,7 @@ import type { EventSink } from "../core/ports/event_sink.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { CONNECT_PROTOCOL } from "./connect_protocol.ts";
 import { forwardConnectionEvents } from "./connection_events.ts";
+import { drainWithin } from "./drain.ts";
 import { ExitService, type ExitServiceOptions } from "./exit_service.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
@@ -72,10 +73,7 @@ export class ExitNode {
   async stop(graceMs = 0): Promise<void> {
     this.#unsubscribe();
     await this.#network.unhandle(CONNECT_PROTOCOL);
-    const deadline = Date.now() + graceMs;
-    while (this.service.activeSessions > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await drainWithin(() => this.service.activeSessions > 0, graceMs);
     this.service.close();
   }
 }

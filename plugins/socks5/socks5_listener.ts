@@ -13,6 +13,7 @@ import { describeError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
 import type { EventSink } from "../../core/ports/event_sink.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
+import { drainWithin } from "../../runtime/drain.ts";
 import { relay } from "../../runtime/relay.ts";
 import { closeQuietly, writeAll } from "../../runtime/tcp_conn.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
@@ -105,10 +106,7 @@ export class Socks5Listener {
   /** Stops accepting, waits up to `graceMs` for sessions to end, then resets the rest. */
   async close(graceMs = 0): Promise<void> {
     await this.stopAccepting();
-    const deadline = Date.now() + graceMs;
-    while (this.#connections.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await drainWithin(() => this.#connections.size > 0, graceMs);
     for (const abort of this.#connections.values()) {
       abort.abort(new Error("The proxy is shutting down."));
     }
