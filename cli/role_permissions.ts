@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { hostPort, multiaddrHostPorts } from "../core/host_port.ts";
 import type { ExitConfig, HubConfig, ProxyConfig } from "../core/config/mod.ts";
 import type { PermissionSet } from "../core/plugin/permissions.ts";
 import type { RoleConfig } from "./config_file.ts";
@@ -23,20 +24,9 @@ export const YAML_ENV: readonly string[] = ["LOG_STREAM", "LOG_TOKENS"];
 const ENV_WILDCARD = "P2PROXY_*";
 
 /** Host and port of a listening socket as Deno's net permission spells it. */
-export function listenGrant(host: string, port: number): string {
-  const bare = host.includes(":") ? `[${host}]` : host;
-  return `${bare}:${port}`;
-}
+export const listenGrant: (host: string, port: number) => string = hostPort;
 
-/** The host:port pairs of `/ip4/…/tcp/<port>` (also ip6, dns) multiaddrs. */
-export function multiaddrHostPorts(addresses: readonly string[]): string[] {
-  const grants: string[] = [];
-  for (const address of addresses) {
-    const match = /^\/(ip4|ip6|dns4|dns6|dns)\/([^/]+)\/tcp\/(\d+)/.exec(address);
-    if (match) grants.push(listenGrant(match[2]!, Number(match[3])));
-  }
-  return grants;
-}
+export { multiaddrHostPorts };
 
 /** Permissions of the role itself (not of its plugins) for this config. */
 export function rolePermissions(loaded: RoleConfig, configPath: string): PermissionSet {

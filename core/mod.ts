@@ -6,6 +6,7 @@
  */
 export * from "./errors.ts";
 export * from "./constant_time.ts";
+export * from "./host_port.ts";
 export * from "./ids.ts";
 export * from "./events.ts";
 export * from "./ports/mod.ts";

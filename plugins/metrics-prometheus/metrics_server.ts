@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { hostPort } from "../../core/host_port.ts";
 import { getLogger } from "@logtape/logtape";
 import { describeError } from "../../core/errors.ts";
 import {
@@ -61,8 +62,7 @@ interface Route {
 
 /** The URL of the metrics page at `address`, e.g. `http://127.0.0.1:9091/metrics`. */
 export function metricsUrl(address: MetricsAddress, path = METRICS_PATH): string {
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  return `http://${host}:${address.port}${path}`;
+  return `http://${hostPort(address.hostname, address.port)}${path}`;
 }
 
 /**

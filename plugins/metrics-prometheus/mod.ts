@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { hostPort } from "../../core/host_port.ts";
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
 import {
@@ -126,8 +127,7 @@ export interface MetricsPluginInstance extends PluginInstance<"event-sink" | "ht
 /** Deno's net permission for listening on `bind:port` (IPv6 in brackets). */
 export function metricsPermissions(options: MetricsPrometheusOptions): PermissionSet {
   if (options.port === 0) return {};
-  const host = options.bind.includes(":") ? `[${options.bind}]` : options.bind;
-  return { net: [`${host}:${options.port}`] };
+  return { net: [hostPort(options.bind, options.port)] };
 }
 
 /** The plugin manifest. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { multiaddrHostPorts } from "../../core/host_port.ts";
 import { z } from "zod";
 import {
   DEFAULT_MAX_RESERVATIONS,
@@ -55,10 +56,7 @@ export const plugin = definePlugin({
   requires: ["identity"],
   options,
   permissions: (o) => ({
-    net: o.listen.flatMap((address) => {
-      const match = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)/.exec(address);
-      return match ? [`${match[1] === "ip6" ? `[${match[2]}]` : match[2]}:${match[3]}`] : [];
-    }),
+    net: multiaddrHostPorts(o.listen),
     env: [...LIBP2P_ENV],
   }),
   create: async (o, ctx) => {

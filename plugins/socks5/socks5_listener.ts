@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { hostPort } from "../../core/host_port.ts";
 import { getLogger } from "@logtape/logtape";
 import { encodeReply, SOCKS_REPLY } from "../../core/codec/socks5.ts";
 import type { ServerConfig } from "../../core/config/proxy_config.ts";
@@ -182,7 +183,7 @@ export class Socks5Listener {
 
     const { request, early } = handshake;
     const sessionId = `${port}-${++this.#sequence}`;
-    const target = formatTarget(request.host, request.port);
+    const target = hostPort(request.host, request.port);
     const outcome = await this.#sessions.open({
       port,
       host: request.host,
@@ -248,8 +249,4 @@ export class Socks5Listener {
       ...(result.error ? { error: { stage: "relay", message: result.error.message } } : {}),
     });
   }
-}
-
-function formatTarget(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

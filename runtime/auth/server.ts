@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { hostPort } from "../../core/host_port.ts";
 import { createConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
@@ -68,13 +69,12 @@ export async function startAuthServer(options: AuthServerOptions): Promise<Runni
     throw error;
   }
   const port = (main.addr as Deno.NetAddr).port;
-  const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
   return {
-    url: `${scheme}://${host}:${port}`,
+    url: `${scheme}://${hostPort(options.hostname, port)}`,
     port,
     ...(grpc === undefined
       ? {}
-      : { grpcUrl: `${scheme}://${host}:${grpc.port}`, grpcPort: grpc.port }),
+      : { grpcUrl: `${scheme}://${hostPort(options.hostname, grpc.port)}`, grpcPort: grpc.port }),
     async shutdown() {
       await Promise.all([main.shutdown(), grpc?.close()]);
     },
