@@ -181,8 +181,50 @@ async function spawn(
   const flags = options.leastPrivilege
     ? await permissionFlags(role, configPath)
     : options.denoFlags ?? ["-A"];
+  const launched = launchRole(role, configPath, {
+    flags,
+    ...(options.env ? { env: options.env } : {}),
+  });
+  const stopWaiting = new AbortController();
+  try {
+    await Promise.race([
+      waitForPort(readyPort, options.readyTimeoutMs ?? 20_000, "127.0.0.1", stopWaiting.signal),
+      launched.child.status.then((s) => {
+        throw new Error(
+          `p2proxy ${role} exited with ${s.code} before it was ready:\n${launched.logs()}`,
+        );
+      }),
+    ]);
+  } catch (error) {
+    await launched.kill();
+    throw error;
+  } finally {
+    stopWaiting.abort();
+  }
+  return { dir, ...launched };
+}
+
+/** A role process: its log and its ways to end. */
+export interface LaunchedRole {
+  readonly child: Deno.ChildProcess;
+  /** Everything the process wrote to stderr so far. */
+  logs(): string;
+  /** Resolves once the process has ended and its log is read. */
+  finished(): Promise<Deno.CommandStatus>;
+  /** SIGINT then wait (graceful); SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<Deno.CommandStatus>;
+  /** SIGKILL now. */
+  kill(): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `p2proxy <role> -c <configPath>` and collects its stderr; does not wait for readiness. */
+export function launchRole(
+  role: string,
+  configPath: string,
+  options: { flags?: readonly string[]; env?: Record<string, string> } = {},
+): LaunchedRole {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "--no-prompt", CLI, role, "-c", configPath],
+    args: ["run", ...(options.flags ?? ["-A"]), "--no-prompt", CLI, role, "-c", configPath],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
@@ -193,53 +235,32 @@ async function spawn(
   const pump = (async () => {
     for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
   })();
-  const status = child.status;
   const finished = async () => {
-    const s = await status;
+    const status = await child.status;
     await pump;
-    return s;
+    return status;
   };
-  const stopWaiting = new AbortController();
-  try {
-    await Promise.race([
-      waitForPort(readyPort, options.readyTimeoutMs ?? 20_000, "127.0.0.1", stopWaiting.signal),
-      status.then((s) => {
-        throw new Error(`p2proxy ${role} exited with ${s.code} before it was ready:\n${stderr}`);
-      }),
-    ]);
-  } catch (error) {
+  const signal = (name: Deno.Signal) => {
     try {
-      child.kill("SIGKILL");
+      child.kill(name);
     } catch { /* already gone */ }
-    await finished();
-    throw error;
-  } finally {
-    stopWaiting.abort();
-  }
+  };
   return {
-    dir,
     child,
     logs: () => stderr,
+    finished,
     async stop(graceMs = 15_000) {
-      try {
-        child.kill("SIGINT");
-      } catch { /* already gone */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-      }, graceMs);
+      signal("SIGINT");
+      const timer = setTimeout(() => signal("SIGKILL"), graceMs);
       try {
         return await finished();
       } finally {
         clearTimeout(timer);
       }
     },
-    async kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      return await finished();
+    kill() {
+      signal("SIGKILL");
+      return finished();
     },
   };
 }

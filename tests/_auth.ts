@@ -25,7 +25,7 @@ import {
   DirectoryRequestSchema,
   ErrorCode,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import { freePort, type NodeProcess, waitForPort } from "../scripts/cluster.ts";
+import { freePort, launchRole, type NodeProcess, waitForPort } from "../scripts/cluster.ts";
 import { libp2pSettled } from "./_libp2p.ts";
 
 export { ConnectStatus, ErrorCode };
@@ -284,42 +284,19 @@ export async function spawnRole(
       ...config,
     }),
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-prompt", CLI, role, "-c", configPath],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    ...(options.env ? { env: options.env } : {}),
-  }).spawn();
-  let stderr = "";
-  const pump = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const launched = launchRole(role, configPath, options.env ? { env: options.env } : {});
   const exited = (async () => {
-    const status = await child.status;
-    await pump;
+    const status = await launched.finished();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     return status.code;
   })();
   return {
     dir,
-    logs: () => stderr,
+    logs: launched.logs,
     exited,
     async stop(graceMs = 5_000) {
-      try {
-        child.kill("SIGINT");
-      } catch { /* already gone */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-      }, graceMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
+      await launched.stop(graceMs);
+      return await exited;
     },
   };
 }
