@@ -5,10 +5,20 @@
  * @module
  */
 
-/** Handles a request whose path matched `pattern`. */
+/** Who sent a request, as the endpoint saw it. */
+export interface HttpClient {
+  /** The peer's `host:port` (IPv6 in brackets), e.g. `127.0.0.1:53012`: for logs. */
+  readonly remoteAddress: string;
+}
+
+/**
+ * Handles a request whose path matched `pattern`. The endpoint has already
+ * refused requests a web page could have sent (foreign `Host`, any `Origin`).
+ */
 export type HttpRouteHandler = (
   request: Request,
   match: RegExpExecArray,
+  client: HttpClient,
 ) => Response | Promise<Response>;
 
 /** Routes on an HTTP endpoint. */

@@ -3,11 +3,23 @@
  * exposition format, on loopback unless remote access is allowed, with a
  * hook for more routes (admin endpoints of the proxy).
  *
+ * What a web page cannot do to it (`core/local_http_guard.ts`): on a
+ * loopback listener, every request, `/metrics` included, is refused with 403
+ * before it is read when its `Host` is not a loopback name of the listener
+ * (DNS rebinding) or when it carries an `Origin` (a browser's cross-site
+ * request). A scraper on the same host sends `Host: 127.0.0.1:<port>` and no
+ * Origin, so it is served. On a non-loopback listener (`allow_remote`) the
+ * network may read `/metrics` on purpose, so the Host is not checked there,
+ * but an `Origin` is still refused and added routes are not served at all:
+ * they are for local tools only.
+ *
  * @module
  */
 import { hostPort } from "../../core/host_port.ts";
 import { getLogger } from "@logtape/logtape";
 import { describeError } from "../../core/errors.ts";
+import { localRequestRefusal } from "../../core/local_http_guard.ts";
+import type { HttpClient } from "../../core/ports/http_routes.ts";
 import {
   DEFAULT_BIND_ADDRESS,
   isLoopbackAddress,
@@ -48,10 +60,14 @@ export interface MetricsAddress {
   readonly port: number;
 }
 
-/** Handles a request whose path matched a route's pattern. */
+/**
+ * Handles a request whose path matched a route's pattern; `client` names the
+ * peer. Only requests that passed the endpoint's Host/Origin checks get here.
+ */
 export type RouteHandler = (
   request: Request,
   match: RegExpExecArray,
+  client: HttpClient,
 ) => Response | Promise<Response>;
 
 interface Route {
@@ -122,7 +138,7 @@ export class MetricsServer {
         port: this.#port,
         onListen: () => {},
         onError: (error) => internalError(error),
-      }, (request) => this.#handle(request));
+      }, (request, info) => this.#handle(request, info.remoteAddr));
     } catch (error) {
       return Promise.reject(this.#listenError(error));
     }
@@ -140,15 +156,27 @@ export class MetricsServer {
     await server.shutdown();
   }
 
-  async #handle(request: Request): Promise<Response> {
+  async #handle(request: Request, remote: Deno.NetAddr): Promise<Response> {
     const path = new URL(request.url).pathname;
+    const listener = { hostname: this.#hostname, port: this.#address?.port ?? this.#port };
+    const refusal = metricsRequestRefusal(request.headers, path, listener);
+    if (refusal !== undefined) {
+      logger.info("Refused {method} {path} from {remote}: {reason}", {
+        method: request.method,
+        path,
+        remote: hostPort(remote.hostname, remote.port),
+        reason: refusal,
+      });
+      return plain(403, `${refusal}\n`);
+    }
     if (path === METRICS_PATH) return await this.#scrape(request);
+    const client: HttpClient = { remoteAddress: hostPort(remote.hostname, remote.port) };
     let pathMatched = false;
     for (const route of this.#routes) {
       const match = route.pattern.exec(path);
       if (!match) continue;
       pathMatched = true;
-      if (route.method === request.method) return await route.handler(request, match);
+      if (route.method === request.method) return await route.handler(request, match, client);
     }
     return pathMatched
       ? plain(405, "Method not allowed.\n", { allow: this.#methodsFor(path) })
@@ -183,6 +211,33 @@ export class MetricsServer {
       { cause: error },
     );
   }
+}
+
+/**
+ * Why the endpoint listening on `listener` refuses a request for `path`
+ * before reading it (see the module doc), or undefined to serve it.
+ *
+ * @example
+ * ```ts
+ * const listener = { hostname: "127.0.0.1", port: 9091 };
+ * metricsRequestRefusal(new Headers({ host: "127.0.0.1:9091" }), "/metrics", listener); // undefined
+ * metricsRequestRefusal(new Headers({ host: "evil.example" }), "/metrics", listener); // "Refused: …"
+ * ```
+ */
+export function metricsRequestRefusal(
+  headers: Headers,
+  path: string,
+  listener: MetricsAddress,
+): string | undefined {
+  if (isLoopbackAddress(listener.hostname)) {
+    return localRequestRefusal(headers, listener.port)?.message;
+  }
+  if (headers.has("origin")) {
+    return "Refused: the request carries an Origin header, so a web page sent it.";
+  }
+  if (path === METRICS_PATH) return undefined;
+  return `Refused: ${path} is served only when the metrics endpoint listens on loopback ` +
+    `(it listens on ${listener.hostname}).`;
 }
 
 function checkedBind(bind: string, allowRemote: boolean): string {

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { MetricsError } from "./metrics_error.ts";
-import { METRICS_PATH, MetricsServer, type MetricsSource, metricsUrl } from "./metrics_server.ts";
+import {
+  METRICS_PATH,
+  metricsRequestRefusal,
+  MetricsServer,
+  type MetricsSource,
+  metricsUrl,
+} from "./metrics_server.ts";
 
 const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -77,6 +83,94 @@ Deno.test("the route hook serves added routes with their match", async () => {
     const metrics = await fetch(`${base}/metrics`);
     assert.match(await metrics.text(), /^test_scrapes/, "/metrics cannot be shadowed");
   });
+});
+
+/** Bound on one raw exchange: a server that waits for a body it should not read fails here. */
+const RAW_EXCHANGE_TIMEOUT_MS = 5_000;
+
+/**
+ * Sends `head` (request line and headers, as written) to 127.0.0.1:`port`
+ * over a plain socket — fetch would replace a Host header — and returns the
+ * status code. No body follows, whatever Content-Length says: a server that
+ * read the body would never answer.
+ */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), RAW_EXCHANGE_TIMEOUT_MS);
+  try {
+    await conn.write(new TextEncoder().encode(`${head.trim()}\r\n\r\n`));
+    const buffer = new Uint8Array(256);
+    const read = await conn.read(buffer);
+    const line = new TextDecoder().decode(buffer.subarray(0, read ?? 0)).split("\r\n")[0] ?? "";
+    const status = /^HTTP\/1\.1 (\d{3})/.exec(line)?.[1];
+    if (status === undefined) throw new Error(`No HTTP status line in ${JSON.stringify(line)}.`);
+    return Number(status);
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+}
+
+Deno.test("a foreign Host or any Origin is refused with 403 on every path, before the body is read", async () => {
+  await withServer(async (server, base) => {
+    const port = Number(new URL(base).port);
+    const calls: string[] = [];
+    server.route("POST", /^\/servers\/(\d+)\/exit$/, (_request, match, client) => {
+      calls.push(`${match[1]} from ${client.remoteAddress}`);
+      return new Response("moved");
+    });
+    const post = (headers: string) =>
+      rawStatus(
+        port,
+        `POST /servers/1080/exit HTTP/1.1\r\n${headers}\r\nContent-Type: application/json\r\n` +
+          "Content-Length: 100",
+      );
+    assert.equal(await post("Host: evil.example"), 403, "DNS rebinding: a foreign name");
+    assert.equal(await post(`Host: evil.example:${port}`), 403);
+    assert.equal(await post(`Host: 127.0.0.1:${port + 1}`), 403, "another port");
+    assert.equal(await post(`Host: 127.0.0.1:${port}\r\nOrigin: http://evil.example`), 403);
+    assert.equal(await post(`Host: localhost:${port}\r\nOrigin: null`), 403);
+    assert.deepEqual(calls, [], "no refused request reached the route");
+
+    for (const host of ["evil.example", `10.1.2.3:${port}`]) {
+      assert.equal(await rawStatus(port, `GET /metrics HTTP/1.1\r\nHost: ${host}`), 403, host);
+    }
+    assert.equal(
+      await rawStatus(port, `GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: x`),
+      403,
+    );
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost", "127.0.0.1"]) {
+      assert.equal(await rawStatus(port, `GET /metrics HTTP/1.1\r\nHost: ${host}`), 200, host);
+    }
+
+    const served = await fetch(`${base}/servers/1080/exit`, { method: "POST", body: "{}" });
+    assert.equal(await served.text(), "moved");
+    assert.equal(calls.length, 1);
+    assert.match(calls[0]!, /^1080 from 127\.0\.0\.1:\d+$/, "the route learns the client address");
+  });
+});
+
+Deno.test("metricsRequestRefusal: on a non-loopback listener, only /metrics without Origin is served", () => {
+  const remote = { hostname: "0.0.0.0", port: 9091 };
+  const scraper = new Headers({ host: "10.0.0.5:9091" });
+  assert.equal(metricsRequestRefusal(scraper, "/metrics", remote), undefined);
+  assert.match(
+    metricsRequestRefusal(
+      new Headers({ host: "10.0.0.5:9091", origin: "http://a" }),
+      "/metrics",
+      remote,
+    ) ??
+      "",
+    /Origin/,
+  );
+  assert.match(
+    metricsRequestRefusal(new Headers({ host: "127.0.0.1:9091" }), "/servers", remote) ?? "",
+    /\/servers is served only when the metrics endpoint listens on loopback/,
+  );
+  const local = { hostname: "127.0.0.1", port: 9091 };
+  assert.match(metricsRequestRefusal(scraper, "/metrics", local) ?? "", /Host "10\.0\.0\.5:9091"/);
 });
 
 Deno.test("a route that throws answers 500 and the server keeps serving", async () => {
