@@ -491,7 +491,7 @@ function unknownKeyMessage(schema: z.ZodType, path: readonly PathSegment[], key:
 }
 
 /** Keys whose values are never echoed in a message. */
-const SECRET_KEYS = new Set(["password", "api_key", "token", "secret"]);
+const SECRET_KEYS = new Set(["password", "api_key", "token", "secret", "admin_token"]);
 
 const EXPECTED_NAMES: Readonly<Record<string, string>> = {
   number: "a number",

@@ -70,6 +70,10 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_SECS = 10;
 export const DEFAULT_IDLE_TIMEOUT_SECS = 0;
 /** RFC 1929 caps username and password at 255 bytes each. */
 const MAX_CREDENTIAL_BYTES = 255;
+/** Shortest `admin_token`: 16 random characters are past guessing over HTTP. */
+export const MIN_ADMIN_TOKEN_CHARS = 16;
+/** Longest `admin_token`: a header value, not a document. */
+export const MAX_ADMIN_TOKEN_CHARS = 256;
 
 // ---------------------------------------------------------------------------
 // Output types
@@ -110,6 +114,8 @@ export interface ProxyConfig extends CommonConfig, ConfigNotes {
   readonly bootstrap: readonly Multiaddr[];
   /** Allows SOCKS listeners on non-loopback addresses without `users`. */
   readonly allowOpenProxy: boolean;
+  /** The admin API's bearer token (`admin_token`); absent: requests need none. */
+  readonly adminToken?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -143,6 +149,25 @@ const usersSchema = z.array(
     seen.add(user.username);
   });
   return users;
+});
+
+/**
+ * `admin_token`: what `Authorization: Bearer` must carry. The characters are
+ * RFC 6750's b64token, so the token fits the header as written; `""` reads as
+ * absent (an unset placeholder). The value is never echoed in a message.
+ */
+const adminTokenSchema = z.string().transform((text, ctx): string | undefined => {
+  const token = text.trim();
+  if (token === "") return undefined;
+  const fits = token.length >= MIN_ADMIN_TOKEN_CHARS && token.length <= MAX_ADMIN_TOKEN_CHARS &&
+    /^[A-Za-z0-9\-._~+/]+=*$/.test(token);
+  if (fits) return token;
+  return fail(
+    ctx,
+    `The admin token must be ${MIN_ADMIN_TOKEN_CHARS} to ${MAX_ADMIN_TOKEN_CHARS} characters ` +
+      `of A-Z a-z 0-9 - . _ ~ + / (then any "="), as a Bearer token allows; this one is ` +
+      `${token.length} characters long. Generate one with \`openssl rand -hex 32\`.`,
+  );
 });
 
 const flagPolicySchema = choiceSchema<FlagPolicy>(["allow", "deny", "require"]);
@@ -230,6 +255,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
   api_key: apiKeySchema.optional(),
   bootstrap: bootstrapSchema.prefault([]),
   allow_open_proxy: z.boolean().default(false),
+  admin_token: adminTokenSchema.optional(),
   ...commonShape(PROXY_DEFAULTS),
 }).transform((raw): Omit<ProxyConfig, "warnings"> => ({
   ...commonOutput(raw, PROXY_DEFAULTS),
@@ -237,6 +263,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
   ...(raw.api_key === undefined ? {} : { apiKey: raw.api_key }),
   bootstrap: raw.bootstrap,
   allowOpenProxy: raw.allow_open_proxy,
+  ...(raw.admin_token === undefined ? {} : { adminToken: raw.admin_token }),
 }));
 
 // ---------------------------------------------------------------------------
@@ -255,6 +282,7 @@ export const PROXY_ENV: readonly EnvBinding[] = [
   envBinding("listen_addrs", "list"),
   envBinding("bootstrap", "list"),
   envBinding("allow_open_proxy", "boolean"),
+  envBinding("admin_token", "string"),
 ] as const;
 
 function rewriteProxyLegacy(raw: Record<string, unknown>, recorder: LegacyRecorder): void {

@@ -91,6 +91,7 @@ Deno.test("proxy config: defaults", () => {
   assert.deepEqual(config.providers, {});
   assert.equal(config.allowOpenProxy, false);
   assert.equal(config.apiKey, undefined);
+  assert.equal(config.adminToken, undefined);
   assert.equal(config.auth, undefined);
   assert.deepEqual(config.warnings, []);
   const [server] = config.servers;
@@ -710,6 +711,46 @@ Deno.test("proxy config: secrets are not echoed in messages", () => {
     assert.doesNotMatch(problem.message, /987654|13572468/);
   }
   assert.equal(problems.length, 2);
+});
+
+Deno.test("proxy config: admin_token from the file or P2PROXY_ADMIN_TOKEN, never echoed", async (t) => {
+  const file = "servers: [{ port: 1080 }]\n";
+  const token = "Zm9vYmFyLWJhei1xdXV4LTE2=";
+  await t.step("from the file, trimmed; empty means unset", () => {
+    assert.equal(load(`admin_token: " ${token} "\n${file}`).adminToken, token);
+    assert.equal(load(`admin_token: ""\n${file}`).adminToken, undefined);
+  });
+  await t.step("the environment beats the file; an empty variable is unset", () => {
+    const env = { P2PROXY_ADMIN_TOKEN: "from-the-environment-0123" };
+    assert.equal(
+      load(`admin_token: ${token}\n${file}`, { env }).adminToken,
+      env.P2PROXY_ADMIN_TOKEN,
+    );
+    assert.equal(
+      load(`admin_token: ${token}\n${file}`, { env: { P2PROXY_ADMIN_TOKEN: "" } }).adminToken,
+      token,
+    );
+  });
+  await t.step("too short, too long, a space or a quote: refused without the value", () => {
+    for (
+      const bad of [
+        "short-secret",
+        "x".repeat(257),
+        "has a space in-it-0123",
+        'quote"0123456789abcdef',
+      ]
+    ) {
+      const problems = problemsOf(`admin_token: '${bad.replaceAll("'", "''")}'\n${file}`);
+      const message = problemAt(problems, "admin_token").message;
+      assert.match(message, /16 to 256 characters.*openssl rand -hex 32/);
+      assert.ok(!message.includes(bad), message);
+    }
+    const numeric = problemAt(
+      problemsOf(`admin_token: 1234567890123456789\n${file}`),
+      "admin_token",
+    );
+    assert.doesNotMatch(numeric.message, /1234567890/);
+  });
 });
 
 Deno.test("proxy config: the fingerprint follows every filter", () => {
