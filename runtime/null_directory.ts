@@ -25,4 +25,10 @@ export class NullDirectory implements PeerDirectory {
       new DirectoryError("unavailable", "No hub is configured to resolve peers."),
     );
   }
+
+  describePeers(_ids: readonly PeerId[]): Promise<Map<PeerId, PeerRecord>> {
+    return Promise.reject(
+      new DirectoryError("unavailable", "No hub is configured to describe peers."),
+    );
+  }
 }

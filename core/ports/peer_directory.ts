@@ -30,6 +30,12 @@ export interface PeerDirectory {
   findNodes(query: FindNodesQuery, signal?: AbortSignal): Promise<PeerRecord[]>;
   /** Current routes of each known id; unknown ids are absent from the map. */
   resolvePeers(ids: readonly PeerId[], signal?: AbortSignal): Promise<Map<PeerId, Multiaddr[]>>;
+  /**
+   * What the directory says about each known id: its routes and, when the
+   * hub sends them, its attributes (a manual choice is checked against a
+   * port's filters with them). Unknown ids are absent from the map.
+   */
+  describePeers(ids: readonly PeerId[], signal?: AbortSignal): Promise<Map<PeerId, PeerRecord>>;
 }
 
 /** Why a directory query failed. */

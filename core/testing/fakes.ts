@@ -14,6 +14,7 @@ import {
   peerIdOfAddress,
   type Route,
 } from "../ids.ts";
+import type { ExitAttributes } from "../domain/attributes.ts";
 import type { P2ProxyEvent, P2ProxyEventType } from "../events.ts";
 import type { Clock } from "../ports/clock.ts";
 import { type Dialer, DialError } from "../ports/dialer.ts";
@@ -79,18 +80,23 @@ export type FakeAnswer<Q, T> = T | Error | ((query: Q) => T | Promise<T>);
  * A scripted hub directory. `findNodes` answers from its queue, then with no
  * candidates. `resolvePeers` answers from its queue, then from the standing
  * routes (`setRoutes`) — or with `unsupported` after `resolveUnsupported()`;
- * either way only the asked ids come back. Every call is recorded.
+ * either way only the asked ids come back. `describePeers` answers the
+ * standing routes and the attributes set with `setAttributes` (or the same
+ * failure). Every call is recorded.
  */
 export class FakeDirectory implements PeerDirectory {
   /** Every `findNodes` query, in order. */
   readonly findCalls: FindNodesQuery[] = [];
   /** The ids of every `resolvePeers` call, in order. */
   readonly resolveCalls: PeerId[][] = [];
+  /** The ids of every `describePeers` call, in order. */
+  readonly describeCalls: PeerId[][] = [];
   /** Whether `findNodes` leaves out the excluded peers, as the hub does; false models an older hub. */
   honoursExclude = true;
   readonly #findQueue: FakeAnswer<FindNodesQuery, PeerRecord[]>[] = [];
   readonly #resolveQueue: FakeAnswer<readonly PeerId[], Map<PeerId, Multiaddr[]>>[] = [];
   #routes = new Map<PeerId, Multiaddr[]>();
+  readonly #attributes = new Map<PeerId, ExitAttributes>();
   #resolveFallback: Error | undefined;
 
   /** Queues answers for the next `findNodes` calls. */
@@ -112,6 +118,12 @@ export class FakeDirectory implements PeerDirectory {
     const entries = routes instanceof Map ? [...routes] : Object.entries(routes);
     this.#routes = new Map(entries.map(([peer, addresses]) => [asPeerId(peer), [...addresses]]));
     this.#resolveFallback = undefined;
+    return this;
+  }
+
+  /** What `describePeers` reports as `peer`'s attributes (the hub's registration). */
+  setAttributes(peer: PeerId, attributes: ExitAttributes): this {
+    this.#attributes.set(peer, attributes);
     return this;
   }
 
@@ -156,6 +168,29 @@ export class FakeDirectory implements PeerDirectory {
     for (const id of ids) {
       const found = routes.get(id);
       if (found !== undefined) answer.set(id, [...found]);
+    }
+    return answer;
+  }
+
+  /** Records the ids; a peer with standing routes or attributes comes back with both. */
+  async describePeers(
+    ids: readonly PeerId[],
+    signal?: AbortSignal,
+  ): Promise<Map<PeerId, PeerRecord>> {
+    signal?.throwIfAborted();
+    this.describeCalls.push([...ids]);
+    await Promise.resolve();
+    if (this.#resolveFallback !== undefined) throw this.#resolveFallback;
+    const answer = new Map<PeerId, PeerRecord>();
+    for (const id of ids) {
+      const routes = this.#routes.get(id);
+      const attributes = this.#attributes.get(id);
+      if (routes === undefined && attributes === undefined) continue;
+      answer.set(id, {
+        peerId: id,
+        routes: [...routes ?? []],
+        ...(attributes ? { attributes } : {}),
+      });
     }
     return answer;
   }

@@ -15,6 +15,7 @@ import {
   aRelayPeerId,
   aServer,
   pinnedTo,
+  someAttributes,
 } from "./builders.ts";
 import {
   FAKE_CLOCK_START_MS,
@@ -96,6 +97,21 @@ Deno.test("FakeDirectory", async (t) => {
     const directory = new FakeDirectory().setRoutes({ [p]: [aDirectAddress(p)], [q]: [] });
     deepEqual(await directory.resolvePeers([p]), new Map([[p, [aDirectAddress(p)]]]));
     deepEqual(directory.resolveCalls, [[p]]);
+  });
+
+  await t.step("describes the asked ids it knows: routes and attributes", async () => {
+    const attributes = someAttributes({ country: "SE" });
+    const directory = new FakeDirectory().setRoutes({ [p]: [aDirectAddress(p)] })
+      .setAttributes(q, attributes);
+    deepEqual(
+      await directory.describePeers([p, q, aPeerId(9)]),
+      new Map([[p, { peerId: p, routes: [aDirectAddress(p)] }], [q, {
+        peerId: q,
+        routes: [],
+        attributes,
+      }]]),
+    );
+    deepEqual(directory.describeCalls, [[p, q, aPeerId(9)]]);
   });
 
   await t.step("can play an older hub", async () => {

@@ -110,8 +110,17 @@ export class HubDirectory implements PeerDirectory {
     ids: readonly PeerId[],
     signal?: AbortSignal,
   ): Promise<Map<PeerId, Multiaddr[]>> {
+    const records = await this.describePeers(ids, signal);
+    return new Map([...records].map(([peer, record]) => [peer, [...record.routes]]));
+  }
+
+  /** Each known id's record (routes and attributes) from `ResolvePeers`; asks in batches of 100 ids. */
+  async describePeers(
+    ids: readonly PeerId[],
+    signal?: AbortSignal,
+  ): Promise<Map<PeerId, PeerRecord>> {
     const unique = [...new Set(ids)];
-    const routes = new Map<PeerId, Multiaddr[]>();
+    const records = new Map<PeerId, PeerRecord>();
     for (let start = 0; start < unique.length; start += MAX_RESOLVE_IDS_PER_REQUEST) {
       const batch = unique.slice(start, start + MAX_RESOLVE_IDS_PER_REQUEST);
       const answer = await this.#ask("resolvePeers", async () =>
@@ -119,10 +128,10 @@ export class HubDirectory implements PeerDirectory {
           request: { case: "resolvePeers", value: { peerIds: batch, token: await this.#token() } },
         }), signal);
       for (const record of answer.peers.flatMap(recordOf)) {
-        if (batch.includes(record.peerId)) routes.set(record.peerId, [...record.routes]);
+        if (batch.includes(record.peerId)) records.set(record.peerId, record);
       }
     }
-    return routes;
+    return records;
   }
 
   async #token(): Promise<string> {

@@ -93,7 +93,7 @@ Deno.test("HubDirectory tries hubs in order and dials them when not connected", 
   try {
     const hub = await net.hub();
     const exit = await net.node();
-    await registerOnce(exit, hub, someAttributes());
+    await registerOnce(exit, hub, someAttributes({ country: "SE", hosting: true }));
     const proxy = await net.node();
     const notAHub = await net.node();
     const directory = new HubDirectory({
@@ -112,6 +112,13 @@ Deno.test("HubDirectory tries hubs in order and dials them when not connected", 
     assert.equal(proxy.isConnected(hub.network.peerId), true);
     const routes = await directory.resolvePeers([exit.peerId, exit.peerId]);
     assert.deepEqual(routes.get(exit.peerId), exit.addresses());
+    const described = await directory.describePeers([exit.peerId, notAHub.peerId]);
+    assert.deepEqual([...described.keys()], [exit.peerId], "an unknown id is absent");
+    assert.deepEqual(described.get(exit.peerId)?.routes, exit.addresses());
+    assert.deepEqual(
+      described.get(exit.peerId)?.attributes,
+      someAttributes({ country: "SE", hosting: true }),
+    );
 
     // When every hub fails, the most telling failure wins: the one that answered.
     const failing = new HubDirectory({
