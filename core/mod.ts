@@ -7,6 +7,7 @@
 export * from "./errors.ts";
 export * from "./constant_time.ts";
 export * from "./host_port.ts";
+export * from "./local_http_guard.ts";
 export * from "./ids.ts";
 export * from "./events.ts";
 export * from "./ports/mod.ts";
@@ -24,4 +25,5 @@ export * from "./domain/circuit.ts";
 export * from "./domain/sticky_state.ts";
 export * from "./domain/single_flight.ts";
 export * from "./domain/connect.ts";
+export * from "./domain/manual_choice.ts";
 export * from "./config/mod.ts";
