@@ -27,6 +27,13 @@ import {
   shouldPreferDirect,
 } from "../core/domain/connect.ts";
 import { serverFingerprint } from "../core/domain/fingerprint.ts";
+import {
+  filterConflict,
+  hardPinConflict,
+  type ManualChoiceConflict,
+  needsFilterCheck,
+  type PeerAttributesLookup,
+} from "../core/domain/manual_choice.ts";
 import type { ExitSelectionSettings } from "../core/domain/server.ts";
 import { SingleFlight } from "../core/domain/single_flight.ts";
 import type { StickyState } from "../core/domain/sticky_state.ts";
@@ -86,6 +93,28 @@ export interface ActiveExit {
   readonly peerId: PeerId;
   readonly source: DestinationSource;
 }
+
+/** A manual selection's request: who asks, and whether the config's promises may be broken. */
+export interface ManualSelectionRequest {
+  /** Who or what asks, for the log line: e.g. `admin API from 127.0.0.1:53012`. */
+  readonly by: string;
+  /**
+   * Choose the peer even when it contradicts the port's hard pin or filters
+   * (neither is then checked). Default false: such a choice is refused.
+   */
+  readonly override?: boolean;
+}
+
+/** What a manual selection came to. */
+export type ManualSelectionOutcome =
+  /** The peer was reached and is the port's exit now. */
+  | { readonly kind: "selected"; readonly exit: ActiveExit }
+  /** The choice contradicts the port's config and was not overridden; nothing was dialled. */
+  | { readonly kind: "refused"; readonly conflict: ManualChoiceConflict }
+  /** The peer could not be reached; the port keeps its exit. */
+  | { readonly kind: "unreachable" }
+  /** No server listens on that port. */
+  | { readonly kind: "unknown-port" };
 
 /** What the actor works with. */
 export interface DiscoveryActorDeps {
@@ -206,17 +235,73 @@ export class DiscoveryActor {
 
   /**
    * Manual selection (TUI, admin API): reach `peer` and make it the port's
-   * exit. Resolves false when it cannot be reached (the active exit stays).
+   * exit. A choice that contradicts the port's hard pin or filters is refused
+   * before anything is dialled unless `request.override` says so; the peer's
+   * attributes come from the directory. Every change is logged with
+   * `request.by`. An unreachable peer leaves the active exit as it was.
    */
-  async selectExit(port: number, peer: PeerId): Promise<boolean> {
+  async selectExit(
+    port: number,
+    peer: PeerId,
+    request: ManualSelectionRequest,
+  ): Promise<ManualSelectionOutcome> {
     const server = this.#servers.get(port);
-    if (!server) return false;
+    if (!server) return { kind: "unknown-port" };
+    if (request.override !== true) {
+      const conflict = hardPinConflict(server, peer) ?? await this.#filterConflict(server, peer);
+      if (conflict) {
+        logger.warn("Refused exit {peer} for port {port}, chosen by {by}: {reason}", {
+          peer,
+          port,
+          by: request.by,
+          reason: conflict.message,
+        });
+        return { kind: "refused", conflict };
+      }
+    }
     const destination = await this.#deps.connector.selectPeer(server, peer, this.#stop.signal);
-    if (!destination) return false;
+    if (!destination) {
+      logger.warn(
+        "Could not reach exit {peer} for port {port}, chosen by {by}; it keeps its exit.",
+        {
+          peer,
+          port,
+          by: request.by,
+        },
+      );
+      return { kind: "unreachable" };
+    }
     // A connect already running for this port must not undo the operator's choice when it lands.
     this.#manualChoices.set(port, (this.#manualChoices.get(port) ?? 0) + 1);
-    this.#setActive(server, destination);
-    return true;
+    this.#setActive(server, destination, request);
+    return { kind: "selected", exit: { peerId: destination.peerId, source: destination.source } };
+  }
+
+  async #filterConflict(
+    server: ExitSelectionSettings,
+    peer: PeerId,
+  ): Promise<ManualChoiceConflict | undefined> {
+    if (!needsFilterCheck(server, peer)) return undefined;
+    return filterConflict(server, peer, await this.#lookUpAttributes(peer));
+  }
+
+  /** What the hub says `peer` is; a failure is a reason, not an error: the caller refuses. */
+  async #lookUpAttributes(peer: PeerId): Promise<PeerAttributesLookup> {
+    let records;
+    try {
+      records = await this.#deps.directory.describePeers([peer], this.#stop.signal);
+    } catch (error) {
+      return { known: false, reason: `the hub could not be asked: ${describeError(error)}` };
+    }
+    const record = records.get(peer);
+    if (!record) {
+      return {
+        known: false,
+        reason: "the hub does not know it: it is not registered, or its registration expired",
+      };
+    }
+    if (!record.attributes) return { known: false, reason: "the hub sent no attributes for it" };
+    return { known: true, attributes: record.attributes };
   }
 
   /**
@@ -288,7 +373,12 @@ export class DiscoveryActor {
     return destination;
   }
 
-  #setActive(server: ExitSelectionSettings, destination: ConnectedDestination): void {
+  /** Adopts `destination`; `manual` names who chose it, for the log line. */
+  #setActive(
+    server: ExitSelectionSettings,
+    destination: ConnectedDestination,
+    manual?: ManualSelectionRequest,
+  ): void {
     this.#lost.delete(server.port);
     this.#pinnedDown.delete(server.port);
     this.#active.set(server.port, { peerId: destination.peerId, source: destination.source });
@@ -298,11 +388,21 @@ export class DiscoveryActor {
       peerId: destination.peerId,
       source: destination.source,
     });
-    logger.info("Port {port} now leaves through {peer} ({source}).", {
-      port: server.port,
-      peer: destination.peerId,
-      source: destination.source.kind,
-    });
+    if (manual) {
+      logger.info("Port {port} now leaves through {peer} ({source}), chosen by {by}{override}.", {
+        port: server.port,
+        peer: destination.peerId,
+        source: destination.source.kind,
+        by: manual.by,
+        override: manual.override === true ? " with override (pin and filters not checked)" : "",
+      });
+    } else {
+      logger.info("Port {port} now leaves through {peer} ({source}).", {
+        port: server.port,
+        peer: destination.peerId,
+        source: destination.source.kind,
+      });
+    }
     this.#persist();
   }
 

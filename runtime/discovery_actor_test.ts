@@ -1,4 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
+import { type ExitAttributes, NO_FILTERS } from "../core/domain/attributes.ts";
 import { ExitConnector } from "../core/domain/connect.ts";
 import { serverFingerprint } from "../core/domain/fingerprint.ts";
 import type { ExitSelectionSettings } from "../core/domain/server.ts";
@@ -14,6 +15,7 @@ import {
   aPeerRecord,
   aServer,
   pinnedTo,
+  someAttributes,
 } from "../core/testing/builders.ts";
 import {
   FakeClock,
@@ -26,6 +28,7 @@ import {
   type ActiveExit,
   DiscoveryActor,
   type DiscoveryActorDeps,
+  type ManualSelectionOutcome,
   UnusableExits,
 } from "./discovery_actor.ts";
 
@@ -186,17 +189,26 @@ class World {
   }
 
   /**
-   * An exit the hub knows (it resolves to `routes`) and, unless `listed` is
-   * false, offers to discovery. It is reachable unless `reachable` is false.
+   * An exit the hub knows (it resolves to `routes` and describes with
+   * `attributes`) and, unless `listed` is false, offers to discovery. It is reachable unless `reachable` is false.
    */
   exit(
     peer: PeerId,
-    options: { routes?: Multiaddr[]; listed?: boolean; reachable?: boolean } = {},
+    options: {
+      routes?: Multiaddr[];
+      listed?: boolean;
+      reachable?: boolean;
+      attributes?: ExitAttributes;
+    } = {},
   ): void {
     const routes = options.routes ?? [direct(peer)];
+    const attributes = options.attributes ?? someAttributes();
     this.#routes.set(peer, routes);
     this.hub.setRoutes(this.#routes);
-    if (options.listed !== false) this.hub.candidates.push(aPeerRecord(peer, routes));
+    this.hub.setAttributes(peer, attributes);
+    if (options.listed !== false) {
+      this.hub.candidates.push(aPeerRecord(peer, routes, attributes));
+    }
     if (options.reachable !== false) this.network.reachablePeers.add(peer);
   }
 
@@ -255,6 +267,16 @@ function track<T>(promise: Promise<T>): { settled: () => boolean; promise: Promi
   let settled = false;
   const tracked = promise.finally(() => (settled = true));
   return { settled: () => settled, promise: tracked };
+}
+
+/** A manual selection as the admin API asks for it. */
+function choose(
+  world: World,
+  port: number,
+  peer: PeerId,
+  override = false,
+): Promise<ManualSelectionOutcome> {
+  return world.actor.selectExit(port, peer, { by: "a test", override });
 }
 
 const failFast = (port = 1080) => aServer({ port, stickyReconnect: "fail-fast" });
@@ -613,7 +635,7 @@ test("prefer direct: a pinned or manually chosen exit is never switched away fro
       world.actor.start();
       await settle();
       deepEqual(world.actor.activeExit(1080), exitOf(B, "sticky"));
-      equal(await world.actor.selectExit(1080, C), true);
+      equal((await choose(world, 1080, C)).kind, "selected");
       deepEqual(world.actor.activeExit(1080), exitOf(C, "manual"));
       equal(world.network.connectedRoute(C)?.relayed, true);
 
@@ -675,7 +697,7 @@ test("manual selection: reaches the peer and makes it the exit; fails cleanly ot
     await settle();
     deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
 
-    equal(await world.actor.selectExit(1080, B), true);
+    equal((await choose(world, 1080, B)).kind, "selected");
     deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
     deepEqual(world.announced(1080).at(-1), [B, { kind: "manual" }]);
     deepEqual(world.pool(1080), [B, A], "remembered first");
@@ -683,12 +705,12 @@ test("manual selection: reaches the peer and makes it the exit; fails cleanly ot
     equal(world.store.record.servers["1080"]?.peers[0]?.peer_id, B);
 
     const dials = world.network.dials.length;
-    equal(await world.actor.selectExit(1080, D), false, "an unreachable peer");
+    equal((await choose(world, 1080, D)).kind, "unreachable");
     equal(world.network.dials.length, dials + 1, "it was tried");
     deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"), "the active exit stays");
     ok(world.events.errors().some((message) => message.includes(D)));
 
-    equal(await world.actor.selectExit(9999, A), false, "an unknown port");
+    equal((await choose(world, 9999, A)).kind, "unknown-port");
     equal(world.network.dials.length, dials + 1);
     deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
   } finally {
@@ -704,7 +726,7 @@ test("manual selection: a connect still in flight does not undo the operator's c
     await settle();
     equal(world.actor.activeExit(1080), undefined);
 
-    equal(await world.actor.selectExit(1080, B), true);
+    equal((await choose(world, 1080, B)).kind, "selected");
     deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
 
     world.exit(A); // now discovery would find A…
@@ -714,6 +736,75 @@ test("manual selection: a connect still in flight does not undo the operator's c
     }
     ok(world.hub.findCalls.length >= 2, "the start-up connect kept trying");
     deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"), "…but the manual choice stays");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("manual selection: a choice against a hard pin or the filters is refused unless overridden", async () => {
+  const NL = someAttributes({ country: "NL" });
+  const world = new World({
+    servers: [
+      aServer({ port: 1080, pinned: pinnedTo(A) }),
+      aServer({ port: 1081, filters: { ...NO_FILTERS, country: "NL" } }),
+      aServer({
+        port: 1082,
+        pinned: pinnedTo(A),
+        fallbackToDiscovery: true,
+        filters: { ...NO_FILTERS, country: "SE" },
+      }),
+    ],
+  });
+  world.exit(A, { listed: false, attributes: NL });
+  world.exit(B, { listed: false, attributes: someAttributes({ country: "DE" }) });
+  world.exit(C, { attributes: NL });
+  world.network.reachablePeers.add(D); // reachable, but the hub has never heard of it
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
+    deepEqual(world.actor.activeExit(1081), exitOf(C, "discovered"));
+    const dials = world.network.dials.length;
+
+    const pinned = await choose(world, 1080, B);
+    equal(pinned.kind, "refused");
+    if (pinned.kind === "refused") {
+      equal(pinned.conflict.rule, "hard-pin");
+      ok(pinned.conflict.message.includes(`destination_peers [${A}]`), pinned.conflict.message);
+    }
+    deepEqual(world.hub.describeCalls, [], "a hard pin needs no attributes");
+
+    const filtered = await choose(world, 1081, B);
+    equal(filtered.kind, "refused");
+    if (filtered.kind === "refused") {
+      equal(filtered.conflict.rule, "filters");
+      ok(filtered.conflict.message.includes('country "DE" is not "NL"'), filtered.conflict.message);
+    }
+    deepEqual(world.hub.describeCalls, [[B]], "the hub was asked what B is");
+
+    const unknown = await choose(world, 1081, D);
+    equal(unknown.kind, "refused");
+    if (unknown.kind === "refused") {
+      equal(unknown.conflict.rule, "filters-unverifiable");
+      ok(unknown.conflict.message.includes("the hub does not know it"), unknown.conflict.message);
+    }
+    equal(world.network.dials.length, dials, "nothing refused was dialled");
+    deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
+    deepEqual(world.actor.activeExit(1081), exitOf(C, "discovered"));
+
+    equal((await choose(world, 1082, A)).kind, "selected", "a pinned peer is never filtered");
+    equal(world.hub.describeCalls.length, 2, "…so its attributes are not asked for");
+
+    world.hub.resolveFailing(new Error("the hub is down"));
+    const hubDown = await choose(world, 1081, B);
+    equal(hubDown.kind === "refused" && hubDown.conflict.rule, "filters-unverifiable");
+    ok(hubDown.kind === "refused" && hubDown.conflict.message.includes("the hub is down"));
+
+    world.exit(B, { listed: false, attributes: someAttributes({ country: "DE" }) }); // hub back
+    deepEqual(await choose(world, 1080, B, true), { kind: "selected", exit: exitOf(B, "manual") });
+    deepEqual(await choose(world, 1081, B, true), { kind: "selected", exit: exitOf(B, "manual") });
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"));
+    deepEqual(world.actor.activeExit(1081), exitOf(B, "manual"));
   } finally {
     await world.actor.stop();
   }

@@ -238,16 +238,25 @@ async function adminFetch(metricsPort: number, path: string, init?: RequestInit)
   });
 }
 
-/** `GET /servers` of a proxy. */
-export async function servers(metricsPort: number): Promise<ServerRow[]> {
-  const response = await adminFetch(metricsPort, "/servers");
+/** `Authorization: Bearer <token>` when a token is given. */
+function bearer(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+/** `GET /servers` of a proxy (with its `admin_token`, when it has one). */
+export async function servers(metricsPort: number, token?: string): Promise<ServerRow[]> {
+  const response = await adminFetch(metricsPort, "/servers", { headers: bearer(token) });
   if (!response.ok) throw new Error(`GET /servers answered ${response.status}`);
   return await response.json() as ServerRow[];
 }
 
 /** The row of `port` in `GET /servers`. */
-export async function serverRow(metricsPort: number, port: number): Promise<ServerRow> {
-  const row = (await servers(metricsPort)).find((r) => r.port === port);
+export async function serverRow(
+  metricsPort: number,
+  port: number,
+  token?: string,
+): Promise<ServerRow> {
+  const row = (await servers(metricsPort, token)).find((r) => r.port === port);
   if (!row) throw new Error(`GET /servers has no row for port ${port}`);
   return row;
 }
@@ -259,10 +268,11 @@ export function waitForRow(
   predicate: (row: ServerRow) => boolean,
   timeoutMs: number,
   what: string,
+  token?: string,
 ): Promise<ServerRow> {
   return pollUntil(
     async () => {
-      const row = await serverRow(metricsPort, port);
+      const row = await serverRow(metricsPort, port, token);
       return predicate(row) ? row : undefined;
     },
     timeoutMs,
@@ -270,18 +280,75 @@ export function waitForRow(
   );
 }
 
+/** Options of {@link selectExitManually}. */
+export interface ManualSelectionOptions {
+  /** The proxy's `admin_token`. */
+  readonly token?: string;
+  /** Sends `"override": true`: choose the peer even against the port's pin or filters. */
+  readonly override?: boolean;
+}
+
 /** `POST /servers/{port}/exit`: manual selection; the status and body. */
 export async function selectExitManually(
   metricsPort: number,
   port: number,
   peerId: string,
+  options: ManualSelectionOptions = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await adminFetch(metricsPort, `/servers/${port}/exit`, {
     method: "POST",
-    body: JSON.stringify({ peer_id: peerId }),
-    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ peer_id: peerId, ...(options.override ? { override: true } : {}) }),
+    headers: { "content-type": "application/json", ...bearer(options.token) },
   });
   return { status: response.status, body: await response.json() };
+}
+
+/** What {@link adminRequestViaCurl} got back. */
+export interface RawAdminAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/**
+ * One request to 127.0.0.1:`metricsPort` through curl, for headers fetch
+ * would rewrite (`Host`): curl connects to 127.0.0.1 whatever Host says, so
+ * `Host: evil.example` is only a header value and nothing is resolved.
+ */
+export async function adminRequestViaCurl(
+  metricsPort: number,
+  path: string,
+  request: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawAdminAnswer> {
+  const headerArgs = Object.entries(request.headers ?? {}).flatMap(([name, value]) => [
+    "--header",
+    `${name}: ${value}`,
+  ]);
+  const output = await new Deno.Command("curl", {
+    args: [
+      "--silent",
+      "--show-error",
+      "--max-time",
+      `${ADMIN_TIMEOUT_MS / 1000}`,
+      "--request",
+      request.method ?? "GET",
+      ...headerArgs,
+      ...(request.body === undefined ? [] : ["--data-binary", request.body]),
+      "--write-out",
+      "\n%{http_code}",
+      `http://127.0.0.1:${metricsPort}${path}`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `curl ${path} failed (${output.code}): ${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  const split = text.lastIndexOf("\n");
+  return { status: Number(text.slice(split + 1)), body: text.slice(0, split) };
 }
 
 /** The `/metrics` text of a node. */

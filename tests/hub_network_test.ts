@@ -210,9 +210,15 @@ Deno.test("hub network: filters choose matching exits, a relay-only exit carries
       });
       assert.equal(await whoamiVia(port, whoami), sourceOf.get(other.peerId));
 
-      // A peer that cannot be reached: 502, and the port keeps its exit.
+      // A peer the hub does not know cannot be checked against the filters: 409. Overridden, it
+      // cannot be reached: 502. Either way the port keeps its exit.
       const offline = (await FileIdentity.generate()).peerId;
-      const refused = await selectExitManually(proxy.metricsPort, port, offline);
+      const unverifiable = await selectExitManually(proxy.metricsPort, port, offline);
+      assert.equal(unverifiable.status, 409);
+      assert.equal(unverifiable.body.rule, "filters-unverifiable");
+      const refused = await selectExitManually(proxy.metricsPort, port, offline, {
+        override: true,
+      });
       assert.equal(refused.status, 502);
       assert.equal((await serverRow(proxy.metricsPort, port)).peer_id, other.peerId);
       assert.equal((await selectExitManually(proxy.metricsPort, 1, other.peerId)).status, 404);

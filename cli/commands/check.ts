@@ -13,6 +13,7 @@ import { CliExit, EXIT_BAD_USAGE } from "../exit_codes.ts";
 import { planRole } from "../compose.ts";
 import { pluginSettingsOf } from "../plugin_settings.ts";
 import { loadAuthConfigFile } from "./auth.ts";
+import { adminTokenWarning } from "../../runtime/admin_api.ts";
 
 /** Adds the command. */
 export function registerCheck(program: Command, context: CliContext): void {
@@ -41,6 +42,8 @@ export function registerCheck(program: Command, context: CliContext): void {
       await planRole(context, role, pluginSettingsOf(loaded));
       const warnings = loaded.config.warnings;
       if (warnings.length > 0) console.log(formatProblems([...warnings], options.config));
+      const adminWarning = loaded.role === "proxy" ? adminTokenWarning(loaded.config) : undefined;
+      if (adminWarning) console.log(`${options.config}: warning: ${adminWarning}`);
       const what = loaded.role === "proxy" ? `, ${loaded.config.servers.length} server(s)` : "";
       console.log(`${options.config}: OK (${role}${what})`);
     });

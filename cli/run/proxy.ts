@@ -5,8 +5,11 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { isLoopbackAddress } from "../../core/config/common.ts";
-import { registerAdminRoutes } from "../../runtime/admin_api.ts";
+import {
+  adminApiEnabled,
+  adminTokenWarning,
+  registerAdminRoutes,
+} from "../../runtime/admin_api.ts";
 import { HubDirectory } from "../../runtime/directory/hub_directory.ts";
 import { NullDirectory } from "../../runtime/null_directory.ts";
 import { ProxyNode } from "../../runtime/proxy_node.ts";
@@ -41,8 +44,14 @@ export async function runProxy(flags: RoleFlags, context: CliContext): Promise<v
     ...(config.bootstrap[0] ? { relayAddress: config.bootstrap[0] } : {}),
   });
   const routes = composition.find("http-routes");
-  if (routes && isLoopbackAddress(config.metricsBind)) {
-    registerAdminRoutes(routes, proxy.actor, config.servers.map((s) => s.port));
+  if (routes && adminApiEnabled(config)) {
+    registerAdminRoutes(routes, {
+      actor: proxy.actor,
+      ports: config.servers.map((s) => s.port),
+      ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
+    });
+    const warning = adminTokenWarning(config);
+    if (warning) logger.warn(warning);
   } else if (routes && config.metricsPort > 0) {
     logger.warn("The admin API is off: metrics_bind {bind} is not loopback.", {
       bind: config.metricsBind,
