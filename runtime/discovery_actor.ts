@@ -389,12 +389,15 @@ export class DiscoveryActor {
       source: destination.source,
     });
     if (manual) {
-      logger.info("Port {port} now leaves through {peer} ({source}), chosen by {by}{override}.", {
+      const template = manual.override === true
+        ? "Port {port} now leaves through {peer} ({source}), chosen by {by} with override: " +
+          "its pin and filters were not checked."
+        : "Port {port} now leaves through {peer} ({source}), chosen by {by}.";
+      logger.info(template, {
         port: server.port,
         peer: destination.peerId,
         source: destination.source.kind,
         by: manual.by,
-        override: manual.override === true ? " with override (pin and filters not checked)" : "",
       });
     } else {
       logger.info("Port {port} now leaves through {peer} ({source}).", {
