@@ -33,12 +33,15 @@ export type LocalRequestRefusalCode =
 
 /** A refusal: its code and a sentence for the response body. */
 export interface LocalRequestRefusal {
+  /** Which check failed. */
   readonly code: LocalRequestRefusalCode;
+  /** A sentence for the response body, quoting the offending header value. */
   readonly message: string;
 }
 
 /** The request headers the checks read (a `Headers` object fits). */
 export interface HeaderSource {
+  /** The header's value, or null when absent (as `Headers.get`). */
   get(name: string): string | null;
 }
 

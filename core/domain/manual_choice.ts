@@ -24,7 +24,9 @@ export type ManualChoiceRule =
 
 /** A manual choice that contradicts the config, and why, in a sentence naming the rule. */
 export interface ManualChoiceConflict {
+  /** The rule the choice breaks. */
   readonly rule: ManualChoiceRule;
+  /** One sentence naming the port, the rule and the peer. */
   readonly message: string;
 }
 
