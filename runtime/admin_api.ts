@@ -53,6 +53,8 @@ export interface AdminApiOptions {
   readonly ports: readonly number[];
   /** `admin_token`: when set, every request needs `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** How long a body may take to arrive; default {@link ADMIN_BODY_TIMEOUT_MS}. */
+  readonly bodyTimeoutMs?: number;
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -75,6 +77,7 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
  */
 export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions): void {
   const { actor, ports, token } = options;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? ADMIN_BODY_TIMEOUT_MS;
   const unauthorized = (request: Request): Response | undefined => {
     if (token === undefined || bearerTokenMatches(request.headers.get("authorization"), token)) {
       return undefined;
@@ -119,12 +122,12 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
         }),
       );
     }
-    const body = await readBodyAtMost(request, ADMIN_MAX_BODY_BYTES, ADMIN_BODY_TIMEOUT_MS);
+    const body = await readBodyAtMost(request, ADMIN_MAX_BODY_BYTES, bodyTimeoutMs);
     if (body === "too-large") {
       return json(413, { error: `The body is over ${ADMIN_MAX_BODY_BYTES} bytes.` });
     }
     if (body === "too-slow") {
-      return json(408, { error: `The body did not arrive within ${ADMIN_BODY_TIMEOUT_MS} ms.` });
+      return json(408, { error: `The body did not arrive within ${bodyTimeoutMs} ms.` });
     }
     const selection = parseSelection(body);
     if (typeof selection === "string") {
