@@ -15,14 +15,19 @@ export type DestinationSource =
 
 /** A candidate exit with the routes known for it. */
 export interface PoolPeer {
+  /** The exit's peer id. */
   readonly peerId: PeerId;
+  /** Its known routes, direct ones first. */
   readonly addresses: readonly Multiaddr[];
 }
 
 /** Whether a pinned peer currently has a dialable route. */
 export interface PinnedPeerStatus {
+  /** The pinned exit's peer id. */
   readonly peerId: PeerId;
+  /** Its place in `destination_peers` (0 is the most preferred). */
   readonly rank: number;
+  /** True when a route to it is known (from the hub or the config). */
   readonly resolvable: boolean;
 }
 

@@ -38,8 +38,17 @@ Deno.test("LICENSE is the license deno.json declares", async () => {
   assert.match(license, /^MIT License\n\nCopyright \(c\) \d{4} the p2proxy authors\n/);
 });
 
-Deno.test("the test task runs the publish check", () => {
-  assert.match(CONFIG.tasks["test"] ?? "", /deno task publish:check/);
+Deno.test("the test task runs the doc lint over every export and the publish check", () => {
+  const docLint = CONFIG.tasks["doc:lint"] ?? "";
+  for (const target of Object.values(CONFIG.exports)) {
+    assert.ok(
+      docLint.split(/\s+/).includes(target.replace(/^\.\//, "")),
+      `doc:lint covers ${target}`,
+    );
+  }
+  const test = CONFIG.tasks["test"] ?? "";
+  assert.match(test, /deno task doc:lint/);
+  assert.match(test, /deno task publish:check/);
 });
 
 Deno.test("the package policy flags each kind of unwanted file", () => {

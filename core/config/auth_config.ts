@@ -93,6 +93,7 @@ export interface ApiKeyEntry {
   readonly name: string;
   /** `sha256:<base64url>` of the key; the key itself is never stored. */
   readonly hash: string;
+  /** The token roles this key may ask for. */
   readonly role: ApiKeyRole;
 }
 
@@ -106,7 +107,9 @@ export interface ListenAddress {
 
 /** TLS for the listeners: PEM files read at start-up. */
 export interface TlsFiles {
+  /** Path of the PEM certificate chain. */
   readonly certFile: string;
+  /** Path of the PEM private key. */
   readonly keyFile: string;
 }
 
@@ -130,6 +133,7 @@ export interface AuthServiceConfig extends ConfigNotes {
   readonly previousSigningKeys: readonly string[];
   /** The accepted API keys. */
   readonly apiKeys: readonly ApiKeyEntry[];
+  /** The lowest level the service logs. */
   readonly logLevel: LogLevel;
   /** TLS for both listeners; absent = plain HTTP (fine on loopback or behind a TLS proxy). */
   readonly tls?: TlsFiles;

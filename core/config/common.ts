@@ -535,6 +535,7 @@ export interface AuthSettings {
   readonly provider: string;
   /** The auth service's base URL (`connect`); the anchor's `grpc_url`. */
   readonly url?: string;
+  /** How to reach the service at `url` (`connect` by default). */
   readonly transport: typeof AUTH_SERVICE_TRANSPORTS[number];
   /** The network tokens must name (hubs and exits check it). */
   readonly networkId: string;

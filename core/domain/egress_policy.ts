@@ -86,6 +86,7 @@ export class EgressConfigError extends P2ProxyError<EgressConfigErrorCode> {
   /** Position of the bad value in that list. */
   readonly index: number;
 
+  /** A bad value at `field[index]`; `message` quotes it and says what to write instead. */
   constructor(
     code: EgressConfigErrorCode,
     field: keyof EgressPolicyConfig,
@@ -100,7 +101,9 @@ export class EgressConfigError extends P2ProxyError<EgressConfigErrorCode> {
 
 /** A network and the reason it is special. */
 export interface NamedRange {
+  /** The network in CIDR notation, e.g. `10.0.0.0/8`. */
   readonly cidr: string;
+  /** Why it is special, e.g. `private (RFC 1918)`; quoted in denials. */
   readonly name: string;
 }
 

@@ -12,10 +12,15 @@
 export interface PermissionSet {
   /** `host:port`, `host`, or `0.0.0.0:1080` for listening. */
   readonly net?: readonly string[];
+  /** Paths to read (`--allow-read`). */
   readonly read?: readonly string[];
+  /** Paths to write (`--allow-write`). */
   readonly write?: readonly string[];
+  /** Environment variable names (`--allow-env`). */
   readonly env?: readonly string[];
+  /** System information APIs, e.g. `networkInterfaces` (`--allow-sys`). */
   readonly sys?: readonly string[];
+  /** Programs to run (`--allow-run`). */
   readonly run?: readonly string[];
   /** Unstable feature flags (`kv`…), rendered as `--unstable-<name>`. */
   readonly unstable?: readonly string[];

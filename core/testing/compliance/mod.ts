@@ -20,3 +20,4 @@ export * from "./identity.ts";
 export * from "./registry_store.ts";
 export * from "./sticky_store.ts";
 export type { StepDefinition, TestContext } from "./_test_context.ts";
+export type { Awaitable, Releasable } from "./_harness.ts";
