@@ -1,7 +1,7 @@
 /**
  * Loads the plugin list: `p2proxy.plugins` from the deno.json of the current
  * folder (local paths, `npm:`/`jsr:` specifiers, or `builtin:<name>`), or the
- * built-in plugins when there is no such list (SPEC §11).
+ * built-in plugins when there is no such list (docs/plugins.md#loading).
  *
  * @module
  */

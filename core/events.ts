@@ -1,5 +1,5 @@
 /**
- * Events (SPEC §10): what the core and the adapters report to the TUI, the
+ * Events (docs/operations.md#events): what the core and the adapters report to the
  * log and Prometheus through the EventSink port.
  *
  * @module
@@ -157,7 +157,7 @@ export type P2ProxyEvent =
 /** The `type` of every event. */
 export type P2ProxyEventType = P2ProxyEvent["type"];
 
-/** Renders a destination source the way the TUI badges it: `pinned[0]`, `sticky`… */
+/** Renders a destination source as logs and the admin API show it: `pinned[0]`, `sticky`… */
 export function describeSource(source: DestinationSource): string {
   return source.kind === "pinned" ? `pinned[${source.rank}]` : source.kind;
 }

@@ -4,7 +4,7 @@
  *
  * - `GET /servers` → every server's active exit and its source;
  * - `POST /servers/{port}/exit` with `{"peer_id": "12D3…"}` → manual
- *   selection (what the TUI calls): 200 when the peer was reached and is now
+ *   selection: 200 when the peer was reached and is now
  *   the port's exit, 404 for an unknown port, 400 for a bad body, 502 when
  *   the peer could not be reached (the active exit is unchanged).
  *

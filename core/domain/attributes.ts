@@ -30,7 +30,7 @@ export interface ExitAttributes {
   readonly hosting: boolean;
 }
 
-/** The filters of one proxy server (SPEC §4), already normalised. */
+/** The filters of one proxy server (docs/config-reference.md), already normalised. */
 export interface ServerFilters {
   /** ISO 3166-1 alpha-2, upper case. */
   readonly country?: string;

@@ -39,7 +39,7 @@ import type { PermissionSet } from "./permissions.ts";
 /** The plugin-API major this core implements. A plugin built for another major is rejected. */
 export const PLUGIN_API_VERSION = 1;
 
-/** The roles a node can run (SPEC §1). `tool` is a CLI command that runs no role (keygen, check…). */
+/** The roles a node can run. `tool` is a CLI command that runs no role (keygen, check…). */
 export type Role = "proxy" | "exit" | "hub" | "auth" | "demo" | "tool";
 
 /**
@@ -53,7 +53,7 @@ export interface Capabilities {
   "identity": Identity;
   /** Where the proxy remembers the exits that worked, per server. */
   "sticky-store": StickyStore;
-  /** Gets this node's token and checks the tokens peers present. */
+  /** Supplies the token this node presents to hubs and exits. */
   "authenticator": Authenticator;
   /** Receives every event (log lines, metrics); all providers serve at once. */
   "event-sink": EventSink;

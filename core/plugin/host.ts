@@ -21,7 +21,7 @@ import { mergePermissions, type PermissionSet } from "./permissions.ts";
 
 /**
  * Capabilities that every loaded provider serves at once, instead of one
- * chosen provider: events go to the log, Prometheus and the TUI together.
+ * chosen provider: events go to the log and to Prometheus together.
  */
 export const MULTI_PROVIDER_CAPABILITIES: ReadonlySet<string> = new Set(["event-sink"]);
 

@@ -1,6 +1,6 @@
 /**
  * Deno permissions as data: what a plugin or a role needs, merged and rendered
- * as the narrowest `deno run --allow-*` flags (SPEC §11).
+ * as the narrowest `deno run --allow-*` flags (docs/plugins.md#permissions).
  *
  * @module
  */
