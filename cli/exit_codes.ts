@@ -1,5 +1,5 @@
 /**
- * Process exit codes (SPEC §3).
+ * Process exit codes (docs/operations.md#exit-codes).
  *
  * @module
  */

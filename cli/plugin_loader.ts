@@ -1,7 +1,7 @@
 /**
  * Loads the plugin list: `p2proxy.plugins` from the deno.json of the current
  * folder (local paths, `npm:`/`jsr:` specifiers, or `builtin:<name>`), or the
- * built-in plugins when there is no such list (SPEC §11).
+ * built-in plugins when there is no such list (docs/plugins.md#loading).
  *
  * @module
  */
@@ -70,6 +70,10 @@ async function loadOne(
   let module: unknown = staticModules[specifier];
   if (module === undefined) {
     try {
+      // The user's plugin list is known only at run time, so this import cannot be static.
+      // Publishing cannot rewrite it, and needs not: the specifier is already absolute
+      // (file URL, npm:, jsr:). Bundles and compiled binaries get static imports instead.
+      // publish-check-ignore unanalyzable-dynamic-import -- the plugin list is run-time input
       module = await import(resolvePluginSpecifier(specifier, dir));
     } catch (error) {
       throw new PluginError(

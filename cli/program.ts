@@ -1,6 +1,6 @@
 /**
  * The `p2proxy` command line (commander): one subcommand per file under
- * commands/, exit codes of SPEC §3.
+ * commands/, exit codes of docs/operations.md#exit-codes.
  *
  * @module
  */

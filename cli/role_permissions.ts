@@ -20,7 +20,7 @@ const ANY = "*";
  */
 export const YAML_ENV: readonly string[] = ["LOG_STREAM", "LOG_TOKENS"];
 
-/** Every variable p2proxy reads is under this prefix (SPEC §3). */
+/** Every variable p2proxy reads is under this prefix (docs/config-reference.md). */
 const ENV_WILDCARD = "P2PROXY_*";
 
 /** Host and port of a listening socket as Deno's net permission spells it. */

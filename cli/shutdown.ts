@@ -1,5 +1,5 @@
 /**
- * Ctrl-C handling (SPEC §10): the first SIGINT (or a SIGTERM) starts a
+ * Ctrl-C handling (docs/operations.md#stopping): the first SIGINT (or a SIGTERM) starts a
  * graceful stop — listeners close, sessions get a grace period to finish —
  * and a second SIGINT exits at once with code 130.
  *

@@ -11,6 +11,13 @@ export class P2ProxyError<Code extends string = string> extends Error {
   /** Machine-readable reason. */
   readonly code: Code;
 
+  /**
+   * An error with a code.
+   *
+   * @param code The machine-readable reason.
+   * @param message What is wrong and what to do, for people.
+   * @param options `cause`: the underlying error.
+   */
   constructor(code: Code, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;

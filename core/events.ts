@@ -1,5 +1,5 @@
 /**
- * Events (SPEC §10): what the core and the adapters report to the TUI, the
+ * Events (docs/operations.md#events): what the core and the adapters report to the
  * log and Prometheus through the EventSink port.
  *
  * @module
@@ -15,14 +15,19 @@ export type DestinationSource =
 
 /** A candidate exit with the routes known for it. */
 export interface PoolPeer {
+  /** The exit's peer id. */
   readonly peerId: PeerId;
+  /** Its known routes, direct ones first. */
   readonly addresses: readonly Multiaddr[];
 }
 
 /** Whether a pinned peer currently has a dialable route. */
 export interface PinnedPeerStatus {
+  /** The pinned exit's peer id. */
   readonly peerId: PeerId;
+  /** Its place in `destination_peers` (0 is the most preferred). */
   readonly rank: number;
+  /** True when a route to it is known (from the hub or the config). */
   readonly resolvable: boolean;
 }
 
@@ -152,7 +157,7 @@ export type P2ProxyEvent =
 /** The `type` of every event. */
 export type P2ProxyEventType = P2ProxyEvent["type"];
 
-/** Renders a destination source the way the TUI badges it: `pinned[0]`, `sticky`… */
+/** Renders a destination source as logs and the admin API show it: `pinned[0]`, `sticky`… */
 export function describeSource(source: DestinationSource): string {
   return source.kind === "pinned" ? `pinned[${source.rank}]` : source.kind;
 }

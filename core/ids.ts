@@ -24,7 +24,9 @@ export function asMultiaddr(value: string): Multiaddr {
 
 /** A route to a peer: an address and whether it goes through a relay. */
 export interface Route {
+  /** The multiaddr to dial, ending in `/p2p/<peer id>`. */
   readonly address: Multiaddr;
+  /** True for a `/p2p-circuit` route through a hub's relay. */
   readonly relayed: boolean;
 }
 

@@ -27,3 +27,5 @@ export * from "./domain/single_flight.ts";
 export * from "./domain/connect.ts";
 export * from "./domain/manual_choice.ts";
 export * from "./config/mod.ts";
+// Named by `AuthSettings["transport"]`; exported here so the public type's parts are public too.
+export { AUTH_SERVICE_TRANSPORTS } from "./config/common.ts";

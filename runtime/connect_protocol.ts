@@ -1,7 +1,6 @@
 /**
- * `/p2proxy/connect/1.0.0` (SPEC §9): one length-prefixed `ConnectRequest`
- * from the proxy, one `ConnectResponse` from the exit, then raw bytes both
- * ways.
+ * `/p2proxy/connect/1.0.0` (docs/wire-protocols.md#connect-protocol): one length-prefixed
+ * `ConnectRequest` from the proxy, one `ConnectResponse` from the exit, then raw bytes both ways.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The all-in-one demo (SPEC §1): a hub, two exits and a proxy in one
+ * The all-in-one demo: a hub, two exits and a proxy in one
  * process, on loopback, with throwaway identities and no files written.
  * The exits register with the hub (one in NL, one in DE) and leave from
  * 127.0.0.2 and 127.0.0.3 when the system allows binding them, so the

@@ -1,8 +1,7 @@
 /**
- * The discovery actor (DESIGN.md): owns the sticky state and the active exit
- * of every server, and drives the core's connect algorithm. Sessions read
- * the active exit as a plain field (no message round trip on the hot path);
- * everything that changes it runs here.
+ * The discovery actor (ARCHITECTURE.md, "The two actors"): owns the sticky state and the active
+ * exit of every server, and drives the core's connect algorithm. Sessions read the active exit as a
+ * plain field (no message round trip on the hot path); everything that changes it runs here.
  *
  * - start: one connect per server, retried in the background forever;
  * - loss: a peer is lost when its LAST connection closes; its ports
@@ -48,7 +47,10 @@ import type { StickyStore } from "../core/ports/sticky_store.ts";
 
 const logger = getLogger(["p2proxy", "discovery"]);
 
-/** Liveness (SPEC §5.2): ping every 15 s, 10 s timeout, 3 strikes close the connection. */
+/**
+ * Liveness (docs/proxy-behaviour.md#liveness): ping every 15 s, 10 s timeout, 3 strikes close the
+ * connection.
+ */
 export const PING_INTERVAL_MS = 15_000;
 /** See {@link PING_INTERVAL_MS}. */
 export const PING_TIMEOUT_MS = 10_000;
@@ -57,7 +59,7 @@ export const PING_STRIKES = 3;
 
 /**
  * How often a port served by a lower-ranked pinned exit tries to get back to a
- * better rank (SPEC §5.2 prefers a lower rank): rank 0 returns within this.
+ * better rank (docs/proxy-behaviour.md#pinned-exits): rank 0 returns within this.
  */
 export const PINNED_RECLAIM_INTERVAL_MS = 10_000;
 
@@ -132,7 +134,7 @@ export interface DiscoveryActorDeps {
   readonly store: StickyStore;
   readonly clock: Clock;
   readonly events: EventSink;
-  /** Overrides for tests (defaults: SPEC values). */
+  /** Overrides for tests (defaults: the documented values, docs/proxy-behaviour.md#timings). */
   readonly timings?: Partial<{
     rediscoveryCooldownMs: number;
     jitWaitMs: number;
@@ -340,8 +342,8 @@ export class DiscoveryActor {
     server: ExitSelectionSettings,
     avoid: PeerId | undefined,
   ): Promise<ConnectedDestination> {
-    // Only a connect after a loss is a rediscovery (SPEC §5.2): the start-up connect
-    // must not throttle the first loss.
+    // Only a connect after a loss is a rediscovery (docs/proxy-behaviour.md#losing-an-exit): the
+    // start-up connect must not throttle the first loss.
     if (avoid !== undefined) this.#lastRediscovery.set(server.port, this.#deps.clock.now());
     const manualBefore = this.#manualChoices.get(server.port) ?? 0;
     this.#deps.events.emit({ type: "connection-connecting", port: server.port });

@@ -39,7 +39,7 @@ const [A, B, C, D] = [aPeerId(1), aPeerId(2), aPeerId(3), aPeerId(4)] as [
   PeerId,
 ];
 
-/** The SPEC's cooldown (the actor's default), spelled out so the arithmetic below reads. */
+/** The documented cooldown (the actor's default), spelled out so the arithmetic below reads. */
 const COOLDOWN_MS = 30_000;
 
 /** Bound of every wait on a real timer: a broken actor fails the test in seconds. */
@@ -663,7 +663,7 @@ test("liveness: three failed pings in a row hang up; a success resets the count"
     world.actor.start();
     await settle();
     deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
-    world.clock.advance(COOLDOWN_MS); // 3 strikes take 45 s at SPEC timings
+    world.clock.advance(COOLDOWN_MS); // 3 strikes take 45 s at the default timings
 
     await waitFor("the hang-up", () => world.network.hangUps.length > 0);
     await settle();

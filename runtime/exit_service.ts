@@ -1,5 +1,5 @@
 /**
- * The exit's side of `/p2proxy/connect/1.0.0` (SPEC §6): read the request,
+ * The exit's side of `/p2proxy/connect/1.0.0` (docs/exit-behaviour.md): read the request,
  * check the token and the limits, resolve the name here (socks5h), check
  * EVERY resolved address against the egress policy, connect only to a
  * checked address (no second lookup: no DNS rebinding), answer with a status

@@ -1,5 +1,5 @@
 /**
- * The hub role, assembled (SPEC §7): the directory server on the libp2p
+ * The hub role, assembled (docs/hub-behaviour.md): the directory server on the libp2p
  * node, the relay limit policy (raised limits for registered exits, the
  * defaults for everyone else) and the expiry sweeper.
  *

@@ -1,6 +1,6 @@
 /**
  * The data plane's hot path: full-duplex copying between a TCP connection
- * and a stream, with half-close (SPEC §5.1). The TCP side's EOF closes only
+ * and a stream, with half-close (docs/proxy-behaviour.md#relay). The TCP side's EOF closes only
  * the stream's write side and the other direction keeps flowing; the
  * stream's EOF closes the socket's write side; the relay ends when both
  * directions are done, or on an error in either, which resets both.

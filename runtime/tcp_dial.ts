@@ -1,7 +1,7 @@
 /**
  * Outgoing TCP connections of an exit: `Deno.connect` by default, `node:net`
  * when a local `bind_address` must be set (Deno.connect cannot bind), and the
- * mapping of connect failures to SOCKS reply codes (SPEC §5.1).
+ * mapping of connect failures to SOCKS reply codes (docs/proxy-behaviour.md#reply-codes).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * `deno task bench` (SPEC §13): measures the data plane on loopback, every
+ * `deno task bench` (README, "Performance"): measures the data plane on loopback, every
  * figure next to a baseline measured in the same run, prints a Markdown
  * table and writes the full results as JSON.
  *

@@ -1,7 +1,7 @@
 /**
- * The pure-core boundary (DESIGN.md): what no file under core/ may use.
- * `deno run -A scripts/core_boundary.ts` prints violations and exits 1 when
- * there are any; tests/core_boundary_test.ts runs the same check.
+ * The pure-core boundary (ARCHITECTURE.md, "Rules that keep it easy to change"): what no file under
+ * core/ may use. `deno run -A scripts/core_boundary.ts` prints violations and exits 1 when there
+ * are any; tests/core_boundary_test.ts runs the same check.
  *
  * @module
  */

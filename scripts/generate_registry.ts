@@ -1,8 +1,8 @@
 /**
- * Generates the entry point of a bundle or compiled binary: the CLI plus a
- * static import of every plugin the folder's deno.json lists, because
- * `deno compile` and `deno bundle` only embed imports they can see (SPEC §11).
- * Built-in plugins are static imports of the CLI already.
+ * Generates the entry point of a bundle or compiled binary: the CLI plus a static import of every
+ * plugin the folder's deno.json lists, because `deno compile` and `deno bundle` only embed imports
+ * they can see (docs/plugins.md#single-file-builds). Built-in plugins are static imports of the CLI
+ * already.
  *
  *   deno run -A scripts/generate_registry.ts [--dir .] [--out dist/entry.generated.ts]
  *

@@ -1,5 +1,5 @@
 /**
- * Plumbing of the authentication end-to-end tests (SPEC §8, §12): `p2proxy
+ * Plumbing of the authentication end-to-end tests (docs/authentication.md): `p2proxy
  * auth serve` as a real process with keys made by `p2proxy auth add-key`, a
  * role process that is expected to exit, curl and a raw SOCKS5 CONNECT
  * through a proxy, a whoami destination, and an in-process libp2p peer that

@@ -1,5 +1,5 @@
 /**
- * Authentication end to end (SPEC §8, §12), with real processes on loopback:
+ * Authentication end to end (docs/authentication.md), with real processes on loopback:
  * `p2proxy auth serve` (keys made by `auth add-key`), a hub and an exit that
  * verify tokens, proxies that fetch them, and curl through the proxies.
  *

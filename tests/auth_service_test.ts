@@ -1,5 +1,5 @@
 /**
- * The auth service over real HTTP (SPEC §8, §9): IssueToken and PublicKeys
+ * The auth service over real HTTP (docs/wire-protocols.md#auth-service): IssueToken and PublicKeys
  * over the Connect protocol (binary and JSON), gRPC-web and gRPC (h2c), the
  * offline verifier against the keys it fetched, key rotation, and the
  * `auth add-key` / `auth serve` commands as subprocesses.

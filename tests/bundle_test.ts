@@ -1,8 +1,8 @@
 /**
- * The single-file build (SPEC §11): scripts/generate_registry.ts writes an
- * entry point with the configured plugins as static imports, `deno bundle`
- * turns it into one JS file, and that file runs with `deno run` anywhere.
- * Everything goes to a temp dir, never to the repo's dist/.
+ * The single-file build (docs/plugins.md#single-file-builds): scripts/generate_registry.ts writes
+ * an entry point with the configured plugins as static imports, `deno bundle` turns it into one JS
+ * file, and that file runs with `deno run` anywhere. Everything goes to a temp dir, never to the
+ * repo's dist/.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 /**
- * The command line as a user meets it (SPEC §3): real `deno run` subprocesses,
+ * The command line as a user meets it (README, "Commands"): real `deno run` subprocesses,
  * asserting exit codes and what is printed.
  */
 import assert from "node:assert/strict";
@@ -229,7 +229,8 @@ Deno.test("id creates an identity when absent and refuses a corrupt one", async 
     });
 
     await t.step("corrupt: a runtime failure naming the file, which is left alone", async () => {
-      // SPEC §3/§8: the config and command are fine, the node's state is not: exit 1, not 2.
+      // The config and command are fine, the node's state is not: exit 1, not 2
+      // (docs/operations.md#exit-codes).
       const stateDir = join(dir, "corrupt");
       await Deno.mkdir(stateDir);
       const file = join(stateDir, "node_keypair.bin");

@@ -1,5 +1,5 @@
 /**
- * The data plane end to end (SPEC §5.1, §6) with real processes: a proxy and
+ * The data plane end to end (docs/proxy-behaviour.md#relay) with real processes: a proxy and
  * an exit started from the CLI, real destination servers, curl and the
  * tests' own SOCKS client. Bulk transfers are checked by SHA-256, half-close
  * byte-exact, and 200 concurrent sessions through one exit byte-exact.

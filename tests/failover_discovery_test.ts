@@ -1,6 +1,6 @@
 /**
- * Losing exits, with real processes (SPEC §5.2): one hub, four exits (two in
- * NL, two in DE) and one proxy whose servers cover every case.
+ * Losing exits, with real processes (docs/proxy-behaviour.md#losing-an-exit): one hub, four exits
+ * (two in NL, two in DE) and one proxy whose servers cover every case.
  *
  * - SIGKILL of the exit two NL ports share, mid-download: their sessions end
  *   at once; the `fail-fast` port serves new sessions on the other NL exit
@@ -94,7 +94,7 @@ async function downloadUnderway(port: number, sourcePort: number): Promise<{
   return { session, source: source ?? "" };
 }
 
-/** A rediscovery after a loss may wait out the 30 s cooldown (SPEC §5.2), plus a discovery. */
+/** A rediscovery after a loss may wait out the 30 s cooldown, plus a discovery. */
 const REDISCOVERY_WAIT_MS = 40_000;
 
 Deno.test("failover and pinned ranks: killed exits, fail-fast vs with-backoff, hard pin, fallback", async (t) => {

@@ -1,5 +1,5 @@
 /**
- * An exit dies mid-session (SPEC §5.1, §5.2): with two pinned exits, a long
+ * An exit dies mid-session (docs/proxy-behaviour.md#pinned-exits): with two pinned exits, a long
  * download runs through the first; SIGKILL of that exit must close the
  * client's socket promptly (no hang), and a new session then leaves through
  * the second. The exits are told apart by `bind_address` (127.0.0.2 and

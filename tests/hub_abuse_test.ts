@@ -1,5 +1,5 @@
 /**
- * Hostile peers against a live hub process (SPEC §7, §9, §12). The test's
+ * Hostile peers against a live hub process (docs/hub-behaviour.md#bad-requests). The test's
  * own libp2p nodes (plugins/network-libp2p, through runtime/directory's
  * TestNet) dial the hub started from the CLI and open
  * `/p2proxy/directory/1.0.0` streams by hand:

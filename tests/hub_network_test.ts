@@ -1,5 +1,5 @@
 /**
- * The hub network as separate processes (SPEC §5.2, §6, §7): a hub, exits
+ * The hub network as separate processes (docs/hub-behaviour.md): a hub, exits
  * registered with it, and proxies that discover through it.
  *
  * - filters: each server gets an exit matching its filters, never another;

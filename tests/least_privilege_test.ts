@@ -1,5 +1,5 @@
 /**
- * SPEC §11: each role runs under exactly the flags `p2proxy permissions`
+ * docs/plugins.md#permissions: each role runs under exactly the flags `p2proxy permissions`
  * prints for its config, with `--no-prompt`, and moves bytes.
  */
 import assert from "node:assert/strict";

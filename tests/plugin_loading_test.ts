@@ -1,5 +1,5 @@
 /**
- * Plugin loading from a user's deno.json (SPEC §11), through the real CLI:
+ * Plugin loading from a user's deno.json (docs/plugins.md#loading), through the real CLI:
  * each scenario is a folder with its own deno.json and plugin modules written
  * here, and `p2proxy plugins` / `check` / `id` run with that folder as cwd.
  */

@@ -1,5 +1,5 @@
 /**
- * Property tests against a live SOCKS5 listener (SPEC §5.1, §12: bad input
+ * Property tests against a live SOCKS5 listener (docs/proxy-behaviour.md#handshake; bad input
  * never takes a process down or leaks a session): random bytes and mutated
  * valid greetings/requests, each on its own connection, must end in a reply
  * or a close within a bounded time. Afterwards the listener still serves a

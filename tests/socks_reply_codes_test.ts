@@ -1,5 +1,5 @@
 /**
- * SOCKS5 reply codes end to end (SPEC §5.1, §6), with real proxy and exit
+ * SOCKS5 reply codes end to end (docs/proxy-behaviour.md#reply-codes), with real proxy and exit
  * processes and the tests' own SOCKS client: each failure maps to its RFC
  * 1928 code, a success is sent only after the exit confirmed the
  * destination, the default egress policy refuses loopback without

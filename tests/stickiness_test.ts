@@ -1,5 +1,5 @@
 /**
- * Sticky exits across proxy restarts (SPEC §5.2, §5.3), with real processes:
+ * Sticky exits across proxy restarts (docs/proxy-behaviour.md#sticky-pool), with real processes:
  * three exits match the server's filters, so keeping "the same exit" is not
  * luck. Each round moves the pool's most recent exit with the admin API's
  * manual selection, restarts the proxy on the same state dir, and checks

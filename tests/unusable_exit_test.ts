@@ -1,7 +1,7 @@
 /**
- * SPEC §5.2: an exit that does not speak the connect protocol is marked
- * unusable, forgotten, and selection moves on (here: to the next pinned rank).
- * In one process, with real libp2p nodes and sockets.
+ * docs/proxy-behaviour.md#exits-that-do-not-speak-the-protocol: an exit that does not speak the
+ * connect protocol is marked unusable, forgotten, and selection moves on (here: to the next pinned
+ * rank). In one process, with real libp2p nodes and sockets.
  */
 import assert from "node:assert/strict";
 import { loadExitConfig, loadProxyConfig } from "../core/config/mod.ts";

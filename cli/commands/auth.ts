@@ -1,5 +1,5 @@
 /**
- * `p2proxy auth serve -c Auth.yaml`: the reference auth service (SPEC §8).
+ * `p2proxy auth serve -c Auth.yaml`: the reference auth service (docs/authentication.md).
  * `p2proxy auth add-key -c Auth.yaml --role proxy|exit|both [--name N]`:
  * creates an API key, prints it once, and stores only its hash in the file.
  *

@@ -10,7 +10,7 @@ import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
 
-/** The identity file name inside a state dir (SPEC §8). */
+/** The identity file name inside a state dir (docs/authentication.md#identity). */
 export const KEYPAIR_FILE = "node_keypair.bin";
 
 /** Adds `keygen` and `id`. */

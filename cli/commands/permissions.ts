@@ -1,6 +1,6 @@
 /**
  * `p2proxy permissions <command> -c FILE`: the narrowest `deno run` line that
- * this command with this config needs (SPEC §11): the role's own needs merged
+ * this command with this config needs (docs/plugins.md#permissions): the role's own needs merged
  * with what each chosen plugin declares.
  *
  * @module

@@ -1,6 +1,6 @@
 /**
  * Length-prefixed frames for the protobuf messages on libp2p streams
- * (SPEC §9): an unsigned LEB128 varint (as protobuf and multiformats
+ * (docs/wire-protocols.md#framing): an unsigned LEB128 varint (as protobuf and multiformats
  * unsigned-varint) with the payload length, then the payload.
  *
  * Pure: no Deno API. The connect protocol sends one frame each way and then
@@ -19,7 +19,9 @@
  */
 import { P2ProxyError } from "../errors.ts";
 
-/** Largest payload of one frame: 64 KiB (SPEC §9); larger resets the stream. */
+/**
+ * Largest payload of one frame: 64 KiB (docs/wire-protocols.md#framing); larger resets the stream.
+ */
 export const MAX_FRAME_BYTES: number = 65536;
 
 /** Longest varint accepted: the multiformats unsigned-varint limit (9 bytes, 63 bits). */

@@ -284,7 +284,7 @@ export function parseGreeting(buf: Uint8Array): ParseResult<Socks5Greeting> {
 
 /**
  * Picks the method to answer a greeting with: USERNAME/PASSWORD when the
- * server has users, NO AUTH when it has none (SPEC §5.1), and
+ * server has users, NO AUTH when it has none (docs/proxy-behaviour.md#handshake), and
  * {@link AUTH_METHOD.noAcceptable} (0xFF, then close) when the client did not
  * offer the one the server needs.
  */

@@ -1,6 +1,6 @@
 /**
- * The anchor's legacy spellings, rewritten to p2proxy's keys before
- * validation so that an existing anchor config keeps working (SPEC §4).
+ * The anchor's legacy spellings, rewritten to p2proxy's keys before validation so that an existing
+ * anchor config keeps working (docs/config-reference.md, "Anchor configs").
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The auth service's configuration, `Auth.yaml` (SPEC §8): where
+ * The auth service's configuration, `Auth.yaml` (docs/authentication.md): where
  * `p2proxy auth serve` listens, which network its tokens are for, how long
  * they live, which key signs them, and the API keys it accepts — stored as
  * hashes only (`p2proxy auth add-key` writes them).
@@ -46,17 +46,19 @@ import { describeKind, describeValue, quote } from "./problems.ts";
 // Defaults and formats
 
 /**
- * Where the service listens: loopback, so a fresh service is reachable only
- * from its own host until the operator decides otherwise (SPEC §12). 8443 is
- * the conventional alternative HTTPS port, which is what the service becomes
- * once `tls` is set.
+ * Where the service listens: loopback, so a fresh service is reachable only from its own host until
+ * the operator decides otherwise (docs/operations.md#security-defaults). 8443 is the conventional
+ * alternative HTTPS port, which is what the service becomes once `tls` is set.
  */
 export const AUTH_DEFAULT_LISTEN = "127.0.0.1:8443";
 /** Host part of {@link AUTH_DEFAULT_LISTEN}. */
 export const AUTH_DEFAULT_HOST = "127.0.0.1";
 /** Port part of {@link AUTH_DEFAULT_LISTEN}. */
 export const AUTH_DEFAULT_PORT = 8443;
-/** Token lifetime (SPEC §8: "short-lived"): an hour, refreshed by clients at 80 % of it. */
+/**
+ * Token lifetime (short-lived, docs/authentication.md#tokens): an hour, refreshed by clients at
+ * 80 % of it.
+ */
 export const DEFAULT_TOKEN_TTL_SECS = 3600;
 /** The network id tokens carry when the operator names none. */
 export const DEFAULT_NETWORK_ID = "p2proxy";
@@ -93,6 +95,7 @@ export interface ApiKeyEntry {
   readonly name: string;
   /** `sha256:<base64url>` of the key; the key itself is never stored. */
   readonly hash: string;
+  /** The token roles this key may ask for. */
   readonly role: ApiKeyRole;
 }
 
@@ -106,7 +109,9 @@ export interface ListenAddress {
 
 /** TLS for the listeners: PEM files read at start-up. */
 export interface TlsFiles {
+  /** Path of the PEM certificate chain. */
   readonly certFile: string;
+  /** Path of the PEM private key. */
   readonly keyFile: string;
 }
 
@@ -130,6 +135,7 @@ export interface AuthServiceConfig extends ConfigNotes {
   readonly previousSigningKeys: readonly string[];
   /** The accepted API keys. */
   readonly apiKeys: readonly ApiKeyEntry[];
+  /** The lowest level the service logs. */
   readonly logLevel: LogLevel;
   /** TLS for both listeners; absent = plain HTTP (fine on loopback or behind a TLS proxy). */
   readonly tls?: TlsFiles;
@@ -240,7 +246,7 @@ export const authConfigSchema: z.ZodType<Omit<AuthServiceConfig, "warnings">> = 
   ...(raw.tls === undefined ? {} : { tls: raw.tls }),
 }));
 
-/** The environment variables `auth serve` reads (SPEC §3); API keys never come from the environment. */
+/** The environment variables `auth serve` reads; API keys never come from the environment. */
 export const AUTH_ENV: readonly EnvBinding[] = [
   envBinding("listen", "string"),
   envBinding("grpc_port", "integer"),

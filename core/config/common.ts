@@ -1,5 +1,5 @@
 /**
- * Field schemas shared by the proxy, exit and hub configs (SPEC §4, §6, §7).
+ * Field schemas shared by the proxy, exit and hub configs (docs/config-reference.md).
  *
  * Schemas read the snake_case keys of the file and produce normalised
  * values: peer ids and multiaddrs validated and branded, countries as
@@ -30,16 +30,16 @@ import { describeValue, type PathSegment, quote } from "./problems.ts";
 /** Largest TCP/UDP port number. */
 export const PORT_MAX = 65_535;
 
-/** Default `log_level` (SPEC §4). */
+/** Default `log_level`. */
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 
-/** Default `metrics_bind` and SOCKS `bind`: loopback, so nothing is exposed by accident (SPEC §12). */
+/** Default `metrics_bind` and SOCKS `bind`: loopback, so nothing is exposed by accident. */
 export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
 
-/** Default `state_dir` (SPEC §4): the working directory, as the anchor kept its files there. */
+/** Default `state_dir`: the working directory, as the anchor kept its files there. */
 export const DEFAULT_STATE_DIR = ".";
 
-/** Default `keypair_path`, relative to `state_dir` (SPEC §8; the anchor's file name). */
+/** Default `keypair_path`, relative to `state_dir` (the anchor's file name). */
 export const DEFAULT_KEYPAIR_PATH = "node_keypair.bin";
 
 /**
@@ -247,7 +247,7 @@ export function choiceSchema<const T extends string>(choices: readonly T[]) {
 
 /**
  * Parses a bandwidth (`50Mbps`, `1Gbps 500Mbps`) to bits per second. A bare
- * number is refused: `50` could be bits, kilobits or megabits (SPEC §4).
+ * number is refused: `50` could be bits, kilobits or megabits.
  */
 export const bandwidthSchema = z.unknown().transform((value, ctx): number => {
   if (typeof value === "number") {
@@ -486,7 +486,7 @@ export function hasTcpPort(address: string): boolean {
 
 /**
  * Applies the `port` shorthand: the TCP port of every listen address
- * becomes `port` (SPEC §4; the flag and env var of the same name move it).
+ * becomes `port` (the flag and env var of the same name move it).
  */
 export function withTcpPort(
   addresses: readonly Multiaddr[],
@@ -522,7 +522,7 @@ export const providersSchema = z.record(
 export const AUTH_SERVICE_TRANSPORTS = ["connect", "grpc-web", "grpc"] as const;
 
 /**
- * `auth` (SPEC §8): how this node gets its token and how it checks others'.
+ * `auth` (docs/authentication.md): how this node gets its token and how it checks others'.
  * `provider: connect` exchanges `api_key` with the auth service at `url` for
  * short-lived tokens, which hubs and exits verify offline with the service's
  * public keys; `provider: static` uses one pre-shared `token` (or
@@ -535,6 +535,7 @@ export interface AuthSettings {
   readonly provider: string;
   /** The auth service's base URL (`connect`); the anchor's `grpc_url`. */
   readonly url?: string;
+  /** How to reach the service at `url` (`connect` by default). */
   readonly transport: typeof AUTH_SERVICE_TRANSPORTS[number];
   /** The network tokens must name (hubs and exits check it). */
   readonly networkId: string;

@@ -1,5 +1,5 @@
 /**
- * The exit role's configuration, `Exit.yaml` (SPEC §6): where it listens,
+ * The exit role's configuration, `Exit.yaml` (docs/exit-behaviour.md): where it listens,
  * which hubs it registers with and what it says about itself, its egress
  * policy (security-critical: validated here with the same parser the policy
  * uses), and its limits.
@@ -49,15 +49,15 @@ export const EXIT_DEFAULT_LISTEN_ADDRS: readonly string[] = ["/ip4/0.0.0.0/tcp/0
 export const EXIT_DEFAULT_METRICS_PORT = 9092;
 /** Advertised bandwidth when the operator says nothing: above the proxy's 50 Mbps default floor. */
 export const DEFAULT_EXIT_BANDWIDTH = "1Gbps";
-/** Concurrent sessions per exit (SPEC §6 limits). */
+/** Concurrent sessions per exit (docs/exit-behaviour.md#limits). */
 export const DEFAULT_MAX_SESSIONS = 4096;
 /** Concurrent sessions per proxy peer, so one proxy cannot take every slot. */
 export const DEFAULT_MAX_SESSIONS_PER_PEER = 1024;
-/** Deadline for the exit's TCP connect to a destination (SPEC §6). */
+/** Deadline for the exit's TCP connect to a destination. */
 export const DEFAULT_CONNECT_TIMEOUT_SECS = 10;
 /** 0: no idle timeout unless configured. */
 export const DEFAULT_EXIT_IDLE_TIMEOUT_SECS = 0;
-/** Re-registration interval (SPEC §6: "default every 30 s"). */
+/** Re-registration interval (docs/exit-behaviour.md#registration). */
 export const DEFAULT_HEARTBEAT_SECS = 30;
 /** Most sessions a limit may name; far above what one process can serve. */
 const MAX_SESSIONS_LIMIT = 1_000_000;
@@ -225,7 +225,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   relay: raw.relay,
 }));
 
-/** The environment variables the exit reads (SPEC §3: `P2PROXY_<KEY>`). */
+/** The environment variables the exit reads (`P2PROXY_<KEY>`). */
 export const EXIT_ENV: readonly EnvBinding[] = [
   envBinding("api_key", "string"),
   envBinding("api_key", "string", "P2PROXY_BITPING_API_KEY"),

@@ -1,5 +1,5 @@
 /**
- * The hub role's configuration, `Hub.yaml` (SPEC §7): where it listens, how
+ * The hub role's configuration, `Hub.yaml` (docs/hub-behaviour.md): where it listens, how
  * long it remembers exits, and its circuit relay limits (raised for
  * registered exits, libp2p's defaults for everyone else: not an open relay).
  *
@@ -33,9 +33,9 @@ import {
 export const HUB_DEFAULT_LISTEN_ADDRS: readonly string[] = ["/ip4/0.0.0.0/tcp/4001"];
 /** Next to the proxy's 9091 and the exit's 9092. */
 export const HUB_DEFAULT_METRICS_PORT = 9093;
-/** The interval exits re-register at (SPEC §6). */
+/** The interval exits re-register at (docs/exit-behaviour.md#registration). */
 export const DEFAULT_HUB_HEARTBEAT_SECS = 30;
-/** The hub forgets an exit after this many missed heartbeats (SPEC §6). */
+/** The hub forgets an exit after this many missed heartbeats (docs/hub-behaviour.md#expiry). */
 export const DEFAULT_MISSED_HEARTBEATS = 3;
 /** Relay reservations held at once (js-libp2p's circuit relay server default). */
 export const DEFAULT_MAX_RESERVATIONS = 128;
@@ -43,7 +43,7 @@ export const DEFAULT_MAX_RESERVATIONS = 128;
 export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 131_072;
 /** Relayed connection lifetime for strangers: js-libp2p's default 2 minutes. */
 export const DEFAULT_RELAY_DURATION_LIMIT_SECS = 120;
-/** FindNodes answers at most this many exits (SPEC §7: limit ≤ 100). */
+/** FindNodes answers at most this many exits (docs/hub-behaviour.md#findnodes). */
 export const MAX_FIND_NODES = 100;
 /** Most reservations a hub may hold; bounds memory. */
 const MAX_RESERVATIONS_LIMIT = 1_000_000;
@@ -88,7 +88,8 @@ const relaySchema = z.strictObject({
   max_reservations: countSchema(1, MAX_RESERVATIONS_LIMIT).default(DEFAULT_MAX_RESERVATIONS),
   exit_data_limit_bytes: countSchema(0, Number.MAX_SAFE_INTEGER).default(0),
   exit_duration_limit_secs: durationSecsSchema({ allowZero: true }).prefault(0),
-  // Never 0: an unlimited relay for strangers is an open relay (SPEC §7, §12).
+  // Never 0: an unlimited relay for strangers is an open relay
+  // (docs/hub-behaviour.md#circuit-relay).
   default_data_limit_bytes: countSchema(1, Number.MAX_SAFE_INTEGER).default(
     DEFAULT_RELAY_DATA_LIMIT_BYTES,
   ),
@@ -125,7 +126,7 @@ export const hubConfigSchema: z.ZodType<Omit<HubConfig, "warnings">> = z.strictO
   findNodesMax: raw.find_nodes_max,
 }));
 
-/** The environment variables the hub reads (SPEC §3: `P2PROXY_<KEY>`). */
+/** The environment variables the hub reads (`P2PROXY_<KEY>`). */
 export const HUB_ENV: readonly EnvBinding[] = [
   envBinding("log_level", "string"),
   envBinding("metrics_port", "integer"),

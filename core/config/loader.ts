@@ -2,7 +2,7 @@
  * The generic config loader: text → layered raw object → validated config,
  * or one {@link ConfigError} that lists every problem.
  *
- * Layers, highest first (SPEC §3): overrides (command-line flags) >
+ * Layers, highest first (docs/config-reference.md): overrides (command-line flags) >
  * environment (`P2PROXY_*` only) > file > defaults. The core never reads a
  * file or the process environment: the CLI passes the text and a plain env object.
  *
@@ -38,7 +38,7 @@ export interface ConfigNotes {
   readonly warnings: readonly ConfigProblem[];
 }
 
-/** The prefix of every environment variable p2proxy reads (SPEC §3, §4). */
+/** The prefix of every environment variable p2proxy reads. */
 export const ENV_PREFIX = "P2PROXY_";
 
 /** How an environment variable's text becomes a config value. */

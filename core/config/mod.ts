@@ -1,6 +1,6 @@
 /**
  * p2proxy's configuration: schemas and loaders for the proxy, exit and hub
- * roles and the auth service (SPEC §3, §4, §6, §7, §8). Pure: the CLI reads the file and the
+ * roles and the auth service (docs/config-reference.md). Pure: the CLI reads the file and the
  * environment and passes their contents in.
  *
  * @example

@@ -1,7 +1,7 @@
 /**
  * Config problems and the error that carries them. A loader collects every
  * problem it finds and throws once, so the user fixes a file in one pass
- * (SPEC §4: "all problems are reported at once").
+ * (all problems are reported at once: docs/config-reference.md).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The proxy (entry) role's configuration, `Config.yaml` (SPEC §4). The keys
+ * The proxy (entry) role's configuration, `Config.yaml` (docs/config-reference.md). The keys
  * are the anchor's, so an anchor config keeps working; its legacy spellings
  * are rewritten (see `_legacy.ts`), and the anchor's holes are closed:
  * unknown keys, duplicate ports, empty pins, bad peers, bad bandwidths and
@@ -50,7 +50,7 @@ import {
 } from "./loader.ts";
 
 // ---------------------------------------------------------------------------
-// Defaults (SPEC §4; the anchor's values where it had the key)
+// Defaults (the anchor's values where it had the key)
 
 /** libp2p listens on every IPv4 interface, on a port the OS picks. */
 export const PROXY_DEFAULT_LISTEN_ADDRS: readonly string[] = ["/ip4/0.0.0.0/tcp/0"];
@@ -64,9 +64,9 @@ export const DEFAULT_POOL_MAX_TOTAL = 30;
 const MAX_POOL_MAX_TOTAL = 10_000;
 /** The anchor's `pool.open_timeout_secs`. */
 export const DEFAULT_OPEN_TIMEOUT_SECS = 20;
-/** SOCKS handshake deadline against slowloris clients (SPEC §5.1). */
+/** SOCKS handshake deadline against slowloris clients (docs/proxy-behaviour.md#handshake). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_SECS = 10;
-/** 0: sessions have no idle timeout unless configured (SPEC §4). */
+/** 0: sessions have no idle timeout unless configured. */
 export const DEFAULT_IDLE_TIMEOUT_SECS = 0;
 /** RFC 1929 caps username and password at 255 bytes each. */
 const MAX_CREDENTIAL_BYTES = 255;
@@ -269,7 +269,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
 // ---------------------------------------------------------------------------
 // Environment, legacy spellings, cross-field checks
 
-/** The environment variables the proxy reads (SPEC §3: `P2PROXY_<KEY>`). */
+/** The environment variables the proxy reads (`P2PROXY_<KEY>`). */
 export const PROXY_ENV: readonly EnvBinding[] = [
   envBinding("api_key", "string"),
   envBinding("api_key", "string", "P2PROXY_BITPING_API_KEY"),
@@ -293,7 +293,7 @@ function rewriteProxyLegacy(raw: Record<string, unknown>, recorder: LegacyRecord
   });
 }
 
-/** Refused unless `allow_open_proxy: true` (SPEC §4, §12). */
+/** Refused unless `allow_open_proxy: true` (docs/operations.md#security-defaults). */
 function openProxyMessage(bind: string): string {
   return `Refusing to serve SOCKS5 on ${bind}, a non-loopback address, without \`users\`: ` +
     "anyone who can reach it could use this proxy. Add `users`, bind to 127.0.0.1, or set " +

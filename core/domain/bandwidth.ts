@@ -1,5 +1,5 @@
 /**
- * Bandwidth values in config (`min_bandwidth: 50Mbps`, SPEC §4): parsing to
+ * Bandwidth values in config (`min_bandwidth: 50Mbps`): parsing to
  * bits per second and formatting back.
  *
  * Units are decimal SI bits (K = 1e3 … T = 1e12), case-insensitive. Several

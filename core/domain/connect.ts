@@ -1,10 +1,9 @@
 /**
- * The connect algorithm (SPEC §5.2): how one server (SOCKS port) gets an exit.
- * Pinned peers in rank order; else the lost exit (with backoff), the sticky
- * pool, then discovery through the hub. It performs no I/O of its own: it
- * asks the directory, the dialer and the clock, mutates the pure sticky
- * state, and reports through the event sink. The discovery actor drives it
- * one call at a time and owns the per-port active exit.
+ * The connect algorithm (docs/proxy-behaviour.md#choosing-an-exit): how one server (SOCKS port)
+ * gets an exit. Pinned peers in rank order; else the lost exit (with backoff), the sticky pool,
+ * then discovery through the hub. It performs no I/O of its own: it asks the directory, the dialer
+ * and the clock, mutates the pure sticky state, and reports through the event sink. The discovery
+ * actor drives it one call at a time and owns the per-port active exit.
  *
  * @module
  */
@@ -161,7 +160,7 @@ export class ExitConnector {
   }
 
   /**
-   * Manual selection (TUI or API): reach `peer` and adopt it as `manual`. When
+   * Manual selection (the admin API): reach `peer` and adopt it as `manual`. When
    * it cannot be reached, emits an error and resolves undefined: the active
    * exit stays as it was.
    *
@@ -215,7 +214,7 @@ export class ExitConnector {
     return ports;
   }
 
-  /** Emits the remembered pool of `server` (the TUI's standby list). */
+  /** Emits the remembered pool of `server` (its standby exits). */
   emitStickyPool(server: ExitSelectionSettings): void {
     this.#deps.events.emit({
       type: "sticky-pool",
@@ -565,11 +564,11 @@ export interface DirectSwitchInput {
 }
 
 /**
- * Prefer direct (SPEC §5.2): true when a pool member just connected directly
- * while the active exit is reached only through a relay, so the server should
- * switch to it (`ExitConnector.adopt(server, candidate, { kind: "sticky" })`).
- * A relay is a last resort, never the steady state. A pinned or manually
- * chosen exit is never switched away from: the user asked for that egress IP.
+ * Prefer direct (docs/proxy-behaviour.md#prefer-direct-routes): true when a pool member just
+ * connected directly while the active exit is reached only through a relay, so the server should
+ * switch to it (`ExitConnector.adopt(server, candidate, { kind: "sticky" })`). A relay is a last
+ * resort, never the steady state. A pinned or manually chosen exit is never switched away from: the
+ * user asked for that egress IP.
  */
 export function shouldPreferDirect(input: DirectSwitchInput): boolean {
   if (input.active === undefined || input.active === input.candidate) return false;
@@ -586,7 +585,7 @@ export interface RetryOptions {
   readonly clock: Clock;
   /** Stops the retries: rejects with `ConnectError` `aborted`. */
   readonly signal?: AbortSignal;
-  /** Delay schedule; default 1 s ×2 up to 30 s (SPEC §5.2). */
+  /** Delay schedule; default 1 s ×2 up to 30 s. */
   readonly backoff?: Backoff;
   /** Told of each failure and the pause before the next try (for logs and events). */
   readonly onFailure?: (error: unknown, delayMs: number, attempt: number) => void;

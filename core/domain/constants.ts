@@ -1,5 +1,5 @@
 /**
- * Constants of exit selection (SPEC §5.2). Each names its unit and says where
+ * Constants of exit selection (docs/proxy-behaviour.md#timings). Each names its unit and says where
  * the value comes from; "anchor" is the Rust reference implementation
  * (`crates/core/src/domain/connect.rs` and the discovery actor).
  *
@@ -40,17 +40,19 @@ export const STICKY_RECONNECT_FACTOR = 2;
 /** Cap of the sticky reconnect pauses; never reached with 3 attempts. Anchor: as above. */
 export const STICKY_RECONNECT_MAX_MS = 8_000;
 
-/** First pause of the background retry after a connect gave up. SPEC §5.2 ("1 s ×2 up to 30 s"). */
+/** First pause of the background retry after a connect gave up (1 s ×2 up to 30 s). */
 export const BACKGROUND_RETRY_INITIAL_MS = 1_000;
 
-/** Growth factor of the background retry. SPEC §5.2. */
+/** Growth factor of the background retry. */
 export const BACKGROUND_RETRY_FACTOR = 2;
 
-/** Cap of the background retry pause: a dark port is retried at least this often. SPEC §5.2. */
+/** Cap of the background retry pause: a dark port is retried at least this often. */
 export const BACKGROUND_RETRY_MAX_MS = 30_000;
 
-/** Minimum time between two rediscoveries of one port after losses. Anchor: `REDISCOVERY_COOLDOWN`; SPEC §5.2. */
+/**
+ * Minimum time between two rediscoveries of one port after losses. Anchor: `REDISCOVERY_COOLDOWN`.
+ */
 export const REDISCOVERY_COOLDOWN_MS = 30_000;
 
-/** How long a SOCKS connection waits for its port's exit to appear. SPEC §5.2 ("just-in-time"). */
+/** How long a SOCKS connection waits for its port's exit to appear ("just-in-time"). */
 export const JIT_WAIT_MS = 30_000;

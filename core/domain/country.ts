@@ -1,5 +1,5 @@
 /**
- * Country names and codes (SPEC §4 `country`): ISO 3166-1 alpha-2, alpha-3 or
+ * Country names and codes (the `country` filter): ISO 3166-1 alpha-2, alpha-3 or
  * an English name, normalised to alpha-2. The table is `i18n-iso-countries`
  * with only its English locale registered.
  *

@@ -1,9 +1,8 @@
 /**
- * The exit's egress policy (SPEC §6): which resolved addresses and ports an
- * exit may connect to on a proxy's behalf. Security-critical: the exit checks
- * **every** address a destination resolved to and dials only addresses that
- * passed, so a name cannot smuggle an internal address past the check (DNS
- * rebinding).
+ * The exit's egress policy (docs/exit-behaviour.md#egress-policy): which resolved addresses and
+ * ports an exit may connect to on a proxy's behalf. Security-critical: the exit checks **every**
+ * address a destination resolved to and dials only addresses that passed, so a name cannot smuggle
+ * an internal address past the check (DNS rebinding).
  *
  * Rules, in order:
  * 1. The address must be an IP literal in canonical form: dotted-quad IPv4
@@ -86,6 +85,7 @@ export class EgressConfigError extends P2ProxyError<EgressConfigErrorCode> {
   /** Position of the bad value in that list. */
   readonly index: number;
 
+  /** A bad value at `field[index]`; `message` quotes it and says what to write instead. */
   constructor(
     code: EgressConfigErrorCode,
     field: keyof EgressPolicyConfig,
@@ -100,7 +100,9 @@ export class EgressConfigError extends P2ProxyError<EgressConfigErrorCode> {
 
 /** A network and the reason it is special. */
 export interface NamedRange {
+  /** The network in CIDR notation, e.g. `10.0.0.0/8`. */
   readonly cidr: string;
+  /** Why it is special, e.g. `private (RFC 1918)`; quoted in denials. */
   readonly name: string;
 }
 
@@ -144,7 +146,7 @@ export const DEFAULT_DENIED_RANGES: readonly NamedRange[] = Object.freeze([
   { cidr: "ff00::/8", name: "multicast (RFC 4291)" },
 ].map((range) => Object.freeze(range)));
 
-/** SMTP: open proxies are abused for spam first (SPEC §6 default). */
+/** SMTP: open proxies are abused for spam first. */
 export const DEFAULT_DENY_PORTS: readonly number[] = Object.freeze([25]);
 
 /** Where in 16 IPv6 bytes an embedded IPv4 address sits. */

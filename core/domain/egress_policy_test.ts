@@ -10,7 +10,8 @@ import {
   isIpAddressLiteral,
 } from "./egress_policy.ts";
 
-// The SPEC §6 list, written out independently of the module so a dropped range fails here.
+// The documented list (docs/exit-behaviour.md#denied-by-default), written out independently of the
+// module so a dropped range fails here.
 const EXPECTED_IPV4_RANGES: readonly { cidr: string; sample: string; word: string }[] = [
   { cidr: "0.0.0.0/8", sample: "0.0.0.0", word: "this network" },
   { cidr: "10.0.0.0/8", sample: "10.1.2.3", word: "private" },

@@ -1,5 +1,5 @@
 /**
- * Matching an exit's attributes against a server's filters (SPEC §4, §7).
+ * Matching an exit's attributes against a server's filters (docs/hub-behaviour.md#findnodes).
  * The hub runs this for `FindNodes` and the proxy runs the same code to
  * explain why an exit was or was not chosen, so a verdict lists every failing
  * filter in words.

@@ -1,7 +1,7 @@
 /**
- * A server's fingerprint (SPEC §4): the sticky store keeps it beside a port's
- * pool, and a changed fingerprint means the remembered exits were chosen under
- * other filters and must be forgotten.
+ * A server's fingerprint (docs/proxy-behaviour.md#fingerprint): the sticky store keeps it beside a
+ * port's pool, and a changed fingerprint means the remembered exits were chosen under other filters
+ * and must be forgotten.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The hub's directory rules (SPEC §6, §7), pure: what a registration must
+ * The hub's directory rules (docs/hub-behaviour.md), pure: what a registration must
  * look like, when an exit is forgotten, which exits a `FindNodes` returns and
  * in what order, and which routes each record carries.
  *
@@ -42,10 +42,10 @@ export const MAX_ADDRESS_CHARS = 256;
 /** Largest autonomous system number (32-bit ASNs, RFC 6793). */
 export const MAX_ASN = 4_294_967_295;
 
-/** Most exits one `FindNodes` answer holds, whatever the request or the config say (SPEC §7). */
+/** Most exits one `FindNodes` answer holds, whatever the request or the config say. */
 export const FIND_NODES_HARD_LIMIT = 100;
 
-/** Most peer ids one `ResolvePeers` request may name (SPEC §7). */
+/** Most peer ids one `ResolvePeers` request may name. */
 export const MAX_RESOLVE_IDS = 100;
 
 /** Most peer ids one `FindNodes` exclude list may name; a proxy excludes the few it just lost. */

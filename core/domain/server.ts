@@ -9,7 +9,9 @@ import type { ServerFilters } from "./attributes.ts";
 
 /** One entry of `destination_peers`: a peer id, and the verbatim multiaddr when one was given. */
 export interface PinnedPeer {
+  /** The pinned exit's peer id. */
   readonly peerId: PeerId;
+  /** The multiaddr as written in the config (ending in `/p2p/<id>`), dialled besides hub routes. */
   readonly address?: Multiaddr;
 }
 
@@ -18,12 +20,17 @@ export type StickyReconnect = "with-backoff" | "fail-fast";
 
 /** What the connect algorithm needs to know about one server (one SOCKS port). */
 export interface ExitSelectionSettings {
+  /** The SOCKS port; it names the server in events and in the sticky store. */
   readonly port: number;
+  /** What an exit must match to be discovered for this server. */
   readonly filters: ServerFilters;
   /** Ordered: rank 0 is the most preferred. Empty means discovery. */
   readonly pinned: readonly PinnedPeer[];
+  /** With pinned exits: discover others once every pinned exit failed (false: hard pin). */
   readonly fallbackToDiscovery: boolean;
+  /** Remember exits that worked in the sticky pool and try them first. */
   readonly sticky: boolean;
+  /** How a lost sticky exit is treated. */
   readonly stickyReconnect: StickyReconnect;
   /** Maximum size of the sticky pool, and per-peer concurrent stream opens. */
   readonly poolMaxTotal: number;

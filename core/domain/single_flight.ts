@@ -1,7 +1,7 @@
 /**
  * Single-flight: concurrent callers for one key share one run of the work.
  * Just-in-time SOCKS connections that arrive while their port has no exit
- * all wait on ONE discovery (the anchor starts one per waiter, SPEC §5.2).
+ * all wait on ONE discovery (the anchor starts one per waiter).
  *
  * @module
  */

@@ -39,7 +39,7 @@ import type { PermissionSet } from "./permissions.ts";
 /** The plugin-API major this core implements. A plugin built for another major is rejected. */
 export const PLUGIN_API_VERSION = 1;
 
-/** The roles a node can run (SPEC §1). `tool` is a CLI command that runs no role (keygen, check…). */
+/** The roles a node can run. `tool` is a CLI command that runs no role (keygen, check…). */
 export type Role = "proxy" | "exit" | "hub" | "auth" | "demo" | "tool";
 
 /**
@@ -47,16 +47,27 @@ export type Role = "proxy" | "exit" | "hub" | "auth" | "demo" | "tool";
  * capabilities by augmenting this interface (`declare module`).
  */
 export interface Capabilities {
+  /** Time and sleeps (system or fake). */
   "clock": Clock;
+  /** The node's key pair and peer id. */
   "identity": Identity;
+  /** Where the proxy remembers the exits that worked, per server. */
   "sticky-store": StickyStore;
+  /** Supplies the token this node presents to hubs and exits. */
   "authenticator": Authenticator;
+  /** Receives every event (log lines, metrics); all providers serve at once. */
   "event-sink": EventSink;
+  /** Finds exits by filter and resolves peer ids to routes (the hub's directory). */
   "peer-directory": PeerDirectory;
+  /** Connects to a peer over any of its routes. */
   "dialer": Dialer;
+  /** Opens a protocol stream to a connected peer. */
   "stream-opener": StreamOpener;
+  /** The node itself: protocol handlers, connection events, pings. */
   "network": NetworkNode;
+  /** An HTTP endpoint others add routes to (the metrics port, which carries the admin API). */
   "http-routes": HttpRoutes;
+  /** The hub's registry of exits. */
   "registry-store": RegistryStore;
 }
 
@@ -67,6 +78,7 @@ export type CapabilityName = keyof Capabilities & string;
 export interface PermissionContext {
   /** Absolute or relative path of the node's state directory. */
   readonly stateDir: string;
+  /** The role being composed. */
   readonly role: Role;
 }
 
@@ -78,6 +90,7 @@ export interface PluginContext extends PermissionContext {
 
 /** A created plugin: the ports it implements and an optional lifecycle. */
 export interface PluginInstance<P extends CapabilityName = CapabilityName> {
+  /** One implementation per capability the plugin declared in `provides`. */
   readonly provides: { readonly [K in P]: Capabilities[K] };
   /** Called in dependency order after every plugin is created. */
   start?(): Promise<void> | void;
@@ -85,9 +98,20 @@ export interface PluginInstance<P extends CapabilityName = CapabilityName> {
   stop?(): Promise<void> | void;
 }
 
+/**
+ * zod's own schema and output types, under local names: Deno's doc lint counts
+ * types from npm packages as private and would ask to re-export zod's whole API.
+ * zod documents them.
+ *
+ * @internal
+ */
+type ZodSchema<T> = z.ZodType<T>;
+/** @internal */
+type ZodOutput<S> = z.output<S>;
+
 /** Any zod schema whose output is an options object. */
 // deno-lint-ignore no-explicit-any
-export type OptionsSchema = z.ZodType<Record<string, any>>;
+export type OptionsSchema = ZodSchema<Record<string, any>>;
 
 /** What a plugin module declares. */
 export interface PluginDefinition<
@@ -102,13 +126,16 @@ export interface PluginDefinition<
   readonly api: number;
   /** One line for `p2proxy plugins`. */
   readonly description: string;
+  /** The capabilities `create` returns implementations of. */
   readonly provides: readonly P[];
+  /** Capabilities it takes from other plugins through `ctx.get` (created before it). */
   readonly requires?: readonly CapabilityName[];
   /** Typed options with defaults; parsing `{}` must succeed. */
   readonly options: S;
   /** The Deno permissions this plugin needs with these options. */
-  permissions?(options: z.output<S>, ctx: PermissionContext): PermissionSet;
-  create(options: z.output<S>, ctx: PluginContext): PluginInstance<P> | Promise<PluginInstance<P>>;
+  permissions?(options: ZodOutput<S>, ctx: PermissionContext): PermissionSet;
+  /** Builds the plugin's ports from its parsed options; the host starts and stops them. */
+  create(options: ZodOutput<S>, ctx: PluginContext): PluginInstance<P> | Promise<PluginInstance<P>>;
 }
 
 /** Why the host refused a plugin set. */
@@ -127,8 +154,17 @@ export type PluginErrorCode =
 
 /** A refused plugin set; `plugin` names the plugin at fault when there is one. */
 export class PluginError extends P2ProxyError<PluginErrorCode> {
+  /** The name of the plugin at fault, when one is. */
   readonly plugin?: string;
 
+  /**
+   * A refusal of the plugin set.
+   *
+   * @param code Why the plugin set was refused.
+   * @param message What is wrong and what to do, quoting the offending value.
+   * @param plugin The plugin at fault, when one is.
+   * @param options `cause`: the underlying error.
+   */
   constructor(code: PluginErrorCode, message: string, plugin?: string, options?: ErrorOptions) {
     super(code, message, options);
     if (plugin !== undefined) this.plugin = plugin;

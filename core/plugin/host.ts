@@ -21,7 +21,7 @@ import { mergePermissions, type PermissionSet } from "./permissions.ts";
 
 /**
  * Capabilities that every loaded provider serves at once, instead of one
- * chosen provider: events go to the log, Prometheus and the TUI together.
+ * chosen provider: events go to the log and to Prometheus together.
  */
 export const MULTI_PROVIDER_CAPABILITIES: ReadonlySet<string> = new Set(["event-sink"]);
 
@@ -43,14 +43,18 @@ export interface CompositionRequest {
 
 /** One chosen plugin with its parsed options. */
 export interface PlannedPlugin {
+  /** The plugin's declaration. */
   readonly plugin: PluginDefinition;
+  /** Its options, parsed by its schema (defaults applied). */
   // deno-lint-ignore no-explicit-any
   readonly options: Record<string, any>;
 }
 
 /** The validated outcome of planning: plugins in creation order and who provides what. */
 export interface CompositionPlan {
+  /** The plugins to create, dependencies first. */
   readonly entries: readonly PlannedPlugin[];
+  /** Capability → the name of the plugin that provides it. */
   readonly providers: ReadonlyMap<CapabilityName, string>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Deno permissions as data: what a plugin or a role needs, merged and rendered
- * as the narrowest `deno run --allow-*` flags (SPEC §11).
+ * as the narrowest `deno run --allow-*` flags (docs/plugins.md#permissions).
  *
  * @module
  */
@@ -12,10 +12,15 @@
 export interface PermissionSet {
   /** `host:port`, `host`, or `0.0.0.0:1080` for listening. */
   readonly net?: readonly string[];
+  /** Paths to read (`--allow-read`). */
   readonly read?: readonly string[];
+  /** Paths to write (`--allow-write`). */
   readonly write?: readonly string[];
+  /** Environment variable names (`--allow-env`). */
   readonly env?: readonly string[];
+  /** System information APIs, e.g. `networkInterfaces` (`--allow-sys`). */
   readonly sys?: readonly string[];
+  /** Programs to run (`--allow-run`). */
   readonly run?: readonly string[];
   /** Unstable feature flags (`kv`…), rendered as `--unstable-<name>`. */
   readonly unstable?: readonly string[];

@@ -1,5 +1,5 @@
 /**
- * Where events go: the TUI, log lines, Prometheus. Sinks must never block the
+ * Where events go: log lines and Prometheus metrics today. Sinks must never block the
  * data plane: `emit` is synchronous and must return at once.
  *
  * @module
@@ -8,6 +8,7 @@ import type { P2ProxyEvent } from "../events.ts";
 
 /** Receives events. Must not throw and must not block. */
 export interface EventSink {
+  /** Takes one event; returns at once (queue or drop rather than wait). */
   emit(event: P2ProxyEvent): void;
 }
 

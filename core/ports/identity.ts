@@ -7,6 +7,7 @@ import type { PeerId } from "../ids.ts";
 
 /** An Ed25519 identity. */
 export interface Identity {
+  /** The peer id derived from the public key. */
   readonly peerId: PeerId;
   /** The public key in libp2p protobuf encoding. */
   readonly publicKey: Uint8Array;

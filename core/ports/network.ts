@@ -11,16 +11,21 @@ import type { DuplexStream, StreamOpener } from "./stream_opener.ts";
 
 /** One connection to a peer. */
 export interface ConnectionInfo {
+  /** The remote peer. */
   readonly peerId: PeerId;
+  /** The remote address of this connection. */
   readonly address: Multiaddr;
   /** True for a circuit-relayed (limited) connection. */
   readonly relayed: boolean;
+  /** Who dialled: the remote peer (`inbound`) or this node (`outbound`). */
   readonly direction: "inbound" | "outbound";
 }
 
 /** A connection opened or closed; `remaining` counts the peer's other open connections. */
 export interface ConnectionEvent {
+  /** Whether the connection opened or closed. */
   readonly kind: "open" | "close";
+  /** The connection itself. */
   readonly connection: ConnectionInfo;
   /** Open connections to the peer after this event: a peer is lost only when it reaches 0. */
   readonly remaining: number;
@@ -37,11 +42,13 @@ export interface HandleOptions {
 
 /** The network actor's surface. */
 export interface NetworkNode extends Dialer, StreamOpener {
+  /** This node's peer id. */
   readonly peerId: PeerId;
   /** Addresses others can dial this node at, each ending in `/p2p/<peerId>`. */
   addresses(): Multiaddr[];
   /** Serves a protocol. Streams run on relayed connections too. */
   handle(protocol: string, handler: StreamHandler, options?: HandleOptions): Promise<void>;
+  /** Stops serving a protocol; streams already open keep running. */
   unhandle(protocol: string): Promise<void>;
   /** Subscribes to connection open/close; returns the unsubscribe function. */
   onConnection(listener: (event: ConnectionEvent) => void): () => void;

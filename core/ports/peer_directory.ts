@@ -10,14 +10,17 @@ import type { ExitAttributes, ServerFilters } from "../domain/attributes.ts";
 
 /** One exit as the directory knows it. */
 export interface PeerRecord {
+  /** The exit's peer id. */
   readonly peerId: PeerId;
   /** Dialable routes, each ending in `/p2p/<peerId>`; direct and relayed mixed. */
   readonly routes: readonly Multiaddr[];
+  /** What the exit registered about itself, when the directory returns it. */
   readonly attributes?: ExitAttributes;
 }
 
 /** A `FindNodes` query. */
 export interface FindNodesQuery {
+  /** What a returned exit must match. */
   readonly filters: ServerFilters;
   /** At most this many records (the hub caps it at 100). */
   readonly limit: number;
@@ -27,6 +30,7 @@ export interface FindNodesQuery {
 
 /** Finds and resolves exits. */
 export interface PeerDirectory {
+  /** Exits matching the query, in the directory's order (direct routes first). */
   findNodes(query: FindNodesQuery, signal?: AbortSignal): Promise<PeerRecord[]>;
   /** Current routes of each known id; unknown ids are absent from the map. */
   resolvePeers(ids: readonly PeerId[], signal?: AbortSignal): Promise<Map<PeerId, Multiaddr[]>>;

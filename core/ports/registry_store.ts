@@ -1,5 +1,5 @@
 /**
- * The hub's registry of exits (SPEC §7): what each registered exit said about
+ * The hub's registry of exits (docs/hub-behaviour.md): what each registered exit said about
  * itself and until when the hub believes it. The rules (validation, expiry,
  * selection) are pure and live in `domain/registry.ts`; a store only keeps
  * records, so that several hubs can share one registry (Deno KV).

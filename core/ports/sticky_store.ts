@@ -10,6 +10,7 @@ export const STICKY_RECORD_VERSION = 1;
 
 /** One remembered exit. */
 export interface StickyPeerRecord {
+  /** The exit's peer id. */
   readonly peer_id: string;
   /** Last known direct address, if one was observed. */
   readonly address: string | null;
@@ -27,6 +28,7 @@ export interface StickyServerRecord {
 
 /** Everything a sticky store holds (the file format of `sticky_peers.json`). */
 export interface StickyRecord {
+  /** The format version ({@link STICKY_RECORD_VERSION}). */
   readonly version: typeof STICKY_RECORD_VERSION;
   /** Keyed by port number in decimal. */
   readonly servers: Readonly<Record<string, StickyServerRecord>>;
@@ -43,6 +45,8 @@ export function emptyStickyRecord(): StickyRecord {
  * treat save failures as non-fatal (log, resolve).
  */
 export interface StickyStore {
+  /** The saved record, or an empty one when there is none or it cannot be read. */
   load(): Promise<StickyRecord>;
+  /** Replaces the saved record; resolves even when saving failed (after logging). */
   save(record: StickyRecord): Promise<void>;
 }

@@ -26,16 +26,19 @@ export interface DuplexStream {
 
 /** Limits that apply to one open, set per server. */
 export interface OpenOptions {
+  /** The protocol id to negotiate, e.g. `/p2proxy/connect/1.0.0`. */
   readonly protocol: string;
   /** Give up after this long (includes waiting for a free slot). */
   readonly timeoutMs: number;
   /** At most this many opens in flight to one peer. */
   readonly maxConcurrent: number;
+  /** Aborts the open (and the wait for a slot). */
   readonly signal?: AbortSignal;
 }
 
 /** Opens streams. */
 export interface StreamOpener<S extends DuplexStream = DuplexStream> {
+  /** Opens a stream of `options.protocol` to a peer, over an existing connection or a new one. */
   open(peer: PeerId, options: OpenOptions): Promise<S>;
 }
 

@@ -1,9 +1,8 @@
 /**
- * Tokens from the auth service (SPEC §8): the node proves its API key and
- * its identity to `AuthService.IssueToken` and keeps the token it gets
- * fresh — refreshed at 80 % of its lifetime (the anchor never refreshes),
- * retried with backoff while the service is down, and served until it
- * expires.
+ * Tokens from the auth service (docs/authentication.md#getting-a-token): the node proves its API
+ * key and its identity to `AuthService.IssueToken` and keeps the token it gets fresh — refreshed at
+ * 80 % of its lifetime (the anchor never refreshes), retried with backoff while the service is
+ * down, and served until it expires.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
- * `@p2proxy/auth-connect`: tokens from `p2proxy.auth.v1.AuthService` (SPEC
- * §8) over the Connect protocol (default), gRPC-web or gRPC, refreshed
+ * `@p2proxy/auth-connect`: tokens from `p2proxy.auth.v1.AuthService`
+ * (docs/authentication.md) over the Connect protocol (default), gRPC-web or gRPC, refreshed
  * before they expire.
  *
  * Options (strict):
@@ -30,7 +30,7 @@ import { ConnectAuthenticator } from "./connect_authenticator.ts";
 
 export { ConnectAuthenticator, type ConnectAuthenticatorOptions } from "./connect_authenticator.ts";
 
-/** The environment variable the API key may come from (SPEC §4). */
+/** The environment variable the API key may come from. */
 export const API_KEY_ENV_VAR = "P2PROXY_API_KEY";
 
 /** Earliest and latest refresh points: refreshing at once would loop; at the very end, too late. */

@@ -1,5 +1,6 @@
 /**
- * A pre-shared token, for small networks that need no auth service (SPEC §8).
+ * A pre-shared token, for small networks that need no auth service
+ * (docs/authentication.md#static-token).
  *
  * @module
  */

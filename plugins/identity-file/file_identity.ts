@@ -1,5 +1,5 @@
 /**
- * The node identity (SPEC §8): an Ed25519 libp2p key kept in a file in
+ * The node identity (docs/authentication.md#identity): an Ed25519 libp2p key kept in a file in
  * libp2p protobuf encoding, `node_keypair.bin` in the state directory by
  * default (the anchor's name and format).
  *

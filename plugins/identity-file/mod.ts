@@ -1,8 +1,7 @@
 /**
- * `@p2proxy/identity-file`: the node's Ed25519 libp2p identity (SPEC §8), kept
- * in `node_keypair.bin` in the state directory (libp2p protobuf encoding, the
- * anchor's file). Created with mode 0600 on first run; never silently
- * replaced.
+ * `@p2proxy/identity-file`: the node's Ed25519 libp2p identity (docs/authentication.md#identity),
+ * kept in `node_keypair.bin` in the state directory (libp2p protobuf encoding, the anchor's file).
+ * Created with mode 0600 on first run; never silently replaced.
  *
  * Options: `file` (default `"node_keypair.bin"`), relative to the state
  * directory unless absolute. Permissions: read and write on the file's folder

@@ -1,5 +1,5 @@
 /**
- * `@p2proxy/log-events`: p2proxy events as structured log lines (SPEC §10),
+ * `@p2proxy/log-events`: p2proxy events as structured log lines (docs/operations.md#events),
  * in the `p2proxy.events` logtape category, so the CLI's log configuration
  * (stderr, text or JSON lines) decides where they go.
  *

@@ -9,7 +9,7 @@ export const METRIC_PREFIX = "p2proxy_";
 
 /**
  * Buckets of `p2proxy_stream_acquire_duration_seconds`: from a loopback open
- * (a few ms) up to the default `pool.open_timeout_secs` of 20 s (SPEC §4), so
+ * (a few ms) up to the default `pool.open_timeout_secs` of 20 s, so
  * timed-out opens land in the last finite bucket rather than only in `+Inf`.
  */
 export const STREAM_ACQUIRE_BUCKETS_SECONDS: readonly number[] = [
@@ -29,7 +29,7 @@ export const STREAM_ACQUIRE_BUCKETS_SECONDS: readonly number[] = [
 
 /**
  * Buckets of `p2proxy_ping_rtt_seconds`: from a LAN round trip (1 ms) up to
- * the 10 s ping timeout (SPEC §5.2).
+ * the 10 s ping timeout (docs/proxy-behaviour.md#liveness).
  */
 export const PING_RTT_BUCKETS_SECONDS: readonly number[] = [
   0.001,

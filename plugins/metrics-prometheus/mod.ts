@@ -1,5 +1,5 @@
 /**
- * `@p2proxy/metrics-prometheus`: Prometheus metrics (SPEC §10). An event sink
+ * `@p2proxy/metrics-prometheus`: Prometheus metrics (docs/operations.md#metrics). An event sink
  * that keeps the anchor's `p2proxy_*` metrics, and an HTTP endpoint serving
  * them at `GET /metrics`.
  *

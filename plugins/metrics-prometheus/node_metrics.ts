@@ -8,11 +8,10 @@ import { PING_RTT_BUCKETS_SECONDS } from "./constants.ts";
 import { ActiveSet, counter, gauge, histogram, type MetricSet, observeMs } from "./_metric_set.ts";
 
 /**
- * `p2proxy_peers_connected`, `p2proxy_ping_rtt_seconds`,
- * `p2proxy_ping_failures_total`. A peer counts once however many connections
- * it has: `connection-disconnected` means its last connection closed (SPEC §5.2).
- * The RTT histogram has no peer label, so its series do not grow with the
- * number of exits seen.
+ * `p2proxy_peers_connected`, `p2proxy_ping_rtt_seconds`, `p2proxy_ping_failures_total`. A peer
+ * counts once however many connections it has: `connection-disconnected` means its last connection
+ * closed (docs/proxy-behaviour.md#losing-an-exit). The RTT histogram has no peer label, so its
+ * series do not grow with the number of exits seen.
  */
 export const nodeMetrics: MetricSet = ({ registry }) => {
   const peers = new ActiveSet<PeerId>();

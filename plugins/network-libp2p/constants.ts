@@ -7,7 +7,7 @@
 /**
  * Concurrent streams per protocol per connection. js-libp2p defaults to 32
  * inbound / 64 outbound, which would cap a proxy at 32 sessions per exit; the
- * bench runs 1000 concurrent sessions through one exit (SPEC §13).
+ * bench runs 1000 concurrent sessions through one exit (README, "Performance").
  */
 export const MAX_STREAMS_PER_CONNECTION = 4096;
 

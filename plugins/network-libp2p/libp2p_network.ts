@@ -147,7 +147,7 @@ export class Libp2pNetwork implements NetworkNode {
         inboundConnectionThreshold: 10_000,
         maxIncomingPendingConnections: 1_000,
       },
-      // Liveness is the discovery actor's job (SPEC §5.2: 15 s / 10 s / 3 strikes).
+      // Liveness is the discovery actor's job (docs/proxy-behaviour.md#liveness).
       connectionMonitor: { enabled: false },
       services: {
         identify: identify({ runOnLimitedConnection: true }),

@@ -1,6 +1,6 @@
 /**
- * Per-peer limit on concurrent stream opens (SPEC §5.2: `pool.max_total`
- * concurrent opens per peer, per server), with a deadline for waiting.
+ * Per-peer limit on concurrent stream opens (docs/proxy-behaviour.md#stream-limits:
+ * `pool.max_total` concurrent opens per peer, per server), with a deadline for waiting.
  *
  * @module
  */

@@ -25,7 +25,7 @@ import { isRelayedAddress, type PeerId, peerIdOfAddress } from "../../core/ids.t
 
 const logger = getLogger(["p2proxy", "network"]);
 
-/** First pause before retrying a relay listen. SPEC §5.2's background retry: 1 s ×2 up to 30 s. */
+/** First pause before retrying a relay listen: 1 s ×2 up to 30 s, like every background retry. */
 export const RELAY_LISTEN_RETRY_INITIAL_MS = 1_000;
 /** Growth of the retry pause. */
 export const RELAY_LISTEN_RETRY_FACTOR = 2;

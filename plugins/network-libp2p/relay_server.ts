@@ -1,5 +1,5 @@
 /**
- * The hub's circuit relay v2 server (SPEC §7) and the hook that gives
+ * The hub's circuit relay v2 server (docs/hub-behaviour.md#circuit-relay) and the hook that gives
  * registered exits raised limits while everyone else keeps the defaults
  * (never unlimited: not an open relay).
  *

@@ -1,7 +1,7 @@
 /**
  * The hub's registry of exits in Deno KV, so that several hubs opening the
  * same database (a file on shared storage, or KV Connect) share one registry
- * (SPEC §7).
+ * (docs/hub-behaviour.md#shared-registry).
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
- * `@p2proxy/registry-kv`: the hub's registry of exits in Deno KV (SPEC §7),
- * so that several hubs opening the same database share one registry.
+ * `@p2proxy/registry-kv`: the hub's registry of exits in Deno KV
+ * (docs/hub-behaviour.md#shared-registry), so that several hubs opening the same database share one
+ * registry.
  *
  * Options: `path` (default `"registry.kv"`), a database file relative to the
  * state directory unless absolute, `":memory:"` for a private in-process

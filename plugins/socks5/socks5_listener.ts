@@ -2,7 +2,7 @@
  * One SOCKS5 listener (one configured server): accepts clients, runs the
  * handshake under a deadline, asks the proxy for a stream to an exit that has
  * CONFIRMED the destination connection, and only then replies success and
- * relays (SPEC §5.1: the anchor replied before contacting the peer).
+ * relays (docs/proxy-behaviour.md#reply-codes; the anchor replied before contacting the peer).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
- * The sticky store kept in a JSON file (SPEC §5.3), `sticky_peers.json` in
- * the state directory by default.
+ * The sticky store kept in a JSON file (docs/proxy-behaviour.md#sticky-store), `sticky_peers.json`
+ * in the state directory by default.
  *
  * @module
  */

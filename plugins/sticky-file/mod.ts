@@ -1,8 +1,7 @@
 /**
- * `@p2proxy/sticky-file`: the default sticky store (SPEC §5.3). Keeps every
- * server's pool of remembered exits in `sticky_peers.json` in the state
- * directory, written atomically; a missing, corrupt or old file never stops
- * the proxy.
+ * `@p2proxy/sticky-file`: the default sticky store (docs/proxy-behaviour.md#sticky-store). Keeps
+ * every server's pool of remembered exits in `sticky_peers.json` in the state directory, written
+ * atomically; a missing, corrupt or old file never stops the proxy.
  *
  * Options: `file` (default `"sticky_peers.json"`), relative to the state
  * directory unless absolute. Permissions: read and write on the file's folder

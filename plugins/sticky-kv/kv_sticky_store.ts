@@ -1,6 +1,6 @@
 /**
  * The sticky store kept in Deno KV, so that several processes (or a
- * serverless deployment) share one set of pools (SPEC §5.3).
+ * serverless deployment) share one set of pools (docs/proxy-behaviour.md#sticky-store).
  *
  * @module
  */

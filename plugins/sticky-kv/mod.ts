@@ -1,6 +1,6 @@
 /**
- * `@p2proxy/sticky-kv`: the sticky pools in Deno KV (SPEC §5.3), so several
- * proxy processes, or a serverless deployment, share them.
+ * `@p2proxy/sticky-kv`: the sticky pools in Deno KV (docs/proxy-behaviour.md#sticky-store), so
+ * several proxy processes, or a serverless deployment, share them.
  *
  * Options: `path` (default `"sticky.kv"`), a database file relative to the
  * state directory unless absolute, `":memory:"` for a private in-process

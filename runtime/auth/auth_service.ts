@@ -1,5 +1,5 @@
 /**
- * `p2proxy.auth.v1.AuthService` (SPEC §8, §9): IssueToken exchanges an API
+ * `p2proxy.auth.v1.AuthService` (docs/wire-protocols.md#auth-service): IssueToken exchanges an API
  * key plus a signature by the node's identity key for a short-lived token
  * bound to the node's peer id; PublicKeys publishes the keys that verify
  * tokens, so hubs and exits check them offline.

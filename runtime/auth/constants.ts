@@ -37,7 +37,10 @@ export const KEY_REFRESH_INTERVAL_MS = 600_000;
  */
 export const UNKNOWN_KID_REFETCH_MIN_INTERVAL_MS = 30_000;
 
-/** First retry delay while the service is unreachable (SPEC §5.2's background retry: 1 s ×2 up to 30 s). */
+/**
+ * First retry delay while the service is unreachable (1 s ×2 up to 30 s, like every background
+ * retry).
+ */
 export const RETRY_INITIAL_MS = 1_000;
 /** Growth of the retry delay. */
 export const RETRY_FACTOR = 2;
@@ -47,7 +50,7 @@ export const RETRY_MAX_MS = 30_000;
 /** Deadline of one RPC to the auth service. */
 export const DEFAULT_RPC_TIMEOUT_MS = 10_000;
 
-/** Largest RPC message either side reads: requests and answers are well under 1 KiB (SPEC §12: bounded). */
+/** Largest RPC message either side reads: requests and answers are well under 1 KiB. */
 export const RPC_MAX_MESSAGE_BYTES = 65_536;
 
 /** Clients refresh their token at this fraction of its lifetime (80 %). */

@@ -1,5 +1,5 @@
 /**
- * Authentication (SPEC §8): the auth service (`p2proxy auth serve`), its
+ * Authentication (docs/authentication.md): the auth service (`p2proxy auth serve`), its
  * token format, the offline verifier hubs and exits use, and the client the
  * `@p2proxy/auth-connect` plugin is built on.
  *

@@ -1,10 +1,9 @@
 /**
- * How a hub or an exit checks the tokens peers present (SPEC §8), built from
- * the role's `auth` section: `connect` verifies the auth service's signed
- * tokens offline (bound to the presenting peer id, the role and the network);
- * `static` compares the pre-shared token in constant time; no `auth` means
- * auth is off — said loudly in the log, since anyone who can reach the node
- * may then use it.
+ * How a hub or an exit checks the tokens peers present (docs/authentication.md#checking-a-token),
+ * built from the role's `auth` section: `connect` verifies the auth service's signed tokens offline
+ * (bound to the presenting peer id, the role and the network); `static` compares the pre-shared
+ * token in constant time; no `auth` means auth is off — said loudly in the log, since anyone who
+ * can reach the node may then use it.
  *
  * @module
  */

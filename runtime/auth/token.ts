@@ -1,5 +1,5 @@
 /**
- * The token format (SPEC §8): a JWT (RFC 7519) in JWS compact form, signed
+ * The token format (docs/authentication.md#tokens): a JWT (RFC 7519) in JWS compact form, signed
  * EdDSA with Ed25519 (RFC 8037) by the auth service's key, `kid` in the
  * header.
  *

@@ -1,9 +1,9 @@
 /**
- * Offline token verification for hubs and exits (SPEC §8): the signature
- * against the auth service's public keys (by `kid`, several at once during
- * a rotation), the lifetime with a small clock-skew allowance, the network,
- * the role, and that the peer presenting the token is the peer it was
- * issued to — so a stolen token is useless from any other peer.
+ * Offline token verification for hubs and exits (docs/authentication.md#checking-a-token): the
+ * signature against the auth service's public keys (by `kid`, several at once during a rotation),
+ * the lifetime with a small clock-skew allowance, the network, the role, and that the peer
+ * presenting the token is the peer it was issued to — so a stolen token is useless from any other
+ * peer.
  *
  * Keys come from a {@link VerificationKeySource}: fixed ones from the
  * config ({@link StaticKeySet}) or the service's PublicKeys RPC, refreshed

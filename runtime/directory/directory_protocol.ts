@@ -1,5 +1,5 @@
 /**
- * `/p2proxy/directory/1.0.0` (SPEC §7, §9): one length-prefixed
+ * `/p2proxy/directory/1.0.0` (docs/wire-protocols.md#directory-protocol): one length-prefixed
  * `DirectoryRequest` from the caller, one `DirectoryResponse` from the hub,
  * then both sides close. This file holds the protocol id, its timings, and
  * the conversions between the generated messages and the core's types
@@ -35,7 +35,7 @@ export { ErrorCode } from "../../proto/gen/p2proxy/directory/v1/directory_pb.ts"
 /** The protocol id, versioned so that a hub lacking it is told apart by multistream-select. */
 export const DIRECTORY_PROTOCOL = "/p2proxy/directory/1.0.0";
 
-/** How long a hub waits for the request of a stream it accepted (SPEC §7: bounded, never hangs). */
+/** How long a hub waits for the request of a stream it accepted (bounded: never hangs). */
 export const DIRECTORY_REQUEST_TIMEOUT_MS = 10_000;
 
 /** How long a caller waits for a hub (dial, open, answer), per hub. */

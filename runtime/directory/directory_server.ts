@@ -1,5 +1,5 @@
 /**
- * The hub's side of `/p2proxy/directory/1.0.0` (SPEC §7, §9): one request
+ * The hub's side of `/p2proxy/directory/1.0.0` (docs/hub-behaviour.md): one request
  * per stream, read within {@link DIRECTORY_REQUEST_TIMEOUT_MS}, one answer,
  * close. Bad input never takes the hub down and never holds a stream:
  *
@@ -269,7 +269,8 @@ export class DirectoryServer {
           ),
         };
       }
-      // Oversized, broken prefix, missed deadline, or the peer reset: SPEC §9 resets the stream.
+      // Oversized, broken prefix, missed deadline, or the peer reset: reset the stream
+      // (docs/hub-behaviour.md#bad-requests).
       this.#counters.errors.reset++;
       stream.abort(error instanceof Error ? error : undefined);
       return undefined;

@@ -1,5 +1,5 @@
 /**
- * Keeps an exit registered with every hub (SPEC §6): one loop per hub
+ * Keeps an exit registered with every hub (docs/exit-behaviour.md#registration): one loop per hub
  * registers at start, re-registers every heartbeat (the interval the hub
  * answers, else the configured one), and after a failure retries with
  * backoff (1 s ×2 up to 30 s). A connection to the hub that closes (the hub
@@ -28,7 +28,7 @@ import { hubTargets, type TokenSupplier } from "./hub_directory.ts";
 
 const logger = getLogger(["p2proxy", "exit", "registrar"]);
 
-/** First pause after a failed registration. SPEC §5.2's background retry: 1 s ×2 up to 30 s. */
+/** First pause after a failed registration: 1 s ×2 up to 30 s, like every background retry. */
 export const REGISTER_RETRY_INITIAL_MS = 1_000;
 /** Growth factor of the retry pause. */
 export const REGISTER_RETRY_FACTOR = 2;

@@ -54,13 +54,13 @@ import {
 
 const logger = getLogger(["p2proxy", "directory"]);
 
-/** Most peer ids one ResolvePeers request may name (the hub's limit, SPEC §7). */
+/** Most peer ids one ResolvePeers request may name (the hub's limit). */
 const MAX_RESOLVE_IDS_PER_REQUEST = 100;
 
 /** Longest peer id accepted from a hub (an Ed25519 id is 52 characters). */
 const MAX_PEER_ID_CHARS = 128;
 
-/** Supplies the token a request carries (auth, SPEC §8); absent = auth off. */
+/** Supplies the token a request carries (docs/authentication.md); absent = auth off. */
 export type TokenSupplier = () => Promise<string>;
 
 /** How the directory client is built. */

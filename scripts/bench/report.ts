@@ -1,12 +1,12 @@
 /**
  * The bench's results as a Markdown table (for the terminal and the README)
- * next to the SPEC §13 targets.
+ * next to the performance targets.
  *
  * @module
  */
 import type { MachineInfo } from "./procstat.ts";
 
-/** SPEC §13 and the performance issue's targets. */
+/** The performance targets (README, "Performance"). */
 export const TARGETS = {
   /** Full chain throughput as a share of a raw libp2p stream. */
   chainVsRawMin: 0.6,

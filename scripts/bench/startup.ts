@@ -1,5 +1,5 @@
 /**
- * Time from process start to a listening, exit-connected proxy (SPEC §13).
+ * Time from process start to a listening, exit-connected proxy.
  * `scripts/cluster.ts` creates the identity inside `startProxy`, which would
  * count a second `deno` process in the figure, so this spawns the proxy
  * itself with the same config shape: the identity is made first, then the

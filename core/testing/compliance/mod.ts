@@ -1,7 +1,7 @@
 /**
- * Compliance suites, one per port (SPEC §11): a plugin author runs the suite
- * of each port the plugin provides against the plugin's own implementation,
- * inside a `Deno.test`, to prove it behaves like the built-in ones.
+ * Compliance suites, one per port (docs/plugins.md#compliance-suites): a plugin author runs the
+ * suite of each port the plugin provides against the plugin's own implementation, inside a
+ * `Deno.test`, to prove it behaves like the built-in ones.
  *
  * @example
  * ```ts
@@ -20,3 +20,4 @@ export * from "./identity.ts";
 export * from "./registry_store.ts";
 export * from "./sticky_store.ts";
 export type { StepDefinition, TestContext } from "./_test_context.ts";
+export type { Awaitable, Releasable } from "./_harness.ts";

@@ -196,8 +196,17 @@ export function sampleRecord(servers: number, seed = 0, peersPerServer = 3): Sti
   return { version: STICKY_RECORD_VERSION, servers: entries };
 }
 
+/**
+ * fast-check's `Arbitrary`, under a local name: Deno's doc lint counts types
+ * from npm packages as private and would ask to re-export fast-check's API.
+ * Pass it to `fc.property` like any arbitrary.
+ *
+ * @internal
+ */
+type FastCheckArbitrary<T> = fc.Arbitrary<T>;
+
 /** Arbitrary valid sticky records: decimal port keys, distinct peer ids per pool, optional addresses. */
-export function stickyRecordArbitrary(): fc.Arbitrary<StickyRecord> {
+export function stickyRecordArbitrary(): FastCheckArbitrary<StickyRecord> {
   const peer = fc.record({
     peer_id: fc.nat({ max: 1_000_000 }).map((n) => String(aPeerId(n))),
     address: fc.option(

@@ -1,4 +1,4 @@
-// The connect protocol, `/p2proxy/connect/1.0.0` (SPEC §9).
+// The connect protocol, `/p2proxy/connect/1.0.0` (docs/wire-protocols.md#connect-protocol).
 //
 // A proxy opens a libp2p stream to an exit and sends one ConnectRequest; the
 // exit answers with one ConnectResponse once it has opened (or failed to open)

@@ -1,4 +1,4 @@
-// The directory protocol, `/p2proxy/directory/1.0.0` (SPEC §7, §9).
+// The directory protocol, `/p2proxy/directory/1.0.0` (docs/wire-protocols.md#directory-protocol).
 //
 // A proxy or an exit opens a libp2p stream to a hub, sends one
 // DirectoryRequest and reads one DirectoryResponse, each unsigned-varint
