@@ -57,10 +57,14 @@ async function runPrinted(
   return { line, role };
 }
 
+/** Bound on a port finding its exit and carrying a request (hub lookups, relay reservations). */
+const ROUTED_WITHIN_MS = 40_000;
+
 /** curl through a SOCKS port until `expected` comes back (the port may still be finding its exit). */
 async function curlUntil(socksPort: number, url: string, expected: RegExp): Promise<string> {
+  const deadline = Date.now() + ROUTED_WITHIN_MS;
   let text = "";
-  for (let attempt = 0; attempt < 60 && !expected.test(text); attempt++) {
+  while (!expected.test(text) && Date.now() < deadline) {
     const output = await new Deno.Command("curl", {
       args: ["-sS", "--max-time", "5", "--socks5-hostname", `127.0.0.1:${socksPort}`, url],
       stdout: "piped",
@@ -105,6 +109,7 @@ Deno.test("hub, exit and proxy run under exactly their printed lines with minima
       egress: { allow_cidrs: ["127.0.0.1/32"] },
       metrics_port: freePort(),
     });
+    const exitId = await peerIdOf(exit.dir);
     const exitRun = await runPrinted(exit, ["exit"], started);
 
     const socksPort = freePort();
@@ -116,12 +121,13 @@ Deno.test("hub, exit and proxy run under exactly their printed lines with minima
     const proxyRun = await runPrinted(proxy, ["proxy"], started);
     await waitUntilListening(proxyRun.role, socksPort, "proxy");
 
-    // Dial-only: a proxy that listens nowhere needs no interface list and still routes.
+    // Dial-only: a proxy that listens nowhere needs no interface list and still routes, here
+    // through the hub's relay (the exit, announcing no public address, reserved a slot there).
     const dialOnlyPort = freePort();
+    const relayed = `${hubAddress}/p2p-circuit/p2p/${exitId}`;
     const dialOnly = await roleFolder(root, "dial-only", {
-      bootstrap: [hubAddress],
       listen_addrs: [],
-      servers: [{ port: dialOnlyPort }],
+      servers: [{ port: dialOnlyPort, destination_peers: [relayed] }],
       metrics_port: 0,
     });
     const dialOnlyRun = await runPrinted(dialOnly, ["proxy"], started);
@@ -133,15 +139,21 @@ Deno.test("hub, exit and proxy run under exactly their printed lines with minima
         "--allow-sys=networkInterfaces",
       ], line);
     }
-    assert.ok(
-      !flagsOf(dialOnlyRun.line).some((f) => f.startsWith("--allow-sys")),
+    // Pinned verbatim: its net grant is a list, not the whole network.
+    assert.deepEqual(
+      flagsOf(dialOnlyRun.line).filter((f) => /^--allow-(sys|net)/.test(f)),
+      [`--allow-net=127.0.0.1:${dialOnlyPort},127.0.0.1:${hubPort}`],
       dialOnlyRun.line,
     );
 
     assert.equal(await curlUntil(socksPort, url, new RegExp(body)), body);
     assert.equal(await curlUntil(dialOnlyPort, url, new RegExp(body)), body);
     for (const role of started) assert.doesNotMatch(role.logs(), ASKED_FOR_MORE);
-    assert.doesNotMatch(dialOnlyRun.role.logs(), /listening on "\/ip/);
+    assert.match(dialOnlyRun.role.logs(), /listening on "\(no addresses\)"/);
+    assert.match(
+      dialOnlyRun.role.logs(),
+      new RegExp(`Connected to "${exitId}" at "[^"]*p2p-circuit`),
+    );
   } finally {
     await stopAll(started);
     await http.shutdown();
