@@ -39,6 +39,7 @@ export class StateDirLockError extends P2ProxyError<StateDirLockErrorCode> {
   /** The pid of the process holding the lock, when it could be read. */
   readonly holderPid: number | undefined;
 
+  /** An error with its code, message and, for `in-use`, the holder's pid. */
   constructor(
     code: StateDirLockErrorCode,
     message: string,
@@ -141,6 +142,7 @@ export class StateDirLock {
     this.#file = undefined;
   }
 
+  /** Releases the lock at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.release();
   }
