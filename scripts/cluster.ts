@@ -112,17 +112,53 @@ async function stateDir(role: string): Promise<string> {
 
 /** The flags `p2proxy permissions <role> -c <config> --flags-only` prints. */
 export async function permissionFlags(role: string, configPath: string): Promise<string[]> {
+  const line = await printedPermissionLine([role, "-c", configPath, "--flags-only"]);
+  return shellWords(line).filter((flag) => flag !== "--no-prompt");
+}
+
+/**
+ * The line `p2proxy permissions <args>` prints, run in `cwd` (the folder the
+ * printed line is meant to run from).
+ */
+export async function printedPermissionLine(
+  args: readonly string[],
+  options: { cwd?: string } = {},
+): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-prompt", CLI, "permissions", role, "-c", configPath, "--flags-only"],
+    args: ["run", "-A", "--no-prompt", CLI, "permissions", ...args],
     stdout: "piped",
     stderr: "piped",
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   }).output();
   if (!output.success) {
     throw new Error(`p2proxy permissions failed: ${new TextDecoder().decode(output.stderr)}`);
   }
-  return new TextDecoder().decode(output.stdout).trim().split(/\s+/).filter((flag) =>
-    flag !== "--no-prompt"
-  );
+  return new TextDecoder().decode(output.stdout).trim();
+}
+
+/**
+ * Splits a printed line into words as a POSIX shell would: on spaces, with
+ * single-quoted parts taken literally (the only quoting `permissions` emits).
+ */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const char = line[i]!;
+    if (char === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`Unclosed quote in: ${line}`);
+      word = (word ?? "") + line.slice(i + 1, end);
+      i = end;
+    } else if (char === "\\") {
+      word = (word ?? "") + (line[++i] ?? "");
+    } else if (char === " ") {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else word = (word ?? "") + char;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
 }
 
 /**
@@ -185,23 +221,36 @@ async function spawn(
     flags,
     ...(options.env ? { env: options.env } : {}),
   });
-  const stopWaiting = new AbortController();
   try {
-    await Promise.race([
-      waitForPort(readyPort, options.readyTimeoutMs ?? 20_000, "127.0.0.1", stopWaiting.signal),
-      launched.child.status.then((s) => {
-        throw new Error(
-          `p2proxy ${role} exited with ${s.code} before it was ready:\n${launched.logs()}`,
-        );
-      }),
-    ]);
+    await waitUntilListening(launched, readyPort, `p2proxy ${role}`, options.readyTimeoutMs);
   } catch (error) {
     await launched.kill();
     throw error;
+  }
+  return { dir, ...launched };
+}
+
+/**
+ * Waits until `port` on 127.0.0.1 accepts connections; fails at once, with
+ * the process's log, when the process ends first.
+ */
+export async function waitUntilListening(
+  launched: LaunchedRole,
+  port: number,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const stopWaiting = new AbortController();
+  try {
+    await Promise.race([
+      waitForPort(port, timeoutMs, "127.0.0.1", stopWaiting.signal),
+      launched.child.status.then((s) => {
+        throw new Error(`${what} exited with ${s.code} before it was ready:\n${launched.logs()}`);
+      }),
+    ]);
   } finally {
     stopWaiting.abort();
   }
-  return { dir, ...launched };
 }
 
 /** A role process: its log and its ways to end. */
@@ -221,14 +270,39 @@ export interface LaunchedRole {
 export function launchRole(
   role: string,
   configPath: string,
-  options: { flags?: readonly string[]; env?: Record<string, string> } = {},
+  options: { flags?: readonly string[]; env?: Record<string, string>; cwd?: string } = {},
+): LaunchedRole {
+  return launchDeno(
+    ["run", ...(options.flags ?? ["-A"]), "--no-prompt", CLI, role, "-c", configPath],
+    options,
+  );
+}
+
+/**
+ * Runs a line `p2proxy permissions` printed, word for word, in `cwd`: the
+ * leading `deno` is this test's own Deno binary.
+ */
+export function launchPrintedLine(
+  line: string,
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): LaunchedRole {
+  const [launcher, ...args] = shellWords(line);
+  if (launcher !== "deno") throw new Error(`Not a deno line: ${line}`);
+  return launchDeno(args, options);
+}
+
+/** Starts `deno <args>` and collects its stderr. */
+function launchDeno(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string },
 ): LaunchedRole {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.flags ?? ["-A"]), "--no-prompt", CLI, role, "-c", configPath],
+    args: [...args],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
     ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   }).spawn();
   let stderr = "";
   const decoder = new TextDecoder();

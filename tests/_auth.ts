@@ -10,7 +10,7 @@
  */
 import { stringify } from "yaml";
 import { create } from "@bufbuild/protobuf";
-import type { ApiKeyRole } from "../core/config/auth_config.ts";
+import { type ApiKeyRole, DEFAULT_SIGNING_KEY_FILE } from "../core/config/auth_config.ts";
 import { asMultiaddr, asPeerId } from "../core/ids.ts";
 import type { Identity } from "../core/ports/identity.ts";
 import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
@@ -112,7 +112,11 @@ export interface AuthServeOptions {
   readonly ttlSecs: number;
   /** Also serve gRPC (h2c) on a second port. */
   readonly grpc?: boolean;
-  /** Reuse this dir (and its Auth.yaml and signing key): a second service with the same keys. */
+  /**
+   * Reuse this dir's Auth.yaml and signing key: a second service with the same keys. It runs in
+   * a state dir of its own holding a copy of the key, as a replica would (one process per state
+   * dir).
+   */
   readonly dir?: string;
   /** Keys already made (with `dir`); else one is added per role with `auth add-key`. */
   readonly apiKeys?: ApiKeys;
@@ -168,6 +172,16 @@ export async function startAuthServe(options: AuthServeOptions): Promise<AuthSer
   const grpcPort = options.grpc ? freePort() : undefined;
   const args = ["auth", "serve", "-c", configPath, "--listen", `127.0.0.1:${port}`];
   if (grpcPort !== undefined) args.push("--grpc-port", `${grpcPort}`);
+  const replicaDir = options.dir === undefined
+    ? undefined
+    : await Deno.makeTempDir({ prefix: "p2proxy-auth-replica-" });
+  if (replicaDir !== undefined) {
+    await Deno.copyFile(
+      `${dir}/${DEFAULT_SIGNING_KEY_FILE}`,
+      `${replicaDir}/${DEFAULT_SIGNING_KEY_FILE}`,
+    );
+    args.push("--state-dir", replicaDir);
+  }
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--no-prompt", CLI, ...args],
     stdin: "null",
@@ -183,7 +197,8 @@ export async function startAuthServe(options: AuthServeOptions): Promise<AuthSer
     await child.status;
     await pump;
     // A dir this call made goes with the service; a shared one stays with its owner.
-    if (options.dir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    const own = replicaDir ?? dir;
+    await Deno.remove(own, { recursive: true }).catch(() => {});
   };
   const stop = async () => {
     try {

@@ -283,8 +283,8 @@ Deno.test("auth service, hub, exit and proxies: tokens issued, refreshed, verifi
           ),
           LOG_WITHIN_MS,
         );
-        // A second service on the same state dir: same signing key, so the shared hub and exit
-        // accept its tokens.
+        // A second service with a copy of the signing key (a replica), so the shared hub and
+        // exit accept its tokens.
         const late = await startAuthServe({
           networkId: NETWORK_ID,
           ttlSecs: TOKEN_TTL_SECS,

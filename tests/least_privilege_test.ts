@@ -1,58 +1,240 @@
 /**
- * docs/plugins.md#permissions: each role runs under exactly the flags `p2proxy permissions`
- * prints for its config, with `--no-prompt`, and moves bytes.
+ * docs/plugins.md#permissions: every long-running command (proxy, exit,
+ * hub, auth serve, demo) runs under exactly the line `p2proxy permissions`
+ * prints for its config — word for word, from the folder it is printed in,
+ * with `--no-prompt` — and carries a connection; nothing asks for more.
  */
 import assert from "node:assert/strict";
+import { stringify } from "yaml";
 import {
   freePort,
+  type LaunchedRole,
+  launchPrintedLine,
   type NodeProcess,
+  peerIdOf,
   permissionFlags,
+  printedPermissionLine,
+  shellWords,
   startExit,
   startHub,
   startProxy,
-  waitForPort,
+  waitUntilListening,
 } from "../scripts/cluster.ts";
 import { addApiKey } from "./_auth.ts";
 
-const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
-
 const encoder = new TextEncoder();
 
-Deno.test("proxy and exit run under exactly the printed permissions and relay a request", async () => {
-  const body = "hello through least privilege";
+/** What a process prints when Deno refused it a permission. */
+const ASKED_FOR_MORE = /NotCapable|Requires \w+ access/;
+
+/** A role in a folder of its own: its config file there, its line printed and run there. */
+interface RoleFolder {
+  readonly dir: string;
+  /** The config file's name, relative to `dir` (as the printed line names it). */
+  readonly config: string;
+}
+
+async function roleFolder(
+  root: string,
+  name: string,
+  config: Record<string, unknown>,
+): Promise<RoleFolder> {
+  const dir = `${root}/${name}`;
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(`${dir}/${name}.yaml`, stringify(config));
+  return { dir, config: `${name}.yaml` };
+}
+
+/** Prints the line for `args` in `folder` and runs exactly it there. */
+async function runPrinted(
+  folder: RoleFolder,
+  args: readonly string[],
+  started: LaunchedRole[],
+): Promise<{ line: string; role: LaunchedRole }> {
+  const line = await printedPermissionLine([...args, "-c", folder.config], { cwd: folder.dir });
+  const role = launchPrintedLine(line, { cwd: folder.dir });
+  started.push(role);
+  return { line, role };
+}
+
+/** Bound on a port finding its exit and carrying a request (hub lookups, relay reservations). */
+const ROUTED_WITHIN_MS = 40_000;
+
+/** curl through a SOCKS port until `expected` comes back (the port may still be finding its exit). */
+async function curlUntil(socksPort: number, url: string, expected: RegExp): Promise<string> {
+  const deadline = Date.now() + ROUTED_WITHIN_MS;
+  let text = "";
+  while (!expected.test(text) && Date.now() < deadline) {
+    const output = await new Deno.Command("curl", {
+      args: ["-sS", "--max-time", "5", "--socks5-hostname", `127.0.0.1:${socksPort}`, url],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    text = new TextDecoder().decode(output.stdout);
+    if (!expected.test(text)) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return text;
+}
+
+function flagsOf(line: string): string[] {
+  return shellWords(line).filter((word) => word.startsWith("--allow-"));
+}
+
+function stopAll(roles: readonly LaunchedRole[]): Promise<unknown> {
+  return Promise.all([...roles].reverse().map((role) => role.stop()));
+}
+
+Deno.test("hub, exit and proxy run under exactly their printed lines with minimal configs, and carry a request", async () => {
+  const body = "hello through the printed lines";
   const http = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response(body),
   );
-  const nodes: NodeProcess[] = [];
+  const url = `http://127.0.0.1:${(http.addr as Deno.NetAddr).port}/`;
+  const root = await Deno.makeTempDir({ prefix: "p2proxy-lp-defaults-" });
+  const started: LaunchedRole[] = [];
   try {
-    const exit = await startExit({ egress: { allow_cidrs: ["127.0.0.1/32"] } }, {
-      leastPrivilege: true,
+    // Only what each role strictly needs; no state_dir (the default "." is the folder) and no
+    // listen_addrs (the wildcard defaults). Fixed ports of the defaults move to free ones so
+    // that parallel tests do not collide: `port` keeps the hub's 0.0.0.0.
+    const hubPort = freePort();
+    const hub = await roleFolder(root, "hub", { port: hubPort, metrics_port: freePort() });
+    const hubAddress = `/ip4/127.0.0.1/tcp/${hubPort}/p2p/${await peerIdOf(hub.dir)}`;
+    const hubRun = await runPrinted(hub, ["hub"], started);
+    await waitUntilListening(hubRun.role, hubPort, "hub");
+
+    const exit = await roleFolder(root, "exit", {
+      bootstrap: [hubAddress],
+      // A real exit denies loopback; the test's HTTP server is there.
+      egress: { allow_cidrs: ["127.0.0.1/32"] },
+      metrics_port: freePort(),
     });
-    nodes.push(exit);
+    const exitId = await peerIdOf(exit.dir);
+    const exitRun = await runPrinted(exit, ["exit"], started);
+
     const socksPort = freePort();
-    const proxy = await startProxy(
-      { servers: [{ port: socksPort, destination_peers: [exit.address] }] },
-      { leastPrivilege: true },
-    );
-    nodes.push(proxy);
-    const url = `http://127.0.0.1:${(http.addr as Deno.NetAddr).port}/`;
-    let text = "";
-    // The proxy may still be dialling its exit when its port opens.
-    for (let attempt = 0; attempt < 20 && text !== body; attempt++) {
-      const output = await new Deno.Command("curl", {
-        args: ["-sS", "--max-time", "5", "--socks5-hostname", `127.0.0.1:${socksPort}`, url],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      text = new TextDecoder().decode(output.stdout);
-      if (text !== body) await new Promise((resolve) => setTimeout(resolve, 250));
+    const proxy = await roleFolder(root, "proxy", {
+      bootstrap: [hubAddress],
+      servers: [{ port: socksPort }],
+      metrics_port: freePort(),
+    });
+    const proxyRun = await runPrinted(proxy, ["proxy"], started);
+    await waitUntilListening(proxyRun.role, socksPort, "proxy");
+
+    // Dial-only: a proxy that listens nowhere needs no interface list and still routes, here
+    // through the hub's relay (the exit, announcing no public address, reserved a slot there).
+    const dialOnlyPort = freePort();
+    const relayed = `${hubAddress}/p2p-circuit/p2p/${exitId}`;
+    const dialOnly = await roleFolder(root, "dial-only", {
+      listen_addrs: [],
+      servers: [{ port: dialOnlyPort, destination_peers: [relayed] }],
+      metrics_port: 0,
+    });
+    const dialOnlyRun = await runPrinted(dialOnly, ["proxy"], started);
+    await waitUntilListening(dialOnlyRun.role, dialOnlyPort, "dial-only proxy");
+
+    // The wildcard defaults need the interface list, and only that part of sys.
+    for (const { line } of [hubRun, exitRun, proxyRun]) {
+      assert.deepEqual(flagsOf(line).filter((f) => f.startsWith("--allow-sys")), [
+        "--allow-sys=networkInterfaces",
+      ], line);
     }
-    assert.equal(text, body);
-    assert.doesNotMatch(proxy.logs() + exit.logs(), /NotCapable/);
+    // Pinned verbatim: its net grant is a list, not the whole network.
+    const netAndSys = flagsOf(dialOnlyRun.line).filter((f) => /^--allow-(sys|net)/.test(f));
+    assert.deepEqual(
+      netAndSys.map((flag) => flag.split(/[=,]/).sort()),
+      [["--allow-net", `127.0.0.1:${dialOnlyPort}`, `127.0.0.1:${hubPort}`].sort()],
+      dialOnlyRun.line,
+    );
+
+    assert.equal(await curlUntil(socksPort, url, new RegExp(body)), body);
+    assert.equal(await curlUntil(dialOnlyPort, url, new RegExp(body)), body);
+    for (const role of started) assert.doesNotMatch(role.logs(), ASKED_FOR_MORE);
+    assert.match(dialOnlyRun.role.logs(), /listening on "\(no addresses\)"/);
+    assert.match(
+      dialOnlyRun.role.logs(),
+      new RegExp(`Connected to "${exitId}" at "[^"]*p2p-circuit`),
+    );
   } finally {
-    for (const node of nodes.reverse()) await node.stop();
+    await stopAll(started);
     await http.shutdown();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the demo runs under exactly its printed line, writes no file, and both exits carry requests", async () => {
+  const root = await Deno.makeTempDir({ prefix: "p2proxy-lp-demo-" });
+  const started: LaunchedRole[] = [];
+  try {
+    const socksPort = consecutiveFreePorts();
+    const whoamiPort = freePort();
+    const metricsPort = freePort();
+    const args = ["demo", "--port", `${socksPort}`, "--whoami-port", `${whoamiPort}`];
+    const line = await printedPermissionLine([...args, "--metrics-port", `${metricsPort}`], {
+      cwd: root,
+    });
+    assert.ok(line.endsWith(`${args.join(" ")} --metrics-port ${metricsPort}`), line);
+    const demo = launchPrintedLine(line, { cwd: root });
+    started.push(demo);
+    await waitUntilListening(demo, socksPort + 1, "demo", 30_000);
+    // The exits leave from 127.0.0.2 and 127.0.0.3 where the system lets them bind (Linux).
+    const [nl, de] = Deno.build.os === "linux"
+      ? ["127.0.0.2", "127.0.0.3"]
+      : ["127.0.0.1", "127.0.0.1"];
+    const whoami = `http://127.0.0.1:${whoamiPort}/`;
+    assert.match(await curlUntil(socksPort, whoami, /you came from/), new RegExp(`from ${nl}\\b`));
+    assert.match(
+      await curlUntil(socksPort + 1, whoami, /you came from/),
+      new RegExp(`from ${de}\\b`),
+    );
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /p2proxy_/);
+    await demo.stop();
+    assert.doesNotMatch(demo.logs(), ASKED_FOR_MORE);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(root)), [], "the demo wrote a file");
+  } finally {
+    await stopAll(started);
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** A free port whose next port is free too (the demo's two SOCKS ports). */
+function consecutiveFreePorts(): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = freePort();
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: port + 1 }).close();
+      return port;
+    } catch {
+      // Taken: try another.
+    }
+  }
+  throw new Error("No two consecutive free ports on 127.0.0.1 after 50 tries.");
+}
+
+Deno.test("--npx prints the same command through the Deno release the project pins", async () => {
+  const root = await Deno.makeTempDir({ prefix: "p2proxy-lp-npx-" });
+  try {
+    const ciScript = await Deno.readTextFile(new URL("../.ci/run", import.meta.url));
+    const pinned = /npx -y (deno@\d+\.\d+\.\d+) task test/.exec(ciScript)?.[1];
+    assert.ok(pinned, "no pinned deno in .ci/run");
+    const proxy = await roleFolder(root, "proxy", {
+      servers: [{ port: 1080 }],
+      state_dir: "my state",
+    });
+    for (const args of [["proxy", "-c", proxy.config], ["demo"]]) {
+      const deno = shellWords(await printedPermissionLine(args, { cwd: proxy.dir }));
+      const npx = shellWords(await printedPermissionLine([...args, "--npx"], { cwd: proxy.dir }));
+      assert.deepEqual(deno.slice(0, 2), ["deno", "run"]);
+      assert.deepEqual(npx.slice(0, 4), ["npx", "-y", pinned, "run"]);
+      assert.deepEqual(npx.slice(3), deno.slice(1));
+    }
+    // A path with a space survives the shell as one word.
+    const line = await printedPermissionLine(["proxy", "-c", proxy.config], { cwd: proxy.dir });
+    assert.ok(line.includes(`'--allow-write=my state'`), line);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 
@@ -94,29 +276,20 @@ Deno.test("a whole network runs under the printed permissions: auth service, hub
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response(body),
   );
-  const dir = await Deno.makeTempDir({ prefix: "p2proxy-lp-auth-" });
+  const root = await Deno.makeTempDir({ prefix: "p2proxy-lp-auth-" });
   const nodes: NodeProcess[] = [];
-  let auth: Deno.ChildProcess | undefined;
+  const started: LaunchedRole[] = [];
   try {
+    // The auth service with a minimal file: its port moved off the fixed default.
     const authPort = freePort();
-    const authConfig = `${dir}/Auth.yaml`;
-    await Deno.writeTextFile(
-      authConfig,
-      `listen: 127.0.0.1:${authPort}\nstate_dir: ${dir}\nnetwork_id: lab\n`,
-    );
-    const proxyKey = await addApiKey(authConfig, "proxy", "proxy");
-    const exitKey = await addApiKey(authConfig, "exit", "exit");
-    const authFlags = await permissionFlags("auth", authConfig);
-    assert.ok(authFlags.includes(`--allow-net=127.0.0.1:${authPort}`), authFlags.join(" "));
-    auth = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...authFlags, "--no-prompt", CLI, "auth", "serve", "-c", authConfig],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await waitForPort(authPort, 20_000);
+    const auth = await roleFolder(root, "auth", { listen: `127.0.0.1:${authPort}` });
+    const proxyKey = await addApiKey(`${auth.dir}/${auth.config}`, "proxy", "proxy");
+    const exitKey = await addApiKey(`${auth.dir}/${auth.config}`, "exit", "exit");
+    const authRun = await runPrinted(auth, ["auth"], started);
+    assert.ok(flagsOf(authRun.line).includes(`--allow-net=127.0.0.1:${authPort}`), authRun.line);
+    await waitUntilListening(authRun.role, authPort, "auth serve");
 
-    const section = { provider: "connect", url: `http://127.0.0.1:${authPort}`, network_id: "lab" };
+    const section = { provider: "connect", url: `http://127.0.0.1:${authPort}` };
     const hub = await startHub({ auth: section }, { leastPrivilege: true });
     nodes.push(hub);
     const exit = await startExit(
@@ -142,25 +315,12 @@ Deno.test("a whole network runs under the printed permissions: auth service, hub
     );
     nodes.push(proxy);
     const url = `http://127.0.0.1:${(http.addr as Deno.NetAddr).port}/`;
-    let text = "";
-    for (let attempt = 0; attempt < 40 && text !== body; attempt++) {
-      const output = await new Deno.Command("curl", {
-        args: ["-sS", "--max-time", "5", "--socks5-hostname", `127.0.0.1:${socksPort}`, url],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      text = new TextDecoder().decode(output.stdout);
-      if (text !== body) await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    assert.equal(text, body);
-    for (const node of nodes) assert.doesNotMatch(node.logs(), /NotCapable|Requires \w+ access/);
+    assert.equal(await curlUntil(socksPort, url, new RegExp(body)), body);
+    for (const node of [...nodes, ...started]) assert.doesNotMatch(node.logs(), ASKED_FOR_MORE);
   } finally {
     for (const node of nodes.reverse()) await node.stop();
-    if (auth) {
-      auth.kill("SIGINT");
-      await auth.status;
-    }
+    await stopAll(started);
     await http.shutdown();
-    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -31,6 +31,7 @@ import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
 import { configureLogging, LOG_LEVELS } from "../logging.ts";
 import { listenGrant } from "../role_permissions.ts";
+import { StateDirLock } from "../state_dir_lock.ts";
 import { waitForStopSignal } from "../shutdown.ts";
 
 const logger = getLogger(["p2proxy", "auth"]);
@@ -117,6 +118,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   const config = await loadAuthConfigFile(flags.config, overrides);
   await configureLogging(config.logLevel);
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
+  // One service per state dir (its signing key); held until the process ends.
+  await StateDirLock.acquire(config.stateDir);
   const { startAuthServiceFromConfig } = await import("../../runtime/auth/service_runner.ts");
   let started: StartedAuthService;
   try {

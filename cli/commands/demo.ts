@@ -5,6 +5,11 @@
  */
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
+import {
+  DEMO_DEFAULT_METRICS_PORT,
+  DEMO_DEFAULT_SOCKS_PORT,
+  DEMO_DEFAULT_WHOAMI_PORT,
+} from "../demo_settings.ts";
 
 /** Adds the command. */
 export function registerDemo(program: Command, context: CliContext): void {
@@ -13,9 +18,17 @@ export function registerDemo(program: Command, context: CliContext): void {
     .description(
       "run two exits and a proxy in one process on 127.0.0.1, with a whoami server to try",
     )
-    .option("--port <port>", "SOCKS5 port", "1080")
-    .option("--whoami-port <port>", "port of the demo's whoami HTTP server (0 = any)", "8080")
-    .option("--metrics-port <port>", "Prometheus /metrics port (0 = off)", "9091")
+    .option("--port <port>", "SOCKS5 port", String(DEMO_DEFAULT_SOCKS_PORT))
+    .option(
+      "--whoami-port <port>",
+      "port of the demo's whoami HTTP server (0 = any)",
+      String(DEMO_DEFAULT_WHOAMI_PORT),
+    )
+    .option(
+      "--metrics-port <port>",
+      "Prometheus /metrics port (0 = off)",
+      String(DEMO_DEFAULT_METRICS_PORT),
+    )
     .action(async (options: { port: string; whoamiPort: string; metricsPort: string }) => {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);

@@ -1,7 +1,8 @@
 /**
  * `p2proxy permissions <command> -c FILE`: the narrowest `deno run` line that
  * this command with this config needs (docs/plugins.md#permissions): the role's own needs merged
- * with what each chosen plugin declares.
+ * with what each chosen plugin declares. `--npx` prints the same command
+ * through `npx -y deno@<version>` for machines without `deno` on PATH.
  *
  * @module
  */
@@ -16,38 +17,128 @@ import { authServePermissions, loadAuthConfigFile } from "./auth.ts";
 import { planRole } from "../compose.ts";
 import { type ConfigRole, loadRoleConfig } from "../config_file.ts";
 import type { CliContext } from "../context.ts";
+import { DEMO_DEFAULT_METRICS_PORT, demoPluginSettings } from "../demo_settings.ts";
+import { CliExit, EXIT_BAD_USAGE } from "../exit_codes.ts";
 import { pluginSettingsOf } from "../plugin_settings.ts";
-import { rolePermissions, YAML_ENV } from "../role_permissions.ts";
+import {
+  demoPermissions,
+  launcherWords,
+  rolePermissions,
+  shellQuote,
+  YAML_ENV,
+} from "../role_permissions.ts";
+import { stateDirLockPermissions } from "../state_dir_lock.ts";
+
+/** The commands `permissions` knows: every long-running one. */
+const COMMANDS = ["proxy", "exit", "hub", "auth", "demo"] as const;
+type PermissionsCommand = typeof COMMANDS[number];
+
+interface PermissionsFlags {
+  readonly config?: string;
+  readonly stateDir?: string;
+  readonly port?: string;
+  readonly whoamiPort?: string;
+  readonly metricsPort?: string;
+  readonly npx?: boolean;
+  readonly flagsOnly?: boolean;
+}
+
+/** The demo's own flags, passed on to the printed line. */
+const DEMO_FLAGS = [
+  ["port", "--port"],
+  ["whoamiPort", "--whoami-port"],
+  ["metricsPort", "--metrics-port"],
+] as const;
 
 /** Adds the command. */
 export function registerPermissions(program: Command, context: CliContext): void {
   program
     .command("permissions")
-    .description("print the narrowest `deno run --allow-*` line a command needs with a config")
-    .addArgument(
-      new Argument("<command>", "the command to run").choices(["proxy", "exit", "hub", "auth"]),
+    .description(
+      "print the narrowest `deno run --allow-*` line a command needs with a config " +
+        "(run it from the same folder)",
     )
-    .requiredOption("-c, --config <file>", "the config file the command will run with")
+    .addArgument(new Argument("<command>", "the command to run").choices([...COMMANDS]))
+    .option("-c, --config <file>", "the config file the command will run with (not for demo)")
+    .option("--state-dir <dir>", "the --state-dir the command will run with")
+    .option("--port <port>", "demo only: its --port")
+    .option("--whoami-port <port>", "demo only: its --whoami-port")
+    .option("--metrics-port <port>", "demo only: its --metrics-port")
+    .option("--npx", "print the line through `npx -y deno@<version>` instead of `deno`")
     .option("--flags-only", "print only the permission flags")
-    .action(
-      async (command: ConfigRole | "auth", options: { config: string; flagsOnly?: boolean }) => {
-        const permissions = command === "auth"
-          ? mergePermissions(
-            authServePermissions(await loadAuthConfigFile(options.config), options.config),
-            { env: YAML_ENV },
-          )
-          : await rolePermissionSet(context, command, options.config);
-        const flags = ["--no-prompt", ...renderPermissionFlags(permissions)];
-        if (options.flagsOnly) {
-          console.log(flags.join(" "));
-          return;
-        }
-        const run = command === "auth" ? ["auth", "serve"] : [command];
-        console.log(
-          ["deno", "run", ...flags, context.entry, ...run, "-c", options.config].join(" "),
-        );
-      },
+    .action(async (command: PermissionsCommand, flags: PermissionsFlags) => {
+      checkFlags(command, flags);
+      const permissions = await permissionSetOf(context, command, flags);
+      const permissionFlags = ["--no-prompt", ...renderPermissionFlags(permissions)];
+      const words = flags.flagsOnly ? permissionFlags : [
+        ...launcherWords(flags.npx ? "npx" : "deno"),
+        "run",
+        ...permissionFlags,
+        context.entry,
+        ...commandWords(command, flags),
+      ];
+      console.log(words.map(shellQuote).join(" "));
+    });
+}
+
+function checkFlags(command: PermissionsCommand, flags: PermissionsFlags): void {
+  if (command === "demo") {
+    if (flags.config !== undefined || flags.stateDir !== undefined) {
+      throw new CliExit(
+        EXIT_BAD_USAGE,
+        "The demo takes no config and no state dir: drop -c and --state-dir.",
+      );
+    }
+    return;
+  }
+  if (flags.config === undefined) {
+    throw new CliExit(
+      EXIT_BAD_USAGE,
+      `Give the config "${command}" will run with: p2proxy permissions ${command} -c FILE.`,
     );
+  }
+  const demoFlag = DEMO_FLAGS.find(([key]) => flags[key] !== undefined);
+  if (demoFlag) {
+    throw new CliExit(
+      EXIT_BAD_USAGE,
+      `${demoFlag[1]} is a flag of the demo; "${command}" takes its ports from the config.`,
+    );
+  }
+}
+
+/** What the printed line runs after the entry point: the command and its flags. */
+function commandWords(command: PermissionsCommand, flags: PermissionsFlags): string[] {
+  if (command === "demo") {
+    return ["demo", ...DEMO_FLAGS.flatMap(([key, flag]) => flags[key] ? [flag, flags[key]] : [])];
+  }
+  return [
+    ...(command === "auth" ? ["auth", "serve"] : [command]),
+    "-c",
+    flags.config!,
+    ...(flags.stateDir ? ["--state-dir", flags.stateDir] : []),
+  ];
+}
+
+async function permissionSetOf(
+  context: CliContext,
+  command: PermissionsCommand,
+  flags: PermissionsFlags,
+): Promise<PermissionSet> {
+  const overrides = flags.stateDir ? { state_dir: flags.stateDir } : {};
+  switch (command) {
+    case "demo":
+      return await demoPermissionSet(context, flags);
+    case "auth": {
+      const config = await loadAuthConfigFile(flags.config!, overrides);
+      return mergePermissions(
+        authServePermissions(config, flags.config!),
+        { env: YAML_ENV },
+        stateDirLockPermissions(config.stateDir),
+      );
+    }
+    default:
+      return await rolePermissionSet(context, command, flags.config!, overrides);
+  }
 }
 
 /** The role's own needs merged with those of every plugin it would load. */
@@ -55,11 +146,25 @@ async function rolePermissionSet(
   context: CliContext,
   role: ConfigRole,
   configPath: string,
+  overrides: Readonly<Record<string, unknown>>,
 ): Promise<PermissionSet> {
-  const loaded = await loadRoleConfig(role, configPath);
+  const loaded = await loadRoleConfig(role, configPath, overrides);
   const { plan } = await planRole(context, role, pluginSettingsOf(loaded));
   return mergePermissions(
     rolePermissions(loaded, configPath),
     planPermissions(plan, { stateDir: loaded.config.stateDir, role }),
+  );
+}
+
+/** The demo's own needs merged with those of the plugins it loads. */
+async function demoPermissionSet(
+  context: CliContext,
+  flags: PermissionsFlags,
+): Promise<PermissionSet> {
+  const metricsPort = Number(flags.metricsPort ?? DEMO_DEFAULT_METRICS_PORT);
+  const { plan } = await planRole(context, "demo", demoPluginSettings(metricsPort));
+  return mergePermissions(
+    demoPermissions(),
+    planPermissions(plan, { stateDir: ".", role: "demo" }),
   );
 }

@@ -14,6 +14,7 @@ import { type ConfigRole, loadRoleConfig, type RoleConfig } from "../config_file
 import type { CliContext } from "../context.ts";
 import { configureLogging } from "../logging.ts";
 import { pluginSettingsOf } from "../plugin_settings.ts";
+import { StateDirLock } from "../state_dir_lock.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
 
@@ -29,9 +30,14 @@ export interface StartedRole<R extends ConfigRole> {
   readonly loaded: Extract<RoleConfig, { role: R }>;
   readonly composition: Composition;
   readonly events: EventSink;
+  /** This process's lock on the state dir, held until the process ends. */
+  readonly lock: StateDirLock;
 }
 
-/** Loads the config of `role` and starts its plugins. */
+/**
+ * Loads the config of `role`, locks its state dir (a second process on the
+ * same dir stops here, naming the first one's pid) and starts its plugins.
+ */
 export async function startRole<R extends ConfigRole>(
   role: R,
   flags: RoleFlags,
@@ -47,6 +53,9 @@ export async function startRole<R extends ConfigRole>(
   >;
   const config = loaded.config;
   await configureLogging(config.logLevel);
+  // Before any plugin reads the identity or the sticky file: they belong to one process. The
+  // OS drops the lock when the process ends, also when a step below fails.
+  const lock = await StateDirLock.acquire(config.stateDir);
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
   const composition = await composeRole(context, role as Role, pluginSettingsOf(loaded), {
     stateDir: config.stateDir,
@@ -56,5 +65,5 @@ export async function startRole<R extends ConfigRole>(
   const events = composition.find("event-sink") ?? NULL_SINK;
   const network = composition.find("network");
   if (network) events.emit({ type: "local-peer-id", peerId: network.peerId });
-  return { loaded, composition, events };
+  return { loaded, composition, events, lock };
 }

@@ -8,6 +8,7 @@ import { NULL_SINK } from "../../core/ports/event_sink.ts";
 import { DEMO_ALLOWED_CIDRS, startDemo } from "../../runtime/demo.ts";
 import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
+import { demoPluginSettings } from "../demo_settings.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 
 /** Runs the command until it is asked to stop. */
@@ -16,10 +17,10 @@ export async function runDemo(
   context: CliContext,
 ): Promise<void> {
   const metricsPort = Number(options.metricsPort);
-  const composition = await composeRole(context, "demo", {
-    plugins: {},
-    derivedOptions: { "@p2proxy/metrics-prometheus": { port: metricsPort, role: "demo" } },
-  }, { stateDir: ".", role: "demo" });
+  const composition = await composeRole(context, "demo", demoPluginSettings(metricsPort), {
+    stateDir: ".",
+    role: "demo",
+  });
   await composition.start();
   const events = composition.find("event-sink") ?? NULL_SINK;
   const demo = await startDemo({

@@ -470,6 +470,15 @@ export const listenAddrsSchema = stringList("a multiaddr", parseListenAddress, {
   nonEmpty: true,
 });
 
+/**
+ * `listen_addrs` of a role that can work dial-only (the proxy): an empty list
+ * means "listen nowhere".
+ */
+export const dialOnlyListenAddrsSchema = stringList("a multiaddr", parseListenAddress, {
+  allowSingle: true,
+  nonEmpty: false,
+});
+
 /** `announce_addrs`: multiaddrs other peers should dial (may be empty). */
 export const announceAddrsSchema = stringList("a multiaddr", parseListenAddress, {
   allowSingle: true,
@@ -618,13 +627,16 @@ export interface CommonConfig {
 /** Per-role defaults of the shared keys. */
 export interface CommonDefaults {
   readonly listenAddrs: readonly string[];
+  /** The role works without listening (`listen_addrs: []` is accepted). */
+  readonly mayListenNowhere?: boolean;
   readonly metricsPort: number;
 }
 
 /** The zod shape of the keys every role shares. */
 export function commonShape(defaults: CommonDefaults) {
   return {
-    listen_addrs: listenAddrsSchema.optional(),
+    listen_addrs: (defaults.mayListenNowhere ? dialOnlyListenAddrsSchema : listenAddrsSchema)
+      .optional(),
     port: portOrZeroSchema.optional(),
     log_level: logLevelSchema.default(DEFAULT_LOG_LEVEL),
     metrics_port: portOrZeroSchema.default(defaults.metricsPort),

@@ -242,6 +242,8 @@ const serverSchema = z.strictObject(serverShape).transform(toServerConfig);
 const PROXY_DEFAULTS = {
   listenAddrs: PROXY_DEFAULT_LISTEN_ADDRS,
   metricsPort: PROXY_DEFAULT_METRICS_PORT,
+  // A proxy only dials (exits, hubs, relays); its listener serves identify and ping.
+  mayListenNowhere: true,
 };
 
 const SERVERS_REQUIRED =

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { ConfigError, type ConfigProblem } from "./problems.ts";
 import type { LoadOptions } from "./loader.ts";
 import { loadProxyConfig } from "./proxy_config.ts";
+import { loadExitConfig } from "./exit_config.ts";
+import { loadHubConfig } from "./hub_config.ts";
 
 const PEER_A = "12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
 const PEER_B = "12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
@@ -774,4 +776,16 @@ Deno.test("proxy config: the fingerprint follows every filter", () => {
   }
   assert.equal(fingerprint(", country: Netherlands"), fingerprint(", country: NLD"));
   assert.equal(fingerprint(", bind: 127.0.0.2"), base, "bind is not a filter");
+});
+
+Deno.test("proxy config: `listen_addrs: []` makes a dial-only proxy; exits and hubs must listen", () => {
+  assert.deepEqual(load("listen_addrs: []\nservers: [{ port: 1080 }]\n").listenAddrs, []);
+  for (const loadOther of [loadExitConfig, loadHubConfig]) {
+    assert.throws(
+      () => loadOther("listen_addrs: []\n", { source: "Other.yaml" }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.some((p) => p.path === "listen_addrs" && /empty/.test(p.message)),
+    );
+  }
 });

@@ -8,6 +8,8 @@
  */
 import { multiaddrHostPorts } from "../../core/host_port.ts";
 import { z } from "zod";
+import { isUnspecifiedAddress } from "../../core/config/common.ts";
+import type { PermissionSet } from "../../core/plugin/permissions.ts";
 import {
   DEFAULT_MAX_RESERVATIONS,
   DEFAULT_RELAY_DATA_LIMIT_BYTES,
@@ -28,6 +30,38 @@ export type { RelayLimits, RelayServerControl, RelayServerOptions } from "./rela
  * unrestricted `--allow-env`: no narrower grant works.
  */
 export const LIBP2P_ENV: readonly string[] = ["*"];
+
+/**
+ * libp2p expands a wildcard listen address (`0.0.0.0`, `::`) into one address
+ * per interface with `os.networkInterfaces()`, which Deno guards as this sys
+ * permission.
+ */
+export const WILDCARD_LISTEN_SYS: readonly string[] = ["networkInterfaces"];
+
+/** True when a listen multiaddr binds every interface (`/ip4/0.0.0.0/…`, `/ip6/::/…`). */
+function isWildcardListen(address: string): boolean {
+  const host = /^\/ip[46]\/([^/]+)/.exec(address)?.[1];
+  return host !== undefined && isUnspecifiedAddress(host);
+}
+
+/**
+ * What the node needs for these listen addresses: to listen on each, the
+ * whole environment (libp2p's logger), and the interface list when one of
+ * them is a wildcard.
+ *
+ * @example
+ * ```ts
+ * networkPermissions(["/ip4/0.0.0.0/tcp/0"]);
+ * // { net: ["0.0.0.0:0"], env: ["*"], sys: ["networkInterfaces"] }
+ * ```
+ */
+export function networkPermissions(listen: readonly string[]): PermissionSet {
+  return {
+    net: multiaddrHostPorts(listen),
+    env: [...LIBP2P_ENV],
+    ...(listen.some(isWildcardListen) ? { sys: [...WILDCARD_LISTEN_SYS] } : {}),
+  };
+}
 
 const options = z.strictObject({
   /** libp2p listen multiaddrs (the CLI fills them from the role's `listen_addrs`). */
@@ -55,10 +89,7 @@ export const plugin = definePlugin({
   provides: ["network", "dialer", "stream-opener"],
   requires: ["identity"],
   options,
-  permissions: (o) => ({
-    net: multiaddrHostPorts(o.listen),
-    env: [...LIBP2P_ENV],
-  }),
+  permissions: (o) => networkPermissions(o.listen),
   create: async (o, ctx) => {
     const { Libp2pNetwork } = await import("./libp2p_network.ts");
     const network = await Libp2pNetwork.create(ctx.get("identity"), {
