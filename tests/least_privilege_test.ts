@@ -96,15 +96,24 @@ Deno.test("hub, exit and proxy run under exactly their printed lines with minima
   try {
     // Only what each role strictly needs; no state_dir (the default "." is the folder) and no
     // listen_addrs (the wildcard defaults). Fixed ports of the defaults move to free ones so
-    // that parallel tests do not collide: `port` keeps the hub's 0.0.0.0.
+    // that parallel tests do not collide: `port` keeps the hub's 0.0.0.0. The wildcard listens
+    // on every interface, so each node announces its loopback address only: tests never send a
+    // packet beyond 127.0.0.0/8, not even to this host's own interface addresses.
     const hubPort = freePort();
-    const hub = await roleFolder(root, "hub", { port: hubPort, metrics_port: freePort() });
+    const hub = await roleFolder(root, "hub", {
+      port: hubPort,
+      announce_addrs: [`/ip4/127.0.0.1/tcp/${hubPort}`],
+      metrics_port: freePort(),
+    });
     const hubAddress = `/ip4/127.0.0.1/tcp/${hubPort}/p2p/${await peerIdOf(hub.dir)}`;
     const hubRun = await runPrinted(hub, ["hub"], started);
     await waitUntilListening(hubRun.role, hubPort, "hub");
 
+    const exitPort = freePort();
     const exit = await roleFolder(root, "exit", {
       bootstrap: [hubAddress],
+      port: exitPort,
+      announce_addrs: [`/ip4/127.0.0.1/tcp/${exitPort}`],
       // A real exit denies loopback; the test's HTTP server is there.
       egress: { allow_cidrs: ["127.0.0.1/32"] },
       metrics_port: freePort(),
