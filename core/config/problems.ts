@@ -19,6 +19,8 @@ export interface ConfigProblem {
   readonly message: string;
   /** 1-based line in the file, when the problem sits at a known place in it. */
   readonly line?: number;
+  /** 1-based column on {@link line}, when known (syntax errors point at a character). */
+  readonly column?: number;
 }
 
 /**
@@ -79,7 +81,13 @@ export function formatProblems(problems: readonly ConfigProblem[], source: strin
 
 function locationOf(problem: ConfigProblem): string {
   const parts: string[] = [];
-  if (problem.line !== undefined) parts.push(`line ${problem.line}`);
+  if (problem.line !== undefined) {
+    parts.push(
+      problem.column === undefined
+        ? `line ${problem.line}`
+        : `line ${problem.line}, column ${problem.column}`,
+    );
+  }
   if (problem.path !== "") parts.push(problem.path);
   return parts.length === 0 ? "" : `${parts.join(", ")}: `;
 }
