@@ -18,6 +18,9 @@ const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 
 const encoder = new TextEncoder();
 
+/** A well-formed peer id to pin: the config must give its server a route; nothing dials it. */
+const PINNED_PEER = "12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
+
 Deno.test("proxy and exit run under exactly the printed permissions and relay a request", async () => {
   const body = "hello through least privilege";
   const http = Deno.serve(
@@ -61,7 +64,10 @@ Deno.test("the printed permissions are narrow: a read outside them is refused wi
   const outside = await Deno.makeTempFile({ prefix: "p2proxy-outside-" });
   try {
     const config = `${dir}/proxy.yaml`;
-    await Deno.writeTextFile(config, `state_dir: ${dir}\nservers:\n  - port: ${freePort()}\n`);
+    await Deno.writeTextFile(
+      config,
+      `state_dir: ${dir}\nservers:\n  - port: ${freePort()}\n    destination_peers: [${PINNED_PEER}]\n`,
+    );
     const flags = await permissionFlags("proxy", config);
     assert.ok(flags.some((f) => f.startsWith("--allow-read=") && f.includes(dir)), flags.join(" "));
     const probe = `${dir}/probe.ts`;

@@ -108,6 +108,7 @@ export {
   CONFIG_FILE_ROLES,
   type ConfigFileRole,
   type DecidedRole,
+  decisionNote,
   inferRole,
   type RoleInference,
   roleNamedBy,

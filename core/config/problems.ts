@@ -63,8 +63,8 @@ export class ConfigError extends P2ProxyError<ConfigErrorCode> {
 }
 
 /**
- * Renders problems for a person: a header naming the source, then one line
- * per problem with its line number (when known) and path.
+ * Renders problems (or warnings) for a person: a header naming the source,
+ * then one line per problem with its line (and column, when known) and path.
  *
  * @example
  * ```ts
@@ -73,8 +73,12 @@ export class ConfigError extends P2ProxyError<ConfigErrorCode> {
  * //   - line 4, servers[0].port: Must be at most 65535, got 70000.
  * ```
  */
-export function formatProblems(problems: readonly ConfigProblem[], source: string): string {
-  const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+export function formatProblems(
+  problems: readonly ConfigProblem[],
+  source: string,
+  noun: "problem" | "warning" = "problem",
+): string {
+  const count = problems.length === 1 ? `1 ${noun}` : `${problems.length} ${noun}s`;
   const lines = problems.map((problem) => `  - ${locationOf(problem)}${problem.message}`);
   return [`${source} has ${count}:`, ...lines].join("\n");
 }

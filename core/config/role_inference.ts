@@ -134,6 +134,24 @@ export function undecidedRoleMessage(inference: UndecidedRole, source: string): 
   ].join("\n");
 }
 
+/**
+ * How a role was decided, for a line that names it: empty when the keys
+ * decided, else "from the file name" and what the keys fit.
+ *
+ * @example
+ * ```ts
+ * decisionNote({ role: "hub", by: "file-name", candidates: ["exit", "hub"] });
+ * // "from the file name: its keys fit exit and hub"
+ * ```
+ */
+export function decisionNote(decided: DecidedRole): string {
+  if (decided.by === "keys") return "";
+  const keys = decided.candidates.length === 0
+    ? "no role takes all of its keys"
+    : `its keys fit ${listOf(decided.candidates)}`;
+  return `from the file name: ${keys}`;
+}
+
 function describeMisfit(fit: KeyFit, allKeys: readonly string[]): string {
   const parts: string[] = [];
   if (fit.unknown.length > 0) {

@@ -4,6 +4,7 @@ import { ConfigError } from "./problems.ts";
 import { loadAuthConfig } from "./auth_config.ts";
 import {
   type ConfigFileRole,
+  decisionNote,
   inferRole,
   roleNamedBy,
   type UndecidedRole,
@@ -50,6 +51,12 @@ Deno.test("inferRole: shared keys only — the file name breaks the tie", () => 
     candidates: ["exit", "hub"],
   });
   assert.equal(inferRole(readmeHub, "/etc/p2proxy/exit-nl.yaml").role, "exit");
+  const decided = inferRole(readmeHub, "Hub.yaml");
+  assert.ok(decided.role !== undefined);
+  assert.equal(decisionNote(decided), "from the file name: its keys fit exit and hub");
+  const byKeys = inferRole("missed_heartbeats: 5\n", "Hub.yaml");
+  assert.ok(byKeys.role !== undefined);
+  assert.equal(decisionNote(byKeys), "");
   // The name must name one of the roles the keys fit.
   assert.deepEqual(undecided(readmeHub, "Auth.yaml").candidates, ["exit", "hub"]);
 });
