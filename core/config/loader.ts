@@ -289,14 +289,14 @@ function parseJson(text: string, source: string): ParsedText {
     value = JSON.parse(text);
   } catch (error) {
     const message = errorText(error);
-    // The position is shown as the problem's line and column; the message need not repeat it.
-    const withoutPosition = message.replace(
-      / (?:in JSON )?at position \d+(?: \(line \d+ column \d+\))?$/,
-      "",
-    );
+    // The position is shown as the problem's line and column, and V8's quote of the text (which
+    // may be many lines) is no help in a one-line message: neither is repeated.
+    const shortened = message
+      .replace(/ (?:in JSON )?at position \d+(?: \(line \d+ column \d+\))?$/, "")
+      .replace(/, ".*" is not valid JSON$/s, "");
     throw new ConfigError("syntax", source, [{
       path: "",
-      message: `The file is not valid JSON: ${withoutPosition}.`,
+      message: `The file is not valid JSON: ${shortened}.`,
       ...lineOfJsonError(text, message),
     }], { cause: error });
   }
@@ -319,7 +319,10 @@ function yamlErrorMessage(message: string): string {
   return `Invalid YAML: ${withoutPosition}${/[.?!]$/.test(withoutPosition) ? "" : "."}`;
 }
 
-/** Where JSON.parse stopped: its "(line L column C)", else its "position N" counted out in `text`. */
+/**
+ * Where JSON.parse stopped: its "(line L column C)", else its "position N" (or the end, for
+ * "end of JSON input") counted out in `text`; nothing for V8's "Unexpected token", which has none.
+ */
 function lineOfJsonError(text: string, message: string): { line?: number; column?: number } {
   const lineColumn = /line (\d+) column (\d+)/.exec(message);
   if (lineColumn?.[1] && lineColumn[2]) {
@@ -328,8 +331,13 @@ function lineOfJsonError(text: string, message: string): { line?: number; column
   const line = /line (\d+)/.exec(message);
   if (line?.[1]) return { line: Number(line[1]) };
   const position = /position (\d+)/.exec(message);
-  if (!position?.[1]) return {};
-  const before = text.slice(0, Number(position[1])).split("\n");
+  const offset = position?.[1]
+    ? Number(position[1])
+    : /end of JSON input/.test(message)
+    ? text.length
+    : undefined;
+  if (offset === undefined) return {};
+  const before = text.slice(0, offset).split("\n");
   return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
 }
 

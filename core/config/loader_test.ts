@@ -59,6 +59,15 @@ Deno.test("loader: JSON syntax errors carry a line", () => {
   assert.doesNotMatch(error.problems[0]?.message ?? "", /position/, "the column says it");
 });
 
+Deno.test("loader: JSON errors: a cut-off file points at its end; V8's quote of the text is dropped", () => {
+  const cut = errorOf(() => loadHubConfig('{\n  "log_level": ', { source: "hub.json" }));
+  assert.deepEqual(cut.problems.map((p) => [p.line, p.column]), [[2, 16]]);
+  const token = errorOf(() => loadHubConfig('{\n  "relay": [1,]\n}', { source: "hub.json" }));
+  assert.equal(token.code, "syntax");
+  assert.doesNotMatch(token.message, /\n.*\n.*\n/, "one line per problem");
+  assert.match(token.problems[0]?.message ?? "", /^The file is not valid JSON: Unexpected token/);
+});
+
 Deno.test("loader: the file must be a mapping", () => {
   for (const text of ["- a\n- b\n", "just words", "42"]) {
     const error = proxyError(text);

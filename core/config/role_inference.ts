@@ -124,7 +124,21 @@ export function undecidedRoleMessage(inference: UndecidedRole, source: string): 
       `${candidates.join("|")}, or put the role in the file name (as in Hub.yaml).`;
   }
   const allKeys = CONFIG_FILE_ROLES.flatMap((role) => keysAt(SPECS[role].schema, []));
-  const reasons = inference.fits.map((fit) => `  - ${fit.role}: ${describeMisfit(fit, allKeys)}`);
+  // A key no role takes is said once, not once per role.
+  const nobodys = inference.fits.reduce<readonly string[]>(
+    (keys, fit) => keys.filter((key) => fit.unknown.includes(key)),
+    inference.fits[0]?.unknown ?? [],
+  );
+  const reasons = [
+    ...nobodys.map((key) => `  - ${keyWithHint(key, allKeys)} is not a key of any role`),
+    ...inference.fits.flatMap((fit) => {
+      const misfit = describeMisfit(
+        { ...fit, unknown: fit.unknown.filter((key) => !nobodys.includes(key)) },
+        allKeys,
+      );
+      return misfit === "" ? [] : [`  - ${fit.role}: ${misfit}`];
+    }),
+  ];
   return [
     `${head}: no role takes all of its keys.`,
     ...reasons,
@@ -155,16 +169,18 @@ export function decisionNote(decided: DecidedRole): string {
 function describeMisfit(fit: KeyFit, allKeys: readonly string[]): string {
   const parts: string[] = [];
   if (fit.unknown.length > 0) {
-    const keys = fit.unknown.map((key) => {
-      const hint = closestMatch(key, allKeys);
-      return hint === undefined ? `\`${key}\`` : `\`${key}\` (did you mean \`${hint}\`?)`;
-    });
-    parts.push(`does not take ${keys.join(", ")}`);
+    parts.push(`does not take ${fit.unknown.map((key) => keyWithHint(key, allKeys)).join(", ")}`);
   }
   if (fit.missing.length > 0) {
     parts.push(`needs ${fit.missing.map((key) => `\`${key}\``).join(", ")}`);
   }
   return parts.join("; ");
+}
+
+/** `key`, with the closest key of any role when it looks like a typo of one. */
+function keyWithHint(key: string, allKeys: readonly string[]): string {
+  const hint = closestMatch(key, allKeys);
+  return hint === undefined ? `\`${key}\`` : `\`${key}\` (did you mean \`${hint}\`?)`;
 }
 
 function listOf(items: readonly string[]): string {

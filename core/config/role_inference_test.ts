@@ -76,9 +76,11 @@ Deno.test("inferRole: no role takes the keys — what each refuses, with hints",
   assert.deepEqual(inference.candidates, []);
   const message = undecidedRoleMessage(inference, "x.yaml");
   assert.match(message, /no role takes all of its keys/);
-  assert.match(message, /- proxy: does not take `servres` \(did you mean `servers`\?\)/);
-  assert.match(message, /needs `servers`/);
-  assert.match(message, /- hub: does not take `servres`/);
+  assert.match(message, /- `servres` \(did you mean `servers`\?\) is not a key of any role/);
+  assert.equal(message.match(/servres/g)?.length, 1, "said once, not per role");
+  assert.match(message, /- proxy: does not take `missed_heartbeats`; needs `servers`/);
+  assert.match(message, /- exit: does not take `missed_heartbeats`/);
+  assert.doesNotMatch(message, /- hub:/, "the hub takes missed_heartbeats");
   assert.match(message, /--role proxy\|exit\|hub\|auth/);
   // A name that names a role picks it, so its own loader reports the details.
   assert.deepEqual(inferRole("servres: []\n", "Config.yaml"), {
