@@ -71,7 +71,9 @@ export type Report = (path: readonly PathSegment[], message: string) => void;
 export interface LegacyRecorder {
   /** Problems at `canonical` (or below it) are shown at `original`. */
   mapPath(canonical: readonly PathSegment[], original: readonly PathSegment[]): void;
+  /** Reports an error at a path of the file (the config is refused). */
   readonly problem: Report;
+  /** Reports a warning at a path of the file (the config still loads). */
   readonly warn: Report;
 }
 

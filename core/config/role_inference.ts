@@ -28,6 +28,7 @@ const SPECS: Readonly<Record<ConfigFileRole, RoleSpec<unknown>>> = {
 
 /** A role {@link inferRole} settled on, and how. */
 export interface DecidedRole {
+  /** The role the file is for. */
   readonly role: ConfigFileRole;
   /** `keys`: the only role that takes the file's keys; `file-name`: the file name broke a tie. */
   readonly by: "keys" | "file-name";
@@ -37,6 +38,7 @@ export interface DecidedRole {
 
 /** {@link inferRole} could not decide: several roles take the keys, or none does. */
 export interface UndecidedRole {
+  /** Never set: tells this apart from a {@link DecidedRole}. */
   readonly role?: undefined;
   /** The roles whose schema takes the file's keys: several, or none. */
   readonly candidates: readonly ConfigFileRole[];
