@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import {
   ConfigError,
   type EnvBinding,
@@ -80,28 +79,4 @@ export async function loadRoleConfig(
     case "hub":
       return { role, config: loadHubConfig(text, options) };
   }
-}
-
-/**
- * Guesses the role of a config file from its keys, for `check` without
- * `--role`: `servers` → proxy, `api_keys`/`token_ttl_secs`/`signing_key` →
- * auth, `attributes`/`egress` → exit, `relay`, `missed_heartbeats`,
- * `find_nodes_max` → hub.
- */
-export function guessRole(text: string): ConfigRole | "auth" | undefined {
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text, { maxAliasCount: 100 });
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null) return undefined;
-  const keys = new Set(Object.keys(parsed));
-  if (keys.has("servers")) return "proxy";
-  if (keys.has("api_keys") || keys.has("token_ttl_secs") || keys.has("signing_key")) return "auth";
-  if (keys.has("attributes") || keys.has("egress") || keys.has("bind_address")) return "exit";
-  if (keys.has("relay") || keys.has("missed_heartbeats") || keys.has("find_nodes_max")) {
-    return "hub";
-  }
-  return undefined;
 }

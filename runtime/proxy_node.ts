@@ -28,6 +28,7 @@ import {
 import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "./connect_protocol.ts";
 import { forwardConnectionEvents } from "./connection_events.ts";
 import { DiscoveryActor, type DiscoveryActorDeps, UnusableExits } from "./discovery_actor.ts";
+import { missingRoute } from "./null_directory.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
 
@@ -53,21 +54,33 @@ export class ProxyNode implements ExitSessions {
   readonly actor: DiscoveryActor;
   readonly #deps: ProxyNodeDeps;
   readonly #servers: Map<number, ServerConfig>;
+  /** Ports that can never get an exit, and why: their clients are answered at once. */
+  readonly #routeless: ReadonlyMap<number, string>;
   readonly #listeners: Socks5Listener[] = [];
   readonly #bytes = new Map<PeerId, { up: number; down: number }>();
   #ticker: ReturnType<typeof setInterval> | undefined;
   #unsubscribe: (() => void) | undefined;
 
-  private constructor(deps: ProxyNodeDeps, actor: DiscoveryActor) {
+  private constructor(
+    deps: ProxyNodeDeps,
+    actor: DiscoveryActor,
+    routeless: ReadonlyMap<number, string>,
+  ) {
     this.#deps = deps;
     this.actor = actor;
     this.#servers = new Map(deps.config.servers.map((s) => [s.port, s]));
+    this.#routeless = routeless;
   }
 
   /** Loads the sticky pools, starts choosing exits and opens the SOCKS listeners. */
   static async start(deps: ProxyNodeDeps): Promise<ProxyNode> {
     const sticky = StickyState.fromRecord(await deps.stickyStore.load());
     const unusable = new UnusableExits(() => deps.clock.now());
+    const routeless = new Map(deps.config.servers.flatMap((server) => {
+      const why = missingRoute(server, deps.directory);
+      return why === undefined ? [] : [[server.port, why] as const];
+    }));
+    for (const why of routeless.values()) logger.error(why);
     const connector = new ExitConnector({
       isUnusable: (peer) => unusable.has(peer),
       directory: deps.directory,
@@ -78,7 +91,8 @@ export class ProxyNode implements ExitSessions {
       ...(deps.relayAddress ? { relayAddress: deps.relayAddress } : {}),
     });
     const actor = new DiscoveryActor({
-      servers: deps.config.servers,
+      // A port without a route gets no discovery: it would retry, and log, forever.
+      servers: deps.config.servers.filter((server) => !routeless.has(server.port)),
       network: deps.network,
       directory: deps.directory,
       connector,
@@ -89,7 +103,7 @@ export class ProxyNode implements ExitSessions {
       events: deps.events,
       ...(deps.timings ? { timings: deps.timings } : {}),
     });
-    const node = new ProxyNode(deps, actor);
+    const node = new ProxyNode(deps, actor, routeless);
     node.#unsubscribe = forwardConnectionEvents(deps.network, deps.events);
     actor.start();
     try {
@@ -126,6 +140,15 @@ export class ProxyNode implements ExitSessions {
         replyCode: SOCKS_REPLY.generalFailure,
         stage: "no-peer",
         message: "no server",
+      };
+    }
+    const routeless = this.#routeless.get(server.port);
+    if (routeless !== undefined) {
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.generalFailure,
+        stage: "no-peer",
+        message: routeless,
       };
     }
     const peer = await this.actor.exitForSession(server.port, request.signal);

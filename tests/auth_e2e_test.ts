@@ -205,7 +205,8 @@ Deno.test("auth service, hub, exit and proxies: tokens issued, refreshed, verifi
       "a bad API key ends the role with code 1, naming where the key came from",
       async () => {
         const wrongKey = "p2pk_not-a-key-this-service-knows";
-        const socks = () => [{ port: freePort() }];
+        // Pinned, so the config is complete (a server needs a route); the key fails first.
+        const socks = () => [{ port: freePort(), destination_peers: [exit.address] }];
         const cases = [
           {
             what: "proxy, wrong `api_key` in the config",

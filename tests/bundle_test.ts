@@ -95,7 +95,8 @@ Deno.test({
       await Deno.copyFile(join(project, "deno.json"), join(elsewhere, "deno.json"));
       await Deno.writeTextFile(
         join(elsewhere, "proxy.yaml"),
-        "servers:\n  - protocol: socks5\n    port: 1080\n",
+        "servers:\n  - protocol: socks5\n    port: 1080\n" +
+          "    destination_peers: [12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ]\n",
       );
       const empty = join(root, "empty");
       await Deno.mkdir(empty);

@@ -91,7 +91,7 @@ Deno.test("--version prints the deno.json version; help works for every command"
 Deno.test("check -c validates a config and reports every problem at once", async (t) => {
   const check = (config: string, ...more: string[]) => () =>
     runCli(["check", ...more, "-c", fixture(config)]);
-  const { good, bad, missing, exit, hub, noRole, wrongRole, badEnv, platformPort } =
+  const { good, bad, missing, exit, hub, noRole, wrongRole, badEnv, platformPort, missingAuth } =
     await inParallelByName({
       good: check("proxy.yaml"),
       bad: check("bad_proxy.yaml"),
@@ -103,6 +103,8 @@ Deno.test("check -c validates a config and reports every problem at once", async
       badEnv: () =>
         runCli(["check", "-c", fixture("proxy.yaml")], { env: { P2PROXY_METRICS_PORT: "abc" } }),
       platformPort: () => runCli(["check", "-c", fixture("proxy.yaml")], { env: { PORT: "9" } }),
+      // The auth service starts with its defaults when its file is missing; `check` still says so.
+      missingAuth: check("does_not_exist.yaml", "--role", "auth"),
     });
 
   await t.step("a valid proxy config", () => {
@@ -129,9 +131,11 @@ Deno.test("check -c validates a config and reports every problem at once", async
   });
 
   await t.step("a missing file is named", () => {
-    assert.equal(missing.code, EXIT_USAGE, describe(missing));
-    assert.match(missing.stderr, /does_not_exist\.yaml/);
-    assert.match(missing.stderr, /does not exist/);
+    for (const result of [missing, missingAuth]) {
+      assert.equal(result.code, EXIT_USAGE, describe(result));
+      assert.match(result.stderr, /does_not_exist\.yaml/);
+      assert.match(result.stderr, /does not exist/);
+    }
   });
 
   await t.step("the role is guessed from the keys, and --role overrides the guess", () => {
@@ -139,11 +143,15 @@ Deno.test("check -c validates a config and reports every problem at once", async
     assert.match(exit.stdout, /exit\.yaml: OK \(exit\)/);
     assert.equal(hub.code, EXIT_OK, describe(hub));
     assert.match(hub.stdout, /hub\.yaml: OK \(hub\)/);
-    assert.equal(noRole.code, EXIT_USAGE, describe(noRole));
-    assert.match(noRole.stderr, /no_role\.yaml/);
-    assert.match(noRole.stderr, /--role/);
     assert.equal(wrongRole.code, EXIT_USAGE, describe(wrongRole));
     assert.match(wrongRole.stderr, /Unknown key `attributes`/);
+  });
+
+  await t.step("keys every role takes: the roles it could be, and --role", () => {
+    assert.equal(noRole.code, EXIT_USAGE, describe(noRole));
+    assert.match(noRole.stderr, /no_role\.yaml/);
+    assert.match(noRole.stderr, /fit exit, hub and auth/);
+    assert.match(noRole.stderr, /--role exit\|hub\|auth/);
   });
 
   await t.step("P2PROXY_METRICS_PORT=abc is a config error naming the variable", () => {
@@ -155,6 +163,84 @@ Deno.test("check -c validates a config and reports every problem at once", async
   await t.step("a platform PORT variable changes nothing", () => {
     assert.equal(platformPort.code, EXIT_OK, describe(platformPort));
     assert.equal(platformPort.stdout, good.stdout);
+  });
+});
+
+/** A flow mapping never closed: a syntax error whatever the role (written here: `deno fmt` checks fixtures). */
+const SYNTAX_ERROR_YAML = "log_level: info\nrelay: { max_reservations: 64\nfind_nodes_max: 10\n";
+
+Deno.test("check finds what would break at run time", async (t) => {
+  const check = (config: string, ...more: string[]) => () =>
+    runCli(["check", ...more, "-c", fixture(config)]);
+  const dir = await Deno.makeTempDir({ prefix: "p2proxy-check-test-" });
+  const syntaxError = join(dir, "syntax_error.yaml");
+  await Deno.writeTextFile(syntaxError, SYNTAX_ERROR_YAML);
+  const results = await inParallelByName({
+    readmeHub: check("readme/Hub.yaml"),
+    readmeAuth: check("readme/Auth.yaml"),
+    minimalProxy: check("minimal/Config.yaml"),
+    minimalExit: check("minimal/Exit.yaml"),
+    minimalHub: check("minimal/Hub.yaml"),
+    minimalAuth: check("minimal/Auth.yaml"),
+    syntax: () => runCli(["check", "-c", syntaxError]),
+    syntaxWithRole: () => runCli(["check", "--role", "hub", "-c", syntaxError]),
+    noRoute: check("no_route_proxy.yaml"),
+    noRouteButHub: () =>
+      runCli(["check", "-c", fixture("no_route_proxy.yaml")], {
+        env: { P2PROXY_BOOTSTRAP: `/ip4/127.0.0.1/tcp/4001/p2p/${PINNED_PEER}` },
+      }),
+    proxyRefuses: () => runCli(["proxy", "-c", fixture("no_route_proxy.yaml")]),
+  }).finally(() => Deno.remove(dir, { recursive: true }));
+
+  await t.step("the README's Hub.yaml: its keys fit exit and hub; its name says hub", () => {
+    const { readmeHub } = results;
+    assert.equal(readmeHub.code, EXIT_OK, describe(readmeHub));
+    assert.match(
+      readmeHub.stdout,
+      /Hub\.yaml: OK \(hub, from the file name: its keys fit exit and hub\)/,
+    );
+  });
+
+  await t.step("the README's Auth.yaml is the auth service's, by its keys", () => {
+    const { readmeAuth } = results;
+    assert.equal(readmeAuth.code, EXIT_OK, describe(readmeAuth));
+    assert.match(readmeAuth.stdout, /Auth\.yaml: OK \(auth, 0 API key\(s\)\)/);
+  });
+
+  await t.step("each role's smallest file", () => {
+    const { minimalProxy, minimalExit, minimalHub, minimalAuth } = results;
+    assert.equal(minimalProxy.code, EXIT_OK, describe(minimalProxy));
+    assert.match(minimalProxy.stdout, /Config\.yaml: OK \(proxy, 1 server\(s\)\)/);
+    for (const [result, role] of [[minimalExit, "exit"], [minimalHub, "hub"]] as const) {
+      assert.equal(result.code, EXIT_OK, describe(result));
+      assert.match(result.stdout, new RegExp(`OK \\(${role}, from the file name`, "i"));
+    }
+    assert.equal(minimalAuth.code, EXIT_OK, describe(minimalAuth));
+    assert.match(minimalAuth.stdout, /OK \(auth, from the file name.*, 0 API key\(s\)\)/);
+  });
+
+  await t.step("a YAML syntax error is one, with line and column, exit 2", () => {
+    for (const result of [results.syntax, results.syntaxWithRole]) {
+      assert.equal(result.code, EXIT_USAGE, describe(result));
+      assert.match(result.stderr, /syntax_error\.yaml has 1 problem/);
+      // The parser notices the unclosed `{` where the next key starts.
+      assert.match(result.stderr, /line 3, column 1: Invalid YAML: /);
+      assert.doesNotMatch(result.stderr, /Cannot tell which role/);
+    }
+  });
+
+  await t.step("a proxy server without pins or a hub: named, with what to add; exit 2", () => {
+    const { noRoute, noRouteButHub, proxyRefuses } = results;
+    assert.equal(noRoute.code, EXIT_USAGE, describe(noRoute));
+    assert.match(noRoute.stderr, /no_route_proxy\.yaml has 1 problem/);
+    assert.match(noRoute.stderr, /line 7, servers\[1\]: This server can never reach an exit/);
+    assert.match(noRoute.stderr, /`bootstrap: \[/);
+    assert.match(noRoute.stderr, /`destination_peers`/);
+    // A hub from the environment is a route too.
+    assert.equal(noRouteButHub.code, EXIT_OK, describe(noRouteButHub));
+    // `proxy` refuses the file as `check` does, before it starts anything.
+    assert.equal(proxyRefuses.code, EXIT_USAGE, describe(proxyRefuses));
+    assert.match(proxyRefuses.stderr, /servers\[1\]: This server can never reach an exit/);
   });
 });
 
@@ -251,7 +337,8 @@ Deno.test("permissions prints a narrow deno run line that is enough for id", asy
     const stateDir = join(dir, "state");
     await Deno.writeTextFile(
       join(dir, "proxy.yaml"),
-      `state_dir: ${JSON.stringify(stateDir)}\nservers:\n  - protocol: socks5\n    port: 1080\n`,
+      `state_dir: ${JSON.stringify(stateDir)}\nservers:\n  - protocol: socks5\n    port: 1080\n` +
+        `    destination_peers: [${PINNED_PEER}]\n`,
     );
     const printed = await runCli(["permissions", "proxy", "-c", "proxy.yaml"], { cwd: dir });
     assert.equal(printed.code, EXIT_OK, describe(printed));

@@ -252,7 +252,10 @@ Deno.test("the printed permissions are narrow: a read outside them is refused wi
   const outside = await Deno.makeTempFile({ prefix: "p2proxy-outside-" });
   try {
     const config = `${dir}/proxy.yaml`;
-    await Deno.writeTextFile(config, `state_dir: ${dir}\nservers:\n  - port: ${freePort()}\n`);
+    await Deno.writeTextFile(
+      config,
+      `state_dir: ${dir}\nservers:\n  - port: ${freePort()}\n    destination_peers: [${PINNED_PEER}]\n`,
+    );
     const flags = await permissionFlags("proxy", config);
     assert.ok(flags.some((f) => f.startsWith("--allow-read=") && f.includes(dir)), flags.join(" "));
     const probe = `${dir}/probe.ts`;

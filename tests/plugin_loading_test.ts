@@ -19,7 +19,9 @@ const FIXED_PEER = "12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
 /** The built-ins a proxy needs besides an identity. */
 const PROXY_BUILTINS = ["builtin:clock-system", "builtin:sticky-file", "builtin:network-libp2p"];
 
-const PROXY_YAML = "servers:\n  - protocol: socks5\n    port: 1080\n";
+/** A complete proxy config: one server, pinned (a server needs a route to an exit). */
+const PROXY_YAML = "servers:\n  - protocol: socks5\n    port: 1080\n" +
+  "    destination_peers: [12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ]\n";
 
 interface PluginFields {
   readonly name: string;

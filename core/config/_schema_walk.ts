@@ -58,6 +58,42 @@ export function keysAt(schema: z.ZodType, path: readonly PathSegment[]): string[
   return target instanceof z.ZodObject ? Object.keys(target.shape) : [];
 }
 
+/** The keys an object schema at `path` requires: those whose schema refuses a missing value. */
+export function requiredKeysAt(schema: z.ZodType, path: readonly PathSegment[]): string[] {
+  const target = schemaAt(schema, path);
+  if (!(target instanceof z.ZodObject)) return [];
+  const shape = target.shape as Record<string, z.ZodType>;
+  return Object.keys(shape).filter((key) => !shape[key]?.safeParse(undefined).success);
+}
+
+/**
+ * Every key path a schema accepts, for comparing a schema with its
+ * documentation: `servers`, `servers[].port`, `servers[].pool.max_total`,
+ * `relay.max_reservations`. A list of mappings is written `name[]`; mappings
+ * with free keys (`plugins`) and lists of values are leaves.
+ *
+ * @example
+ * ```ts
+ * keyPaths(z.object({ a: z.object({ b: z.number() }) })); // ["a", "a.b"]
+ * ```
+ */
+export function keyPaths(schema: z.ZodType): string[] {
+  const paths: string[] = [];
+  const visit = (current: z.ZodType, prefix: string, depth: number) => {
+    const inner = unwrap(current);
+    if (!(inner instanceof z.ZodObject) || depth > MAX_UNWRAP_DEPTH) return;
+    for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodType>)) {
+      const path = prefix === "" ? key : `${prefix}.${key}`;
+      paths.push(path);
+      const value = unwrap(child);
+      if (value instanceof z.ZodArray) visit(value.element as z.ZodType, `${path}[]`, depth + 1);
+      else visit(value, path, depth + 1);
+    }
+  };
+  visit(schema, "", 0);
+  return paths;
+}
+
 /** A nested section of an object: a key holding an object, or a list of objects. */
 export interface Section {
   readonly name: string;

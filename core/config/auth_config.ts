@@ -308,6 +308,18 @@ function checkDuplicateKeys(raw: Readonly<Record<string, unknown>>, report: Repo
   });
 }
 
+/** Keys of the node roles that people carry over to Auth.yaml, and why the service refuses them. */
+const AUTH_FOREIGN_KEYS: Readonly<Record<string, string>> = {
+  metrics_port: "The auth service has no metrics endpoint (only proxies, exits and hubs serve " +
+    "/metrics): remove `metrics_port`.",
+  metrics_bind: "The auth service has no metrics endpoint (only proxies, exits and hubs serve " +
+    "/metrics): remove `metrics_bind`.",
+  listen_addrs: "The auth service is not a libp2p node: it listens on `listen` (e.g. " +
+    '"127.0.0.1:8443") and `grpc_port`; remove `listen_addrs`.',
+  port: 'The auth service takes its address and port in `listen` (e.g. "127.0.0.1:8443"): ' +
+    "remove `port`.",
+};
+
 /** Everything the generic loader needs to load an auth config. */
 export const AUTH_ROLE: RoleSpec<Omit<AuthServiceConfig, "warnings">> = {
   role: "auth",
@@ -317,6 +329,7 @@ export const AUTH_ROLE: RoleSpec<Omit<AuthServiceConfig, "warnings">> = {
     checkPorts(raw, report);
     checkDuplicateKeys(raw, report);
   },
+  foreignKeys: AUTH_FOREIGN_KEYS,
 };
 
 /**

@@ -11,7 +11,7 @@
 import type { z } from "zod";
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { closestMatch } from "./did_you_mean.ts";
-import { keysAt, sectionsAt } from "./_schema_walk.ts";
+import { keysAt, requiredKeysAt, sectionsAt } from "./_schema_walk.ts";
 import {
   ConfigError,
   type ConfigProblem,
@@ -71,7 +71,9 @@ export type Report = (path: readonly PathSegment[], message: string) => void;
 export interface LegacyRecorder {
   /** Problems at `canonical` (or below it) are shown at `original`. */
   mapPath(canonical: readonly PathSegment[], original: readonly PathSegment[]): void;
+  /** Reports an error at a path of the file (the config is refused). */
   readonly problem: Report;
+  /** Reports a warning at a path of the file (the config still loads). */
   readonly warn: Report;
 }
 
@@ -89,6 +91,12 @@ export interface RoleSpec<T> {
   readonly legacy?: (raw: Record<string, unknown>, recorder: LegacyRecorder) => void;
   /** Checks that need several keys at once; runs on the raw object even when fields are invalid. */
   readonly check?: (raw: Readonly<Record<string, unknown>>, report: Report) => void;
+  /**
+   * Top-level keys of other roles that this role refuses, each with the
+   * message that says why (the auth service has no `metrics_port`): clearer
+   * than "unknown key" for a key the user has seen elsewhere.
+   */
+  readonly foreignKeys?: Readonly<Record<string, string>>;
 }
 
 /** Longest accepted config text: 1 MiB, far above any real config, far below a mistaken dump. */
@@ -129,14 +137,10 @@ export function loadConfig<T>(
   text: string,
   options: LoadOptions,
 ): T & ConfigNotes {
-  const parsed = parseText(text, options.source);
-  const placer = new ProblemPlacer(parsed.locate);
+  const document = readConfigDocument(text, options.source);
+  const placer = new ProblemPlacer(document.locate);
   const warnings: ConfigProblem[] = [];
-  const file = rootMapping(parsed.value, options.source);
-  for (const key of Object.keys(file)) {
-    if (key.startsWith(EXTENSION_KEY_PREFIX)) delete file[key];
-  }
-  cleanNulls(file);
+  const file = document.value;
   spec.legacy?.(file, {
     mapPath: (canonical, original) => placer.mapPath(canonical, original),
     problem: (path, message) => placer.add({ path, message }),
@@ -150,7 +154,7 @@ export function loadConfig<T>(
   const result = spec.schema.safeParse(layered, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) {
-      for (const problem of problemsOfIssue(spec.schema, issue)) placer.add(problem);
+      for (const problem of problemsOfIssue(spec, issue)) placer.add(problem);
     }
   }
   spec.check?.(layered, (path, message) => placer.add({ path, message }));
@@ -159,6 +163,65 @@ export function loadConfig<T>(
     throw new ConfigError("invalid", options.source, problems);
   }
   return { ...result.data, warnings };
+}
+
+/** A config file's top-level mapping before any role's rules, and a way to find a path's line. */
+export interface ConfigDocument {
+  /** Parsed; `x-` keys dropped and empty values cleaned, as every role reads it. Yours to mutate. */
+  readonly value: Record<string, unknown>;
+  /** The 1-based line of a path in the text (undefined for the root or an unknown path). */
+  readonly locate: (path: readonly PathSegment[]) => number | undefined;
+}
+
+/**
+ * Parses a config text into its top-level mapping, as every role reads it.
+ *
+ * @throws {ConfigError} `syntax` (with line and column) for text that is not
+ * YAML/JSON, `invalid` when the document is not a mapping.
+ * @example
+ * ```ts
+ * readConfigDocument("log_level: debug\nx-anchor: 1\n", "Hub.yaml").value; // { log_level: "debug" }
+ * ```
+ */
+export function readConfigDocument(text: string, source: string): ConfigDocument {
+  const parsed = parseText(text, source);
+  const value = rootMapping(parsed.value, source);
+  for (const key of Object.keys(value)) {
+    if (key.startsWith(EXTENSION_KEY_PREFIX)) delete value[key];
+  }
+  cleanNulls(value);
+  return { value, locate: parsed.locate };
+}
+
+/** How the top-level keys of a file fit one role, values aside. */
+export interface KeyFit {
+  /** The role, as its spec names it. */
+  readonly role: string;
+  /** Top-level keys of the file the role does not take, as written. */
+  readonly unknown: readonly string[];
+  /** Top-level keys the role requires that the file (and its legacy spellings) lacks. */
+  readonly missing: readonly string[];
+}
+
+/**
+ * Which top-level keys of `file` (a {@link ConfigDocument} value) `spec`
+ * would refuse or miss, after its legacy spellings are applied. Values are
+ * not looked at: this tells which role a file is for, not whether it is right.
+ *
+ * @example
+ * ```ts
+ * keyFit(PROXY_ROLE, { log_level: "debug" }); // { role: "proxy", unknown: [], missing: ["servers"] }
+ * ```
+ */
+export function keyFit<T>(spec: RoleSpec<T>, file: Readonly<Record<string, unknown>>): KeyFit {
+  const copy = structuredClone(file) as Record<string, unknown>;
+  const ignore = () => {};
+  spec.legacy?.(copy, { mapPath: ignore, problem: ignore, warn: ignore });
+  const known = new Set(keysAt(spec.schema, []));
+  // A legacy key the role renamed is gone from `copy`: report what the file said only if unknown.
+  const unknown = Object.keys(copy).filter((key) => !known.has(key));
+  const missing = requiredKeysAt(spec.schema, []).filter((key) => !Object.hasOwn(copy, key));
+  return { role: spec.role, unknown, missing };
 }
 
 // ---------------------------------------------------------------------------
@@ -201,7 +264,9 @@ function parseYaml(text: string, source: string): ParsedText {
         document.errors.map((error) => ({
           path: "",
           message: yamlErrorMessage(error.message),
-          ...(error.linePos?.[0] ? { line: error.linePos[0].line } : {}),
+          ...(error.linePos?.[0]
+            ? { line: error.linePos[0].line, column: error.linePos[0].col }
+            : {}),
         })),
       );
     }
@@ -226,9 +291,14 @@ function parseJson(text: string, source: string): ParsedText {
     value = JSON.parse(text);
   } catch (error) {
     const message = errorText(error);
+    // The position is shown as the problem's line and column, and V8's quote of the text (which
+    // may be many lines) is no help in a one-line message: neither is repeated.
+    const shortened = message
+      .replace(/ (?:in JSON )?at position \d+(?: \(line \d+ column \d+\))?$/, "")
+      .replace(/, ".*" is not valid JSON$/s, "");
     throw new ConfigError("syntax", source, [{
       path: "",
-      message: `The file is not valid JSON: ${message}.`,
+      message: `The file is not valid JSON: ${shortened}.`,
       ...lineOfJsonError(text, message),
     }], { cause: error });
   }
@@ -251,12 +321,26 @@ function yamlErrorMessage(message: string): string {
   return `Invalid YAML: ${withoutPosition}${/[.?!]$/.test(withoutPosition) ? "" : "."}`;
 }
 
-function lineOfJsonError(text: string, message: string): { line?: number } {
+/**
+ * Where JSON.parse stopped: its "(line L column C)", else its "position N" (or the end, for
+ * "end of JSON input") counted out in `text`; nothing for V8's "Unexpected token", which has none.
+ */
+function lineOfJsonError(text: string, message: string): { line?: number; column?: number } {
+  const lineColumn = /line (\d+) column (\d+)/.exec(message);
+  if (lineColumn?.[1] && lineColumn[2]) {
+    return { line: Number(lineColumn[1]), column: Number(lineColumn[2]) };
+  }
   const line = /line (\d+)/.exec(message);
   if (line?.[1]) return { line: Number(line[1]) };
   const position = /position (\d+)/.exec(message);
-  if (!position?.[1]) return {};
-  return { line: text.slice(0, Number(position[1])).split("\n").length };
+  const offset = position?.[1]
+    ? Number(position[1])
+    : /end of JSON input/.test(message)
+    ? text.length
+    : undefined;
+  if (offset === undefined) return {};
+  const before = text.slice(0, offset).split("\n");
+  return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
 }
 
 function errorText(error: unknown): string {
@@ -466,19 +550,28 @@ interface Issue {
   readonly inclusive?: boolean;
 }
 
-function problemsOfIssue(schema: z.ZodType, raw: z.core.$ZodIssue): PendingProblem[] {
+function problemsOfIssue<T>(spec: RoleSpec<T>, raw: z.core.$ZodIssue): PendingProblem[] {
   const issue = raw as unknown as Issue;
   const path = issue.path.map((segment) => typeof segment === "number" ? segment : String(segment));
   if (issue.code === "unrecognized_keys") {
     return (issue.keys ?? []).map((key) => ({
       path: [...path, key],
-      message: unknownKeyMessage(schema, path, key),
+      message: unknownKeyMessage(spec, path, key),
     }));
   }
   return [{ path, message: issueMessage(issue, path) }];
 }
 
-function unknownKeyMessage(schema: z.ZodType, path: readonly PathSegment[], key: string): string {
+function unknownKeyMessage<T>(
+  spec: RoleSpec<T>,
+  path: readonly PathSegment[],
+  key: string,
+): string {
+  const foreign = spec.foreignKeys;
+  if (path.length === 0 && foreign !== undefined && Object.hasOwn(foreign, key)) {
+    return foreign[key] ?? "";
+  }
+  const schema = spec.schema;
   const known = keysAt(schema, path);
   const match = closestMatch(key, known);
   if (match !== undefined) return `Unknown key \`${key}\`. Did you mean \`${match}\`?`;

@@ -18,6 +18,9 @@ function errorOf(load: () => unknown): ConfigError {
   return assert.fail("expected a ConfigError");
 }
 
+/** A hub, so that proxy configs here have a route (a server without one is refused). */
+const HUB = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
+
 function proxyError(text: string, options: Partial<LoadOptions> = {}): ConfigError {
   return errorOf(() => loadProxyConfig(text, { source: "Config.yaml", ...options }));
 }
@@ -31,6 +34,15 @@ Deno.test("loader: YAML syntax errors carry a line and the syntax code", () => {
   assert.match(first.message, /^Invalid YAML: /);
 });
 
+Deno.test("loader: a YAML syntax error points at its line and column", () => {
+  const error = errorOf(() =>
+    loadHubConfig("log_level: info\nrelay: max: 5\n", { source: "Hub.yaml" })
+  );
+  assert.equal(error.code, "syntax");
+  assert.deepEqual(error.problems.map((p) => [p.line, p.column]), [[2, 8]]);
+  assert.match(error.message, /^Hub\.yaml has 1 problem:\n {2}- line 2, column 8: Invalid YAML: /);
+});
+
 Deno.test("loader: duplicate keys are a syntax error at the second one", () => {
   const error = proxyError("servers: [{ port: 1080 }]\nlog_level: info\nlog_level: debug\n");
   assert.equal(error.code, "syntax");
@@ -42,7 +54,18 @@ Deno.test("loader: JSON syntax errors carry a line", () => {
   const error = errorOf(() => loadProxyConfig(text, { source: "config.JSON" }));
   assert.equal(error.code, "syntax");
   assert.equal(error.problems[0]?.line, 3);
+  assert.equal(error.problems[0]?.column, 21, "the `}` after the trailing comma");
   assert.match(error.problems[0]?.message ?? "", /not valid JSON/);
+  assert.doesNotMatch(error.problems[0]?.message ?? "", /position/, "the column says it");
+});
+
+Deno.test("loader: JSON errors: a cut-off file points at its end; V8's quote of the text is dropped", () => {
+  const cut = errorOf(() => loadHubConfig('{\n  "log_level": ', { source: "hub.json" }));
+  assert.deepEqual(cut.problems.map((p) => [p.line, p.column]), [[2, 16]]);
+  const token = errorOf(() => loadHubConfig('{\n  "relay": [1,]\n}', { source: "hub.json" }));
+  assert.equal(token.code, "syntax");
+  assert.doesNotMatch(token.message, /\n.*\n.*\n/, "one line per problem");
+  assert.match(token.problems[0]?.message ?? "", /^The file is not valid JSON: Unexpected token/);
 });
 
 Deno.test("loader: the file must be a mapping", () => {
@@ -61,7 +84,9 @@ Deno.test("loader: an empty file gives the defaults where nothing is required", 
 });
 
 Deno.test("loader: a byte-order mark is ignored", () => {
-  const config = loadProxyConfig("\uFEFFservers: [{ port: 1080 }]", { source: "Config.yaml" });
+  const config = loadProxyConfig(`\uFEFFbootstrap: [${HUB}]\nservers: [{ port: 1080 }]`, {
+    source: "Config.yaml",
+  });
   assert.equal(config.servers[0]?.port, 1080);
 });
 
@@ -81,7 +106,8 @@ Deno.test("loader: alias bombs and huge files are refused", () => {
 
 Deno.test("loader: YAML anchors and merge keys work; x- keys hold anchors", () => {
   const text = "x-defaults: &d\n  country: NL\n  min_bandwidth: 10Mbps\n" +
-    "servers:\n  - <<: *d\n    port: 1080\n  - <<: *d\n    port: 1081\n    country: DE\n";
+    "servers:\n  - <<: *d\n    port: 1080\n  - <<: *d\n    port: 1081\n    country: DE\n" +
+    `bootstrap: [${HUB}]\n`;
   const config = loadProxyConfig(text, { source: "Config.yaml" });
   assert.deepEqual(
     config.servers.map((s) => [s.port, s.filters.country, s.filters.minBandwidthBps]),
@@ -109,7 +135,7 @@ Deno.test("loader: env bindings use the P2PROXY_ prefix and upper snake case", (
 
 Deno.test("loader: problems from several layers are all reported", () => {
   const error = proxyError("servers: [{ port: 0 }]\n", {
-    env: { P2PROXY_METRICS_PORT: "x" },
+    env: { P2PROXY_METRICS_PORT: "x", P2PROXY_BOOTSTRAP: HUB },
     overrides: { log_level: "chatty" },
   });
   const paths = error.problems.map((p: ConfigProblem) => p.path).sort();

@@ -104,3 +104,15 @@ export {
   type TlsFiles,
 } from "./auth_config.ts";
 export { closestMatch, didYouMean, editDistance } from "./did_you_mean.ts";
+export {
+  CONFIG_FILE_ROLES,
+  type ConfigFileRole,
+  type DecidedRole,
+  decisionNote,
+  inferRole,
+  type RoleInference,
+  roleNamedBy,
+  type UndecidedRole,
+  undecidedRoleMessage,
+} from "./role_inference.ts";
+export { type KeyFit } from "./loader.ts";

@@ -19,6 +19,8 @@ export interface ConfigProblem {
   readonly message: string;
   /** 1-based line in the file, when the problem sits at a known place in it. */
   readonly line?: number;
+  /** 1-based column on {@link line}, when known (syntax errors point at a character). */
+  readonly column?: number;
 }
 
 /**
@@ -61,8 +63,8 @@ export class ConfigError extends P2ProxyError<ConfigErrorCode> {
 }
 
 /**
- * Renders problems for a person: a header naming the source, then one line
- * per problem with its line number (when known) and path.
+ * Renders problems (or warnings) for a person: a header naming the source,
+ * then one line per problem with its line (and column, when known) and path.
  *
  * @example
  * ```ts
@@ -71,15 +73,25 @@ export class ConfigError extends P2ProxyError<ConfigErrorCode> {
  * //   - line 4, servers[0].port: Must be at most 65535, got 70000.
  * ```
  */
-export function formatProblems(problems: readonly ConfigProblem[], source: string): string {
-  const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+export function formatProblems(
+  problems: readonly ConfigProblem[],
+  source: string,
+  noun: "problem" | "warning" = "problem",
+): string {
+  const count = problems.length === 1 ? `1 ${noun}` : `${problems.length} ${noun}s`;
   const lines = problems.map((problem) => `  - ${locationOf(problem)}${problem.message}`);
   return [`${source} has ${count}:`, ...lines].join("\n");
 }
 
 function locationOf(problem: ConfigProblem): string {
   const parts: string[] = [];
-  if (problem.line !== undefined) parts.push(`line ${problem.line}`);
+  if (problem.line !== undefined) {
+    parts.push(
+      problem.column === undefined
+        ? `line ${problem.line}`
+        : `line ${problem.line}, column ${problem.column}`,
+    );
+  }
   if (problem.path !== "") parts.push(problem.path);
   return parts.length === 0 ? "" : `${parts.join(", ")}: `;
 }

@@ -321,7 +321,31 @@ function checkProxy(raw: Readonly<Record<string, unknown>>, report: Report): voi
     }
     checkOpenProxy(raw, server, index, report);
   });
+  checkRoutes(raw, servers, report);
   checkMetricsPortClash(raw, servers, report);
+}
+
+/** Refused: without a pinned exit or a hub to ask, a server can only ever answer "no exit". */
+const NO_ROUTE_MESSAGE = "This server can never reach an exit: it pins none " +
+  "(`destination_peers`) and the proxy has no hub to find one (`bootstrap` is empty). Add " +
+  "`bootstrap: [/ip4/…/tcp/4001/p2p/<hub peer id>]` at the top level (or P2PROXY_BOOTSTRAP), " +
+  "or `destination_peers` to this server.";
+
+/** A server needs a way to an exit: pinned peers, or a hub (`bootstrap`) to discover them. */
+function checkRoutes(
+  raw: Readonly<Record<string, unknown>>,
+  servers: readonly unknown[],
+  report: Report,
+): void {
+  // A malformed `bootstrap` is reported by its own check; only a certainly empty one counts here.
+  const noHub = raw.bootstrap === undefined ||
+    (Array.isArray(raw.bootstrap) && raw.bootstrap.length === 0);
+  if (!noHub) return;
+  servers.forEach((server, index) => {
+    if (isRecord(server) && server.destination_peers === undefined) {
+      report(["servers", index], NO_ROUTE_MESSAGE);
+    }
+  });
 }
 
 function checkOpenProxy(

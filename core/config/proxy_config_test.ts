@@ -9,13 +9,26 @@ const PEER_A = "12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
 const PEER_B = "12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
 const HUB = `/ip4/203.0.113.7/tcp/4001/p2p/${PEER_B}`;
 
+/**
+ * Every server needs a way to an exit (a hub or pinned peers). Unless the text
+ * names a hub itself, the tests give the proxy one through the environment, so
+ * that file texts (and the lines problems are reported at) stay about what each
+ * test is about; a test that sets `P2PROXY_BOOTSTRAP` itself (even to "",
+ * which is unset) wins.
+ */
+function withHub(text: string, options: Partial<LoadOptions>): LoadOptions {
+  const namesHub = /\bbootstrap(_address)?\b/.test(text);
+  const env = namesHub ? options.env : { P2PROXY_BOOTSTRAP: HUB, ...options.env };
+  return { source: "Config.yaml", ...options, ...(env === undefined ? {} : { env }) };
+}
+
 function load(text: string, options: Partial<LoadOptions> = {}) {
-  return loadProxyConfig(text, { source: "Config.yaml", ...options });
+  return loadProxyConfig(text, withHub(text, options));
 }
 
 function problemsOf(text: string, options: Partial<LoadOptions> = {}): ConfigProblem[] {
   try {
-    load(text, options);
+    loadProxyConfig(text, withHub(text, options));
   } catch (error) {
     assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
     return [...error.problems];
@@ -81,14 +94,14 @@ servers:
 `;
 
 Deno.test("proxy config: defaults", () => {
-  const config = load("servers:\n  - port: 1080\n");
+  const config = load("servers:\n  - port: 1080\n", { env: {} });
   assert.deepEqual(config.listenAddrs, ["/ip4/0.0.0.0/tcp/0"]);
   assert.equal(config.logLevel, "info");
   assert.equal(config.metricsPort, 9091);
   assert.equal(config.metricsBind, "127.0.0.1");
   assert.equal(config.stateDir, ".");
   assert.equal(config.keypairPath, "node_keypair.bin");
-  assert.deepEqual(config.bootstrap, []);
+  assert.deepEqual(config.bootstrap, [HUB], "from the environment (see withHub)");
   assert.deepEqual(config.plugins, {});
   assert.deepEqual(config.providers, {});
   assert.equal(config.allowOpenProxy, false);
@@ -119,7 +132,7 @@ Deno.test("proxy config: defaults", () => {
   assert.match(server.fingerprint, /1080/);
 });
 
-Deno.test("proxy config: the anchor's Config.yaml loads unchanged", () => {
+Deno.test("proxy config: the anchor's Config.yaml loads unchanged (given a hub)", () => {
   const config = load(ANCHOR_CONFIG_YAML);
   assert.equal(config.servers.length, 2);
   const [nl, au] = config.servers;
@@ -131,6 +144,47 @@ Deno.test("proxy config: the anchor's Config.yaml loads unchanged", () => {
   assert.equal(au?.filters.country, "AU");
   assert.equal(au?.filters.minBandwidthBps, 20_000_000);
   assert.deepEqual(config.warnings, []);
+  // The anchor had a default hub (its operator's); p2proxy has none, so the anchor's file alone
+  // gives servers that can never route, which is refused rather than left to fail per client.
+  const alone = problemsOf(ANCHOR_CONFIG_YAML, { env: { P2PROXY_BOOTSTRAP: "" } });
+  assert.deepEqual(alone.map((p) => p.path), ["servers[0]", "servers[1]"]);
+});
+
+Deno.test("proxy config: a server needs a hub or pinned peers", async (t) => {
+  const noHub = { env: { P2PROXY_BOOTSTRAP: "" } };
+  await t.step("neither: refused at the server, saying what to add", () => {
+    const problems = problemsOf("log_level: info\nservers:\n  - port: 1080\n", noHub);
+    assert.equal(problems.length, 1);
+    const problem = problemAt(problems, "servers[0]");
+    assert.equal(problem.line, 3);
+    assert.match(problem.message, /can never reach an exit/);
+    assert.match(problem.message, /`bootstrap: \[/);
+    assert.match(problem.message, /`destination_peers`/);
+  });
+  await t.step("only the servers without pins are named", () => {
+    const text = `servers:\n  - { port: 1080, destination_peers: [${PEER_A}] }\n  - port: 1081\n`;
+    assert.deepEqual(problemsOf(text, noHub).map((p) => p.path), ["servers[1]"]);
+  });
+  await t.step("pinned peers alone are a route", () => {
+    const config = load(`servers: [{ port: 1080, destination_peers: [${PEER_A}] }]`, noHub);
+    assert.deepEqual(config.bootstrap, []);
+  });
+  await t.step("a hub in the file, in P2PROXY_BOOTSTRAP or as bootstrap_address is a route", () => {
+    const server = "servers: [{ port: 1080 }]";
+    assert.deepEqual(load(`bootstrap: [${HUB}]\n${server}`, noHub).bootstrap, [HUB]);
+    assert.deepEqual(load(`bootstrap_address: ${HUB}\n${server}`, noHub).bootstrap, [HUB]);
+    assert.deepEqual(load(server, { env: { P2PROXY_BOOTSTRAP: HUB } }).bootstrap, [HUB]);
+  });
+  await t.step("an empty bootstrap list is no hub", () => {
+    const problems = problemsOf("bootstrap: []\nservers: [{ port: 1080 }]", noHub);
+    assert.deepEqual(problems.map((p) => p.path), ["servers[0]"]);
+  });
+  await t.step("a broken bootstrap or pin is reported once, as itself", () => {
+    const badHub = problemsOf("bootstrap: [nope]\nservers: [{ port: 1080 }]", noHub);
+    assert.deepEqual(badHub.map((p) => p.path), ["bootstrap[0]"]);
+    const badPin = problemsOf("servers: [{ port: 1080, destination_peers: [nope] }]", noHub);
+    assert.deepEqual(badPin.map((p) => p.path), ["servers[0].destination_peers[0]"]);
+  });
 });
 
 Deno.test("proxy config: every key, normalised", () => {
