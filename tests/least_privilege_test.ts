@@ -24,6 +24,9 @@ import { addApiKey } from "./_auth.ts";
 
 const encoder = new TextEncoder();
 
+/** A well-formed peer id to pin: the config must give its server a route; nothing dials it. */
+const PINNED_PEER = "12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
+
 /** What a process prints when Deno refused it a permission. */
 const ASKED_FOR_MORE = /NotCapable|Requires \w+ access/;
 
