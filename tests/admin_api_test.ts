@@ -285,7 +285,9 @@ Deno.test("check warns when the admin API is on without admin_token", async () =
       assert.equal(result.code, 0, result.stderr);
       return result.stdout;
     };
-    const servers = "servers: [{ port: 1080 }]\n";
+    // A server needs a route to load; nothing dials this well-formed peer id.
+    const servers =
+      "servers: [{ port: 1080, destination_peers: [12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ] }]\n";
     assert.match(
       await check(servers),
       /admin API \(on metrics port 9091\) is on without `admin_token`/,
