@@ -32,6 +32,7 @@ import type { Identity } from "../ports/identity.ts";
 import type { NetworkNode } from "../ports/network.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
 import type { RegistryStore } from "../ports/registry_store.ts";
+import type { Resolver } from "../ports/resolver.ts";
 import type { StickyStore } from "../ports/sticky_store.ts";
 import type { StreamOpener } from "../ports/stream_opener.ts";
 import type { PermissionSet } from "./permissions.ts";
@@ -58,6 +59,7 @@ export interface Capabilities {
   "network": NetworkNode;
   "http-routes": HttpRoutes;
   "registry-store": RegistryStore;
+  "resolver": Resolver;
 }
 
 /** A capability name. */

@@ -18,5 +18,6 @@ export * from "./clock.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
 export * from "./registry_store.ts";
+export * from "./resolver.ts";
 export * from "./sticky_store.ts";
 export type { StepDefinition, TestContext } from "./_test_context.ts";
