@@ -10,14 +10,23 @@ import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 
+/**
+ * Chooses the demo's resolver plugin (a name or built-in short name, e.g.
+ * `resolver-static`); unset, the built-in default (the system resolver).
+ * Tests set it so the demo's exits never send a DNS query off the machine.
+ */
+export const DEMO_RESOLVER_ENV = "P2PROXY_DEMO_RESOLVER";
+
 /** Runs the command until it is asked to stop. */
 export async function runDemo(
   options: { port: string; whoamiPort: string; metricsPort: string },
   context: CliContext,
 ): Promise<void> {
   const metricsPort = Number(options.metricsPort);
+  const resolverChoice = Deno.env.get(DEMO_RESOLVER_ENV);
   const composition = await composeRole(context, "demo", {
     plugins: {},
+    ...(resolverChoice ? { providers: { resolver: resolverChoice } } : {}),
     derivedOptions: { "@p2proxy/metrics-prometheus": { port: metricsPort, role: "demo" } },
   }, { stateDir: ".", role: "demo" });
   await composition.start();
@@ -27,6 +36,7 @@ export async function runDemo(
     whoamiPort: Number(options.whoamiPort),
     clock: composition.get("clock"),
     events,
+    resolver: composition.get("resolver"),
   });
   const pad = "\n                   ";
   const whoami = `http://127.0.0.1:${demo.whoamiPort}/`;
