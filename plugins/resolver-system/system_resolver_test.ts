@@ -94,3 +94,32 @@ Deno.test("the system resolver over the real getaddrinfo: IP literals come back 
   assert.deepEqual(await resolver.resolve("127.0.0.1"), ["127.0.0.1"]);
   assert.deepEqual(await resolver.resolve("::1"), ["::1"]);
 });
+
+Deno.test("no module but the system resolver looks names up (node:dns, Deno.resolveDns)", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const allowed = new Set(["plugins/resolver-system/system_resolver.ts"]);
+  const self = new URL(import.meta.url).pathname.slice(root.length);
+  // Built from parts so that this file does not match itself.
+  const lookups = new RegExp(`["']node:${"dns"}(/promises)?["']|\\bDeno\\.${"resolveDns"}\\b`);
+  const offenders: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for await (const entry of Deno.readDir(`${root}${dir}`)) {
+      const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+      if (entry.isDirectory) {
+        if (
+          !["node_modules", "dist", "coverage"].includes(entry.name) && !entry.name.startsWith(".")
+        ) {
+          await walk(path);
+        }
+      } else if (/\.(ts|tsx|js|mjs)$/.test(entry.name) && path !== self && !allowed.has(path)) {
+        if (lookups.test(await Deno.readTextFile(`${root}${path}`))) offenders.push(path);
+      }
+    }
+  };
+  await walk("");
+  assert.deepEqual(offenders, [], "resolve names through the `resolver` capability instead");
+  // The check can fail: the allowed file itself matches.
+  assert.ok(
+    lookups.test(await Deno.readTextFile(`${root}plugins/resolver-system/system_resolver.ts`)),
+  );
+});
