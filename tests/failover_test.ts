@@ -66,9 +66,9 @@ Deno.test("an exit killed mid-session: the client is closed, the next session fa
         const killedAt = performance.now();
         // The kernel closes the dead exit's sockets at once, so the proxy sees its libp2p
         // connection end, the relay fails, and the proxy closes the client's socket: what was
-        // already in flight (a few MiB of socket buffers) arrives, then EOF, every time. A
-        // reset (ARCHITECTURE.md, "The data plane") is not possible yet: the SOCKS side is a Deno socket, which can
-        // only be closed (a reset needs node:net's resetAndDestroy in the SOCKS listener).
+        // already in flight (a few MiB of socket buffers) arrives, then EOF, every time. The
+        // reset ARCHITECTURE.md's data plane describes is not possible yet: the SOCKS side is
+        // a Deno socket, which can only be closed (a reset needs node:net's resetAndDestroy).
         const ended = await session.reader.toEnd(CLOSE_WITHIN_MS, "the client's socket");
         const tookMs = performance.now() - killedAt;
         assert.equal(ended, "eof", "the proxy closes the client's socket once the exit is gone");
