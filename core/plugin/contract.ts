@@ -106,7 +106,11 @@ export interface PluginDefinition<
   readonly description: string;
   readonly provides: readonly P[];
   readonly requires?: readonly CapabilityName[];
-  /** Typed options with defaults; parsing `{}` must succeed. */
+  /**
+   * Typed options with defaults, strict (unknown keys refused). Parsing `{}`
+   * must succeed, unless an option has no sensible default (a service URL):
+   * then refusing `{}` names it.
+   */
   readonly options: S;
   /** The Deno permissions this plugin needs with these options. */
   permissions?(options: z.output<S>, ctx: PermissionContext): PermissionSet;
