@@ -29,6 +29,7 @@ const SEED_BYTES = 32;
  * ```
  */
 export class FakeIdentity implements Identity {
+  /** The peer id derived from the public key (`12D3KooW…`). */
   readonly peerId: PeerId;
   readonly #key: Ed25519PrivateKey;
 

@@ -54,11 +54,17 @@ import { isInside } from "./_paths.ts";
 
 /** Permission kinds a plugin may need without a list; each with the reason it cannot be narrower. */
 export interface BroadPermissions {
+  /** Why `--allow-net` cannot list hosts. */
   readonly net?: string;
+  /** Why reading cannot stay inside the state dir. */
   readonly read?: string;
+  /** Why writing cannot stay inside the state dir. */
   readonly write?: string;
+  /** Why `--allow-env` cannot name its variables. */
   readonly env?: string;
+  /** Why `--allow-sys` cannot name its calls. */
   readonly sys?: string;
+  /** Why `--allow-run` cannot name its programs. */
   readonly run?: string;
 }
 
