@@ -14,7 +14,14 @@ export const DEMO_DEFAULT_WHOAMI_PORT = 8080;
 export const DEMO_DEFAULT_METRICS_PORT = 9091;
 
 /**
- * The demo's plugins: clock and event sinks from the plugin list, metrics on
+ * Chooses the demo's resolver plugin (a name or built-in short name, e.g.
+ * `resolver-static`); unset, the built-in default (the system resolver).
+ * Tests set it so the demo's exits never send a DNS query off the machine.
+ */
+export const DEMO_RESOLVER_ENV = "P2PROXY_DEMO_RESOLVER";
+
+/**
+ * The demo's plugins (`resolver` chooses the exits' resolver plugin): clock and event sinks from the plugin list, metrics on
  * `metricsPort` (0 = off). The demo builds its nodes itself, on throwaway
  * identities and in-memory stores, so no plugin touches a file.
  *
@@ -23,9 +30,10 @@ export const DEMO_DEFAULT_METRICS_PORT = 9091;
  * const settings = demoPluginSettings(DEMO_DEFAULT_METRICS_PORT);
  * ```
  */
-export function demoPluginSettings(metricsPort: number): PluginSettings {
+export function demoPluginSettings(metricsPort: number, resolver?: string): PluginSettings {
   return {
     plugins: {},
+    ...(resolver ? { providers: { resolver } } : {}),
     derivedOptions: { "@p2proxy/metrics-prometheus": { port: metricsPort, role: "demo" } },
   };
 }

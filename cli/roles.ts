@@ -17,10 +17,10 @@ const ROLE_CAPABILITIES: Readonly<Record<Role, RoleCapabilities>> = {
     needs: ["clock", "identity", "sticky-store", "network"],
     wants: ["event-sink", "http-routes"],
   },
-  exit: { needs: ["clock", "identity", "network"], wants: ["event-sink"] },
+  exit: { needs: ["clock", "identity", "network", "resolver"], wants: ["event-sink"] },
   hub: { needs: ["clock", "identity", "network", "registry-store"], wants: ["event-sink"] },
   auth: { needs: ["clock"], wants: ["event-sink"] },
-  demo: { needs: ["clock"], wants: ["event-sink", "http-routes"] },
+  demo: { needs: ["clock", "resolver"], wants: ["event-sink", "http-routes"] },
   tool: { needs: [], wants: [] },
 };
 

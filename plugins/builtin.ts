@@ -16,6 +16,8 @@ import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
 import { plugin as registryKv } from "./registry-kv/mod.ts";
 import { plugin as registryMemory } from "./registry-memory/mod.ts";
+import { plugin as resolverStatic } from "./resolver-static/mod.ts";
+import { plugin as resolverSystem } from "./resolver-system/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
 import { plugin as stickyMemory } from "./sticky-memory/mod.ts";
@@ -35,6 +37,8 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   registryKv,
   authStatic,
   authConnect,
+  resolverSystem,
+  resolverStatic,
 ] as unknown as readonly PluginDefinition[];
 
 /**
@@ -47,6 +51,7 @@ export const BUILTIN_DEFAULT_PROVIDERS: Readonly<Record<string, string>> = {
   "identity": "@p2proxy/identity-file",
   "sticky-store": "@p2proxy/sticky-file",
   "registry-store": "@p2proxy/registry-memory",
+  "resolver": "@p2proxy/resolver-system",
 };
 
 /** Short names for config `auth.provider` and `builtin:<name>` specifiers. */

@@ -12,6 +12,7 @@ import { loadExitConfig, loadHubConfig, loadProxyConfig } from "../core/config/m
 import type { Multiaddr } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
+import type { Resolver } from "../core/ports/resolver.ts";
 import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork, type NetworkOptions } from "../plugins/network-libp2p/libp2p_network.ts";
 import { InMemoryRegistryStore } from "../plugins/registry-memory/memory_registry_store.ts";
@@ -40,6 +41,8 @@ export interface DemoOptions {
   readonly whoamiPort: number;
   readonly clock: Clock;
   readonly events: EventSink;
+  /** How the exits resolve destination names (the system's resolver, or a static map under tests). */
+  readonly resolver: Resolver;
 }
 
 /** One SOCKS port of the demo and what it asks for. */
@@ -119,6 +122,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         config,
         network: exitNetwork,
         events: options.events,
+        resolver: options.resolver,
       });
       stops.push(() => exitNode.stop());
       const registrar = ExitRegistrar.start({

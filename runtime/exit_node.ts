@@ -9,6 +9,7 @@ import type { ExitConfig } from "../core/config/exit_config.ts";
 import { createEgressPolicy } from "../core/domain/egress_policy.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
+import type { Resolver } from "../core/ports/resolver.ts";
 import { CONNECT_PROTOCOL } from "./connect_protocol.ts";
 import { forwardConnectionEvents } from "./connection_events.ts";
 import { drainWithin } from "./drain.ts";
@@ -21,6 +22,8 @@ export interface ExitNodeDeps {
   readonly config: Pick<ExitConfig, "egress" | "limits" | "bindAddress">;
   readonly network: NetworkNode;
   readonly events: EventSink;
+  /** Resolves destination names (the `resolver` capability). */
+  readonly resolver: Resolver;
   readonly verifyToken?: ExitServiceOptions["verifyToken"];
 }
 
@@ -58,6 +61,7 @@ export class ExitNode {
       maxSessionsPerPeer: limits.maxSessionsPerPeer,
       connectTimeoutMs: limits.connectTimeoutMs,
       idleTimeoutMs: limits.idleTimeoutMs,
+      resolver: deps.resolver,
       ...(bindAddress ? { bindAddress } : {}),
       ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
     });

@@ -1,19 +1,20 @@
 /**
  * The exit's side of `/p2proxy/connect/1.0.0` (docs/exit-behaviour.md): read the request,
- * check the token and the limits, resolve the name here (socks5h), check
+ * check the token and the limits, resolve the name here (socks5h, through
+ * the `Resolver` port), check
  * EVERY resolved address against the egress policy, connect only to a
  * checked address (no second lookup: no DNS rebinding), answer with a status
  * that mirrors the SOCKS reply codes, then relay.
  *
  * @module
  */
-import { lookup } from "node:dns/promises";
 import { getLogger } from "@logtape/logtape";
 import { SOCKS_REPLY } from "../core/codec/socks5.ts";
 import { type EgressPolicy, isIpAddressLiteral } from "../core/domain/egress_policy.ts";
 import { describeError } from "../core/errors.ts";
 import type { PeerId } from "../core/ids.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
+import type { Resolver } from "../core/ports/resolver.ts";
 import type { ConnectionInfo } from "../core/ports/network.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import { ConnectStatus, readConnectRequest, sendConnectResponse } from "./connect_protocol.ts";
@@ -47,8 +48,8 @@ export interface ExitServiceOptions {
   readonly bindAddress?: string;
   /** Checks a proxy's token; absent = auth off. */
   readonly verifyToken?: (token: string, peer: PeerId) => Promise<TokenVerdict>;
-  /** Resolves a name to addresses (defaults to the system resolver). */
-  readonly resolve?: (host: string) => Promise<string[]>;
+  /** Resolves destination names (IP literals never reach it). */
+  readonly resolver: Resolver;
 }
 
 /** Serves connect requests; one instance per exit node. */
@@ -169,15 +170,11 @@ export class ExitService {
     signal: AbortSignal,
     refuse: (status: ConnectStatus, reason: string, message: string) => Promise<void>,
   ): Promise<void> {
-    let addresses: string[];
+    let addresses: readonly string[];
     try {
-      addresses = await this.#resolve(host);
+      addresses = await this.#resolve(host, signal);
     } catch (error) {
-      return await refuse(
-        ConnectStatus.HOST_UNREACHABLE,
-        "dns",
-        `Cannot resolve "${host}": ${describeError(error)}`,
-      );
+      return await refuse(ConnectStatus.HOST_UNREACHABLE, "dns", describeError(error));
     }
     const verdict = this.#options.egress.checkAll(addresses, port);
     if (!verdict.allowed) {
@@ -239,16 +236,23 @@ export class ExitService {
     });
   }
 
-  async #resolve(host: string): Promise<string[]> {
+  /** An IP literal as it is; a name through the resolver, within {@link DNS_TIMEOUT_MS}. */
+  async #resolve(host: string, session: AbortSignal): Promise<readonly string[]> {
     const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
     if (isIpAddressLiteral(bare)) return [bare];
-    if (this.#options.resolve) return await this.#options.resolve(bare);
-    const results = await withTimeout(
-      lookup(bare, { all: true, verbatim: true }),
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`No answer within ${DNS_TIMEOUT_MS} ms.`)),
       DNS_TIMEOUT_MS,
-      "DNS lookup timed out",
     );
-    return results.map((r) => r.address);
+    try {
+      return await this.#options.resolver.resolve(
+        bare,
+        AbortSignal.any([session, deadline.signal]),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
@@ -265,18 +269,4 @@ function invalidTarget(host: string, port: number): string | undefined {
     return `Port ${port} is not in 1..65535.`;
   }
   return undefined;
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -340,6 +340,19 @@ function launchDeno(
 }
 
 /**
+ * The resolver every exit started here uses: a static map (`localhost`, plus
+ * the names a test declares under `plugins["@p2proxy/resolver-static"].hosts`),
+ * never the system's, whose DNS server is off the machine.
+ */
+export const TEST_RESOLVER = "@p2proxy/resolver-static";
+
+/** `config` with the exit's resolver set to {@link TEST_RESOLVER}, unless it chooses one itself. */
+export function withTestResolver(config: Record<string, unknown>): Record<string, unknown> {
+  const providers = (config.providers ?? {}) as Record<string, string>;
+  return { ...config, providers: { resolver: TEST_RESOLVER, ...providers } };
+}
+
+/**
  * Starts `role` with its identity in `options.dir` (or a fresh temp dir), a
  * loopback libp2p listener on `options.port` (or a free port) and metrics off,
  * `config` merged over that; ready once `readyPort` (default: the libp2p
@@ -355,14 +368,23 @@ async function startRole(
   const peerId = await peerIdOf(dir);
   const port = options.port ?? freePort();
   const defaults = { listen_addrs: [`/ip4/127.0.0.1/tcp/${port}`], metrics_port: 0 };
-  const node = await spawn(role, { ...defaults, ...config }, readyPort ?? port, {
-    ...options,
-    dir,
-  });
+  const merged = { ...defaults, ...config };
+  const node = await spawn(
+    role,
+    role === "exit" ? withTestResolver(merged) : merged,
+    readyPort ?? port,
+    {
+      ...options,
+      dir,
+    },
+  );
   return { ...node, peerId, address: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
 }
 
-/** Starts an exit; `config` is merged over a loopback default (egress allows 127.0.0.1 only if you say so). */
+/**
+ * Starts an exit; `config` is merged over a loopback default (egress allows
+ * 127.0.0.1 only if you say so) and names resolve through {@link TEST_RESOLVER}.
+ */
 export function startExit(
   config: Record<string, unknown> = {},
   options: StartOptions = {},

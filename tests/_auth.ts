@@ -25,7 +25,13 @@ import {
   DirectoryRequestSchema,
   ErrorCode,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import { freePort, launchRole, type NodeProcess, waitForPort } from "../scripts/cluster.ts";
+import {
+  freePort,
+  launchRole,
+  type NodeProcess,
+  waitForPort,
+  withTestResolver,
+} from "../scripts/cluster.ts";
 import { libp2pSettled } from "./_libp2p.ts";
 
 export { ConnectStatus, ErrorCode };
@@ -291,13 +297,13 @@ export async function spawnRole(
   const configPath = `${dir}/${role}.yaml`;
   await Deno.writeTextFile(
     configPath,
-    stringify({
+    stringify(withTestResolverFor(role, {
       state_dir: dir,
       log_level: options.logLevel ?? "info",
       listen_addrs: ["/ip4/127.0.0.1/tcp/0"],
       metrics_port: 0,
       ...config,
-    }),
+    })),
   );
   const launched = launchRole(role, configPath, options.env ? { env: options.env } : {});
   const exited = (async () => {
@@ -314,6 +320,11 @@ export async function spawnRole(
       return await exited;
     },
   };
+}
+
+/** An exit's config gets the tests' static resolver; a proxy's is left as it is. */
+function withTestResolverFor(role: "proxy" | "exit", config: Record<string, unknown>) {
+  return role === "exit" ? withTestResolver(config) : config;
 }
 
 /** Waits (at most `timeoutMs`) for `process` to end by itself; kills it and throws otherwise. */

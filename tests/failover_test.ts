@@ -64,10 +64,14 @@ Deno.test("an exit killed mid-session: the client is closed, the next session fa
         const status = await a.kill();
         assert.equal(status.signal, "SIGKILL");
         const killedAt = performance.now();
-        // Whatever was in flight may still arrive; then the socket must end (EOF or reset).
+        // The kernel closes the dead exit's sockets at once, so the proxy sees its libp2p
+        // connection end, the relay fails, and the proxy closes the client's socket: what was
+        // already in flight (a few MiB of socket buffers) arrives, then EOF, every time. The
+        // reset ARCHITECTURE.md's data plane describes is not possible yet: the SOCKS side is
+        // a Deno socket, which can only be closed (a reset needs node:net's resetAndDestroy).
         const ended = await session.reader.toEnd(CLOSE_WITHIN_MS, "the client's socket");
         const tookMs = performance.now() - killedAt;
-        assert.ok(ended === "eof" || ended === "reset");
+        assert.equal(ended, "eof", "the proxy closes the client's socket once the exit is gone");
         assert.ok(tookMs < CLOSE_WITHIN_MS, `closed ${tookMs.toFixed(0)} ms after the kill`);
       } finally {
         session.reader.close();

@@ -3,8 +3,9 @@
  * never takes a process down or leaks a session): random bytes and mutated
  * valid greetings/requests, each on its own connection, must end in a reply
  * or a close within a bounded time. Afterwards the listener still serves a
- * good session end to end and the proxy's and exit's open file descriptors
- * are back near their baseline.
+ * good session end to end, the proxy's and exit's open file descriptors are
+ * back near their baseline, and every name the fuzzing made up was answered
+ * by the exit's static map: not one reached the system resolver.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { AUTH_METHOD, encodeGreeting, encodeRequest } from "../core/codec/socks5.ts";
 import { freePort, type NodeProcess, startExit, startProxy } from "../scripts/cluster.ts";
+import { assertOnlyStaticLookups } from "./_no_dns.ts";
 import { startEchoServer, writeFully } from "./_servers.ts";
 import { connectLocal, ConnReader, openSocks, waitUntil } from "./_socks_client.ts";
 
@@ -20,10 +22,12 @@ const RANDOM_RUNS = 2_000;
 const MUTATION_RUNS = 2_000;
 /**
  * Bound on one case: a case ends at the client's EOF (we half-close after
- * writing) or at the 2 s handshake timeout; a mutated name may cost a DNS
- * lookup at the exit (5 s deadline).
+ * writing), at the 2 s handshake timeout or the exit's 2 s connect timeout; a
+ * mutated name is answered at once by the exit's static map.
  */
 const CASE_WAIT_MS = 8_000;
+/** The one name the exit's static map knows besides localhost: the echo server's. */
+const DEST_NAME = "dest.test";
 /** Descriptors a process may hold above its baseline once every session ended (timers, epoll…). */
 const FD_SLACK = 8;
 /** How long the processes get to close what the fuzzing opened. */
@@ -128,7 +132,9 @@ Deno.test("SOCKS5 listener under random and mutated input", async (t) => {
       // Loopback on the echo port only: a mutated request can never send the exit elsewhere.
       egress: { allow_cidrs: ["127.0.0.0/8"], allow_ports: [echo.port] },
       limits: { connect_timeout_secs: 2 },
-    });
+      // Mutated names resolve through this map only (any other name: not found, at once).
+      plugins: { "@p2proxy/resolver-static": { hosts: { [DEST_NAME]: ["127.0.0.1"] } } },
+    }, { logLevel: "debug" }); // each lookup leaves a debug line: see tests/_no_dns.ts
     nodes.push(exit);
     const socksPort = freePort();
     const proxy = await startProxy({
@@ -137,7 +143,8 @@ Deno.test("SOCKS5 listener under random and mutated input", async (t) => {
     nodes.push(proxy);
 
     const goodSession = async () => {
-      const session = await openSocks({ proxyPort: socksPort, host: "127.0.0.1", port: echo.port });
+      // By name: the exit resolves it through its static map.
+      const session = await openSocks({ proxyPort: socksPort, host: DEST_NAME, port: echo.port });
       try {
         await writeFully(session.conn, HELLO);
         const back = await session.reader.exactly(HELLO.byteLength, CASE_WAIT_MS, "the echo");
@@ -172,6 +179,8 @@ Deno.test("SOCKS5 listener under random and mutated input", async (t) => {
         validMessages([AUTH_METHOD.noAuth], "127.0.0.1", echo.port),
         validMessages([AUTH_METHOD.userPass, AUTH_METHOD.noAuth], "127.0.0.1", echo.port),
         validMessages([AUTH_METHOD.noAuth], "::1", echo.port),
+        // A name: mutating its bytes makes up names the exit must resolve.
+        validMessages([AUTH_METHOD.noAuth], DEST_NAME, echo.port),
       ];
       await fc.assert(
         fc.asyncProperty(
@@ -181,6 +190,10 @@ Deno.test("SOCKS5 listener under random and mutated input", async (t) => {
         ),
         { numRuns: MUTATION_RUNS },
       );
+    });
+
+    await t.step("every name was answered by the static map, none by the system", () => {
+      assertOnlyStaticLookups(exit.logs(), [DEST_NAME]);
     });
 
     await t.step("afterwards: a good session works and nothing was left open", async () => {

@@ -3,14 +3,16 @@
  * processes and the tests' own SOCKS client: each failure maps to its RFC
  * 1928 code, a success is sent only after the exit confirmed the
  * destination, the default egress policy refuses loopback without
- * connecting, methods and RFC 1929 credentials are enforced, and a slow
- * handshake is cut at `handshake_timeout_secs`.
+ * connecting, methods and RFC 1929 credentials are enforced, a slow
+ * handshake is cut at `handshake_timeout_secs`, and names are resolved by the
+ * exits' static map, never by the system resolver.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { AUTH_METHOD, parseReply, SOCKS_REPLY } from "../core/codec/socks5.ts";
 import { freePort, type NodeProcess, startExit, startProxy } from "../scripts/cluster.ts";
+import { assertOnlyStaticLookups } from "./_no_dns.ts";
 import { startEchoServer, writeFully } from "./_servers.ts";
 import {
   authenticate,
@@ -34,14 +36,27 @@ const NO_CONNECT_GRACE_MS = 300;
 
 const USER = { username: "alice", password: "s3cret-pw" };
 
-/** Reads until the server closes; fails if it sends anything more or keeps the connection open. */
+/** A name only the exits' static map knows (the echo server's address). */
+const DEST_NAME = "dest.test";
+/** A name no resolver knows (RFC 6761 reserves `.invalid`). */
+const UNKNOWN_NAME = "nonexistent.invalid";
+/** Both exits resolve through this map (and `localhost`) only; each lookup leaves a debug line. */
+const STATIC_HOSTS = {
+  plugins: { "@p2proxy/resolver-static": { hosts: { [DEST_NAME]: ["127.0.0.1"] } } },
+};
+
+/**
+ * Reads until the server closes; fails if it sends anything more, keeps the
+ * connection open, or resets it: a refusal ends with a graceful close (FIN),
+ * since a reset may discard the reply before the client has read it.
+ */
 async function assertClosedWithoutMore(reader: ConnReader, what: string): Promise<void> {
   let extra = 0;
   const kind = await reader.toEnd(WAIT_MS, what, (chunk) => {
     extra += chunk.byteLength;
   });
   assert.equal(extra, 0, `${what}: the server sent ${extra} more bytes before closing`);
-  assert.ok(kind === "eof" || kind === "reset");
+  assert.equal(kind, "eof", `${what}: the server reset the connection instead of closing it`);
 }
 
 /** Greeting + request on a fresh connection; returns the reply and the open reader. */
@@ -65,9 +80,11 @@ Deno.test("SOCKS5 reply codes through proxy → exit", async (t) => {
   const nodes: NodeProcess[] = [];
   try {
     const [open, strict] = await Promise.all([
-      startExit({ egress: { allow_cidrs: ["127.0.0.0/8"] } }),
+      startExit({ egress: { allow_cidrs: ["127.0.0.0/8"] }, ...STATIC_HOSTS }, {
+        logLevel: "debug",
+      }),
       // No allow_cidrs: the default policy, which must refuse loopback.
-      startExit({}),
+      startExit({ ...STATIC_HOSTS }, { logLevel: "debug" }),
     ]);
     nodes.push(open, strict);
     const [openPort, strictPort, authPort] = [freePort(), freePort(), freePort()];
@@ -101,13 +118,23 @@ Deno.test("SOCKS5 reply codes through proxy → exit", async (t) => {
     });
 
     await t.step("an unresolvable name answers 04 (resolved at the exit)", async () => {
-      const code = await replyCodeFor({
-        proxyPort: openPort,
-        host: "nonexistent.invalid",
-        port: 80,
-      });
+      const code = await replyCodeFor({ proxyPort: openPort, host: UNKNOWN_NAME, port: 80 });
       assert.equal(code, SOCKS_REPLY.hostUnreachable);
     });
+
+    await t.step(
+      "a name is resolved at the exit: the exit's map knows it, the proxy does not",
+      async () => {
+        const session = await openSocks({ proxyPort: openPort, host: DEST_NAME, port: echo.port });
+        try {
+          await writeFully(session.conn, new TextEncoder().encode("named"));
+          const back = await session.reader.exactly(5, WAIT_MS, "the echo");
+          assert.equal(new TextDecoder().decode(back), "named");
+        } finally {
+          session.reader.close();
+        }
+      },
+    );
 
     await t.step("success carries the endpoint the exit connected from", async () => {
       // The proxy can only know BND.ADDR:BND.PORT from the exit's confirmed connection: a
@@ -208,6 +235,14 @@ Deno.test("SOCKS5 reply codes through proxy → exit", async (t) => {
         session.reader.close();
       }
     });
+
+    await t.step(
+      "the exits resolved every name through their static map, none by the system",
+      () => {
+        assertOnlyStaticLookups(open.logs(), [UNKNOWN_NAME, DEST_NAME]);
+        assertOnlyStaticLookups(strict.logs(), ["localhost"]);
+      },
+    );
 
     await t.step("a stalled handshake is dropped at handshake_timeout_secs", async () => {
       const stall = async (bytes: Uint8Array, what: string) => {

@@ -10,6 +10,7 @@ import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork } from "../plugins/network-libp2p/libp2p_network.ts";
 import { SystemClock } from "../plugins/clock-system/system_clock.ts";
 import { InMemoryStickyStore } from "../plugins/sticky-memory/memory_sticky_store.ts";
+import { StaticResolver } from "../plugins/resolver-static/static_resolver.ts";
 import { ExitNode } from "../runtime/exit_node.ts";
 import { NullDirectory } from "../runtime/null_directory.ts";
 import { ProxyNode } from "../runtime/proxy_node.ts";
@@ -38,6 +39,8 @@ Deno.test("an exit that does not speak the connect protocol is passed over for t
     }),
     network: exitNetwork,
     events: NULL_SINK,
+    // Tests never ask the system's resolver (its DNS server is off the machine).
+    resolver: new StaticResolver(),
   });
   const proxy = await ProxyNode.start({
     config: loadProxyConfig(

@@ -8,7 +8,7 @@ import { NULL_SINK } from "../../core/ports/event_sink.ts";
 import { DEMO_ALLOWED_CIDRS, startDemo } from "../../runtime/demo.ts";
 import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
-import { demoPluginSettings } from "../demo_settings.ts";
+import { DEMO_RESOLVER_ENV, demoPluginSettings } from "../demo_settings.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 
 /** Runs the command until it is asked to stop. */
@@ -17,10 +17,12 @@ export async function runDemo(
   context: CliContext,
 ): Promise<void> {
   const metricsPort = Number(options.metricsPort);
-  const composition = await composeRole(context, "demo", demoPluginSettings(metricsPort), {
-    stateDir: ".",
-    role: "demo",
-  });
+  const composition = await composeRole(
+    context,
+    "demo",
+    demoPluginSettings(metricsPort, Deno.env.get(DEMO_RESOLVER_ENV)),
+    { stateDir: ".", role: "demo" },
+  );
   await composition.start();
   const events = composition.find("event-sink") ?? NULL_SINK;
   const demo = await startDemo({
@@ -28,6 +30,7 @@ export async function runDemo(
     whoamiPort: Number(options.whoamiPort),
     clock: composition.get("clock"),
     events,
+    resolver: composition.get("resolver"),
   });
   const pad = "\n                   ";
   const whoami = `http://127.0.0.1:${demo.whoamiPort}/`;

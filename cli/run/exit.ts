@@ -27,6 +27,7 @@ export async function runExit(flags: RoleFlags, context: CliContext): Promise<vo
     config,
     network,
     events,
+    resolver: composition.get("resolver"),
     ...(verifier ? { verifyToken: (token, peer) => verifier.check(token, peer, "proxy") } : {}),
   });
   const authenticator = composition.find("authenticator");

@@ -32,6 +32,7 @@ import type { Identity } from "../ports/identity.ts";
 import type { NetworkNode } from "../ports/network.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
 import type { RegistryStore } from "../ports/registry_store.ts";
+import type { Resolver } from "../ports/resolver.ts";
 import type { StickyStore } from "../ports/sticky_store.ts";
 import type { StreamOpener } from "../ports/stream_opener.ts";
 import type { PermissionSet } from "./permissions.ts";
@@ -69,6 +70,7 @@ export interface Capabilities {
   "http-routes": HttpRoutes;
   /** The hub's registry of exits. */
   "registry-store": RegistryStore;
+  "resolver": Resolver;
 }
 
 /** A capability name. */
@@ -130,7 +132,11 @@ export interface PluginDefinition<
   readonly provides: readonly P[];
   /** Capabilities it takes from other plugins through `ctx.get` (created before it). */
   readonly requires?: readonly CapabilityName[];
-  /** Typed options with defaults; parsing `{}` must succeed. */
+  /**
+   * Typed options with defaults, strict (unknown keys refused). Parsing `{}`
+   * must succeed, unless an option has no sensible default (a service URL):
+   * then refusing `{}` names it.
+   */
   readonly options: S;
   /** The Deno permissions this plugin needs with these options. */
   permissions?(options: ZodOutput<S>, ctx: PermissionContext): PermissionSet;

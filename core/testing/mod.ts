@@ -7,4 +7,5 @@
  */
 export * from "./fakes.ts";
 export * from "./builders.ts";
+export * from "./fake_identity.ts";
 export * from "./compliance/mod.ts";

@@ -5,6 +5,9 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { identityCompliance } from "../../core/testing/compliance/identity.ts";
 import { createIdentityFile, FileIdentity, loadOrCreateIdentity } from "./file_identity.ts";
 import { IdentityError } from "./identity_error.ts";
+import { renderPermissionFlags } from "../../core/plugin/permissions.ts";
+import { runUnder } from "../../tests/_permission_probe.ts";
+import { identityFilePath, plugin } from "./mod.ts";
 
 const FILE = "node_keypair.bin";
 const isWindows = Deno.build.os === "windows";
@@ -201,4 +204,88 @@ Deno.test("FileIdentity hands out copies of its keys", async () => {
   const privateKey = identity.privateKey;
   privateKey.fill(0);
   assert.notDeepStrictEqual(identity.privateKey, privateKey);
+});
+
+// ---------------------------------------------------------------------------
+// The plugin (mod.ts): where the key file is, and the permissions that takes.
+
+const contextFor = (stateDir: string) => ({
+  stateDir,
+  role: "exit" as const,
+  get: () => assert.fail("identity-file requires nothing"),
+});
+
+Deno.test("the identity-file plugin's identity passes the identity compliance suite", (t) =>
+  identityCompliance(t, async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "p2proxy-identity-plugin-" });
+    const create = async () =>
+      (await plugin.create(plugin.options.parse({}), contextFor(stateDir))).provides.identity;
+    return {
+      identity: await create(),
+      reopen: create,
+      cleanup: () => Deno.remove(stateDir, { recursive: true }),
+    };
+  }));
+
+Deno.test("identity-file refuses an empty file name", () => {
+  assert.equal(plugin.options.safeParse({ file: "" }).success, false);
+});
+
+Deno.test("identity-file asks for read and write on exactly the key's folder", () => {
+  const ctx = { stateDir: "/var/lib/p2proxy", role: "exit" as const };
+  assert.deepEqual(plugin.permissions?.(plugin.options.parse({}), ctx), {
+    read: ["/var/lib/p2proxy"],
+    write: ["/var/lib/p2proxy"],
+  });
+  assert.deepEqual(plugin.permissions?.({ file: "/etc/p2proxy/keys/node.bin" }, ctx), {
+    read: ["/etc/p2proxy/keys"],
+    write: ["/etc/p2proxy/keys"],
+  });
+});
+
+Deno.test("identityFilePath resolves against the state directory unless absolute", () => {
+  assert.equal(identityFilePath("/s", "node_keypair.bin"), "/s/node_keypair.bin");
+  assert.equal(identityFilePath(".", "node_keypair.bin"), "node_keypair.bin");
+  assert.equal(identityFilePath("/s", "/k/x.bin"), "/k/x.bin");
+});
+
+Deno.test("identity-file create() loads the same identity each time and refuses a corrupt file", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "p2proxy-identity-plugin-" });
+  try {
+    const first = await plugin.create({ file: "k.bin" }, contextFor(stateDir));
+    const second = await plugin.create({ file: "k.bin" }, contextFor(stateDir));
+    assert.ok(first.provides.identity instanceof FileIdentity);
+    assert.equal(first.provides.identity.peerId, second.provides.identity.peerId);
+    await Deno.writeTextFile(join(stateDir, "bad.bin"), "garbage");
+    await assert.rejects(
+      Promise.resolve(plugin.create({ file: "bad.bin" }, contextFor(stateDir))),
+      (error) => error instanceof IdentityError && error.code === "corrupt",
+    );
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("identity-file works under exactly its declared permissions", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "p2proxy-identity-perms-" });
+  try {
+    // A state dir that does not exist yet: creating it must fit in the same permissions.
+    const nodeStateDir = join(stateDir, "state");
+    const flags = renderPermissionFlags(
+      plugin.permissions!(plugin.options.parse({}), { stateDir: nodeStateDir, role: "exit" }),
+    );
+    const probe = `
+      import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
+      const ctx = { stateDir: ${JSON.stringify(nodeStateDir)}, role: "exit", get() {} };
+      const instance = await plugin.create(plugin.options.parse({}), ctx);
+      console.log(instance.provides.identity.peerId);
+    `;
+    const first = await runUnder(flags, probe);
+    assert.equal(first.code, 0, first.stderr);
+    const second = await runUnder(flags, probe);
+    assert.equal(second.stdout, first.stdout, "the same peer id on the next run");
+    assert.match(first.stdout.trim(), /^12D3KooW/);
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
 });

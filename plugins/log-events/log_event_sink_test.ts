@@ -7,6 +7,7 @@ import { LOGGED_TEXT_MAX_CHARS, THROTTLE_WINDOW_MS } from "./constants.ts";
 import { LINE_RULES } from "./event_lines.ts";
 import { EVENTS_CATEGORY, LogEventSink } from "./log_event_sink.ts";
 import { captureLogs, render } from "./_testing.ts";
+import { plugin } from "./mod.ts";
 
 const A = aPeerId(1);
 const B = aPeerId(2);
@@ -273,5 +274,48 @@ Deno.test("every problem line has a throttle key; lifecycle and session lines ha
       | undefined;
     const key = rule?.line(event!).throttleKey;
     assert.equal(key !== undefined, throttled.has(type), type);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// The plugin (mod.ts): its level option and its lifecycle.
+
+const pluginContext = {
+  stateDir: ".",
+  role: "proxy" as const,
+  get: () => assert.fail("log-events requires nothing"),
+};
+
+Deno.test("log-events options: level in the config's spellings, nothing else", () => {
+  assert.deepEqual(plugin.options.parse({ level: "WARNING" }), { level: "warn" });
+  assert.deepEqual(plugin.options.parse({ level: "info" }), { level: "info" });
+  for (const raw of [{ level: "loud" }, { level: 3 }]) {
+    assert.equal(plugin.options.safeParse(raw).success, false, JSON.stringify(raw));
+  }
+});
+
+Deno.test("the log-events plugin's sink passes the event sink compliance suite", (t) =>
+  eventSinkCompliance(t, async () => {
+    const instance = await plugin.create(plugin.options.parse({}), pluginContext);
+    return { sink: instance.provides["event-sink"], cleanup: () => instance.stop?.() };
+  }));
+
+Deno.test("the log-events plugin at level warn keeps info lines out, and stop flushes pending counts", async () => {
+  const capture = await captureLogs();
+  try {
+    const instance = await plugin.create(plugin.options.parse({ level: "warn" }), pluginContext);
+    const sink = instance.provides["event-sink"];
+    assert.ok(sink instanceof LogEventSink);
+    sink.emit({ type: "socks-rejected", port: 1080, reason: "auth" });
+    sink.emit({ type: "error", port: 1080, message: "Hub unreachable." });
+    sink.emit({ type: "error", port: 1080, message: "Hub unreachable." });
+    sink.emit({ type: "error", port: 1080, message: "Hub unreachable." });
+    assert.deepEqual(capture.lines(), ["Port 1080: Hub unreachable."]);
+    await instance.stop?.();
+    assert.equal(capture.records.length, 2);
+    assert.equal(capture.records[1]!.properties.repeated, 2);
+    assert.equal(capture.records[1]!.level, "warning");
+  } finally {
+    await capture.stop();
   }
 });

@@ -9,6 +9,9 @@ import {
 import { aPeerId } from "../../core/testing/builders.ts";
 import { sampleRecord, stickyStoreCompliance } from "../../core/testing/compliance/sticky_store.ts";
 import { FileStickyStore, writeFileAtomically } from "./file_sticky_store.ts";
+import { renderPermissionFlags } from "../../core/plugin/permissions.ts";
+import { runUnder } from "../../tests/_permission_probe.ts";
+import { plugin, stickyFilePath } from "./mod.ts";
 
 const FILE = "sticky_peers.json";
 
@@ -327,4 +330,118 @@ Deno.test("writeFileAtomically replaces the file and leaves nothing else", async
     await assert.rejects(writeFileAtomically(join(dir, "missing", "y"), new Uint8Array([1])));
     assert.deepStrictEqual(await listDir(dir), ["x.bin"]);
   });
+});
+
+// ---------------------------------------------------------------------------
+// The plugin (mod.ts): options, permissions, lifecycle.
+
+const pluginCtx = { stateDir: "/var/lib/p2proxy", role: "proxy" as const };
+const contextFor = (stateDir: string) => ({
+  stateDir,
+  role: "proxy" as const,
+  get: () => assert.fail("sticky-file requires nothing"),
+});
+
+Deno.test("the sticky-file plugin's store passes the sticky store compliance suite", (t) =>
+  stickyStoreCompliance(t, async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "p2proxy-sticky-plugin-" });
+    const create = () => plugin.create(plugin.options.parse({}), contextFor(stateDir));
+    const instances = [await create()];
+    return {
+      store: instances[0]!.provides["sticky-store"],
+      reopen: async () => {
+        const instance = await create();
+        instances.push(instance);
+        return instance.provides["sticky-store"];
+      },
+      cleanup: async () => {
+        for (const instance of instances) await instance.stop?.();
+        await Deno.remove(stateDir, { recursive: true });
+      },
+    };
+  }));
+
+Deno.test("sticky-file takes another file name, never an empty one", () => {
+  assert.deepEqual(plugin.options.parse({ file: "pools.json" }), { file: "pools.json" });
+  assert.equal(plugin.options.safeParse({ file: "" }).success, false);
+});
+
+Deno.test("sticky-file asks for read and write on exactly the state directory", () => {
+  const permissions = plugin.permissions?.(plugin.options.parse({}), pluginCtx);
+  assert.deepEqual(permissions, { read: ["/var/lib/p2proxy"], write: ["/var/lib/p2proxy"] });
+  assert.deepEqual(plugin.permissions?.({ file: "x.json" }, { ...pluginCtx, stateDir: "." }), {
+    read: ["."],
+    write: ["."],
+  });
+});
+
+Deno.test("sticky-file asks for the folder of a file placed elsewhere", () => {
+  assert.deepEqual(plugin.permissions?.({ file: "pools/sticky.json" }, pluginCtx), {
+    read: ["/var/lib/p2proxy/pools"],
+    write: ["/var/lib/p2proxy/pools"],
+  });
+  assert.deepEqual(plugin.permissions?.({ file: "/srv/p2proxy/sticky.json" }, pluginCtx), {
+    read: ["/srv/p2proxy"],
+    write: ["/srv/p2proxy"],
+  });
+});
+
+Deno.test("stickyFilePath resolves against the state directory unless absolute", () => {
+  assert.equal(stickyFilePath("/state", "sticky_peers.json"), "/state/sticky_peers.json");
+  assert.equal(stickyFilePath("/state/", "./a/../b.json"), "/state/b.json");
+  assert.equal(stickyFilePath("/state", "/elsewhere/x.json"), "/elsewhere/x.json");
+  assert.equal(stickyFilePath(".", "sticky_peers.json"), "sticky_peers.json");
+});
+
+Deno.test("sticky-file stop() waits for the last save", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "p2proxy-sticky-plugin-" });
+  try {
+    const instance = await plugin.create({ file: "s.json" }, contextFor(stateDir));
+    const store = instance.provides["sticky-store"];
+    assert.ok(store instanceof FileStickyStore);
+    void store.save(sampleRecord(2));
+    await instance.stop?.();
+    assert.deepStrictEqual(
+      JSON.parse(await Deno.readTextFile(join(stateDir, "s.json"))),
+      sampleRecord(2),
+    );
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("sticky-file works under exactly its declared permissions", async () => {
+  const root = await Deno.makeTempDir({ prefix: "p2proxy-sticky-perms-" });
+  // A state dir that does not exist yet: creating it must fit in the same permissions.
+  const stateDir = join(root, "state");
+  const outside = await Deno.makeTempDir({ prefix: "p2proxy-sticky-outside-" });
+  try {
+    const flags = renderPermissionFlags(
+      plugin.permissions!(plugin.options.parse({}), { stateDir, role: "proxy" }),
+    );
+    const result = await runUnder(
+      flags,
+      `
+      import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
+      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {} };
+      const instance = await plugin.create(plugin.options.parse({}), ctx);
+      const store = instance.provides["sticky-store"];
+      const record = { version: 1, servers: { "1080": { fingerprint: "fp", peers: [] } } };
+      await store.save(record);
+      const loaded = await store.load();
+      await instance.stop();
+      let outside = "allowed";
+      try { await Deno.readDir(${JSON.stringify(outside)})[Symbol.asyncIterator]().next(); }
+      catch (error) { outside = error.name; }
+      console.log(JSON.stringify({ loaded, outside }));
+      `,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const { loaded, outside: outsideAccess } = JSON.parse(result.stdout);
+    assert.deepEqual(loaded.servers["1080"], { fingerprint: "fp", peers: [] });
+    assert.equal(outsideAccess, "NotCapable");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
 });

@@ -4,6 +4,7 @@ import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import type { PrivateKey } from "@libp2p/interface";
 import { asPeerId } from "../../ids.ts";
 import type { Identity } from "../../ports/identity.ts";
+import { FakeIdentity } from "../fake_identity.ts";
 import { identityCompliance } from "./identity.ts";
 import { recordingContext } from "./_recording_context.ts";
 
@@ -65,4 +66,10 @@ Deno.test("the identity suite fails a reopen that yields another identity", asyn
     reopen: async () => memoryIdentity(await generateKeyPair("Ed25519")),
   }));
   assert.deepEqual(recording.failed(), ["a reopened identity is the same identity"]);
+});
+
+Deno.test("FakeIdentity passes the identity compliance suite, the same key for the same seed", async (t) => {
+  await identityCompliance(t, async () => ({ identity: await FakeIdentity.create(7) }));
+  assert.equal((await FakeIdentity.create(7)).peerId, (await FakeIdentity.create(7)).peerId);
+  assert.notEqual((await FakeIdentity.create(7)).peerId, (await FakeIdentity.create(8)).peerId);
 });

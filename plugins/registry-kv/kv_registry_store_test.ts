@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import {
-  definitionProblems,
-  PLUGIN_API_VERSION,
-  type PluginDefinition,
-} from "../../core/plugin/contract.ts";
-import { planComposition } from "../../core/plugin/host.ts";
-import {
   registryStoreCompliance,
   sampleRegistration,
 } from "../../core/testing/compliance/registry_store.ts";
 import { KvRegistryStore, REGISTRY_KV_PREFIX } from "./kv_registry_store.ts";
-import defaultExport, { plugin, registryKvLocation } from "./mod.ts";
+import { plugin, registryKvLocation } from "./mod.ts";
 
-// A concrete plugin is not assignable to the widest PluginDefinition (see plugins/builtin.ts).
-const generic = plugin as unknown as PluginDefinition;
 const ctx = { stateDir: "/var/lib/p2proxy", role: "hub" as const };
 const contextFor = (stateDir: string) => ({
   stateDir,
@@ -40,20 +32,8 @@ Deno.test("the registry-kv plugin's store passes the registry store compliance s
     };
   }));
 
-Deno.test("registry-kv is a valid plugin providing registry-store", () => {
-  assert.equal(defaultExport, plugin);
-  assert.deepEqual(definitionProblems(generic), []);
-  assert.equal(plugin.name, "@p2proxy/registry-kv");
-  assert.equal(plugin.api, PLUGIN_API_VERSION);
-  assert.deepEqual(plugin.provides, ["registry-store"]);
-  const plan = planComposition({ plugins: [generic], needs: ["registry-store"] });
-  assert.equal(plan.providers.get("registry-store"), plugin.name);
-});
-
-Deno.test("registry-kv options default to registry.kv and are strict", () => {
-  assert.deepEqual(plugin.options.parse({}), { path: "registry.kv" });
+Deno.test("registry-kv refuses an empty path and a URL without a host", () => {
   assert.equal(plugin.options.safeParse({ path: "" }).success, false);
-  assert.equal(plugin.options.safeParse({ file: "x.kv" }).success, false);
   assert.equal(plugin.options.safeParse({ path: "https://" }).success, false);
 });
 
