@@ -70,6 +70,7 @@ export interface Capabilities {
   "http-routes": HttpRoutes;
   /** The hub's registry of exits. */
   "registry-store": RegistryStore;
+  /** Turns a destination name into addresses at the exit (system resolver, or a static map). */
   "resolver": Resolver;
 }
 
