@@ -25,7 +25,7 @@ import { ProxyNode } from "./proxy_node.ts";
 import { startWhoamiServer } from "./whoami_server.ts";
 
 /** The demo's egress exception: loopback, for the demo only. */
-export const DEMO_ALLOWED_CIDRS = ["127.0.0.0/8"];
+export const DEMO_ALLOWED_CIDRS = ["127.0.0.0/8", "::1/128"];
 
 /** The demo's exits: where each says it is, and the address it leaves from. */
 const DEMO_EXITS = [
