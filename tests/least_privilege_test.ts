@@ -232,7 +232,7 @@ Deno.test("--npx prints the same command through the Deno release the project pi
     const pinned = /npx -y (deno@\d+\.\d+\.\d+) task test/.exec(ciScript)?.[1];
     assert.ok(pinned, "no pinned deno in .ci/run");
     const proxy = await roleFolder(root, "proxy", {
-      servers: [{ port: 1080 }],
+      servers: [{ port: 1080, destination_peers: [PINNED_PEER] }],
       state_dir: "my state",
     });
     for (const args of [["proxy", "-c", proxy.config], ["demo"]]) {
