@@ -27,11 +27,31 @@ export class ListenError extends P2ProxyError<ListenErrorCode> {
   readonly address: string;
   /** The config key that sets it. */
   readonly configKey: string;
+  /** What failed to listen, as given to {@link listenError}. */
+  readonly site: ListenSite;
+  /** How the error was read, as given to {@link listenError}. */
+  readonly hints: ListenErrorHints;
 
-  constructor(code: ListenErrorCode, site: ListenSite, message: string, options?: ErrorOptions) {
+  constructor(
+    code: ListenErrorCode,
+    site: ListenSite,
+    hints: ListenErrorHints,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(code, message, options);
+    this.site = site;
+    this.hints = hints;
     this.address = site.address;
     this.configKey = site.configKey;
+  }
+
+  /**
+   * The same error naming another setting, for a caller that sets the
+   * address itself (the demo's `--port` instead of `servers[0].port`).
+   */
+  withConfigKey(configKey: string): ListenError {
+    return listenError(this.cause, { ...this.site, configKey }, this.hints);
   }
 }
 
@@ -45,10 +65,16 @@ export function isAddressInUse(error: unknown): boolean {
     (error as { code?: unknown }).code === "EADDRINUSE";
 }
 
+/** How {@link listenError} reads the error, when the error alone cannot tell. */
+export interface ListenErrorHints {
+  /** Shown instead of the error's own message (multi-line, or another library's advice). */
+  readonly detail?: string;
+  /** The address is in use (for errors that keep the socket's code only in their text). */
+  readonly inUse?: boolean;
+}
+
 /**
- * The one-line error for a listener of `site` that failed with `error`;
- * `detail` replaces the error's own message when it is not fit to show
- * (multi-line, or another library's advice).
+ * The one-line error for a listener of `site` that failed with `error`.
  *
  * @example
  * ```ts
@@ -59,11 +85,16 @@ export function isAddressInUse(error: unknown): boolean {
  * }
  * ```
  */
-export function listenError(error: unknown, site: ListenSite, detail?: string): ListenError {
-  if (isAddressInUse(error)) {
+export function listenError(
+  error: unknown,
+  site: ListenSite,
+  hints: ListenErrorHints = {},
+): ListenError {
+  if (hints.inUse ?? isAddressInUse(error)) {
     return new ListenError(
       "address-in-use",
       site,
+      hints,
       `Cannot listen on ${site.address} (${site.purpose}): another process is using that ` +
         `address. Stop it, or change \`${site.configKey}\`.`,
       { cause: error },
@@ -72,8 +103,9 @@ export function listenError(error: unknown, site: ListenSite, detail?: string): 
   return new ListenError(
     "listen-failed",
     site,
-    `Cannot listen on ${site.address} (${site.purpose}): ${detail ?? oneLine(error)}. Check ` +
-      `\`${site.configKey}\`.`,
+    hints,
+    `Cannot listen on ${site.address} (${site.purpose}): ${hints.detail ?? oneLine(error)}. ` +
+      `Check \`${site.configKey}\`.`,
     { cause: error },
   );
 }

@@ -118,20 +118,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   await configureLogging(config.logLevel);
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
   const { startAuthServiceFromConfig } = await import("../../runtime/auth/service_runner.ts");
-  let started: StartedAuthService;
-  try {
-    started = await startAuthServiceFromConfig(config);
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new CliExit(
-        EXIT_RUNTIME_FAILURE,
-        `Cannot listen: ${describeError(error)}. Another process holds the port; change ` +
-          "`listen` or `grpc_port`.",
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  // A port in use is a ListenError naming the address and `listen` or `grpc_port`.
+  const started: StartedAuthService = await startAuthServiceFromConfig(config);
   await announce(config, started);
   const onHangup = () => void reload(flags.config, overrides, started);
   Deno.addSignalListener("SIGHUP", onHangup);

@@ -15,6 +15,7 @@ import type { PeerId } from "../../core/ids.ts";
 import type { EventSink } from "../../core/ports/event_sink.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
 import { drainWithin } from "../../runtime/drain.ts";
+import { listenError } from "../../runtime/listen_error.ts";
 import { relay } from "../../runtime/relay.ts";
 import { closeQuietly, writeAll } from "../../runtime/tcp_conn.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
@@ -78,12 +79,29 @@ export class Socks5Listener {
     this.#accepting = this.#acceptLoop();
   }
 
-  /** Binds `server.bind:server.port` and starts accepting. */
-  static listen(server: ServerConfig, sessions: ExitSessions, events: EventSink): Socks5Listener {
-    const listener = Deno.listen({ hostname: server.bind, port: server.port, transport: "tcp" });
-    logger.info("SOCKS5 listening on {bind}:{port}", {
-      bind: server.bind,
-      port: (listener.addr as Deno.NetAddr).port,
+  /**
+   * Binds `server.bind:server.port` and starts accepting. A bind failure is a
+   * `ListenError` naming the address and `configKey` (the server's entry in
+   * the config, e.g. `servers[0].port`).
+   */
+  static listen(
+    server: ServerConfig,
+    sessions: ExitSessions,
+    events: EventSink,
+    configKey = "servers[].port",
+  ): Socks5Listener {
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: server.bind, port: server.port, transport: "tcp" });
+    } catch (error) {
+      throw listenError(error, {
+        address: hostPort(server.bind, server.port),
+        purpose: "SOCKS5",
+        configKey,
+      });
+    }
+    logger.info("SOCKS5 listening on {address}", {
+      address: hostPort(server.bind, (listener.addr as Deno.NetAddr).port),
     });
     return new Socks5Listener(server, listener, sessions, events);
   }
