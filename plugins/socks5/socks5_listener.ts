@@ -56,6 +56,46 @@ export interface ExitSessions {
   countBytes?(peer: PeerId, direction: "up" | "down", bytes: number): void;
 }
 
+/** How a failed CONNECT is logged: a level and a template over `target`, `port`, `peer`, `message`. */
+export interface ConnectFailureLine {
+  readonly level: "info" | "warn";
+  readonly template: string;
+}
+
+/**
+ * The log line of a CONNECT the proxy could not serve. A refusal by the
+ * exit's egress policy or auth (reply 02) is something the operator must
+ * fix: it says "denied by policy", at `warn`.
+ *
+ * @example
+ * ```ts
+ * connectFailureLine({ ok: false, replyCode: 2, stage: "refused", message: "…" }).template;
+ * // "CONNECT {target} on port {port} denied by policy at exit {peer}: {message}"
+ * ```
+ */
+export function connectFailureLine(
+  outcome: Extract<ExitSessionOutcome, { ok: false }>,
+): ConnectFailureLine {
+  const at = outcome.peerId === undefined ? "" : " at exit {peer}";
+  if (outcome.replyCode === SOCKS_REPLY.notAllowed) {
+    return {
+      level: "warn",
+      template: `CONNECT {target} on port {port} denied by policy${at}: {message}`,
+    };
+  }
+  switch (outcome.stage) {
+    case "no-peer":
+      return { level: "info", template: "CONNECT {target} on port {port} failed: {message}" };
+    case "stream":
+      return {
+        level: "info",
+        template: `CONNECT {target} on port {port} failed: no stream to the exit${at}: {message}`,
+      };
+    case "refused":
+      return { level: "info", template: `CONNECT {target} on port {port} failed${at}: {message}` };
+  }
+}
+
 /** A running listener. */
 export class Socks5Listener {
   readonly server: ServerConfig;
@@ -219,12 +259,13 @@ export class Socks5Listener {
         stage: outcome.stage,
         replyCode: outcome.replyCode,
       });
-      // A refusal by policy or auth (02) is something the operator must fix: say it louder.
-      const level = outcome.replyCode === SOCKS_REPLY.notAllowed ? "warn" : "info";
-      logger[level]("CONNECT {target} on port {port} failed ({stage}): {message}", {
+      const failure = connectFailureLine(outcome);
+      logger[failure.level](failure.template, {
         target,
         port,
         stage: outcome.stage,
+        replyCode: outcome.replyCode,
+        ...(outcome.peerId === undefined ? {} : { peer: outcome.peerId }),
         message: outcome.message,
       });
       await writeAll(conn, encodeReply(outcome.replyCode)).catch(() => {});
