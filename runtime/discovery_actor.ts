@@ -31,7 +31,7 @@ import type { ExitSelectionSettings } from "../core/domain/server.ts";
 import { SingleFlight } from "../core/domain/single_flight.ts";
 import type { StickyState } from "../core/domain/sticky_state.ts";
 import { describeError } from "../core/errors.ts";
-import { describeSource, type DestinationSource } from "../core/events.ts";
+import type { DestinationSource } from "../core/events.ts";
 import { formatDelay } from "../core/format_delay.ts";
 import { asMultiaddr, type Multiaddr, type PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -302,10 +302,10 @@ export class DiscoveryActor {
       peerId: destination.peerId,
       source: destination.source,
     });
-    logger.info("Port {port} now exits through {peer} ({source}).", {
+    logger.info("Port {port} now leaves through {peer} ({source}).", {
       port: server.port,
       peer: destination.peerId,
-      source: describeSource(destination.source),
+      source: destination.source.kind,
     });
     this.#persist();
   }

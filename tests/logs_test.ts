@@ -263,7 +263,7 @@ Deno.test("exit changes are logged once each; IPv6 targets in brackets; policy d
     const changes = (text: string) =>
       text.split("\n").filter((line) => /exits through|leaves through/.test(line));
 
-    await waitForLog(proxy, new RegExp(`now exits through ${first.peerId}`), LOG_WITHIN_MS);
+    await waitForLog(proxy, new RegExp(`now leaves through ${first.peerId}`), LOG_WITHIN_MS);
     assert.equal(
       await replyCodeFor({ proxyPort: socksPort, host: "::1", port: echo.port }),
       SOCKS_NOT_ALLOWED,
@@ -279,7 +279,7 @@ Deno.test("exit changes are logged once each; IPv6 targets in brackets; policy d
     assert.doesNotMatch(proxy.logs(), /failed \(.?refused/);
 
     await first.kill();
-    await waitForLog(proxy, new RegExp(`now exits through ${second.peerId}`), LOG_WITHIN_MS);
+    await waitForLog(proxy, new RegExp(`now leaves through ${second.peerId}`), LOG_WITHIN_MS);
     const lines = changes(proxy.logs());
     assert.equal(lines.length, 2, `one line per change:\n${lines.join("\n")}`);
   } finally {
