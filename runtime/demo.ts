@@ -20,7 +20,6 @@ import { ExitRegistrar } from "./directory/exit_registrar.ts";
 import { HubDirectory } from "./directory/hub_directory.ts";
 import { ExitNode } from "./exit_node.ts";
 import { HubNode } from "./hub_node.ts";
-import { ListenError } from "./listen_error.ts";
 import { ProxyNode } from "./proxy_node.ts";
 import { startWhoamiServer } from "./whoami_server.ts";
 
@@ -173,10 +172,6 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     };
   } catch (error) {
     await stopAll();
-    // The demo's SOCKS ports come from --port, not from a config file.
-    if (error instanceof ListenError && error.configKey.startsWith("servers[")) {
-      throw error.withConfigKey("--port");
-    }
     throw error;
   }
 }

@@ -217,31 +217,14 @@ export interface LaunchedRole {
   kill(): Promise<Deno.CommandStatus>;
 }
 
-/**
- * Starts `p2proxy <role> -c <configPath> <args>` (`role` may be `auth serve`; no `-c` when
- * `configPath` is undefined, for `demo`) and collects its stderr; does not wait for readiness.
- */
+/** Starts `p2proxy <role> -c <configPath>` and collects its stderr; does not wait for readiness. */
 export function launchRole(
   role: string,
-  configPath: string | undefined,
-  options: {
-    flags?: readonly string[];
-    env?: Record<string, string>;
-    /** More command-line arguments after the config, e.g. `["--log-format", "json"]`. */
-    args?: readonly string[];
-  } = {},
+  configPath: string,
+  options: { flags?: readonly string[]; env?: Record<string, string> } = {},
 ): LaunchedRole {
-  const config = configPath === undefined ? [] : ["-c", configPath];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...(options.flags ?? ["-A"]),
-      "--no-prompt",
-      CLI,
-      ...role.split(" "),
-      ...config,
-      ...(options.args ?? []),
-    ],
+    args: ["run", ...(options.flags ?? ["-A"]), "--no-prompt", CLI, role, "-c", configPath],
     stdout: "null",
     stderr: "piped",
     stdin: "null",

@@ -6,7 +6,6 @@
  */
 import { NULL_SINK } from "../../core/ports/event_sink.ts";
 import { DEMO_ALLOWED_CIDRS, startDemo } from "../../runtime/demo.ts";
-import { ListenError } from "../../runtime/listen_error.ts";
 import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
@@ -21,14 +20,7 @@ export async function runDemo(
     plugins: {},
     derivedOptions: { "@p2proxy/metrics-prometheus": { port: metricsPort, role: "demo" } },
   }, { stateDir: ".", role: "demo" });
-  try {
-    await composition.start();
-  } catch (error) {
-    // The demo's metrics port comes from --metrics-port, not from a config file.
-    const listen = error instanceof Error ? error.cause : undefined;
-    if (listen instanceof ListenError) throw listen.withConfigKey("--metrics-port");
-    throw error;
-  }
+  await composition.start();
   const events = composition.find("event-sink") ?? NULL_SINK;
   const demo = await startDemo({
     socksPort: Number(options.port),
