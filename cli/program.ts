@@ -52,6 +52,16 @@ function findListenError(error: unknown): ListenError | undefined {
   return undefined;
 }
 
+/**
+ * The demo has no config file: its listeners are set by `--port` (both SOCKS
+ * ports) and `--metrics-port`; the whoami server already names its flag.
+ */
+function withDemoFlag(error: ListenError): ListenError {
+  if (error.configKey.startsWith("servers[")) return error.withConfigKey("--port");
+  if (error.configKey === "metrics_port") return error.withConfigKey("--metrics-port");
+  return error;
+}
+
 /** Builds the commander program. Exposed for tests of the help text. */
 export function buildProgram(context: CliContext): Command {
   const program = new Command("p2proxy")
@@ -89,6 +99,10 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
   };
   await configureLogging(initialLogLevel(undefined, readEnv), "text");
   const program = buildProgram(context);
+  let running: string | undefined;
+  program.hook("preAction", (_program, action) => {
+    running = action.name();
+  });
   try {
     await program.parseAsync([...(options.args ?? Deno.args)], { from: "user" });
     return EXIT_OK;
@@ -99,7 +113,8 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
     }
     const code = exitCodeFor(error);
     // A listener that cannot bind says it all in one line; the wrappers around it add nothing.
-    const shown = findListenError(error) ?? error;
+    const listen = findListenError(error);
+    const shown = listen && running === "demo" ? withDemoFlag(listen) : listen ?? error;
     const message = shown instanceof Error ? shown.message : String(shown);
     if (!(error instanceof CliExit)) {
       getLogger(["p2proxy", "cli"]).debug("{stack}", { stack: (error as Error)?.stack });

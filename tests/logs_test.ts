@@ -10,17 +10,9 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { aPeerId } from "../core/testing/builders.ts";
-import {
-  freePort,
-  type LaunchedRole,
-  launchRole,
-  type NodeProcess,
-  startExit,
-  startHub,
-  startProxy,
-} from "../scripts/cluster.ts";
+import { freePort, type NodeProcess, startExit, startHub, startProxy } from "../scripts/cluster.ts";
 import { waitForLog } from "./_auth.ts";
-import { type CliResult, inParallel, runCli } from "./_cli.ts";
+import { CLI_MAIN, type CliResult, inParallel, runCli } from "./_cli.ts";
 import { startEchoServer } from "./_servers.ts";
 import { replyCodeFor } from "./_socks_client.ts";
 
@@ -63,13 +55,57 @@ function jsonLines(text: string, what: string): Record<string, unknown>[] {
   });
 }
 
+/** A CLI process that keeps running (the demo): its stderr so far, and a way to stop it. */
+interface CliProcess {
+  logs(): string;
+  stop(graceMs?: number): Promise<unknown>;
+}
+
+/** Starts `p2proxy <args>` with `env` added; SIGINT, then SIGKILL after `graceMs`, stops it. */
+function launchCli(args: readonly string[], env: Record<string, string>): CliProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-prompt", CLI_MAIN, ...args],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const decoder = new TextDecoder();
+  const pump = (async () => {
+    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
+  })();
+  let stopping: Promise<unknown> | undefined;
+  return {
+    logs: () => stderr,
+    stop(graceMs = 5_000) {
+      stopping ??= (async () => {
+        const signal = (name: Deno.Signal) => {
+          try {
+            child.kill(name);
+          } catch { /* already gone */ }
+        };
+        signal("SIGINT");
+        const timer = setTimeout(() => signal("SIGKILL"), graceMs);
+        try {
+          await child.status;
+          await pump;
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
 async function stopAll(nodes: ReadonlyArray<{ stop(graceMs?: number): Promise<unknown> }>) {
   await Promise.all(nodes.map((node) => node.stop(5_000)));
 }
 
 Deno.test("--log-format json / P2PROXY_LOG_FORMAT=json: every stderr line is a JSON object", async () => {
   const nodes: NodeProcess[] = [];
-  let demo: LaunchedRole | undefined;
+  let demo: CliProcess | undefined;
   try {
     const env = { P2PROXY_LOG_FORMAT: "json" };
     const hub = await startHub({}, { env, logLevel: "debug" });
@@ -77,13 +113,10 @@ Deno.test("--log-format json / P2PROXY_LOG_FORMAT=json: every stderr line is a J
     const exit = await startExit({ bootstrap: [hub.address] }, { env, logLevel: "debug" });
     nodes.push(exit);
     await waitForLog(exit, /"message":"Registered with hub/, LOG_WITHIN_MS);
-    demo = launchRole("demo", undefined, {
-      args: [
-        ...["--no-ui", "--log-format", "json"],
-        ...["--port", String(freePort()), "--whoami-port", "0", "--metrics-port", "0"],
-      ],
-      env: { P2PROXY_LOG_FORMAT: "text" },
-    });
+    demo = launchCli([
+      ...["demo", "--no-ui", "--log-format", "json"],
+      ...["--port", String(freePort()), "--whoami-port", "0", "--metrics-port", "0"],
+    ], { P2PROXY_LOG_FORMAT: "text" });
     await waitForLog(demo, /SOCKS5 listening/, LOG_WITHIN_MS);
     await stopAll([...nodes.splice(0), demo]);
 

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
-import { addRunFlags, type RunFlags } from "./_run_flags.ts";
+import { addRunFlags } from "./_run_flags.ts";
 
 /** Adds the command. */
 export function registerDemo(program: Command, context: CliContext): void {
@@ -16,12 +16,10 @@ export function registerDemo(program: Command, context: CliContext): void {
     )
     .option("--port <port>", "SOCKS5 port", "1080")
     .option("--whoami-port <port>", "port of the demo's whoami HTTP server (0 = any)", "8080")
-    .option("--metrics-port <port>", "Prometheus /metrics port (0 = off)", "9091");
-  addRunFlags(command)
-    .action(
-      async (options: RunFlags & { port: string; whoamiPort: string; metricsPort: string }) => {
-        const { runDemo } = await import("../run/demo.ts");
-        await runDemo(options, context);
-      },
-    );
+    .option("--metrics-port <port>", "Prometheus /metrics port (0 = off)", "9091")
+    .action(async (options: { port: string; whoamiPort: string; metricsPort: string }) => {
+      const { runDemo } = await import("../run/demo.ts");
+      await runDemo(options, context);
+    });
+  addRunFlags(command);
 }
