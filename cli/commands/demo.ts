@@ -3,9 +3,9 @@
  *
  * @module
  */
+import { addRunFlags } from "./_run_flags.ts";
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
-import { addRunFlags } from "./_run_flags.ts";
 
 /** Adds the command. */
 export function registerDemo(program: Command, context: CliContext): void {
