@@ -17,8 +17,18 @@ import { registerPlugins } from "./commands/plugins.ts";
 import { registerProxy } from "./commands/proxy.ts";
 import type { CliContext } from "./context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_OK, exitCodeFor } from "./exit_codes.ts";
-import { configureLogging, shutdownLogging } from "./logging.ts";
+import { type RunFlags, takesRunFlags } from "./commands/_run_flags.ts";
+import {
+  chooseLogFormat,
+  configureLogging,
+  initialLogLevel,
+  readEnv,
+  shutdownLogging,
+  writeFatal,
+} from "./logging.ts";
 import type { StaticPluginModules } from "./plugin_loader.ts";
+import { P2ProxyError } from "../core/errors.ts";
+import { ListenError } from "../runtime/listen_error.ts";
 import { VERSION } from "./version.ts";
 
 /** Options of `runCli`. */
@@ -27,6 +37,29 @@ export interface RunCliOptions {
   readonly staticModules?: StaticPluginModules;
   /** The specifier printed in `deno run` lines (defaults to this CLI's main module). */
   readonly entry?: string;
+}
+
+/** Most causes followed looking for a {@link ListenError} (a chain is short; a cycle is not). */
+const MAX_CAUSE_DEPTH = 8;
+
+/** The listener error in `error`'s cause chain, if any. */
+function findListenError(error: unknown): ListenError | undefined {
+  let current = error;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && current instanceof Error; depth++) {
+    if (current instanceof ListenError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+/**
+ * The demo has no config file: its listeners are set by `--port` (both SOCKS
+ * ports) and `--metrics-port`; the whoami server already names its flag.
+ */
+function withDemoFlag(error: ListenError): ListenError {
+  if (error.configKey.startsWith("servers[")) return error.withConfigKey("--port");
+  if (error.configKey === "metrics_port") return error.withConfigKey("--metrics-port");
+  return error;
 }
 
 /** Builds the commander program. Exposed for tests of the help text. */
@@ -46,6 +79,14 @@ export function buildProgram(context: CliContext): Command {
   registerPermissions(program, context);
   registerIdentity(program, context);
   for (const command of program.commands) command.exitOverride();
+  // Long-running commands choose their log level and format before they run, so that
+  // everything they print (even a config error) is in the format asked for.
+  program.hook("preAction", async (_program, action) => {
+    if (!takesRunFlags(action)) return;
+    const flags = action.opts<RunFlags>();
+    const format = chooseLogFormat(flags.logFormat, readEnv);
+    await configureLogging(initialLogLevel(flags.logLevel, readEnv), format);
+  });
   return program;
 }
 
@@ -56,8 +97,12 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
     staticModules: options.staticModules ?? {},
     entry: options.entry ?? new URL("./main.ts", import.meta.url).href,
   };
-  await configureLogging(Deno.env.get("P2PROXY_LOG_LEVEL") ?? "info");
+  await configureLogging(initialLogLevel(undefined, readEnv), "text");
   const program = buildProgram(context);
+  let running: string | undefined;
+  program.hook("preAction", (_program, action) => {
+    running = action.name();
+  });
   try {
     await program.parseAsync([...(options.args ?? Deno.args)], { from: "user" });
     return EXIT_OK;
@@ -67,11 +112,17 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
       return error.exitCode === 0 ? EXIT_OK : EXIT_BAD_USAGE;
     }
     const code = exitCodeFor(error);
-    const message = error instanceof Error ? error.message : String(error);
+    // A listener that cannot bind says it all in one line; the wrappers around it add nothing.
+    const listen = findListenError(error);
+    const shown = listen && running === "demo" ? withDemoFlag(listen) : listen ?? error;
+    const message = shown instanceof Error ? shown.message : String(shown);
     if (!(error instanceof CliExit)) {
       getLogger(["p2proxy", "cli"]).debug("{stack}", { stack: (error as Error)?.stack });
     }
-    console.error(`p2proxy: ${message}`);
+    writeFatal(message, {
+      exitCode: code,
+      ...(shown instanceof P2ProxyError ? { code: shown.code } : {}),
+    });
     return code;
   } finally {
     await shutdownLogging();

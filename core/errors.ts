@@ -25,8 +25,26 @@ export class P2ProxyError<Code extends string = string> extends Error {
   }
 }
 
-/** Renders any thrown value as one line for a log. */
+/**
+ * Renders any thrown value as one line for a log: its message, without the
+ * stack frames some libraries paste into messages, line breaks folded into
+ * spaces. (The stack itself belongs in a debug line, if anywhere.)
+ *
+ * @example
+ * ```ts
+ * describeError(new Error("dial failed:\n  connect ECONNREFUSED 127.0.0.1:1\n    at connect (net.ts:1:1)"));
+ * // "dial failed: connect ECONNREFUSED 127.0.0.1:1"
+ * ```
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  const text = error instanceof Error ? error.message : String(error);
+  if (!text.includes("\n")) return text;
+  return text.split("\n")
+    .filter((line) => !STACK_FRAME.test(line))
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .join(" ");
 }
+
+/** A line of a V8 stack trace: `    at name (file:line:column)`. */
+const STACK_FRAME = /^\s+at\s/;

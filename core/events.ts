@@ -152,6 +152,8 @@ export type P2ProxyEvent =
     readonly target: string;
     /** An egress deny reason, `auth`, `limit`, or a connect failure (`refused`, `dns`…). */
     readonly reason: string;
+    /** What the exit told the proxy, for people (the log line). */
+    readonly message?: string;
   };
 
 /** The `type` of every event. */

@@ -38,6 +38,7 @@ import { SingleFlight } from "../core/domain/single_flight.ts";
 import type { StickyState } from "../core/domain/sticky_state.ts";
 import { describeError } from "../core/errors.ts";
 import type { DestinationSource } from "../core/events.ts";
+import { formatDelay } from "../core/format_delay.ts";
 import { asMultiaddr, type Multiaddr, type PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
@@ -360,11 +361,14 @@ export class DiscoveryActor {
           if (error instanceof ConnectError && error.code === "pinned-exhausted") {
             this.#pinnedDown.add(server.port);
           }
-          logger.warn("No exit for port {port} yet ({error}); retrying in {delayMs} ms.", {
-            port: server.port,
-            error: describeError(error),
-            delayMs,
-          });
+          // The connector has said why (an `error` event); this line says when it tries again.
+          const expected = error instanceof ConnectError;
+          logger[expected ? "info" : "warn"](
+            expected
+              ? "Port {port}: looking for an exit again in {retryIn}."
+              : "Port {port}: looking for an exit failed ({error}); trying again in {retryIn}.",
+            { port: server.port, error: describeError(error), retryIn: formatDelay(delayMs) },
+          );
         },
       },
     );

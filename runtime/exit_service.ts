@@ -12,6 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import { SOCKS_REPLY } from "../core/codec/socks5.ts";
 import { type EgressPolicy, isIpAddressLiteral } from "../core/domain/egress_policy.ts";
 import { describeError } from "../core/errors.ts";
+import { hostPort } from "../core/host_port.ts";
 import type { PeerId } from "../core/ids.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { Resolver } from "../core/ports/resolver.ts";
@@ -102,10 +103,10 @@ export class ExitService {
       rawStream.abort(new Error("Bad or missing connect request."));
       return;
     }
-    const target = `${request.host}:${request.port}`;
+    const target = hostPort(request.host, request.port);
     const refuse = async (status: ConnectStatus, reason: string, message: string) => {
-      this.#options.events.emit({ type: "exit-denied", peerId: peer, target, reason });
-      logger.info("Refused {target} for {peer}: {message}", { target, peer, message });
+      // Logged once, by the event sink (which counts a flood of them instead of writing each).
+      this.#options.events.emit({ type: "exit-denied", peerId: peer, target, reason, message });
       try {
         await sendConnectResponse(stream, { status, message });
         await stream.closeWrite();
@@ -181,7 +182,7 @@ export class ExitService {
       return await refuse(
         ConnectStatus.NOT_ALLOWED,
         verdict.reason,
-        `The exit's egress policy refuses ${host}:${port}: ${verdict.detail}`,
+        `The exit's egress policy refuses ${hostPort(host, port)}: ${verdict.detail}`,
       );
     }
 
@@ -207,7 +208,7 @@ export class ExitService {
       );
     }
 
-    const target = `${host}:${port}`;
+    const target = hostPort(host, port);
     try {
       await sendConnectResponse(stream, {
         status: ConnectStatus.SUCCEEDED,

@@ -107,8 +107,10 @@ export class ProxyNode implements ExitSessions {
     node.#unsubscribe = forwardConnectionEvents(deps.network, deps.events);
     actor.start();
     try {
-      for (const server of deps.config.servers) {
-        node.#listeners.push(Socks5Listener.listen(server, node, deps.events));
+      for (const [index, server] of deps.config.servers.entries()) {
+        node.#listeners.push(
+          Socks5Listener.listen(server, node, deps.events, `servers[${index}].port`),
+        );
       }
     } catch (error) {
       await node.stop();

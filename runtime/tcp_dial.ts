@@ -8,6 +8,7 @@
 import { connect as nodeConnect, type Socket } from "node:net";
 import { SOCKS_REPLY } from "../core/codec/socks5.ts";
 import { P2ProxyError } from "../core/errors.ts";
+import { hostPort } from "../core/host_port.ts";
 import { fromNodeSocket, type TcpConn } from "./tcp_conn.ts";
 
 /** A connected socket and the local end it left from. */
@@ -43,7 +44,7 @@ export async function dialTcp(
       ? await dialWithNode(address, port, options.bindAddress, options.timeoutMs)
       : await dialWithDeno(address, port, options.timeoutMs);
   } catch (error) {
-    throw classifyDialError(error, `${address}:${port}`, options.timeoutMs);
+    throw classifyDialError(error, hostPort(address, port), options.timeoutMs);
   }
 }
 

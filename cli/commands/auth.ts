@@ -29,10 +29,11 @@ import type { PermissionSet } from "../../core/plugin/permissions.ts";
 import type { StartedAuthService } from "../../runtime/auth/service_runner.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
-import { configureLogging, LOG_LEVELS } from "../logging.ts";
+import { configureLogging, LOG_FORMAT_ENV } from "../logging.ts";
 import { listenGrant } from "../role_permissions.ts";
 import { StateDirLock } from "../state_dir_lock.ts";
 import { waitForStopSignal } from "../shutdown.ts";
+import { addRunFlags, type RunFlags } from "./_run_flags.ts";
 
 const logger = getLogger(["p2proxy", "auth"]);
 
@@ -45,14 +46,14 @@ export function registerAuth(program: Command, _context: CliContext): void {
     .command("auth")
     .description("the auth service: issue short-lived tokens for API keys, manage the keys");
 
-  auth
+  const serveCommand = auth
     .command("serve")
     .description("run the auth service (Connect and gRPC-web; gRPC on grpc_port)")
     .requiredOption("-c, --config <file>", "the auth config (YAML or JSON)")
     .option("--state-dir <dir>", "where the signing key lives")
     .option("--listen <address>", "address and port for Connect and gRPC-web, e.g. 127.0.0.1:8443")
-    .option("--grpc-port <port>", "a second port for gRPC over HTTP/2")
-    .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]))
+    .option("--grpc-port <port>", "a second port for gRPC over HTTP/2");
+  addRunFlags(serveCommand)
     .action(async (options: ServeFlags) => {
       await serve(options);
     });
@@ -78,12 +79,11 @@ export function registerAuth(program: Command, _context: CliContext): void {
 // ---------------------------------------------------------------------------
 // auth serve
 
-interface ServeFlags {
+interface ServeFlags extends RunFlags {
   readonly config: string;
   readonly stateDir?: string;
   readonly listen?: string;
   readonly grpcPort?: string;
-  readonly logLevel?: string;
 }
 
 /** The `P2PROXY_*` variables `auth serve` reads, one by one (the env permission may be narrow). */
@@ -121,20 +121,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   // One service per state dir (its signing key); held until the process ends.
   await StateDirLock.acquire(config.stateDir);
   const { startAuthServiceFromConfig } = await import("../../runtime/auth/service_runner.ts");
-  let started: StartedAuthService;
-  try {
-    started = await startAuthServiceFromConfig(config);
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new CliExit(
-        EXIT_RUNTIME_FAILURE,
-        `Cannot listen: ${describeError(error)}. Another process holds the port; change ` +
-          "`listen` or `grpc_port`.",
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  // A port in use is a ListenError naming the address and `listen` or `grpc_port`.
+  const started: StartedAuthService = await startAuthServiceFromConfig(config);
   await announce(config, started);
   const onHangup = () => void reload(flags.config, overrides, started);
   Deno.addSignalListener("SIGHUP", onHangup);
@@ -322,6 +310,6 @@ export function authServePermissions(config: AuthServiceConfig, configPath: stri
     ],
     read: [configPath, dirname(signingKey), ...files],
     write: [dirname(signingKey)],
-    env: AUTH_ENV.map((binding) => binding.variable),
+    env: [...AUTH_ENV.map((binding) => binding.variable), LOG_FORMAT_ENV],
   };
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { addRunFlags } from "./_run_flags.ts";
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
 import {
@@ -13,7 +14,7 @@ import {
 
 /** Adds the command. */
 export function registerDemo(program: Command, context: CliContext): void {
-  program
+  const command = program
     .command("demo")
     .description(
       "run two exits and a proxy in one process on 127.0.0.1, with a whoami server to try",
@@ -33,4 +34,5 @@ export function registerDemo(program: Command, context: CliContext): void {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);
     });
+  addRunFlags(command);
 }

@@ -3,20 +3,19 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
-import { LOG_LEVELS } from "../logging.ts";
+import { addRunFlags, type RunFlags } from "./_run_flags.ts";
 
 /** Adds the command. */
 export function registerProxy(program: Command, context: CliContext): void {
-  program
+  const command = program
     .command("proxy")
     .description("run the proxy: SOCKS5 listeners whose connections leave through exit peers")
     .requiredOption("-c, --config <file>", "the proxy config (YAML or JSON)")
-    .option("--state-dir <dir>", "where the keypair and sticky pools live")
-    .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]))
-    .option("--no-ui", "plain log lines instead of the terminal UI")
-    .action(async (options: { config: string; stateDir?: string; logLevel?: string }) => {
+    .option("--state-dir <dir>", "where the keypair and sticky pools live");
+  addRunFlags(command)
+    .action(async (options: RunFlags & { config: string; stateDir?: string }) => {
       const { runProxy } = await import("../run/proxy.ts");
       await runProxy(options, context);
     });

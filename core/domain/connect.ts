@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { describeError, P2ProxyError } from "../errors.ts";
 import type { DestinationSource, PinnedPeerStatus, PoolPeer } from "../events.ts";
 import type { Multiaddr, PeerId, Route } from "../ids.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -373,7 +373,7 @@ class Run {
     let exclude: PeerId[] = avoid === undefined ? [] : [avoid];
     for (let attempt = 1; attempt <= MAX_DISCOVERY_ATTEMPTS; attempt++) {
       if (attempt > 1) await this.#sleep(DISCOVERY_RETRY_INTERVAL_MS);
-      const candidates = await this.#findCandidates(exclude);
+      const candidates = await this.#findCandidates(exclude, attempt);
       if (candidates === undefined) continue;
       this.#emitServerPool(candidates);
       if (candidates.length === 0) {
@@ -396,7 +396,10 @@ class Run {
   }
 
   /** The hub's candidates without the excluded peers; undefined when the hub failed. */
-  async #findCandidates(exclude: readonly PeerId[]): Promise<PeerRecord[] | undefined> {
+  async #findCandidates(
+    exclude: readonly PeerId[],
+    attempt: number,
+  ): Promise<PeerRecord[] | undefined> {
     try {
       const records = await this.#deps.directory.findNodes(
         { filters: this.#server.filters, limit: FIND_NODES_LIMIT, exclude },
@@ -405,9 +408,20 @@ class Run {
       return records.filter((record) =>
         !exclude.includes(record.peerId) && !this.#unusable(record.peerId)
       );
-    } catch {
+    } catch (error) {
       // A failed query is retried on the next attempt; only an abort ends the run.
       this.abortIfRequested();
+      // Said on every attempt (the log sink counts repeats); the last one is followed by the give-up.
+      const next = attempt < MAX_DISCOVERY_ATTEMPTS
+        ? ` Asking again in ${DISCOVERY_RETRY_INTERVAL_MS / 1000} s.`
+        : "";
+      this.#deps.events.emit({
+        type: "error",
+        port: this.#port,
+        message: `The hub did not answer the search for exits: ${
+          describeError(error).replace(/\.$/, "")
+        }.${next}`,
+      });
       return undefined;
     }
   }

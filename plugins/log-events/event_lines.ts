@@ -6,7 +6,7 @@
  * @module
  */
 import type { LogLevel } from "@logtape/logtape";
-import { describeSource, type P2ProxyEvent, type P2ProxyEventType } from "../../core/events.ts";
+import type { P2ProxyEvent, P2ProxyEventType } from "../../core/events.ts";
 import { LOGGED_TEXT_MAX_CHARS } from "./constants.ts";
 
 /** One log line. */
@@ -25,8 +25,11 @@ type EventOf<T extends P2ProxyEventType> = Extract<P2ProxyEvent, { type: T }>;
 export interface LineRule<T extends P2ProxyEventType> {
   /** The level of the line. */
   readonly level: LogLevel;
-  /** Builds the line; only called when the level is enabled. */
-  readonly line: (event: EventOf<T>) => EventLine;
+  /**
+   * Builds the line; only called when the level is enabled. Undefined: this
+   * event is not logged (another line already says it).
+   */
+  readonly line: (event: EventOf<T>) => EventLine | undefined;
 }
 
 /**
@@ -34,6 +37,10 @@ export interface LineRule<T extends P2ProxyEventType> {
  * arrives about once a second per exit and carries no news). Per-connection
  * events are at `trace` so that they cost one level check unless asked for.
  * Adding an event type without deciding here fails to compile.
+ *
+ * Each fact is logged once, by the code that decides it: an event that only
+ * mirrors such a line (the exit a port now uses, a failed CONNECT) is not
+ * logged again here.
  */
 export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undefined } = {
   "local-peer-id": {
@@ -123,20 +130,8 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
         route: routeOf(e.relayed),
       }),
   },
-  "active-destination": {
-    level: "info",
-    line: (e) => {
-      if (e.peerId === undefined) {
-        return line(e, "Port {port} has no exit; looking for one.", { port: e.port });
-      }
-      const source = e.source ? describeSource(e.source) : "unknown";
-      return line(e, "Port {port} now exits through {peerId} ({source}).", {
-        port: e.port,
-        peerId: e.peerId,
-        source,
-      });
-    },
-  },
+  // The discovery actor logs each change of a port's exit where it makes it.
+  "active-destination": undefined,
   "pinned-statuses": {
     level: "debug",
     line: (e) =>
@@ -158,23 +153,16 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
   "socks-rejected": {
     level: "info",
     line: (e) =>
-      line(
+      // No exit for the client: the SOCKS listener logs that CONNECT with its cause.
+      e.reason === "no-peer" ? undefined : line(
         e,
         "Port {port} turned a SOCKS client away ({reason}).",
         { port: e.port, reason: e.reason },
         `socks-rejected|${e.port}|${e.reason}`,
       ),
   },
-  "session-failed": {
-    level: "info",
-    line: (e) =>
-      line(
-        e,
-        "Port {port}: a CONNECT failed at {stage}; the client got SOCKS reply {replyCode}.",
-        { port: e.port, stage: e.stage, replyCode: e.replyCode },
-        `session-failed|${e.port}|${e.stage}`,
-      ),
-  },
+  // The SOCKS listener logs every failed CONNECT with its target and cause.
+  "session-failed": undefined,
   "jit-discovery": {
     level: "debug",
     line: (e) =>
@@ -240,8 +228,8 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
       const reason = clip(e.reason);
       return line(
         e,
-        "Denied {target} to {peerId}: {reason}.",
-        { target: clip(e.target), peerId: e.peerId, reason },
+        "Refused {target} for {peerId}: {message}",
+        { target: clip(e.target), peerId: e.peerId, reason, message: clip(e.message ?? reason) },
         `exit-denied|${e.peerId}|${reason}`,
       );
     },

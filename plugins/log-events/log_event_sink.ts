@@ -67,7 +67,8 @@ export class LogEventSink implements EventSink {
     const rule = ruleOf(event);
     if (rule === undefined || !this.#enabled(rule.level)) return;
     try {
-      this.#write(rule.level, rule.line(event));
+      const line = rule.line(event);
+      if (line !== undefined) this.#write(rule.level, line);
     } catch {
       // A log line is not worth an exception on the data plane; logtape reports its own sink failures.
     }

@@ -47,11 +47,6 @@ Deno.test("lifecycle events are info lines with their details", async () => {
   try {
     const sink = new LogEventSink();
     const events: P2ProxyEvent[] = [
-      { type: "active-destination", port: PORT, peerId: A, source: { kind: "pinned", rank: 0 } },
-      { type: "active-destination", port: 1081, peerId: B, source: { kind: "sticky" } },
-      { type: "active-destination", port: 1082, peerId: B, source: { kind: "discovered" } },
-      { type: "active-destination", port: 1083, peerId: A, source: { kind: "manual" } },
-      { type: "active-destination", port: PORT },
       { type: "connection-connected", peerId: A, address: aDirectAddress(A), relayed: false },
       { type: "connection-connected", peerId: B, address: aCircuitAddress(B), relayed: true },
       { type: "connection-disconnected", peerId: B },
@@ -60,21 +55,34 @@ Deno.test("lifecycle events are info lines with their details", async () => {
     assert.deepEqual(capture.records.map((r) => r.level), events.map(() => "info"));
     assert.deepEqual(capture.records.map((r) => r.category), events.map(() => EVENTS_CATEGORY));
     assert.deepEqual(capture.lines(), [
-      `Port 1080 now exits through ${A} (pinned[0]).`,
-      `Port 1081 now exits through ${B} (sticky).`,
-      `Port 1082 now exits through ${B} (discovered).`,
-      `Port 1083 now exits through ${A} (manual).`,
-      "Port 1080 has no exit; looking for one.",
       `Connected to ${A} at ${aDirectAddress(A)} (direct).`,
       `Connected to ${B} at ${aCircuitAddress(B)} (relayed).`,
       `Disconnected from ${B}.`,
     ]);
     assert.deepEqual(capture.records[0]!.properties, {
-      event: "active-destination",
-      port: PORT,
+      event: "connection-connected",
       peerId: A,
-      source: "pinned[0]",
+      address: aDirectAddress(A),
+      route: "direct",
     });
+  } finally {
+    await capture.stop();
+  }
+});
+
+Deno.test("events whose fact another line states are not logged twice", async () => {
+  const capture = await captureLogs("trace");
+  try {
+    const sink = new LogEventSink();
+    // The discovery actor logs each exit change; the SOCKS listener logs each failed CONNECT.
+    sink.emit({ type: "active-destination", port: PORT, peerId: A, source: { kind: "sticky" } });
+    sink.emit({ type: "active-destination", port: PORT });
+    sink.emit({ type: "session-failed", port: PORT, stage: "refused", replyCode: 2 });
+    sink.emit({ type: "socks-rejected", port: PORT, reason: "no-peer" });
+    assert.deepEqual(capture.lines(), []);
+    // A client turned away for its own reasons is only said here.
+    sink.emit({ type: "socks-rejected", port: PORT, reason: "auth" });
+    assert.deepEqual(capture.lines(), ["Port 1080 turned a SOCKS client away (auth)."]);
   } finally {
     await capture.stop();
   }
@@ -122,12 +130,21 @@ Deno.test("sessions are debug lines with bytes; errors warn; exit refusals are i
     sink.emit({
       type: "exit-denied",
       peerId: B,
-      target: "169.254.169.254:80",
-      reason: "link-local",
+      target: "[fe80::1]:80",
+      reason: "denied-range",
+      message: "The exit's egress policy refuses [fe80::1]:80: fe80::1 is link-local.",
     });
     const denied = only(capture.records.splice(0));
     assert.equal(denied.level, "info");
-    assert.equal(render(denied), `Denied 169.254.169.254:80 to ${B}: link-local.`);
+    assert.equal(
+      render(denied),
+      `Refused [fe80::1]:80 for ${B}: The exit's egress policy refuses [fe80::1]:80: ` +
+        "fe80::1 is link-local.",
+    );
+    assert.equal(denied.properties.reason, "denied-range");
+
+    sink.emit({ type: "exit-denied", peerId: A, target: "10.0.0.1:22", reason: "limit" });
+    assert.equal(render(only(capture.records.splice(0))), `Refused 10.0.0.1:22 for ${A}: limit`);
   } finally {
     await capture.stop();
   }
@@ -252,7 +269,6 @@ Deno.test("every problem line has a throttle key; lifecycle and session lines ha
   const throttled = new Set([
     "error",
     "socks-rejected",
-    "session-failed",
     "stream-open-failed",
     "ping-failed",
     "exit-denied",
@@ -260,19 +276,17 @@ Deno.test("every problem line has a throttle key; lifecycle and session lines ha
   const sample: { [T in keyof typeof LINE_RULES]?: P2ProxyEvent } = {
     "error": { type: "error", message: "x" },
     "socks-rejected": { type: "socks-rejected", port: PORT, reason: "auth" },
-    "session-failed": { type: "session-failed", port: PORT, stage: "refused", replyCode: 2 },
     "stream-open-failed": { type: "stream-open-failed", peerId: A, code: "timeout", durationMs: 1 },
     "ping-failed": { type: "ping-failed", peerId: A, strikes: 1 },
     "exit-denied": { type: "exit-denied", peerId: A, target: "a:1", reason: "auth" },
-    "active-destination": { type: "active-destination", port: PORT },
     "connection-disconnected": { type: "connection-disconnected", peerId: A },
     "session-new": { type: "session-new", sessionId: "s", port: PORT, target: "a:1", peerId: A },
   };
   for (const [type, event] of Object.entries(sample)) {
     const rule = LINE_RULES[type as keyof typeof LINE_RULES] as
-      | { line: (e: P2ProxyEvent) => { throttleKey?: string } }
+      | { line: (e: P2ProxyEvent) => { throttleKey?: string } | undefined }
       | undefined;
-    const key = rule?.line(event!).throttleKey;
+    const key = rule?.line(event!)?.throttleKey;
     assert.equal(key !== undefined, throttled.has(type), type);
   }
 });

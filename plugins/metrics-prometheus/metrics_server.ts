@@ -27,6 +27,7 @@ import {
   PORT_MAX,
 } from "../../core/config/common.ts";
 import { PROXY_DEFAULT_METRICS_PORT } from "../../core/config/proxy_config.ts";
+import { isAddressInUse, type ListenError, listenError } from "../../runtime/listen_error.ts";
 import { MetricsError } from "./metrics_error.ts";
 
 const logger = getLogger(["p2proxy", "metrics"]);
@@ -198,11 +199,13 @@ export class MetricsServer {
     return [...methods].join(", ");
   }
 
-  #listenError(error: unknown): MetricsError {
+  #listenError(error: unknown): MetricsError | ListenError {
+    if (isAddressInUse(error)) {
+      const address = hostPort(this.#hostname, this.#port);
+      return listenError(error, { address, purpose: "metrics", configKey: "metrics_port" });
+    }
     const where = metricsUrl({ hostname: this.#hostname, port: this.#port }, "");
-    const fix = error instanceof Deno.errors.AddrInUse
-      ? "choose another `metrics_port`, or 0 to disable metrics"
-      : error instanceof Deno.errors.NotCapable
+    const fix = error instanceof Deno.errors.NotCapable
       ? `run with --allow-net=${where.slice("http://".length)} (see \`p2proxy permissions\`)`
       : "check `metrics_bind` and `metrics_port`";
     return new MetricsError(

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ListenError } from "../../runtime/listen_error.ts";
 import { MetricsError } from "./metrics_error.ts";
 import {
   METRICS_PATH,
@@ -252,14 +253,14 @@ Deno.test("port 0 binds a free port and exposes it; start is idempotent, stop is
   await assert.rejects(fetch(metricsUrl(address)), "nothing listens after stop");
 });
 
-Deno.test("a port in use fails with listen-failed naming the address and the fix", async () => {
+Deno.test("a port in use fails with address-in-use naming the address and the key", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const server = new MetricsServer(countingSource(), { port: taken.addr.port });
     await assert.rejects(
       server.start(),
       (error) =>
-        error instanceof MetricsError && error.code === "listen-failed" &&
+        error instanceof ListenError && error.code === "address-in-use" &&
         error.message.includes(`127.0.0.1:${taken.addr.port}`) &&
         error.message.includes("metrics_port"),
     );

@@ -44,6 +44,7 @@ import {
   MAX_STREAM_WINDOW_BYTES,
   MAX_STREAMS_PER_CONNECTION,
 } from "./constants.ts";
+import { libp2pListenError } from "./listen_failure.ts";
 import { Libp2pDuplexStream } from "./libp2p_stream.ts";
 import { OpenLimiter } from "./open_limiter.ts";
 import {
@@ -182,7 +183,11 @@ export class Libp2pNetwork implements NetworkNode {
   }
 
   async start(): Promise<void> {
-    await this.#node.start();
+    try {
+      await this.#node.start();
+    } catch (error) {
+      throw libp2pListenError(error) ?? error;
+    }
     if (this.#relayServerOptions) {
       const service = (this.#node.services as Record<string, unknown>)[RELAY_SERVICE_NAME];
       this.#relayServer = new Libp2pRelayServerControl(service, this.#relayServerOptions);

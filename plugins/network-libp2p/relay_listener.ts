@@ -20,7 +20,8 @@ import type { Listener } from "@libp2p/interface";
 import { getLogger } from "@logtape/logtape";
 import { type Multiaddr as Libp2pMultiaddr, multiaddr } from "@multiformats/multiaddr";
 import { Backoff } from "../../core/domain/backoff.ts";
-import { describeError } from "../../core/errors.ts";
+import { formatDelay } from "../../core/format_delay.ts";
+import { listenFailureDetail } from "./listen_failure.ts";
 import { isRelayedAddress, type PeerId, peerIdOfAddress } from "../../core/ids.ts";
 
 const logger = getLogger(["p2proxy", "network"]);
@@ -41,6 +42,10 @@ interface KeeperComponents {
     listen(addrs: Libp2pMultiaddr[]): Promise<void>;
     getListeners(): Listener[];
   };
+  /** Read only, to tell "the relay is unreachable" from "the relay said no" in the log. */
+  readonly connectionManager?: {
+    getConnections(): ReadonlyArray<{ readonly remotePeer: { toString(): string } }>;
+  };
 }
 
 /** True for `<relay>/p2p/<id>/p2p-circuit`: an address to listen through a specific relay. */
@@ -59,6 +64,9 @@ export function relayListenService(): (components: KeeperComponents) => KeeperCo
   return (components) => ({
     get transportManager() {
       return components.transportManager;
+    },
+    get connectionManager() {
+      return components.connectionManager;
     },
   });
 }
@@ -108,9 +116,20 @@ export class RelayListenKeeper {
       await this.#components.transportManager.listen([multiaddr(address)]);
       logger.info("Listening through the relay {address}.", { address });
     } catch (error) {
-      logger.warn("Cannot listen through the relay {address} yet ({error}); retrying.", {
+      const fields = { address, error: listenFailureDetail(error) };
+      if (this.#connectedTo(address)) {
+        // The hub is there but refused the reservation: only this line says so.
+        logger.warn("The relay {address} refused to carry this node: {error}. Retrying.", fields);
+      } else {
+        // The hub is unreachable: the exit's registrar warns about it on every attempt.
+        logger.info(
+          "Will listen through the relay {address} once it is reachable ({error}).",
+          fields,
+        );
+      }
+      logger.debug("Relay listen on {address} failed: {stack}", {
         address,
-        error: describeError(error),
+        stack: error instanceof Error ? error.stack : String(error),
       });
     }
     const created = this.#components.transportManager.getListeners().filter((l) => !before.has(l));
@@ -133,6 +152,7 @@ export class RelayListenKeeper {
     );
     const ma = multiaddr(address);
     while (!this.#stop.signal.aborted) {
+      let failure: string | undefined;
       if (listener.getAddrs().length > 0) {
         backoff.reset();
         await this.#waitFor(relay, listener, undefined);
@@ -141,17 +161,27 @@ export class RelayListenKeeper {
       try {
         await listener.listen(ma);
       } catch (error) {
-        logger.debug("Listening through {address} failed again: {error}", {
-          address,
-          error: describeError(error),
-        });
+        failure = listenFailureDetail(error);
       }
       if (listener.getAddrs().length > 0) {
         logger.info("Listening through the relay {address} again.", { address });
       } else {
-        await this.#waitFor(relay, listener, backoff.next());
+        const delayMs = backoff.next();
+        logger.debug("Listening through {address} failed again: {error}. Retrying in {retryIn}.", {
+          address,
+          error: failure ?? "no relay address yet",
+          retryIn: formatDelay(delayMs),
+        });
+        await this.#waitFor(relay, listener, delayMs);
       }
     }
+  }
+
+  /** True while this node has a connection to the relay of `address`. */
+  #connectedTo(address: string): boolean {
+    const relay = peerIdOfAddress(address.replace(/\/p2p-circuit\/?$/, ""));
+    const connections = this.#components.connectionManager?.getConnections() ?? [];
+    return relay !== undefined && connections.some((c) => c.remotePeer.toString() === relay);
   }
 
   /**

@@ -15,6 +15,7 @@ import type { PeerId } from "../../core/ids.ts";
 import type { EventSink } from "../../core/ports/event_sink.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
 import { drainWithin } from "../../runtime/drain.ts";
+import { listenError } from "../../runtime/listen_error.ts";
 import { relay } from "../../runtime/relay.ts";
 import { closeQuietly, writeAll } from "../../runtime/tcp_conn.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
@@ -55,6 +56,46 @@ export interface ExitSessions {
   countBytes?(peer: PeerId, direction: "up" | "down", bytes: number): void;
 }
 
+/** How a failed CONNECT is logged: a level and a template over `target`, `port`, `peer`, `message`. */
+export interface ConnectFailureLine {
+  readonly level: "info" | "warn";
+  readonly template: string;
+}
+
+/**
+ * The log line of a CONNECT the proxy could not serve. A refusal by the
+ * exit's egress policy or auth (reply 02) is something the operator must
+ * fix: it says "denied by policy", at `warn`.
+ *
+ * @example
+ * ```ts
+ * connectFailureLine({ ok: false, replyCode: 2, stage: "refused", message: "…" }).template;
+ * // "CONNECT {target} on port {port} denied by policy at exit {peer}: {message}"
+ * ```
+ */
+export function connectFailureLine(
+  outcome: Extract<ExitSessionOutcome, { ok: false }>,
+): ConnectFailureLine {
+  const at = outcome.peerId === undefined ? "" : " at exit {peer}";
+  if (outcome.replyCode === SOCKS_REPLY.notAllowed) {
+    return {
+      level: "warn",
+      template: `CONNECT {target} on port {port} denied by policy${at}: {message}`,
+    };
+  }
+  switch (outcome.stage) {
+    case "no-peer":
+      return { level: "info", template: "CONNECT {target} on port {port} failed: {message}" };
+    case "stream":
+      return {
+        level: "info",
+        template: `CONNECT {target} on port {port} failed: no stream to the exit${at}: {message}`,
+      };
+    case "refused":
+      return { level: "info", template: `CONNECT {target} on port {port} failed${at}: {message}` };
+  }
+}
+
 /** A running listener. */
 export class Socks5Listener {
   readonly server: ServerConfig;
@@ -78,12 +119,29 @@ export class Socks5Listener {
     this.#accepting = this.#acceptLoop();
   }
 
-  /** Binds `server.bind:server.port` and starts accepting. */
-  static listen(server: ServerConfig, sessions: ExitSessions, events: EventSink): Socks5Listener {
-    const listener = Deno.listen({ hostname: server.bind, port: server.port, transport: "tcp" });
-    logger.info("SOCKS5 listening on {bind}:{port}", {
-      bind: server.bind,
-      port: (listener.addr as Deno.NetAddr).port,
+  /**
+   * Binds `server.bind:server.port` and starts accepting. A bind failure is a
+   * `ListenError` naming the address and `configKey` (the server's entry in
+   * the config, e.g. `servers[0].port`).
+   */
+  static listen(
+    server: ServerConfig,
+    sessions: ExitSessions,
+    events: EventSink,
+    configKey = "servers[].port",
+  ): Socks5Listener {
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: server.bind, port: server.port, transport: "tcp" });
+    } catch (error) {
+      throw listenError(error, {
+        address: hostPort(server.bind, server.port),
+        purpose: "SOCKS5",
+        configKey,
+      });
+    }
+    logger.info("SOCKS5 listening on {address}", {
+      address: hostPort(server.bind, (listener.addr as Deno.NetAddr).port),
     });
     return new Socks5Listener(server, listener, sessions, events);
   }
@@ -201,12 +259,13 @@ export class Socks5Listener {
         stage: outcome.stage,
         replyCode: outcome.replyCode,
       });
-      // A refusal by policy or auth (02) is something the operator must fix: say it louder.
-      const level = outcome.replyCode === SOCKS_REPLY.notAllowed ? "warn" : "info";
-      logger[level]("CONNECT {target} on port {port} failed ({stage}): {message}", {
+      const failure = connectFailureLine(outcome);
+      logger[failure.level](failure.template, {
         target,
         port,
         stage: outcome.stage,
+        replyCode: outcome.replyCode,
+        ...(outcome.peerId === undefined ? {} : { peer: outcome.peerId }),
         message: outcome.message,
       });
       await writeAll(conn, encodeReply(outcome.replyCode)).catch(() => {});

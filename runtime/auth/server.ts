@@ -16,6 +16,7 @@
  * @module
  */
 import { hostPort } from "../../core/host_port.ts";
+import { listenError } from "../listen_error.ts";
 import { createConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
@@ -60,13 +61,26 @@ export interface RunningAuthServer {
 /** Starts the listeners; rejects when a port cannot be bound. */
 export async function startAuthServer(options: AuthServerOptions): Promise<RunningAuthServer> {
   const scheme = options.tls ? "https" : "http";
-  const main = serveConnect(options);
+  let main: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    main = serveConnect(options);
+  } catch (error) {
+    throw listenError(error, {
+      address: hostPort(options.hostname, options.port),
+      purpose: "auth service",
+      configKey: "listen",
+    });
+  }
   let grpc: GrpcListener | undefined;
   try {
     grpc = options.grpcPort === undefined ? undefined : await serveGrpc(options, options.grpcPort);
   } catch (error) {
     await main.shutdown();
-    throw error;
+    throw listenError(error, {
+      address: hostPort(options.hostname, options.grpcPort ?? 0),
+      purpose: "auth service gRPC",
+      configKey: "grpc_port",
+    });
   }
   const port = (main.addr as Deno.NetAddr).port;
   return {

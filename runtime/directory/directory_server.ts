@@ -381,11 +381,12 @@ export class DirectoryServer {
     await this.#options.registry.put(registration);
     this.#counters.registrations++;
     if (!previous || isExpired(previous, registration.lastSeenAt)) {
-      logger.info("Exit {peer} registered with {count} direct addresses{relayed}.", {
-        peer: registrant,
-        count: registration.addresses.length,
-        relayed: registration.relayed ? ", reachable through the relay" : "",
-      });
+      logger.info(
+        registration.relayed
+          ? "Exit {peer} registered with {count} direct address(es), reachable through the relay."
+          : "Exit {peer} registered with {count} direct address(es).",
+        { peer: registrant, count: registration.addresses.length, relayed: registration.relayed },
+      );
     }
     this.#options.onRegistered?.(registration);
     return create(DirectoryResponseSchema, {

@@ -18,6 +18,7 @@ import type { ExitAttributes } from "../../core/domain/attributes.ts";
 import { Backoff } from "../../core/domain/backoff.ts";
 import { MAX_REGISTERED_ADDRESSES } from "../../core/domain/registry.ts";
 import { describeError } from "../../core/errors.ts";
+import { formatDelay } from "../../core/format_delay.ts";
 import { isRelayedAddress, type Multiaddr, type PeerId } from "../../core/ids.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { NetworkNode } from "../../core/ports/network.ts";
@@ -187,8 +188,8 @@ export class ExitRegistrar {
         waitMs = loop.heartbeatIntervalMs;
       } catch (error) {
         if (this.#stop.signal.aborted) return;
-        this.#failed(loop, error);
         waitMs = backoff.next();
+        this.#failed(loop, error, waitMs);
       } finally {
         loop.attempting = false;
       }
@@ -230,13 +231,20 @@ export class ExitRegistrar {
     for (const waiter of [...loop.waiters]) waiter();
   }
 
-  #failed(loop: HubLoop, error: unknown): void {
+  #failed(loop: HubLoop, error: unknown, retryInMs: number): void {
     const message = describeError(error);
-    const fields = { hub: loop.target.peer, error: message };
-    const text = "Registering with hub {hub} failed ({error}); retrying with backoff.";
-    // Loud once per outage, quiet while it lasts.
-    if (loop.failures === 0) logger.warn(text, fields);
-    else logger.debug(text, fields);
+    // One line per attempt; the backoff keeps them few (at most one per 30 s).
+    logger.warn("Registering with hub {hub} failed: {error}. Retrying in {retryIn}.", {
+      hub: loop.target.peer,
+      error: message,
+      retryIn: formatDelay(retryInMs),
+      retryInMs,
+      attempt: loop.failures + 1,
+    });
+    logger.debug("Registering with hub {hub} failed: {stack}", {
+      hub: loop.target.peer,
+      stack: error instanceof Error ? error.stack : String(error),
+    });
     loop.registered = false;
     loop.failures++;
     loop.lastError = message;
