@@ -162,10 +162,10 @@ Deno.test("hub, exit and proxy run under exactly their printed lines with minima
     assert.equal(await curlUntil(socksPort, url, new RegExp(body)), body);
     assert.equal(await curlUntil(dialOnlyPort, url, new RegExp(body)), body);
     for (const role of started) assert.doesNotMatch(role.logs(), ASKED_FOR_MORE);
-    assert.match(dialOnlyRun.role.logs(), /listening on "\(no addresses\)"/);
+    assert.match(dialOnlyRun.role.logs(), /listening on \(no addresses\)/);
     assert.match(
       dialOnlyRun.role.logs(),
-      new RegExp(`Connected to "${exitId}" at "[^"]*p2p-circuit`),
+      new RegExp(`Connected to ${exitId} at \\S*p2p-circuit`),
     );
   } finally {
     await stopAll(started);
