@@ -15,6 +15,7 @@ import { registerIdentity } from "./commands/identity.ts";
 import { registerPermissions } from "./commands/permissions.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerProxy } from "./commands/proxy.ts";
+import { registerWhoami } from "./commands/whoami.ts";
 import type { CliContext } from "./context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_OK, exitCodeFor } from "./exit_codes.ts";
 import { type RunFlags, takesRunFlags } from "./commands/_run_flags.ts";
@@ -78,6 +79,7 @@ export function buildProgram(context: CliContext): Command {
   registerCheck(program, context);
   registerPermissions(program, context);
   registerIdentity(program, context);
+  registerWhoami(program, context);
   for (const command of program.commands) command.exitOverride();
   // Long-running commands choose their log level and format before they run, so that
   // everything they print (even a config error) is in the format asked for.

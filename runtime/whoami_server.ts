@@ -14,10 +14,33 @@ export interface WhoamiServer {
   shutdown(): Promise<void>;
 }
 
-/** Serves `you came from <address>` on 127.0.0.1:`port` (0 = any free port). */
-export function startWhoamiServer(port: number): WhoamiServer {
+/** Who started the server, for the error that names the flag to change. */
+export interface WhoamiOwner {
+  /** What the server is for, as the port-in-use error says it. */
+  readonly purpose: string;
+  /** The flag that moves it. */
+  readonly portFlag: string;
+}
+
+/** The demo's whoami server, as errors name it. */
+const DEMO_OWNER: WhoamiOwner = { purpose: "demo whoami server", portFlag: "--whoami-port" };
+
+/**
+ * Serves `you came from <address>` on `hostname:port` (0 = any free port).
+ *
+ * @example
+ * ```ts
+ * const server = startWhoamiServer(0);
+ * await server.shutdown();
+ * ```
+ */
+export function startWhoamiServer(
+  port: number,
+  hostname = "127.0.0.1",
+  owner: WhoamiOwner = DEMO_OWNER,
+): WhoamiServer {
   const serve = () =>
-    Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (_request, info) => {
+    Deno.serve({ hostname, port, onListen() {} }, (_request, info) => {
       const remote = info.remoteAddr as Deno.NetAddr;
       return new Response(`you came from ${remote.hostname}\n`, {
         headers: { "content-type": "text/plain" },
@@ -28,9 +51,9 @@ export function startWhoamiServer(port: number): WhoamiServer {
     server = serve();
   } catch (error) {
     throw listenError(error, {
-      address: hostPort("127.0.0.1", port),
-      purpose: "demo whoami server",
-      configKey: "--whoami-port",
+      address: hostPort(hostname, port),
+      purpose: owner.purpose,
+      configKey: owner.portFlag,
     });
   }
   return { port: (server.addr as Deno.NetAddr).port, shutdown: () => server.shutdown() };
