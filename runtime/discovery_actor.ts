@@ -119,6 +119,15 @@ export type ManualSelectionOutcome =
   /** No server listens on that port. */
   | { readonly kind: "unknown-port" };
 
+/** Where a port stands after {@link DiscoveryActor.resumeAutomatic}. */
+export type AutomaticOutcome =
+  /** The port's exit was chosen automatically (now, or already before). */
+  | { readonly kind: "automatic"; readonly exit: ActiveExit }
+  /** No exit yet: the search goes on in the background. */
+  | { readonly kind: "searching" }
+  /** No server listens on that port. */
+  | { readonly kind: "unknown-port" };
+
 /** What the actor works with. */
 export interface DiscoveryActorDeps {
   readonly servers: readonly ExitSelectionSettings[];
@@ -278,6 +287,35 @@ export class DiscoveryActor {
     this.#manualChoices.set(port, (this.#manualChoices.get(port) ?? 0) + 1);
     this.#setActive(server, destination, request);
     return { kind: "selected", exit: { peerId: destination.peerId, source: destination.source } };
+  }
+
+  /**
+   * Back to automatic (TUI Esc, admin API `DELETE /v1/listeners/{name}/exit`): drops a
+   * hand-picked exit from the port's sticky pool and chooses again as at start (pinned → sticky
+   * → discovery). The hand-picked exit serves until the new one is reached. A port whose exit was
+   * not chosen by hand is left alone. `signal` bounds only this caller's wait: the search goes on.
+   */
+  async resumeAutomatic(
+    port: number,
+    request: Pick<ManualSelectionRequest, "by">,
+    signal?: AbortSignal,
+  ): Promise<AutomaticOutcome> {
+    if (!this.#servers.has(port)) return { kind: "unknown-port" };
+    const active = this.#active.get(port);
+    if (active?.source.kind !== "manual") {
+      return active ? { kind: "automatic", exit: active } : { kind: "searching" };
+    }
+    logger.info("Port {port} chooses its exit automatically again, asked by {by}.", {
+      port,
+      by: request.by,
+    });
+    if (this.#deps.sticky.forgetPeer(port, active.peerId)) this.#persist();
+    try {
+      const { peerId, source } = await this.#connect(port, undefined, signal);
+      return { kind: "automatic", exit: { peerId, source } };
+    } catch {
+      return { kind: "searching" };
+    }
   }
 
   async #filterConflict(

@@ -718,6 +718,42 @@ test("manual selection: reaches the peer and makes it the exit; fails cleanly ot
   }
 });
 
+test("back to automatic: forgets the hand-picked exit and chooses again; leaves other ports alone", async () => {
+  const world = new World({ servers: [aServer({ port: 1080 }), aServer({ port: 1081 })] });
+  world.exit(A);
+  world.exit(B, { listed: false }); // reachable, but discovery never offers it
+  try {
+    world.actor.start();
+    await settle();
+    equal((await choose(world, 1080, B)).kind, "selected");
+    deepEqual(world.pool(1080), [B, A]);
+
+    const dials = world.network.dials.length;
+    deepEqual(
+      await world.actor.resumeAutomatic(1081, { by: "a test" }),
+      { kind: "automatic", exit: exitOf(A, "discovered") },
+      "a port that was not chosen by hand keeps its exit",
+    );
+    equal(world.network.dials.length, dials, "…without dialling anything");
+
+    deepEqual(await world.actor.resumeAutomatic(1080, { by: "a test" }), {
+      kind: "automatic",
+      exit: exitOf(A, "sticky"),
+    });
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "sticky"));
+    deepEqual(world.announced(1080).at(-1), [A, { kind: "sticky" }]);
+    deepEqual(world.pool(1080), [A], "the hand-picked exit is forgotten");
+    await settle();
+    deepEqual(world.store.record.servers["1080"]?.peers.map((p) => p.peer_id), [A]);
+
+    deepEqual(await world.actor.resumeAutomatic(9999, { by: "a test" }), {
+      kind: "unknown-port",
+    });
+  } finally {
+    await world.actor.stop();
+  }
+});
+
 test("manual selection: a connect still in flight does not undo the operator's choice", async () => {
   const world = new World();
   world.exit(B, { listed: false }); // reachable, not offered by discovery
