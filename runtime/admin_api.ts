@@ -1,10 +1,18 @@
 /**
- * The proxy's small admin API, on the metrics endpoint and only when that
- * endpoint is on loopback:
+ * The proxy's admin API, on the metrics endpoint and only when that endpoint
+ * is on loopback (the demo serves it on `--admin-port`). Every route calls the
+ * proxy's {@link ExitControl}, as the terminal UI does:
  *
- * - `GET /servers` → every server's active exit and its source;
- * - `POST /servers/{port}/exit` with `{"peer_id": "12D3…"}` (and optionally
- *   `"override": true`) → manual selection (what a terminal UI would call).
+ * - `GET /v1/listeners` → every listener and its exit (with how it was chosen);
+ * - `GET /v1/exits` → the candidate exits from the hub, and which listeners
+ *   each is offered for and used by;
+ * - `PUT /v1/listeners/{name}/exit` with `{"peer_id": "12D3…"}` (and
+ *   optionally `"override": true`) → choose by hand (kept in the sticky store);
+ * - `DELETE /v1/listeners/{name}/exit` → back to automatic.
+ *
+ * Deprecated aliases, kept for one release and answered with `Deprecation:
+ * true` and a `Link` to their successor: `GET /servers` and `POST
+ * /servers/{port}/exit`.
  *
  * A web page must not be able to drive it, so a request is refused, in this
  * order:
@@ -13,17 +21,19 @@
  *   (`core/local_http_guard.ts`);
  * - 401 (with `WWW-Authenticate: Bearer`) when `admin_token` is set and
  *   `Authorization: Bearer <admin_token>` is missing or wrong;
- * - 404 for a port no server listens on; 415 for a body that is not
- *   `application/json`; 413 for a body over {@link ADMIN_MAX_BODY_BYTES}
+ * - 404 for a listener (or port) the proxy does not have; 415 for a body that
+ *   is not `application/json`; 413 for a body over {@link ADMIN_MAX_BODY_BYTES}
  *   (counted as it is read: Content-Length is not trusted); 408 for a body
  *   that does not arrive within {@link ADMIN_BODY_TIMEOUT_MS}; 400 for
  *   another shape;
- * - 409 when the choice contradicts the port's hard pin or filters and
+ * - 409 when the choice contradicts the listener's hard pin or filters and
  *   `"override": true` is absent (the body names the rule);
  * - 502 when the peer could not be reached (the active exit is unchanged).
  *
- * 200 means the peer was reached and is now the port's exit. Every change is
- * logged with the client's address.
+ * 200 means the peer was reached and is now the listener's exit. A DELETE
+ * answers 200 with the automatically chosen exit, or 202 while the search
+ * goes on past {@link ADMIN_AUTOMATIC_WAIT_MS}. Every change is logged with
+ * the client's address.
  *
  * @module
  */
@@ -33,8 +43,13 @@ import type { ProxyConfig } from "../core/config/proxy_config.ts";
 import { asPeerId } from "../core/ids.ts";
 import { describeSource } from "../core/events.ts";
 import { bearerTokenMatches, isJsonContentType } from "../core/local_http_guard.ts";
+import type {
+  ExitCandidate,
+  ExitChoiceOutcome,
+  ExitControl,
+  ListenerStatus,
+} from "../core/ports/exit_control.ts";
 import type { HttpClient, HttpRoutes } from "../core/ports/http_routes.ts";
-import type { DiscoveryActor } from "./discovery_actor.ts";
 
 /** Largest request body the admin API reads: `{"peer_id": …, "override": true}` is under 100 bytes. */
 export const ADMIN_MAX_BODY_BYTES = 4096;
@@ -42,19 +57,28 @@ export const ADMIN_MAX_BODY_BYTES = 4096;
 /** How long a request body may take to arrive: a client that trickles it holds a connection. */
 export const ADMIN_BODY_TIMEOUT_MS = 10_000;
 
+/** How long `GET /v1/exits` waits for the hub before answering with what it has. */
+export const ADMIN_HUB_TIMEOUT_MS = 10_000;
+
+/** How long a DELETE waits for the automatic choice before answering 202 (the search goes on). */
+export const ADMIN_AUTOMATIC_WAIT_MS = 10_000;
+
 /** The keys a selection body may have. */
 const SELECTION_KEYS = new Set(["peer_id", "override"]);
 
+/** A listener name in a path: what `listenerName` makes (`socks5-1080`), or a bare port. */
+const LISTENER_PATH = /^\/v1\/listeners\/([A-Za-z0-9._-]{1,64})\/exit$/;
+
 /** What the admin routes need. */
 export interface AdminApiOptions {
-  /** Reads the active exits and makes manual selections. */
-  readonly actor: Pick<DiscoveryActor, "activeExit" | "selectExit">;
-  /** The SOCKS ports of the proxy's servers. */
-  readonly ports: readonly number[];
+  /** Reads listeners and candidates, and chooses exits (shared with the terminal UI). */
+  readonly control: ExitControl;
   /** `admin_token`: when set, every request needs `Authorization: Bearer <token>`. */
   readonly token?: string;
   /** How long a body may take to arrive; default {@link ADMIN_BODY_TIMEOUT_MS}. */
   readonly bodyTimeoutMs?: number;
+  /** How long a DELETE waits for the automatic choice; default {@link ADMIN_AUTOMATIC_WAIT_MS}. */
+  readonly automaticWaitMs?: number;
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -63,21 +87,28 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
     headers: { "content-type": "application/json", ...headers },
   });
 
+/** Headers of a deprecated alias: RFC 9745's `Deprecation` and a link to what replaces it. */
+const deprecated = (successor: string): Record<string, string> => ({
+  deprecation: "true",
+  link: `<${successor}>; rel="successor-version"`,
+});
+
 /**
- * Adds the admin routes to `routes` (the metrics endpoint's hook).
+ * Adds the admin routes to `routes` (the metrics endpoint's hook, or the
+ * demo's admin server).
  *
  * @example
  * ```ts
  * registerAdminRoutes(composition.get("http-routes"), {
- *   actor: proxy.actor,
- *   ports: config.servers.map((s) => s.port),
+ *   control: new ProxyExitControl({ actor: proxy.actor, servers: config.servers, directory }),
  *   ...(config.adminToken ? { token: config.adminToken } : {}),
  * });
  * ```
  */
 export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions): void {
-  const { actor, ports, token } = options;
+  const { control, token } = options;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? ADMIN_BODY_TIMEOUT_MS;
+  const automaticWaitMs = options.automaticWaitMs ?? ADMIN_AUTOMATIC_WAIT_MS;
   const unauthorized = (request: Request): Response | undefined => {
     if (token === undefined || bearerTokenMatches(request.headers.get("authorization"), token)) {
       return undefined;
@@ -87,30 +118,15 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
         "`admin_token` or P2PROXY_ADMIN_TOKEN).",
     }, { "www-authenticate": 'Bearer realm="p2proxy admin"' });
   };
-
-  routes.route("GET", /^\/servers$/, (request) => {
-    const refused = unauthorized(request);
-    if (refused) return refused;
-    return json(
-      200,
-      ports.map((port) => {
-        const active = actor.activeExit(port);
-        return {
-          port,
-          peer_id: active?.peerId ?? null,
-          source: active ? describeSource(active.source) : null,
-        };
-      }),
-    );
-  });
-
-  routes.route("POST", /^\/servers\/(\d+)\/exit$/, async (request, match, client) => {
-    const refused = unauthorized(request);
-    if (refused) return await discardBody(request, refused);
-    const port = Number(match[1]);
-    if (!ports.includes(port)) {
-      return await discardBody(request, json(404, { error: `No server listens on port ${port}.` }));
-    }
+  const knows = (name: string) =>
+    control.listeners().some((l) => l.name === name || String(l.port) === name);
+  const unknownListener = (name: string) =>
+    json(404, {
+      error: `No listener is called ${JSON.stringify(name)}: GET /v1/listeners lists them ` +
+        `(${control.listeners().map((l) => l.name).join(", ")}).`,
+    });
+  /** Checks and reads a selection body; a Response when it is refused. */
+  const selectionOf = async (request: Request): Promise<Selection | Response> => {
     const contentType = request.headers.get("content-type");
     if (!isJsonContentType(contentType)) {
       return await discardBody(
@@ -133,8 +149,162 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
     if (typeof selection === "string") {
       return json(400, { error: `Send {"peer_id": "<peer id>"}: ${selection}` });
     }
-    return await select(actor, port, selection, client);
+    return selection;
+  };
+
+  routes.route("GET", /^\/v1\/listeners$/, (request) => {
+    return unauthorized(request) ?? json(200, { listeners: control.listeners().map(listenerJson) });
   });
+
+  routes.route("GET", /^\/v1\/exits$/, async (request) => {
+    const refused = unauthorized(request);
+    if (refused) return refused;
+    const report = await control.exits(AbortSignal.timeout(ADMIN_HUB_TIMEOUT_MS));
+    return json(200, {
+      listeners: report.listeners.map(listenerJson),
+      candidates: report.candidates.map(candidateJson),
+      problems: report.problems,
+    });
+  });
+
+  routes.route("PUT", LISTENER_PATH, async (request, match, client) => {
+    const refused = unauthorized(request);
+    if (refused) return await discardBody(request, refused);
+    const name = match[1]!;
+    if (!knows(name)) return await discardBody(request, unknownListener(name));
+    const selection = await selectionOf(request);
+    if (selection instanceof Response) return selection;
+    const outcome = await control.choose(name, asPeerId(selection.peerId), {
+      by: `admin API from ${client.remoteAddress}`,
+      override: selection.override,
+    });
+    return choiceResponse(outcome, name, selection.peerId, (listener) => ({
+      listener: listenerJson(listener),
+    }));
+  });
+
+  routes.route("DELETE", LISTENER_PATH, async (request, match, client) => {
+    const refused = unauthorized(request);
+    if (refused) return await discardBody(request, refused);
+    const name = match[1]!;
+    if (!knows(name)) return await discardBody(request, unknownListener(name));
+    await discardBody(request, undefined);
+    const outcome = await control.automatic(
+      name,
+      { by: `admin API from ${client.remoteAddress}` },
+      AbortSignal.timeout(automaticWaitMs),
+    );
+    switch (outcome.kind) {
+      case "automatic":
+        return json(200, { listener: listenerJson(outcome.listener) });
+      case "searching":
+        return json(202, {
+          listener: listenerJson(outcome.listener),
+          message: `No exit was reached within ${automaticWaitMs} ms; ${name} keeps looking ` +
+            "in the background.",
+        });
+      case "unknown-listener":
+        return unknownListener(name);
+    }
+  });
+
+  // Deprecated aliases (one release): the shapes of the first admin API.
+  routes.route("GET", /^\/servers$/, (request) => {
+    const refused = unauthorized(request);
+    if (refused) return refused;
+    return json(
+      200,
+      control.listeners().map((listener) => ({
+        port: listener.port,
+        peer_id: listener.exit?.peerId ?? null,
+        source: listener.exit ? describeSource(listener.exit.source) : null,
+      })),
+      deprecated("/v1/listeners"),
+    );
+  });
+
+  routes.route("POST", /^\/servers\/(\d+)\/exit$/, async (request, match, client) => {
+    const refused = unauthorized(request);
+    if (refused) return await discardBody(request, refused);
+    const port = Number(match[1]);
+    const listener = control.listeners().find((l) => l.port === port);
+    if (!listener) {
+      return await discardBody(request, json(404, { error: `No server listens on port ${port}.` }));
+    }
+    const selection = await selectionOf(request);
+    if (selection instanceof Response) return selection;
+    const outcome = await control.choose(listener.name, asPeerId(selection.peerId), {
+      by: `admin API from ${client.remoteAddress}`,
+      override: selection.override,
+    });
+    return choiceResponse(outcome, `port ${port}`, selection.peerId, (chosen) => ({
+      port,
+      peer_id: chosen.exit?.peerId ?? null,
+      source: chosen.exit ? describeSource(chosen.exit.source) : null,
+    }), deprecated(`/v1/listeners/${listener.name}/exit`));
+  });
+}
+
+/** A listener as the API shows it. */
+function listenerJson(listener: ListenerStatus) {
+  return {
+    name: listener.name,
+    protocol: listener.protocol,
+    bind: listener.bind,
+    port: listener.port,
+    exit: listener.exit
+      ? { peer_id: listener.exit.peerId, source: describeSource(listener.exit.source) }
+      : null,
+  };
+}
+
+/** A candidate as the API shows it: attributes in the config's spelling. */
+function candidateJson(candidate: ExitCandidate) {
+  const a = candidate.attributes;
+  return {
+    peer_id: candidate.peerId,
+    attributes: a
+      ? {
+        country: a.country ?? null,
+        city: a.city ?? null,
+        region: a.region ?? null,
+        isp: a.isp ?? null,
+        asn: a.asn ?? null,
+        bandwidth_bps: a.bandwidthBps,
+        proxy: a.proxy,
+        mobile: a.mobile,
+        hosting: a.hosting,
+      }
+      : null,
+    routes: candidate.routes,
+    relayed_only: candidate.relayedOnly,
+    offered_for: candidate.offeredFor,
+    used_by: candidate.usedBy,
+  };
+}
+
+/** The answer to a choice by hand; `body` shapes a success. */
+function choiceResponse(
+  outcome: ExitChoiceOutcome,
+  name: string,
+  peerId: string,
+  body: (listener: ListenerStatus) => unknown,
+  headers: Record<string, string> = {},
+): Response {
+  switch (outcome.kind) {
+    case "selected":
+      return json(200, body(outcome.listener), headers);
+    case "refused":
+      return json(409, {
+        error: `${outcome.conflict.message} Choose another peer, or send "override": true to ` +
+          "use this one anyway.",
+        rule: outcome.conflict.rule,
+      }, headers);
+    case "unreachable":
+      return json(502, { error: `Could not reach ${peerId}; ${name} keeps its exit.` }, headers);
+    case "unknown-listener":
+      return json(404, { error: `No listener is called ${JSON.stringify(name)}.` }, headers);
+  }
 }
 
 /** True when a proxy with this config serves the admin API: metrics on, on loopback. */
@@ -197,40 +367,8 @@ function parseSelection(body: Uint8Array): Selection | string {
   }
 }
 
-async function select(
-  actor: AdminApiOptions["actor"],
-  port: number,
-  selection: Selection,
-  client: HttpClient,
-): Promise<Response> {
-  const outcome = await actor.selectExit(port, asPeerId(selection.peerId), {
-    by: `admin API from ${client.remoteAddress}`,
-    override: selection.override,
-  });
-  switch (outcome.kind) {
-    case "selected":
-      return json(200, {
-        port,
-        peer_id: outcome.exit.peerId,
-        source: describeSource(outcome.exit.source),
-      });
-    case "refused":
-      return json(409, {
-        error: `${outcome.conflict.message} Choose another peer, or send "override": true to ` +
-          "use this one anyway.",
-        rule: outcome.conflict.rule,
-      });
-    case "unreachable":
-      return json(502, {
-        error: `Could not reach ${selection.peerId}; port ${port} keeps its exit.`,
-      });
-    case "unknown-port":
-      return json(404, { error: `No server listens on port ${port}.` });
-  }
-}
-
 /** Drops a body the answer does not need, so the connection can carry the next request. */
-async function discardBody(request: Request, response: Response): Promise<Response> {
+async function discardBody<T>(request: Request, response: T): Promise<T> {
   await request.body?.cancel().catch(() => {});
   return response;
 }

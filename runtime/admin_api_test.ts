@@ -1,55 +1,115 @@
 /**
- * The admin routes' body handling, driven directly (the HTTP guards and the
- * refusals over a real proxy are in tests/admin_api_test.ts): what reaches
- * `selectExit`, and the bodies that never do.
+ * The admin routes driven directly (the HTTP guards and the refusals over a
+ * real proxy are in tests/admin_api_test.ts): what reaches the exit control,
+ * the bodies that never do, the /v1 shapes, and the deprecated aliases.
  */
 import assert from "node:assert/strict";
 import { asPeerId, type PeerId } from "../core/ids.ts";
+import type {
+  AutomaticChoiceOutcome,
+  ExitChoiceOutcome,
+  ExitControl,
+  ExitsReport,
+  ListenerStatus,
+} from "../core/ports/exit_control.ts";
 import type { HttpRouteHandler, HttpRoutes } from "../core/ports/http_routes.ts";
-import { aPeerId } from "../core/testing/builders.ts";
+import { aDirectAddress, aPeerId, someAttributes } from "../core/testing/builders.ts";
 import { registerAdminRoutes } from "./admin_api.ts";
-import type { ManualSelectionOutcome, ManualSelectionRequest } from "./discovery_actor.ts";
 
 const PEER = aPeerId(1);
+const OTHER = aPeerId(2);
 const CLIENT = { remoteAddress: "127.0.0.1:40000" };
 
-/** The routes as registered, and every `selectExit` call the actor saw. */
+/** One listener on 1080 whose exit the fake control changes as asked. */
+class FakeControl implements ExitControl {
+  readonly calls: { listener: string; peer?: PeerId; by: string; override?: boolean }[] = [];
+  listener: ListenerStatus = {
+    name: "socks5-1080",
+    protocol: "socks5",
+    bind: "127.0.0.1",
+    port: 1080,
+    exit: { peerId: OTHER, source: { kind: "discovered" } },
+  };
+  choice: ExitChoiceOutcome["kind"] = "selected";
+  searching = false;
+
+  listeners(): ListenerStatus[] {
+    return [this.listener];
+  }
+
+  exits(): Promise<ExitsReport> {
+    return Promise.resolve({
+      listeners: [this.listener],
+      candidates: [{
+        peerId: PEER,
+        attributes: someAttributes({ country: "DE", city: "Berlin" }),
+        routes: [aDirectAddress(PEER)],
+        relayedOnly: false,
+        offeredFor: ["socks5-1080"],
+        usedBy: [],
+      }],
+      problems: [],
+    });
+  }
+
+  choose(
+    listener: string,
+    peer: PeerId,
+    request: { by: string; override?: boolean },
+  ): Promise<ExitChoiceOutcome> {
+    this.calls.push({ listener, peer, ...request });
+    if (this.choice === "refused") {
+      return Promise.resolve({
+        kind: "refused",
+        conflict: { rule: "hard-pin", message: "Port 1080 is hard-pinned." },
+      });
+    }
+    if (this.choice !== "selected") {
+      return Promise.resolve({ kind: this.choice } as ExitChoiceOutcome);
+    }
+    this.listener = { ...this.listener, exit: { peerId: peer, source: { kind: "manual" } } };
+    return Promise.resolve({ kind: "selected", listener: this.listener });
+  }
+
+  automatic(listener: string, request: { by: string }): Promise<AutomaticChoiceOutcome> {
+    this.calls.push({ listener, ...request });
+    if (this.searching) return Promise.resolve({ kind: "searching", listener: this.listener });
+    this.listener = { ...this.listener, exit: { peerId: OTHER, source: { kind: "sticky" } } };
+    return Promise.resolve({ kind: "automatic", listener: this.listener });
+  }
+}
+
+/** The routes as registered over a {@link FakeControl}, and a way to call them. */
 function adminApi(bodyTimeoutMs?: number) {
-  const routes = new Map<string, { pattern: RegExp; handler: HttpRouteHandler }>();
+  const routes: { method: string; pattern: RegExp; handler: HttpRouteHandler }[] = [];
   const http: HttpRoutes = {
-    route: (method, pattern, handler) => void routes.set(method, { pattern, handler }),
+    route: (method, pattern, handler) => void routes.push({ method, pattern, handler }),
     baseUrl: () => "http://127.0.0.1:9091",
   };
-  const calls: { port: number; peer: PeerId; request: ManualSelectionRequest }[] = [];
+  const control = new FakeControl();
   registerAdminRoutes(http, {
-    actor: {
-      activeExit: () => undefined,
-      selectExit: (port, peer, request): Promise<ManualSelectionOutcome> => {
-        calls.push({ port, peer, request });
-        return Promise.resolve({
-          kind: "selected",
-          exit: { peerId: peer, source: { kind: "manual" } },
-        });
-      },
-    },
-    ports: [1080],
+    control,
     ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
   });
-  const post = async (init: RequestInit & { path?: string }) => {
-    const route = routes.get("POST")!;
-    const path = init.path ?? "/servers/1080/exit";
-    const match = route.pattern.exec(path);
-    assert.ok(match, path);
-    const request = new Request(`http://127.0.0.1:9091${path}`, { method: "POST", ...init });
-    const response = await route.handler(request, match, CLIENT);
-    return { status: response.status, body: await response.json() as Record<string, unknown> };
+  const call = async (method: string, path: string, init: RequestInit = {}) => {
+    const route = routes.find((r) => r.method === method && r.pattern.test(path));
+    assert.ok(route, `${method} ${path}`);
+    const request = new Request(`http://127.0.0.1:9091${path}`, { method, ...init });
+    const response = await route.handler(request, route.pattern.exec(path)!, CLIENT);
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: await response.json() as Record<string, unknown>,
+    };
   };
-  return { post, calls };
+  const post = (init: RequestInit & { path?: string }) =>
+    call("POST", init.path ?? "/servers/1080/exit", init);
+  return { call, post, control, calls: control.calls };
 }
 
 const JSON_TYPE = { "content-type": "application/json" };
 
-Deno.test("admin API: a good body reaches selectExit with the override flag and who asked", async () => {
+Deno.test("admin API: a good body reaches the control with the override flag and who asked", async () => {
   const api = adminApi();
   const plain = await api.post({ headers: JSON_TYPE, body: JSON.stringify({ peer_id: PEER }) });
   assert.equal(plain.status, 200);
@@ -60,19 +120,21 @@ Deno.test("admin API: a good body reaches selectExit with the override flag and 
   assert.equal(forced.status, 200);
   assert.deepEqual(api.calls, [
     {
-      port: 1080,
+      listener: "socks5-1080",
       peer: asPeerId(PEER),
-      request: { by: "admin API from 127.0.0.1:40000", override: false },
+      by: "admin API from 127.0.0.1:40000",
+      override: false,
     },
     {
-      port: 1080,
+      listener: "socks5-1080",
       peer: asPeerId(PEER),
-      request: { by: "admin API from 127.0.0.1:40000", override: true },
+      by: "admin API from 127.0.0.1:40000",
+      override: true,
     },
   ]);
 });
 
-Deno.test("admin API: malformed selections get 400 naming the problem; selectExit is not called", async () => {
+Deno.test("admin API: malformed selections get 400 naming the problem; the control is not called", async () => {
   const api = adminApi();
   const cases: [string, RegExp][] = [
     ["not json", /not JSON/],
@@ -117,4 +179,85 @@ Deno.test("admin API: a declared oversize body is refused unread; a trickling on
   assert.match(String(slow.body.error), /within 50 ms/);
   assert.equal(cancelled, true, "the body stream is let go");
   assert.deepEqual(api.calls, []);
+});
+
+Deno.test("admin API /v1: listeners and exits in snake_case, with sources as the logs show them", async () => {
+  const api = adminApi();
+  const listeners = await api.call("GET", "/v1/listeners");
+  assert.equal(listeners.status, 200);
+  assert.deepEqual(listeners.body, {
+    listeners: [{
+      name: "socks5-1080",
+      protocol: "socks5",
+      bind: "127.0.0.1",
+      port: 1080,
+      exit: { peer_id: OTHER, source: "discovered" },
+    }],
+  });
+  const exits = await api.call("GET", "/v1/exits");
+  assert.equal(exits.status, 200);
+  const [candidate] = exits.body.candidates as Record<string, unknown>[];
+  assert.equal(candidate?.peer_id, PEER);
+  assert.deepEqual(candidate?.offered_for, ["socks5-1080"]);
+  assert.deepEqual(candidate?.used_by, []);
+  assert.equal((candidate?.attributes as Record<string, unknown>).city, "Berlin");
+  assert.deepEqual(exits.body.problems, []);
+});
+
+Deno.test("admin API /v1: PUT chooses, DELETE returns to automatic (202 while searching)", async () => {
+  const api = adminApi();
+  const put = await api.call("PUT", "/v1/listeners/socks5-1080/exit", {
+    headers: JSON_TYPE,
+    body: JSON.stringify({ peer_id: PEER }),
+  });
+  assert.equal(put.status, 200);
+  assert.deepEqual((put.body.listener as Record<string, unknown>).exit, {
+    peer_id: PEER,
+    source: "manual",
+  });
+  const back = await api.call("DELETE", "/v1/listeners/1080/exit");
+  assert.equal(back.status, 200);
+  assert.deepEqual((back.body.listener as Record<string, unknown>).exit, {
+    peer_id: OTHER,
+    source: "sticky",
+  });
+  api.control.searching = true;
+  const searching = await api.call("DELETE", "/v1/listeners/socks5-1080/exit");
+  assert.equal(searching.status, 202);
+  assert.match(String(searching.body.message), /keeps looking/);
+  const unknown = await api.call("DELETE", "/v1/listeners/http-8080/exit");
+  assert.equal(unknown.status, 404);
+  assert.match(String(unknown.body.error), /"http-8080".*socks5-1080/);
+  assert.deepEqual(api.calls.map((c) => c.listener), ["socks5-1080", "1080", "socks5-1080"]);
+
+  for (const [choice, status] of [["refused", 409], ["unreachable", 502]] as const) {
+    api.control.choice = choice;
+    const answer = await api.call("PUT", "/v1/listeners/socks5-1080/exit", {
+      headers: JSON_TYPE,
+      body: JSON.stringify({ peer_id: PEER }),
+    });
+    assert.equal(answer.status, status, choice);
+  }
+});
+
+Deno.test("admin API: the /servers aliases answer as before, marked deprecated", async () => {
+  const api = adminApi();
+  const list = await api.call("GET", "/servers");
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.body, [{ port: 1080, peer_id: OTHER, source: "discovered" }]);
+  assert.equal(list.headers.get("deprecation"), "true");
+  assert.equal(list.headers.get("link"), '</v1/listeners>; rel="successor-version"');
+  const chosen = await api.post({ headers: JSON_TYPE, body: JSON.stringify({ peer_id: PEER }) });
+  assert.deepEqual(chosen.body, { port: 1080, peer_id: PEER, source: "manual" });
+  assert.match(chosen.headers.get("link") ?? "", /\/v1\/listeners\/socks5-1080\/exit/);
+  api.control.choice = "unreachable";
+  const failed = await api.post({ headers: JSON_TYPE, body: JSON.stringify({ peer_id: PEER }) });
+  assert.equal(failed.status, 502);
+  assert.match(String(failed.body.error), /port 1080 keeps its exit/);
+  const unknownPort = await api.post({
+    path: "/servers/1081/exit",
+    headers: JSON_TYPE,
+    body: JSON.stringify({ peer_id: PEER }),
+  });
+  assert.equal(unknownPort.status, 404);
 });

@@ -11,6 +11,7 @@ import {
   registerAdminRoutes,
 } from "../../runtime/admin_api.ts";
 import { HubDirectory } from "../../runtime/directory/hub_directory.ts";
+import { ProxyExitControl } from "../../runtime/exit_control.ts";
 import { NullDirectory } from "../../runtime/null_directory.ts";
 import { ProxyNode } from "../../runtime/proxy_node.ts";
 import type { CliContext } from "../context.ts";
@@ -43,11 +44,11 @@ export async function runProxy(flags: RoleFlags, context: CliContext): Promise<v
     ...(authenticator ? { authenticator } : {}),
     ...(config.bootstrap[0] ? { relayAddress: config.bootstrap[0] } : {}),
   });
+  const control = new ProxyExitControl({ actor: proxy.actor, servers: config.servers, directory });
   const routes = composition.find("http-routes");
   if (routes && adminApiEnabled(config)) {
     registerAdminRoutes(routes, {
-      actor: proxy.actor,
-      ports: config.servers.map((s) => s.port),
+      control,
       ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
     });
     const warning = adminTokenWarning(config);

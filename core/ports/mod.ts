@@ -7,6 +7,7 @@ export * from "./authenticator.ts";
 export * from "./clock.ts";
 export * from "./dialer.ts";
 export * from "./event_sink.ts";
+export * from "./exit_control.ts";
 export * from "./http_routes.ts";
 export * from "./identity.ts";
 export * from "./network.ts";
