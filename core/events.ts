@@ -132,6 +132,17 @@ export type P2ProxyEvent =
   }
   // --- exit side ---
   | {
+    /** An exit's registration with one hub: each success (every heartbeat) and each failure. */
+    readonly type: "hub-registration";
+    readonly hub: PeerId;
+    /** True when this attempt succeeded. */
+    readonly registered: boolean;
+    /** Failed attempts in a row (0 after a success). */
+    readonly failures: number;
+    /** Why the attempt failed, when it did. */
+    readonly error?: string;
+  }
+  | {
     readonly type: "exit-session-start";
     readonly sessionId: string;
     readonly peerId: PeerId;

@@ -131,6 +131,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         attributes: config.attributes,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         clock: options.clock,
+        events: options.events,
       });
       stops.push(() => registrar.stop());
       await registrar.whenRegistered(AbortSignal.timeout(10_000));

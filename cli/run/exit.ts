@@ -38,6 +38,7 @@ export async function runExit(flags: RoleFlags, context: CliContext): Promise<vo
       attributes: config.attributes,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       clock: composition.get("clock"),
+      events,
       ...(authenticator ? { token: () => authenticator.token() } : {}),
     })
     : undefined;

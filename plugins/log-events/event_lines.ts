@@ -104,6 +104,8 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
   },
   "bandwidth": undefined,
   "hub-stats": undefined,
+  // The registrar logs each registration and failure itself, with the retry delay.
+  "hub-registration": undefined,
   "error": {
     level: "warning",
     line: (e) => {

@@ -21,6 +21,7 @@ import { describeError } from "../../core/errors.ts";
 import { formatDelay } from "../../core/format_delay.ts";
 import { isRelayedAddress, type Multiaddr, type PeerId } from "../../core/ids.ts";
 import type { Clock } from "../../core/ports/clock.ts";
+import type { EventSink } from "../../core/ports/event_sink.ts";
 import type { NetworkNode } from "../../core/ports/network.ts";
 import { DirectoryRequestSchema } from "../../proto/gen/p2proxy/directory/v1/directory_pb.ts";
 import { askHub, type HubTarget } from "./directory_client.ts";
@@ -54,6 +55,8 @@ export interface ExitRegistrarOptions {
   readonly token?: TokenSupplier;
   /** Deadline of one registration, dial included; default 10 s. */
   readonly timeoutMs?: number;
+  /** Receives a `hub-registration` event per attempt (the terminal UI shows them). */
+  readonly events?: EventSink;
 }
 
 /** Where the registration with one hub stands. */
@@ -228,6 +231,12 @@ export class ExitRegistrar {
     loop.registrations++;
     loop.failures = 0;
     loop.lastError = undefined;
+    this.#options.events?.emit({
+      type: "hub-registration",
+      hub: loop.target.peer,
+      registered: true,
+      failures: 0,
+    });
     for (const waiter of [...loop.waiters]) waiter();
   }
 
@@ -248,6 +257,13 @@ export class ExitRegistrar {
     loop.registered = false;
     loop.failures++;
     loop.lastError = message;
+    this.#options.events?.emit({
+      type: "hub-registration",
+      hub: loop.target.peer,
+      registered: false,
+      failures: loop.failures,
+      error: message,
+    });
   }
 
   /** Sleeps `ms` on the clock unless stopped or woken by a connection event first. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { asMultiaddr, asPeerId } from "../../core/ids.ts";
 import { someAttributes } from "../../core/testing/builders.ts";
+import { RecordingSink } from "../../core/testing/fakes.ts";
 import { SystemClock } from "../../plugins/clock-system/system_clock.ts";
 import { directAddresses, ExitRegistrar, listensThrough } from "./exit_registrar.ts";
 import { TestNet } from "./_testing.ts";
@@ -13,6 +14,7 @@ Deno.test("ExitRegistrar registers at start and on every heartbeat the hub annou
   try {
     const hub = await net.hub({ config: { heartbeatIntervalMs: 1_000 } });
     const exit = await net.node();
+    const events = new RecordingSink();
     registrar = ExitRegistrar.start({
       network: exit,
       hubs: [hub.address],
@@ -20,6 +22,7 @@ Deno.test("ExitRegistrar registers at start and on every heartbeat the hub annou
       // The hub's answer (1 s) replaces this.
       heartbeatIntervalMs: 60_000,
       clock,
+      events,
     });
     await registrar.whenRegistered(AbortSignal.timeout(5_000));
     const record = await hub.registry.get(exit.peerId);
@@ -34,6 +37,14 @@ Deno.test("ExitRegistrar registers at start and on every heartbeat the hub annou
     const renewed = await hub.registry.get(exit.peerId);
     assert.ok(renewed && record && renewed.lastSeenAt > record.lastSeenAt);
     assert.equal(renewed?.registeredAt, record?.registeredAt);
+    const registrations = events.ofType("hub-registration");
+    assert.ok(registrations.length >= 2, "one event per registration");
+    assert.deepEqual(registrations[0], {
+      type: "hub-registration",
+      hub: hub.network.peerId,
+      registered: true,
+      failures: 0,
+    });
   } finally {
     await registrar?.stop();
     await net.close();
@@ -86,12 +97,14 @@ Deno.test("ExitRegistrar retries an unreachable hub with backoff and stops promp
     listener.close();
     const nobody = await net.node();
     const exit = await net.node();
+    const events = new RecordingSink();
     const registrar = ExitRegistrar.start({
       network: exit,
       hubs: [asMultiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${nobody.peerId}`)],
       attributes: someAttributes(),
       heartbeatIntervalMs: 60_000,
       clock,
+      events,
     });
     const waiting = registrar.whenRegistered();
     await new Promise((resolve) => setTimeout(resolve, 1_800));
@@ -99,6 +112,12 @@ Deno.test("ExitRegistrar retries an unreachable hub with backoff and stops promp
     assert.equal(status?.registered, false);
     assert.ok((status?.failures ?? 0) >= 2, `failures: ${status?.failures}`);
     assert.match(status?.lastError ?? "", /cannot be reached/);
+    const failures = events.ofType("hub-registration");
+    assert.deepEqual(failures.map((e) => [e.registered, e.failures]).slice(0, 2), [
+      [false, 1],
+      [false, 2],
+    ]);
+    assert.match(failures[0]?.error ?? "", /cannot be reached/);
     const started = Date.now();
     await registrar.stop();
     assert.ok(Date.now() - started < 1_000, "stop() cancels the backoff wait");

@@ -130,6 +130,13 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     bytesUp: 10,
     bytesDown: 20,
   },
+  "hub-registration": {
+    type: "hub-registration",
+    hub: OTHER_PEER,
+    registered: false,
+    failures: 2,
+    error: "The hub did not answer within 10 s.",
+  },
   "hub-stats": {
     type: "hub-stats",
     registeredExits: 2,

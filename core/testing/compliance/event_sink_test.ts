@@ -34,6 +34,7 @@ Deno.test("RecordingSink passes the event sink compliance suite", async (t) => {
     "exit-session-end": true,
     "exit-denied": true,
     "session-failed": true,
+    "hub-registration": true,
     "hub-stats": true,
   };
   assert.deepEqual([...types].sort(), Object.keys(everyType).sort(), "one event of every type");
