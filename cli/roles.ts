@@ -15,12 +15,18 @@ export interface RoleCapabilities {
 const ROLE_CAPABILITIES: Readonly<Record<Role, RoleCapabilities>> = {
   proxy: {
     needs: ["clock", "identity", "sticky-store", "network"],
-    wants: ["event-sink", "http-routes"],
+    wants: ["event-sink", "http-routes", "operator-console"],
   },
-  exit: { needs: ["clock", "identity", "network", "resolver"], wants: ["event-sink"] },
-  hub: { needs: ["clock", "identity", "network", "registry-store"], wants: ["event-sink"] },
+  exit: {
+    needs: ["clock", "identity", "network", "resolver"],
+    wants: ["event-sink", "operator-console"],
+  },
+  hub: {
+    needs: ["clock", "identity", "network", "registry-store"],
+    wants: ["event-sink", "operator-console"],
+  },
   auth: { needs: ["clock"], wants: ["event-sink"] },
-  demo: { needs: ["clock", "resolver"], wants: ["event-sink", "http-routes"] },
+  demo: { needs: ["clock", "resolver"], wants: ["event-sink", "http-routes", "operator-console"] },
   tool: { needs: [], wants: [] },
 };
 

@@ -21,6 +21,7 @@ import { plugin as resolverSystem } from "./resolver-system/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
 import { plugin as stickyMemory } from "./sticky-memory/mod.ts";
+import { plugin as tuiInk } from "./tui-ink/mod.ts";
 
 /** Every built-in plugin. */
 export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
@@ -39,6 +40,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   authConnect,
   resolverSystem,
   resolverStatic,
+  tuiInk,
 ] as unknown as readonly PluginDefinition[];
 
 /**

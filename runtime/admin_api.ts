@@ -49,7 +49,7 @@ import type {
   ExitControl,
   ListenerStatus,
 } from "../core/ports/exit_control.ts";
-import type { HttpClient, HttpRoutes } from "../core/ports/http_routes.ts";
+import type { HttpRoutes } from "../core/ports/http_routes.ts";
 
 /** Largest request body the admin API reads: `{"peer_id": …, "override": true}` is under 100 bytes. */
 export const ADMIN_MAX_BODY_BYTES = 4096;

@@ -30,6 +30,7 @@ import type { EventSink } from "../ports/event_sink.ts";
 import type { HttpRoutes } from "../ports/http_routes.ts";
 import type { Identity } from "../ports/identity.ts";
 import type { NetworkNode } from "../ports/network.ts";
+import type { OperatorConsole } from "../ports/operator_console.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
 import type { RegistryStore } from "../ports/registry_store.ts";
 import type { Resolver } from "../ports/resolver.ts";
@@ -72,6 +73,8 @@ export interface Capabilities {
   "registry-store": RegistryStore;
   /** Turns a destination name into addresses at the exit (system resolver, or a static map). */
   "resolver": Resolver;
+  /** The live terminal UI of a role (it is an event sink too). */
+  "operator-console": OperatorConsole;
 }
 
 /** A capability name. */

@@ -11,6 +11,7 @@ export * from "./exit_control.ts";
 export * from "./http_routes.ts";
 export * from "./identity.ts";
 export * from "./network.ts";
+export * from "./operator_console.ts";
 export * from "./peer_directory.ts";
 export * from "./registry_store.ts";
 export * from "./resolver.ts";
