@@ -185,13 +185,31 @@ export function formatterFor(format: LogFormat): (record: LogRecord) => string {
 
 const encoder = new TextEncoder();
 
+/** Where log records go instead of stderr while a terminal UI is on screen. */
+let redirect: ((record: LogRecord) => void) | undefined;
+
+/**
+ * Sends log records to `to` instead of stderr (the terminal UI's Logs tab
+ * while it owns the screen); `undefined` sends them to stderr again.
+ *
+ * @example
+ * ```ts
+ * redirectLogs((record) => ui.log(toConsoleLogLine(record)));
+ * // … the UI closes:
+ * redirectLogs(undefined);
+ * ```
+ */
+export function redirectLogs(to: ((record: LogRecord) => void) | undefined): void {
+  redirect = to;
+}
+
 /**
  * Writes each line to stderr synchronously: no stream lock (so logging can be
  * reconfigured once the config is read) and nothing lost at exit. Log lines
  * are never on the data plane's path.
  */
 function stderrSink(format: (record: LogRecord) => string): Sink {
-  return (record) => writeStderr(format(record));
+  return (record) => redirect ? redirect(record) : writeStderr(format(record));
 }
 
 function writeStderr(text: string): void {

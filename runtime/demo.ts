@@ -20,6 +20,8 @@ import { InMemoryStickyStore } from "../plugins/sticky-memory/memory_sticky_stor
 import { ExitRegistrar } from "./directory/exit_registrar.ts";
 import { HubDirectory } from "./directory/hub_directory.ts";
 import { ExitNode } from "./exit_node.ts";
+import type { ExitControl } from "../core/ports/exit_control.ts";
+import { ProxyExitControl } from "./exit_control.ts";
 import { HubNode } from "./hub_node.ts";
 import { ProxyNode } from "./proxy_node.ts";
 import { startWhoamiServer } from "./whoami_server.ts";
@@ -57,6 +59,10 @@ export interface Demo {
   readonly whoamiPort: number;
   readonly hub: string;
   readonly exits: readonly { peerId: string; country: string; source: string | undefined }[];
+  /** The proxy's peer id. */
+  readonly proxyPeerId: string;
+  /** The proxy's exit control: what the terminal UI and the admin API drive. */
+  readonly control: ExitControl;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -150,10 +156,11 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       { source: "demo-proxy.json" },
     );
     const proxyNetwork = await network();
+    const directory = new HubDirectory({ network: proxyNetwork, hubs: proxyConfig.bootstrap });
     const proxy = await ProxyNode.start({
       config: proxyConfig,
       network: proxyNetwork,
-      directory: new HubDirectory({ network: proxyNetwork, hubs: proxyConfig.bootstrap }),
+      directory,
       clock: options.clock,
       stickyStore: new InMemoryStickyStore(),
       events: options.events,
@@ -168,6 +175,12 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       whoamiPort: whoami.port,
       hub: hubAddress,
       exits,
+      proxyPeerId: proxyNetwork.peerId,
+      control: new ProxyExitControl({
+        actor: proxy.actor,
+        servers: proxyConfig.servers,
+        directory,
+      }),
       async stop(graceMs = 0) {
         if (stopped) return;
         stopped = true;

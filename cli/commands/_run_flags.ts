@@ -15,8 +15,8 @@ export interface RunFlags {
   /** `--log-format`: overrides `P2PROXY_LOG_FORMAT`; default `text`. */
   readonly logFormat?: LogFormat;
   /**
-   * False with `--no-ui`: no terminal UI, plain log lines. There is no
-   * terminal UI yet, so plain log lines are what every command writes.
+   * False with `--no-ui`: no terminal UI, plain log lines. Without a terminal
+   * on stdin and stdout there is no UI either.
    */
   readonly ui: boolean;
 }
@@ -41,7 +41,10 @@ export function addRunFlags(command: Command): Command {
         `log lines as text, or as JSON lines (one object per line); env ${LOG_FORMAT_ENV}`,
       ).choices([...LOG_FORMATS]),
     )
-    .option("--no-ui", "no terminal UI: plain log lines on stderr (the default for now)");
+    .option(
+      "--no-ui",
+      "no terminal UI: plain log lines on stderr (the default when stdin or stdout is not a terminal)",
+    );
 }
 
 /** True when `command` was built with {@link addRunFlags}. */

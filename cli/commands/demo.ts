@@ -30,7 +30,12 @@ export function registerDemo(program: Command, context: CliContext): void {
       "Prometheus /metrics port (0 = off)",
       String(DEMO_DEFAULT_METRICS_PORT),
     )
-    .action(async (options: { port: string; whoamiPort: string; metricsPort: string }) => {
+    .option(
+      "--admin-port <port>",
+      "serve the admin API (/v1/listeners, /v1/exits) on 127.0.0.1:<port> (0 = off)",
+      "0",
+    )
+    .action(async (options: import("../run/demo.ts").DemoOptions) => {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);
     });

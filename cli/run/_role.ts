@@ -23,6 +23,8 @@ export interface RoleFlags {
   readonly config: string;
   readonly stateDir?: string;
   readonly logLevel?: string;
+  /** False with `--no-ui`: plain log lines even on a terminal. */
+  readonly ui?: boolean;
 }
 
 /** A role's config and started plugins. */

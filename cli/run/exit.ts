@@ -9,7 +9,8 @@ import { ExitRegistrar } from "../../runtime/directory/exit_registrar.ts";
 import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
 import { ExitNode } from "../../runtime/exit_node.ts";
 import type { CliContext } from "../context.ts";
-import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
+import { DRAIN_GRACE_MS } from "../shutdown.ts";
+import { openRoleConsole } from "./_console.ts";
 import { type RoleFlags, startRole } from "./_role.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
@@ -49,7 +50,8 @@ export async function runExit(flags: RoleFlags, context: CliContext): Promise<vo
     peer: network.peerId,
     addresses: network.addresses().join(" ") || "(relay addresses pending)",
   });
-  await waitForStopSignal();
+  const ui = await openRoleConsole(composition, flags.ui, { role: "exit", peerId: network.peerId });
+  await ui.stopRequested;
   await registrar?.stop();
   await exit.stop(DRAIN_GRACE_MS);
   await verifier?.stop();

@@ -7,7 +7,7 @@ import { getLogger } from "@logtape/logtape";
 import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
 import { HubNode } from "../../runtime/hub_node.ts";
 import type { CliContext } from "../context.ts";
-import { waitForStopSignal } from "../shutdown.ts";
+import { openRoleConsole } from "./_console.ts";
 import { type RoleFlags, startRole } from "./_role.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
@@ -48,11 +48,13 @@ export async function runHub(flags: RoleFlags, context: CliContext): Promise<voi
   });
   const report = async () => events.emit({ type: "hub-stats", ...(await hub.metrics()) });
   const ticker = setInterval(() => report().catch(() => {}), HUB_STATS_INTERVAL_MS);
+  report().catch(() => {}); // at once too, so the terminal UI has figures from the start
   logger.info("Hub {peer} ready at {addresses}", {
     peer: network.peerId,
     addresses: network.addresses().join(" "),
   });
-  await waitForStopSignal();
+  const ui = await openRoleConsole(composition, flags.ui, { role: "hub", peerId: network.peerId });
+  await ui.stopRequested;
   clearInterval(ticker);
   await hub.stop();
   await verifier?.stop();

@@ -15,7 +15,8 @@ import { ProxyExitControl } from "../../runtime/exit_control.ts";
 import { NullDirectory } from "../../runtime/null_directory.ts";
 import { ProxyNode } from "../../runtime/proxy_node.ts";
 import type { CliContext } from "../context.ts";
-import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
+import { DRAIN_GRACE_MS } from "../shutdown.ts";
+import { openRoleConsole } from "./_console.ts";
 import { type RoleFlags, startRole } from "./_role.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
@@ -64,7 +65,13 @@ export async function runProxy(flags: RoleFlags, context: CliContext): Promise<v
       ", ",
     ),
   });
-  await waitForStopSignal();
+  const ui = await openRoleConsole(composition, flags.ui, {
+    role: "proxy",
+    peerId: network.peerId,
+    listeners: control.listeners(),
+    control,
+  });
+  await ui.stopRequested;
   await proxy.stop(DRAIN_GRACE_MS);
   await composition.stop();
 }
