@@ -81,6 +81,7 @@ export function toConsoleLogLine(record: LogRecord): ConsoleLogLine {
   const message = record.message
     .map((part, i) => i % 2 === 0 ? String(part) : renderValue(part))
     .join("")
+    // deno-lint-ignore no-control-regex -- control characters are what this removes: one line each.
     .replaceAll(/[\u0000-\u001f\u007f]+/g, " ");
   const level: ConsoleLogLevel = record.level;
   return { at: record.timestamp, level, category: category.join("."), message };
