@@ -15,6 +15,7 @@ import { registerIdentity } from "./commands/identity.ts";
 import { registerPermissions } from "./commands/permissions.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerProxy } from "./commands/proxy.ts";
+import { registerService } from "./commands/service.ts";
 import { registerWhoami } from "./commands/whoami.ts";
 import type { CliContext } from "./context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_OK, exitCodeFor } from "./exit_codes.ts";
@@ -78,6 +79,7 @@ export function buildProgram(context: CliContext): Command {
   registerPlugins(program, context);
   registerCheck(program, context);
   registerPermissions(program, context);
+  registerService(program, context);
   registerIdentity(program, context);
   registerWhoami(program, context);
   for (const command of program.commands) command.exitOverride();

@@ -31,9 +31,12 @@ import { stateDirLockPermissions } from "../state_dir_lock.ts";
 
 /** The commands `permissions` knows: every long-running one. */
 const COMMANDS = ["proxy", "exit", "hub", "auth", "demo"] as const;
-type PermissionsCommand = typeof COMMANDS[number];
 
-interface PermissionsFlags {
+/** A command `permissions` prints a line for (`auth` stands for `auth serve`). */
+export type PermissionsCommand = typeof COMMANDS[number];
+
+/** The flags of `permissions` that shape the printed line. */
+export interface PermissionsFlags {
   readonly config?: string;
   readonly stateDir?: string;
   readonly port?: string;
@@ -67,18 +70,46 @@ export function registerPermissions(program: Command, context: CliContext): void
     .option("--npx", "print the line through `npx -y deno@<version>` instead of `deno`")
     .option("--flags-only", "print only the permission flags")
     .action(async (command: PermissionsCommand, flags: PermissionsFlags) => {
-      checkFlags(command, flags);
-      const permissions = await permissionSetOf(context, command, flags);
-      const permissionFlags = ["--no-prompt", ...renderPermissionFlags(permissions)];
-      const words = flags.flagsOnly ? permissionFlags : [
+      const line = await permissionLine(context, command, flags);
+      const words = flags.flagsOnly ? line.permissionFlags : [
         ...launcherWords(flags.npx ? "npx" : "deno"),
         "run",
-        ...permissionFlags,
+        ...line.permissionFlags,
         context.entry,
-        ...commandWords(command, flags),
+        ...line.commandWords,
       ];
       console.log(words.map(shellQuote).join(" "));
     });
+}
+
+/** The parts of a printed line around the launcher and the entry point. */
+export interface PermissionLine {
+  /** `--no-prompt` and the narrowest `--allow-*` flags. */
+  readonly permissionFlags: string[];
+  /** What follows the entry point: the command and its flags (`proxy -c Config.yaml`). */
+  readonly commandWords: string[];
+}
+
+/**
+ * The line `p2proxy permissions <command>` prints, in parts (`p2proxy service`
+ * puts the same parts in a systemd unit). Checks the flags first.
+ *
+ * @example
+ * ```ts
+ * const { permissionFlags, commandWords } = await permissionLine(context, "hub", { config: "Hub.yaml" });
+ * ```
+ */
+export async function permissionLine(
+  context: CliContext,
+  command: PermissionsCommand,
+  flags: PermissionsFlags,
+): Promise<PermissionLine> {
+  checkFlags(command, flags);
+  const permissions = await permissionSetOf(context, command, flags);
+  return {
+    permissionFlags: ["--no-prompt", ...renderPermissionFlags(permissions)],
+    commandWords: commandWords(command, flags),
+  };
 }
 
 function checkFlags(command: PermissionsCommand, flags: PermissionsFlags): void {
