@@ -313,10 +313,14 @@ export function visibleLogs(state: ConsoleState): readonly ConsoleLogLine[] {
   return state.logs.filter((line) => CONSOLE_LOG_LEVELS.indexOf(line.level) >= lowest);
 }
 
-/** The tabs a role has (the Network tab of exits and hubs lists their peers). */
-export function tabTitle(state: Pick<ConsoleState, "role">, tab: TabName): string {
-  if (tab === "network") return state.role === "exit" || state.role === "hub" ? "Peers" : "Network";
-  return tab === "overview" ? "Overview" : "Logs";
+/** The tabs a role has: exits and hubs choose no exit, so they have no Network tab. */
+export function tabsOf(state: Pick<ConsoleState, "role">): readonly TabName[] {
+  return state.role === "exit" || state.role === "hub" ? ["overview", "logs"] : TABS;
+}
+
+/** A tab's title. */
+export function tabTitle(tab: TabName): string {
+  return tab === "overview" ? "Overview" : tab === "network" ? "Network" : "Logs";
 }
 
 const only = (state: ConsoleState): Step => ({ state, commands: [] });
@@ -547,11 +551,12 @@ function onKey(state: ConsoleState, key: ConsoleKey, at: number): Step {
   }
   if (key.input === "?") return only({ ...state, help: !state.help });
   if (state.help) return only(key.name === "escape" ? { ...state, help: false } : state);
-  const tabIndex = ["1", "2", "3"].indexOf(key.input);
-  if (tabIndex >= 0) return switchTab(state, TABS[tabIndex]!, at);
+  const tabs = tabsOf(state);
+  const numbered = TABS[["1", "2", "3"].indexOf(key.input)];
+  if (numbered) return tabs.includes(numbered) ? switchTab(state, numbered, at) : only(state);
   if (key.name === "tab") {
-    const offset = key.shift ? TABS.length - 1 : 1;
-    return switchTab(state, TABS[(TABS.indexOf(state.tab) + offset) % TABS.length]!, at);
+    const offset = key.shift ? tabs.length - 1 : 1;
+    return switchTab(state, tabs[(tabs.indexOf(state.tab) + offset) % tabs.length]!, at);
   }
   switch (state.tab) {
     case "overview":

@@ -106,6 +106,17 @@ Deno.test("keys: 1 2 3 and Tab switch tabs, ? toggles help, Esc closes it, q and
   assert.deepEqual(feed(start, key("q")).commands, [{ kind: "quit" }]);
   assert.deepEqual(feed(start, key({ input: "c", ctrl: true })).commands, [{ kind: "quit" }]);
   assert.deepEqual(feed(help.state, key("q")).commands, [{ kind: "quit" }], "also from the help");
+
+  const exit = feed(initialState(), {
+    kind: "open",
+    view: { role: "exit", canChoose: false },
+    columns: 80,
+    rows: 24,
+    at: T0,
+  }).state;
+  assert.equal(feed(exit, key("2")).state.tab, "overview", "an exit has no Network tab");
+  assert.equal(feed(exit, named("tab")).state.tab, "logs");
+  assert.equal(feed(exit, named("tab"), named("tab")).state.tab, "overview");
 });
 
 Deno.test("network: arrows pick a candidate of the focused listener, Enter chooses it, Esc goes back to automatic", () => {

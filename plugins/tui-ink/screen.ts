@@ -13,6 +13,7 @@ import {
   type ConsoleState,
   type PortState,
   TABS,
+  tabsOf,
   tabTitle,
   visibleLogs,
 } from "./console_state.ts";
@@ -55,10 +56,10 @@ const MIN_ROWS = 10;
 /** Lines of the key help, by tab and role. */
 const HELP: readonly (readonly [string, string])[] = [
   ["1 2 3, Tab", "switch tabs (Shift-Tab goes back)"],
-  ["↑ ↓", "Overview: focus a listener · Network: move the cursor · Logs: scroll"],
+  ["↑ ↓", "focus a listener · move the cursor · scroll the logs"],
   ["← →", "Network: the listener whose exit you choose"],
-  ["Enter", "Network: use the exit under the cursor (kept in the sticky store)"],
-  ["Esc", "Network: back to automatic choice · closes this help"],
+  ["Enter", "Network: use the exit under the cursor (remembered)"],
+  ["Esc", "Network: back to automatic choice · close this help"],
   ["r", "Network: ask the hub again"],
   ["f", "Logs: lowest level shown (trace … error)"],
   ["PgUp PgDn Home End", "Logs: scroll by page, to the top, follow new lines"],
@@ -100,13 +101,15 @@ function header(state: ConsoleState, columns: number): ScreenLine {
     text: ` p2proxy ${state.role}${state.peerId ? ` ${shortPeerId(state.peerId)}` : ""} `,
     bold: true,
   };
-  const tabs: Segment[] = TABS.flatMap((tab, i) => [
-    { text: " " },
-    {
-      text: ` ${i + 1} ${tabTitle(state, tab)} `,
-      ...(state.tab === tab ? { inverse: true, bold: true } : {}),
-    },
-  ]);
+  const shown = tabsOf(state);
+  const tabs: Segment[] = TABS.flatMap((tab, i) =>
+    shown.includes(tab)
+      ? [{ text: " " }, {
+        text: ` ${i + 1} ${tabTitle(tab)} `,
+        ...(state.tab === tab ? { inverse: true, bold: true } : {}),
+      }]
+      : []
+  );
   const right = "? keys  q quit ";
   const used = [title, ...tabs].reduce((n, s) => n + [...s.text].length, 0);
   const gap = Math.max(1, columns - used - right.length);
@@ -149,9 +152,7 @@ function bodyOf(state: ConsoleState, now: number, columns: number, height: numbe
     case "overview":
       return overview(state, now, columns, height);
     case "network":
-      return state.role === "exit" || state.role === "hub"
-        ? peersBody(state, columns, height)
-        : networkBody(state, now, columns, height);
+      return networkBody(state, now, columns, height);
     case "logs":
       return logsBody(state, columns, height);
   }
@@ -273,7 +274,7 @@ function exitOverview(state: ConsoleState, now: number): ScreenLine[] {
     }],
     [{ text: " Denied     ", bold: true }, {
       text: describeCounts(exit.denials),
-      ...(Object.keys(exit.denials).length > 0 ? { color: "yellow" } : {}),
+      ...(describeCounts(exit.denials) !== "none" ? { color: "yellow" } : {}),
     }],
     [],
     [{ text: " Hub registration", bold: true }],
@@ -309,7 +310,7 @@ function hubOverview(state: ConsoleState): ScreenLine[] {
     }],
     [{ text: " Refused requests    ", bold: true }, {
       text: describeCounts(hub.errors),
-      ...(Object.keys(hub.errors).length > 0 ? { color: "yellow" } : {}),
+      ...(describeCounts(hub.errors) !== "none" ? { color: "yellow" } : {}),
     }],
   ];
 }
@@ -388,24 +389,6 @@ function networkBody(
   return lines;
 }
 
-function peersBody(state: ConsoleState, columns: number, height: number): ScreenLine[] {
-  const peers = Object.entries(state.peers).filter(([, p]) => p.connected);
-  const lines: ScreenLine[] = [
-    [{ text: ` Connected peers: ${peers.length}`, bold: true }],
-    [{
-      text: `   ${fit("PEER", 14)}${fit("ROUTE", 9)}${fit("RTT", 7)}ADDRESS`,
-      color: "gray",
-    }],
-  ];
-  for (const [peer, status] of peers.slice(0, Math.max(0, height - lines.length))) {
-    lines.push([{
-      text: `   ${fit(shortPeerId(peer), 14)}${fit(status.relayed ? "relayed" : "direct", 9)}` +
-        `${fit(formatRtt(status.rttMs), 7)}${fit(status.address ?? "-", columns - 33)}`,
-    }]);
-  }
-  return lines;
-}
-
 // --- Logs -----------------------------------------------------------------------------------
 
 const LEVEL_TAGS: Record<ConsoleLogLevel, readonly [string, Color | undefined]> = {
@@ -417,11 +400,16 @@ const LEVEL_TAGS: Record<ConsoleLogLevel, readonly [string, Color | undefined]> 
   fatal: ["FTL", "red"],
 };
 
+/** Rows one log line may take: long messages wrap, very long ones are cut. */
+const MAX_ROWS_PER_LOG_LINE = 4;
+
+/** Width of the time, level and category columns before a message. */
+const LOG_PREFIX_CHARS = 27;
+
 function logsBody(state: ConsoleState, columns: number, height: number): ScreenLine[] {
   const lines = visibleLogs(state);
   const room = Math.max(1, height - 1);
   const end = Math.max(0, lines.length - state.logScroll);
-  const shown = lines.slice(Math.max(0, end - room), end);
   const position = state.logScroll === 0
     ? "following"
     : `${state.logScroll} lines up · End follows`;
@@ -430,24 +418,54 @@ function logsBody(state: ConsoleState, columns: number, height: number): ScreenL
       position,
     color: "gray",
   }];
-  return [
-    header,
-    ...shown.map((line): ScreenLine => {
-      const [tag, color] = LEVEL_TAGS[line.level];
-      return [
-        { text: ` ${clockTime(line.at)} `, color: "gray" },
-        { text: `${tag} `, ...(color ? { color } : {}) },
-        { text: `${fit(line.category || "-", 12)} `, color: "gray" },
-        { text: line.message.replaceAll(/\s+/g, " "), ...(color ? { color } : {}) },
-      ];
-    }),
-  ].slice(0, height).map((line) => clip(line, columns));
+  // From the newest shown line upward, each wrapped under its prefix, until the screen is full.
+  const rows: ScreenLine[] = [];
+  const width = Math.max(10, columns - LOG_PREFIX_CHARS);
+  for (let i = end - 1; i >= 0 && rows.length < room; i--) {
+    const line = lines[i]!;
+    const [tag, color] = LEVEL_TAGS[line.level];
+    const style = color ? { color } : {};
+    const chunks = wrap(line.message.replaceAll(/\s+/g, " "), width, MAX_ROWS_PER_LOG_LINE);
+    const block: ScreenLine[] = chunks.map((chunk, n) =>
+      n === 0
+        ? [
+          { text: ` ${clockTime(line.at)} `, color: "gray" },
+          { text: `${tag} `, ...style },
+          { text: `${fit(line.category || "-", 12)} `, color: "gray" },
+          { text: chunk, ...style },
+        ]
+        : [{ text: " ".repeat(LOG_PREFIX_CHARS) }, { text: chunk, ...style }]
+    );
+    rows.unshift(...block.slice(Math.max(0, block.length - (room - rows.length))));
+  }
+  return [header, ...rows].map((line) => clip(line, columns));
+}
+
+/** `text` in pieces of at most `width` characters, broken at spaces where it can; at most `max`. */
+function wrap(text: string, width: number, max: number): string[] {
+  const pieces: string[] = [];
+  let rest = [...text];
+  while (rest.length > 0 && pieces.length < max) {
+    if (rest.length <= width) {
+      pieces.push(rest.join(""));
+      break;
+    }
+    const space = rest.lastIndexOf(" ", width);
+    const cut = space > width / 2 ? space : width;
+    if (pieces.length === max - 1) {
+      pieces.push(rest.slice(0, width - 1).join("") + "…");
+      break;
+    }
+    pieces.push(rest.slice(0, cut).join(""));
+    rest = rest.slice(space === cut ? cut + 1 : cut);
+  }
+  return pieces;
 }
 
 // --- helpers --------------------------------------------------------------------------------
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
-  const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+  const entries = Object.entries(counts).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
   return entries.length === 0 ? "none" : entries.map(([k, n]) => `${k} ${n}`).join(" · ");
 }
 

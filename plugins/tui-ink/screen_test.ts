@@ -66,7 +66,8 @@ Deno.test("80×24: exit and hub overviews", () => {
   ).state;
   const exitText = screenOf(exit, T0 + 12_000);
   assert.match(exitText, /p2proxy exit/);
-  assert.match(exitText, /2 Peers/);
+  assert.match(exitText, / 1 Overview .* 3 Logs /);
+  assert.doesNotMatch(exitText, /Network/, "an exit chooses no exit");
   assert.match(exitText, /Sessions +1 running · 1 since start/);
   assert.match(exitText, /Denied +private 1/);
   assert.match(exitText, /12D3Ko…\S+ +registered · last renewed 12 s ago/);
@@ -121,4 +122,19 @@ Deno.test("many listeners: the overview shows those around the focus and says ho
   const bottom = screenOf(state);
   assert.match(bottom, /↑ \d+ more/);
   assert.match(bottom, /▸ port :1089/);
+});
+
+Deno.test("logs: a long line wraps under its prefix, at most four rows", () => {
+  const long = Array.from({ length: 60 }, (_, i) => `word${i}`).join(" ");
+  const state = feed(aBusyProxy(), key("3"), {
+    kind: "log",
+    line: { at: T0, level: "warning", category: "discovery", message: long },
+  }).state;
+  const rows = screenOf(state).split("\n");
+  const first = rows.findIndex((row) => row.includes("WRN discovery"));
+  assert.ok(first > 0);
+  assert.match(rows[first]!, /word0 word1/);
+  for (const row of rows.slice(first + 1, first + 4)) assert.match(row, /^ {27}word\d+/);
+  assert.ok(rows[first + 3]!.endsWith("…"), "the fourth row is the last, cut");
+  assert.doesNotMatch(rows[first + 4] ?? "", /word/);
 });
