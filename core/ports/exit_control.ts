@@ -3,7 +3,7 @@
  * the exit each uses, the candidate exits the hub offers, a choice by hand,
  * and the way back to automatic. One implementation serves both front ends
  * that drive it — the admin API (`/v1/listeners`, `/v1/exits`) and the
- * terminal UI — so they cannot disagree (docs/operations.md#operator-console).
+ * terminal UI — so they cannot disagree (docs/operations.md#admin-api).
  *
  * @module
  */

@@ -221,11 +221,15 @@ function listenerBlock(
   const route = peer?.address
     ? `${peer.relayed ? "relayed" : "direct"} ${transportOf(peer.address)}`
     : "-";
+  // Bytes are counted per exit: listeners that share one show its whole traffic, and say so.
+  const shared = exit !== undefined &&
+    state.ports.some((other) => other !== port && other.exit?.peerId === exit.peerId);
   const details: ScreenLine = [
     {
       text: `     route ${route} · rtt ${formatRtt(peer?.rttMs)} · sessions ${port.sessions} · `,
     },
     { text: `errors ${port.errors}`, ...(port.errors > 0 ? { color: "red" } : {}) },
+    { text: shared ? " · shared exit" : "", color: "gray" },
   ];
   const up = port.up.at(-1) ?? 0;
   const down = port.down.at(-1) ?? 0;

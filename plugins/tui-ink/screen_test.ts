@@ -27,6 +27,17 @@ Deno.test("80×24, proxy: the overview shows each listener, its exit, route, tra
   assert.match(text, /↑ 2\.0 KB\/s .*↓ 40\.0 KB\/s/);
   assert.match(text, /socks5 127\.0\.0\.1:1081 .*sticky\s+DE Berlin/);
   assert.match(text, /route - · rtt - · sessions 0/, "no connection event for the relayed exit");
+  assert.doesNotMatch(text, /shared exit/);
+  const shared = feed(
+    aBusyProxy(),
+    event({
+      type: "active-destination",
+      port: 1081,
+      peerId: NL_EXIT,
+      source: { kind: "manual" },
+    }),
+  ).state;
+  assert.equal(screenOf(shared).match(/errors 0 · shared exit/g)?.length, 2);
 });
 
 Deno.test("80×24, proxy: the network tab lists the focused listener's candidates with a marker", () => {
