@@ -269,6 +269,79 @@ Deno.test("admin API: refuses what a web page or a careless caller sends; overri
         );
       },
     );
+
+    await t.step(
+      "/v1: the same guards; listeners, candidates, a choice and back to automatic",
+      async () => {
+        const auth = { authorization: `Bearer ${TOKEN}` };
+        const pinnedName = `socks5-${pinnedPort}`;
+        const filteredName = `socks5-${filteredPort}`;
+        const foreign = await adminRequestViaCurl(metricsPort, "/v1/exits", {
+          headers: { host: "evil.example", ...auth },
+        });
+        assert.equal(foreign.status, 403, foreign.body);
+        const crossOrigin = await fetch(`${base}/v1/listeners/${filteredName}/exit`, {
+          method: "PUT",
+          headers: { origin: "http://evil.example", "content-type": "application/json", ...auth },
+          body: JSON.stringify({ peer_id: nl!.peerId }),
+        });
+        assert.equal(crossOrigin.status, 403);
+        await crossOrigin.body?.cancel();
+        for (const method of ["GET", "DELETE"]) {
+          const path = method === "GET" ? "/v1/listeners" : `/v1/listeners/${filteredName}/exit`;
+          const anonymous = await fetch(`${base}${path}`, { method });
+          assert.equal(anonymous.status, 401, method);
+          await anonymous.body?.cancel();
+        }
+
+        const deprecatedList = await fetch(`${base}/servers`, { headers: auth });
+        assert.equal(deprecatedList.headers.get("deprecation"), "true");
+        assert.match(deprecatedList.headers.get("link") ?? "", /<\/v1\/listeners>/);
+        await deprecatedList.body?.cancel();
+
+        const listeners = await (await fetch(`${base}/v1/listeners`, { headers: auth })).json();
+        assert.deepEqual(
+          listeners.listeners.map((l: { name: string; exit: unknown }) => [l.name, l.exit]),
+          [
+            [pinnedName, { peer_id: de!.peerId, source: "manual" }],
+            [filteredName, { peer_id: de!.peerId, source: "manual" }],
+          ],
+        );
+        const exits = await (await fetch(`${base}/v1/exits`, { headers: auth })).json();
+        const candidate = (id: string) =>
+          exits.candidates.find((c: { peer_id: string }) => c.peer_id === id);
+        assert.deepEqual(candidate(nl!.peerId)?.offered_for, [pinnedName, filteredName]);
+        assert.equal(candidate(nl!.peerId)?.attributes?.country, "NL");
+        assert.deepEqual(candidate(nl!.peerId)?.used_by, []);
+        assert.equal(candidate(de!.peerId), undefined, "DE passes neither listener's config");
+        assert.deepEqual(exits.problems, []);
+
+        const refused = await fetch(`${base}/v1/listeners/${filteredName}/exit`, {
+          method: "PUT",
+          headers: { "content-type": "application/json", ...auth },
+          body: JSON.stringify({ peer_id: de!.peerId }),
+        });
+        assert.equal(refused.status, 409);
+        assert.equal((await refused.json()).rule, "filters");
+
+        for (
+          const [name, port, source] of [
+            [filteredName, filteredPort, "sticky"],
+            [pinnedName, pinnedPort, "pinned[0]"],
+          ] as const
+        ) {
+          const back = await fetch(`${base}/v1/listeners/${name}/exit`, {
+            method: "DELETE",
+            headers: auth,
+          });
+          assert.equal(back.status, 200, name);
+          assert.deepEqual((await back.json()).listener.exit, { peer_id: nl!.peerId, source });
+          assert.equal(await whoamiVia(port, whoami), NL.source, `${name} leaves from NL again`);
+        }
+        const logs = proxy.logs();
+        assert.match(logs, /chooses its exit automatically again, asked by "?admin API from/);
+      },
+    );
   } finally {
     await cluster.close();
     await whoami.close();
