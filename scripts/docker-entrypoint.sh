@@ -42,7 +42,7 @@ shift
 [ "$role" = "auth" ] && shift
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    -c | --config | --state-dir | --port | --whoami-port | --metrics-port)
+    -c | --config | --state-dir | --port | --whoami-port | --metrics-port | --admin-port)
       if [ "$#" -lt 2 ]; then
         echo "p2proxy: $1 needs a value." >&2
         exit 2
@@ -50,7 +50,7 @@ while [ "$#" -gt 0 ]; do
       asked="$asked $(quote "$1") $(quote "$2")"
       shift 2
       ;;
-    --config=* | --state-dir=* | --port=* | --whoami-port=* | --metrics-port=*)
+    --config=* | --state-dir=* | --port=* | --whoami-port=* | --metrics-port=* | --admin-port=*)
       asked="$asked $(quote "$1")"
       shift
       ;;

@@ -181,11 +181,11 @@ Deno.test("the demo runs under exactly its printed line, writes no file, and bot
     const socksPort = consecutiveFreePorts();
     const whoamiPort = freePort();
     const metricsPort = freePort();
+    const adminPort = freePort();
     const args = ["demo", "--port", `${socksPort}`, "--whoami-port", `${whoamiPort}`];
-    const line = await printedPermissionLine([...args, "--metrics-port", `${metricsPort}`], {
-      cwd: root,
-    });
-    assert.ok(line.endsWith(`${args.join(" ")} --metrics-port ${metricsPort}`), line);
+    const ports = ["--metrics-port", `${metricsPort}`, "--admin-port", `${adminPort}`];
+    const line = await printedPermissionLine([...args, ...ports], { cwd: root });
+    assert.ok(line.endsWith(`${[...args, ...ports].join(" ")}`), line);
     const demo = launchPrintedLine(line, { cwd: root });
     started.push(demo);
     await waitUntilListening(demo, socksPort + 1, "demo", 30_000);
@@ -202,6 +202,16 @@ Deno.test("the demo runs under exactly its printed line, writes no file, and bot
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     assert.equal(metrics.status, 200);
     assert.match(await metrics.text(), /p2proxy_/);
+    // --admin-port: the admin API, behind the same Host guard as the proxy's.
+    const admin = `http://127.0.0.1:${adminPort}/v1/listeners`;
+    const listeners = await (await fetch(admin)).json();
+    assert.deepEqual(
+      listeners.listeners.map((l: { name: string }) => l.name),
+      [`socks5-${socksPort}`, `socks5-${socksPort + 1}`],
+    );
+    const cross = await fetch(admin, { headers: { origin: "http://evil.example" } });
+    assert.equal(cross.status, 403);
+    await cross.body?.cancel();
     await demo.stop();
     assert.doesNotMatch(demo.logs(), ASKED_FOR_MORE);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(root)), [], "the demo wrote a file");

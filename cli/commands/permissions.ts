@@ -42,6 +42,7 @@ export interface PermissionsFlags {
   readonly port?: string;
   readonly whoamiPort?: string;
   readonly metricsPort?: string;
+  readonly adminPort?: string;
   readonly npx?: boolean;
   readonly flagsOnly?: boolean;
 }
@@ -51,6 +52,7 @@ const DEMO_FLAGS = [
   ["port", "--port"],
   ["whoamiPort", "--whoami-port"],
   ["metricsPort", "--metrics-port"],
+  ["adminPort", "--admin-port"],
 ] as const;
 
 /** Adds the command. */
@@ -67,6 +69,7 @@ export function registerPermissions(program: Command, context: CliContext): void
     .option("--port <port>", "demo only: its --port")
     .option("--whoami-port <port>", "demo only: its --whoami-port")
     .option("--metrics-port <port>", "demo only: its --metrics-port")
+    .option("--admin-port <port>", "demo only: its --admin-port")
     .option("--npx", "print the line through `npx -y deno@<version>` instead of `deno`")
     .option("--flags-only", "print only the permission flags")
     .action(async (command: PermissionsCommand, flags: PermissionsFlags) => {
