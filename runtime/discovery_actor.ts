@@ -290,7 +290,7 @@ export class DiscoveryActor {
   }
 
   // -------------------------------------------------------------------------
-  // The public surface: each call is a message (but the hot path's read)
+  // The public surface: each call is a message, except the hot path's read of the active exit
 
   /** Subscribes to connection events and starts one background connect per server. */
   start(): void {
