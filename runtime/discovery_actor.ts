@@ -3,12 +3,19 @@
  * exit of every server, and drives the core's connect algorithm. Sessions read the active exit as a
  * plain field (no message round trip on the hot path); everything that changes it runs here.
  *
- * - start: one connect per server, retried in the background forever;
+ * It is an actor: each public method, network event, timer and finished task is a message in its
+ * mailbox, and messages are handled one at a time, each to its end, in the order they arrived (one
+ * posted while another is handled waits its turn), so the state needs no locks. Handlers never
+ * wait: slow work (a connect, a ping, a dial, a hub lookup, a save) runs as a task a handler
+ * starts, and its outcome comes back as a message. Every timer comes from the Clock port, so tests
+ * drive the actor by moving a fake clock.
+ *
+ * - start: one connect per server, retried in the background forever (1 s ×2 up to 30 s);
  * - loss: a peer is lost when its LAST connection closes; its ports
  *   rediscover (avoiding it), at once the first time and then at most once
  *   per cooldown — unless a client is waiting (JIT), which never waits;
  * - JIT: a client on a port with no exit waits up to 30 s for the port's one
- *   shared connect (SingleFlight: 20 waiters, one discovery);
+ *   shared connect (20 waiters, one discovery);
  * - prefer direct: a direct connection to a pool member replaces a relayed exit;
  * - liveness: ping active exits every 15 s, 10 s timeout, 3 strikes hang up;
  * - manual selection; unusable exits (no connect protocol) are forgotten.
@@ -16,13 +23,19 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { JIT_WAIT_MS, REDISCOVERY_COOLDOWN_MS } from "../core/domain/constants.ts";
+import { Backoff } from "../core/domain/backoff.ts";
+import {
+  BACKGROUND_RETRY_FACTOR,
+  BACKGROUND_RETRY_INITIAL_MS,
+  BACKGROUND_RETRY_MAX_MS,
+  JIT_WAIT_MS,
+  REDISCOVERY_COOLDOWN_MS,
+} from "../core/domain/constants.ts";
 import {
   type ConnectedDestination,
   ConnectError,
   type ExitConnector,
   pinnedCandidateRoutes,
-  retryForever,
   shouldPreferDirect,
 } from "../core/domain/connect.ts";
 import { serverFingerprint } from "../core/domain/fingerprint.ts";
@@ -34,13 +47,12 @@ import {
   type PeerAttributesLookup,
 } from "../core/domain/manual_choice.ts";
 import type { ExitSelectionSettings } from "../core/domain/server.ts";
-import { SingleFlight } from "../core/domain/single_flight.ts";
 import type { StickyState } from "../core/domain/sticky_state.ts";
 import { describeError } from "../core/errors.ts";
 import type { DestinationSource } from "../core/events.ts";
 import { formatDelay } from "../core/format_delay.ts";
 import { asMultiaddr, type Multiaddr, type PeerId } from "../core/ids.ts";
-import type { Clock } from "../core/ports/clock.ts";
+import type { Clock, ClockTimer } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { ConnectionEvent, NetworkNode } from "../core/ports/network.ts";
 import type { PeerDirectory } from "../core/ports/peer_directory.ts";
@@ -154,32 +166,140 @@ export interface DiscoveryActorDeps {
   }>;
 }
 
+// ---------------------------------------------------------------------------
+// The mailbox's messages, and what they carry
+
+/** How a task ended: its value, or what it threw. */
+type Outcome<T> = { readonly ok: true; readonly value: T } | {
+  readonly ok: false;
+  readonly error: unknown;
+};
+
+/** A client waiting for its port's exit (JIT). */
+interface Waiter {
+  readonly port: number;
+  readonly signal: AbortSignal | undefined;
+  readonly answer: (peer: PeerId | undefined) => void;
+  /** Set while it waits: cancels its JIT timer and drops its abort listener. */
+  release?: () => void;
+}
+
+/** A manual selection on its way: the caller's promise, settled by the actor. */
+interface Selection {
+  readonly port: number;
+  readonly peer: PeerId;
+  readonly request: ManualSelectionRequest;
+  readonly resolve: (outcome: ManualSelectionOutcome) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A caller of `resumeAutomatic` waiting for its port's automatic choice. */
+interface Resumer {
+  readonly port: number;
+  readonly request: Pick<ManualSelectionRequest, "by">;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (outcome: AutomaticOutcome) => void;
+  /** Set while it waits: drops its abort listener. */
+  release?: () => void;
+}
+
+/** A port's one connect, tried again with backoff until it lands. */
+interface PortConnect {
+  readonly server: ExitSelectionSettings;
+  /** The exit just lost: avoided by the first attempt only. */
+  readonly avoid: PeerId | undefined;
+  readonly backoff: Backoff;
+  attempt: number;
+  /** A manual selection landed while this ran: when it lands, the operator's choice stays. */
+  overtaken: boolean;
+}
+
+/** A ping in flight, with its timeout. */
+interface Ping {
+  readonly peer: PeerId;
+  readonly controller: AbortController;
+  cancelTimeout: () => void;
+}
+
+/** A pinned peer of a better rank that answered a reclaim pass. */
+interface RankBack {
+  readonly server: ExitSelectionSettings;
+  readonly rank: number;
+  readonly peer: PeerId;
+}
+
+/** Everything the actor reacts to. */
+type Message =
+  | { readonly type: "start" }
+  | { readonly type: "stop"; readonly done: (saved: Promise<void>) => void }
+  | { readonly type: "connection"; readonly event: ConnectionEvent }
+  | { readonly type: "client-waiting"; readonly waiter: Waiter }
+  /** The client left (its signal aborted) or waited out the JIT window. */
+  | { readonly type: "client-gone"; readonly waiter: Waiter }
+  | { readonly type: "select"; readonly selection: Selection }
+  | {
+    readonly type: "manual-reached";
+    readonly selection: Selection;
+    readonly server: ExitSelectionSettings;
+    readonly destination: ConnectedDestination;
+  }
+  | { readonly type: "resume"; readonly resumer: Resumer }
+  /** The caller of `resumeAutomatic` stopped waiting (its signal aborted). */
+  | { readonly type: "resume-gone"; readonly resumer: Resumer }
+  | { readonly type: "unusable"; readonly peer: PeerId }
+  | {
+    readonly type: "connect-done";
+    readonly connect: PortConnect;
+    readonly outcome: Outcome<ConnectedDestination>;
+  }
+  | { readonly type: "retry-due"; readonly connect: PortConnect }
+  | { readonly type: "rediscovery-due"; readonly port: number; readonly lost: PeerId }
+  | { readonly type: "ping-due" }
+  | { readonly type: "ping-overdue"; readonly ping: Ping }
+  | { readonly type: "ping-done"; readonly ping: Ping; readonly outcome: Outcome<number> }
+  | { readonly type: "reclaim-due" }
+  | { readonly type: "pinned-rank-back"; readonly back: RankBack }
+  | { readonly type: "reclaim-done" };
+
+// ---------------------------------------------------------------------------
+
 /** Chooses, keeps and replaces the exit of every server. */
 export class DiscoveryActor {
   readonly #deps: DiscoveryActorDeps;
   readonly #servers: Map<number, ExitSelectionSettings>;
+  readonly #timings: Required<NonNullable<DiscoveryActorDeps["timings"]>>;
+
+  // The mailbox.
+  readonly #mailbox: Message[] = [];
+  #handling = false;
+  #stopped = false;
+  /** Aborts every task the actor started (connects, pings, lookups, dials) when it stops. */
+  readonly #stop = new AbortController();
+  /** Every clock timer set and not yet fired, so stop() cancels them all. */
+  readonly #timers = new Set<ClockTimer>();
+  #unsubscribe: (() => void) | undefined;
+
+  // The state, written only by handlers. `#active` is also read by sessions.
   readonly #active = new Map<number, ActiveExit>();
-  readonly #flights = new SingleFlight<number, ConnectedDestination>();
+  /** The one connect of each port that has one running (SingleFlight: callers join it). */
+  readonly #connects = new Map<number, PortConnect>();
+  readonly #waiters = new Map<number, Set<Waiter>>();
+  /** Callers of `resumeAutomatic`, answered by the port's next automatic choice. */
+  readonly #resumers = new Map<number, Set<Resumer>>();
   readonly #lastRediscovery = new Map<number, number>();
+  /** Ports whose rediscovery waits out the cooldown. */
+  readonly #scheduled = new Set<number>();
   /**
    * Hard-pinned ports (no fallback) whose pinned exits all failed a whole
    * connect: new clients are answered at once instead of waiting out the JIT
    * window, while the background retries go on.
    */
   readonly #pinnedDown = new Set<number>();
-  /** Manual selections per port, so a connect in flight can tell it was overtaken by one. */
-  readonly #manualChoices = new Map<number, number>();
   /** The exit each port lost and has not replaced yet: a JIT connect must treat it as lost too. */
   readonly #lost = new Map<number, PeerId>();
-  readonly #scheduled = new Set<number>();
   readonly #strikes = new Map<PeerId, number>();
-  readonly #stop = new AbortController();
-  #unsubscribe: (() => void) | undefined;
-  #pingTimer: ReturnType<typeof setInterval> | undefined;
-  #reclaimTimer: ReturnType<typeof setInterval> | undefined;
   #reclaiming = false;
   #saving: Promise<void> = Promise.resolve();
-  readonly #timings: Required<NonNullable<DiscoveryActorDeps["timings"]>>;
 
   constructor(deps: DiscoveryActorDeps) {
     this.#deps = deps;
@@ -193,30 +313,19 @@ export class DiscoveryActor {
     };
   }
 
+  // -------------------------------------------------------------------------
+  // The public surface: each call is a message, except the hot path's read of the active exit
+
   /** Subscribes to connection events and starts one background connect per server. */
   start(): void {
-    this.#unsubscribe = this.#deps.network.onConnection((event) => this.#onConnection(event));
-    for (const port of this.#servers.keys()) {
-      this.#deps.events.emit({ type: "active-destination", port });
-      this.#connect(port, undefined).catch(() => {});
-    }
-    this.#pingTimer = setInterval(() => this.#pingActiveExits(), this.#timings.pingIntervalMs);
-    if ([...this.#servers.values()].some((s) => s.pinned.length > 1)) {
-      this.#reclaimTimer = setInterval(
-        () => this.#reclaimPinnedRanks(),
-        this.#timings.pinnedReclaimIntervalMs,
-      );
-    }
+    this.#post({ type: "start" });
   }
 
-  /** Cancels every connect, stops pinging, saves the sticky state. */
-  async stop(): Promise<void> {
-    this.#stop.abort(new Error("The proxy is stopping."));
-    this.#unsubscribe?.();
-    if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer);
-    if (this.#reclaimTimer !== undefined) clearInterval(this.#reclaimTimer);
-    this.#persist();
-    await this.#saving;
+  /** Cancels every connect, timer and ping, unsubscribes, and saves the sticky state. */
+  stop(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#post({ type: "stop", done: resolve });
+    return promise;
   }
 
   /** The active exit of a port: the hot path reads this plain value. */
@@ -225,24 +334,16 @@ export class DiscoveryActor {
   }
 
   /**
-   * The exit for a new session: the active one, or (JIT) the result of the
-   * port's one shared connect within the JIT wait. Undefined when none came.
+   * The exit for a new session: the active one (read at once), or (JIT) the
+   * result of the port's one shared connect within the JIT wait. Undefined
+   * when none came, or when `signal` aborted first.
    */
-  async exitForSession(port: number, signal?: AbortSignal): Promise<PeerId | undefined> {
+  exitForSession(port: number, signal?: AbortSignal): Promise<PeerId | undefined> {
     const active = this.#active.get(port);
-    if (active) return active.peerId;
-    if (this.#pinnedDown.has(port)) return undefined;
-    this.#deps.events.emit({ type: "jit-discovery", port });
-    const wait = AbortSignal.timeout(this.#timings.jitWaitMs);
-    const combined = signal ? AbortSignal.any([wait, signal]) : wait;
-    try {
-      // After a loss, the lost exit gets its `sticky_reconnect` treatment here too (with-backoff
-      // retries it, fail-fast skips it): a client arriving during the cooldown must not bypass it.
-      const destination = await this.#connect(port, this.#lost.get(port), combined);
-      return destination.peerId;
-    } catch {
-      return this.#active.get(port)?.peerId;
-    }
+    if (active) return Promise.resolve(active.peerId);
+    return new Promise((answer) => {
+      this.#post({ type: "client-waiting", waiter: { port, signal, answer } });
+    });
   }
 
   /**
@@ -252,13 +353,262 @@ export class DiscoveryActor {
    * attributes come from the directory. Every change is logged with
    * `request.by`. An unreachable peer leaves the active exit as it was.
    */
-  async selectExit(
+  selectExit(
     port: number,
     peer: PeerId,
     request: ManualSelectionRequest,
   ): Promise<ManualSelectionOutcome> {
-    const server = this.#servers.get(port);
-    if (!server) return { kind: "unknown-port" };
+    return new Promise((resolve, reject) => {
+      this.#post({ type: "select", selection: { port, peer, request, resolve, reject } });
+    });
+  }
+
+  /**
+   * Back to automatic (TUI Esc, admin API `DELETE /v1/listeners/{name}/exit`): drops a
+   * hand-picked exit from the port's sticky pool and chooses again as at start (pinned → sticky
+   * → discovery). The hand-picked exit serves until the new one is reached. A port whose exit was
+   * not chosen by hand is left alone. `signal` bounds only this caller's wait (then: `searching`);
+   * the search goes on.
+   */
+  resumeAutomatic(
+    port: number,
+    request: Pick<ManualSelectionRequest, "by">,
+    signal?: AbortSignal,
+  ): Promise<AutomaticOutcome> {
+    return new Promise((resolve) => {
+      this.#post({ type: "resume", resumer: { port, request, signal, resolve } });
+    });
+  }
+
+  /**
+   * A session found that `peer` does not speak the connect protocol: forget it
+   * everywhere and find other exits for the ports it served. Done when this returns.
+   */
+  reportUnusable(peer: PeerId): void {
+    this.#post({ type: "unusable", peer });
+  }
+
+  // -------------------------------------------------------------------------
+  // The mailbox
+
+  /**
+   * Queues `message` and, unless a message is being handled, handles the queue
+   * to its end. Synchronous: a message posted from outside has been handled
+   * when this returns; one posted by a handler (or by a callback it caused) is
+   * handled right after it.
+   */
+  #post(message: Message): void {
+    this.#mailbox.push(message);
+    if (this.#handling) return;
+    this.#handling = true;
+    try {
+      for (let next = this.#mailbox.shift(); next !== undefined; next = this.#mailbox.shift()) {
+        this.#handleSafely(next);
+      }
+    } finally {
+      this.#handling = false;
+    }
+  }
+
+  #handleSafely(message: Message): void {
+    try {
+      if (this.#stopped) this.#handleAfterStop(message);
+      else this.#handle(message);
+    } catch (error) {
+      // A bug, not a condition: say so once, answer whoever waits, and keep the mailbox going.
+      logger.error("The discovery actor failed on a {type} message: {error}", {
+        type: message.type,
+        error: describeError(error),
+      });
+      this.#answerAfterFailure(message, error);
+    }
+  }
+
+  #handle(message: Message): void {
+    switch (message.type) {
+      case "start":
+        return this.#onStart();
+      case "stop":
+        return this.#onStop(message.done);
+      case "connection":
+        return this.#onConnection(message.event);
+      case "client-waiting":
+        return this.#onClientWaiting(message.waiter);
+      case "client-gone":
+        // No exit came in time (a port with waiters has no active exit: setActive answers them).
+        return this.#answerWaiter(message.waiter, undefined);
+      case "select":
+        return this.#onSelect(message.selection);
+      case "manual-reached":
+        return this.#onManualReached(message.selection, message.server, message.destination);
+      case "resume":
+        return this.#onResume(message.resumer);
+      case "resume-gone":
+        return this.#answerResumer(message.resumer, { kind: "searching" });
+      case "unusable":
+        return this.#onUnusable(message.peer);
+      case "connect-done":
+        return this.#onConnectDone(message.connect, message.outcome);
+      case "retry-due":
+        return this.#attempt(message.connect);
+      case "rediscovery-due":
+        return this.#onRediscoveryDue(message.port, message.lost);
+      case "ping-due":
+        return this.#onPingDue();
+      case "ping-overdue":
+        return message.ping.controller.abort(
+          new DOMException(
+            `No answer to the ping within ${this.#timings.pingTimeoutMs} ms.`,
+            "TimeoutError",
+          ),
+        );
+      case "ping-done":
+        return this.#onPingDone(message.ping, message.outcome);
+      case "reclaim-due":
+        return this.#onReclaimDue();
+      case "pinned-rank-back":
+        return this.#onPinnedRankBack(message.back);
+      case "reclaim-done":
+        this.#reclaiming = false;
+        return;
+    }
+  }
+
+  /** After stop() only callers still get answers; late events, timers and task results are dropped. */
+  #handleAfterStop(message: Message): void {
+    switch (message.type) {
+      case "stop":
+        this.#persist();
+        return message.done(this.#saving);
+      case "client-waiting":
+        return message.waiter.answer(undefined);
+      case "select":
+      case "manual-reached":
+        return message.selection.reject(this.#stop.signal.reason);
+      case "resume":
+        return message.resumer.resolve({ kind: "searching" });
+      default:
+        return;
+    }
+  }
+
+  #answerAfterFailure(message: Message, error: unknown): void {
+    if (message.type === "stop") message.done(this.#saving);
+    if (message.type === "client-waiting" || message.type === "client-gone") {
+      this.#answerWaiter(message.waiter, undefined);
+      message.waiter.answer(undefined); // in case it failed before it was registered
+    }
+    if (message.type === "select" || message.type === "manual-reached") {
+      message.selection.reject(error);
+    }
+    if (message.type === "resume" || message.type === "resume-gone") {
+      this.#answerResumer(message.resumer, { kind: "searching" });
+      message.resumer.resolve({ kind: "searching" }); // in case it failed before it was registered
+    }
+  }
+
+  /** Sets a clock timer that posts `message`; returns its cancel. stop() cancels every timer. */
+  #after(ms: number, message: Message): () => void {
+    const timer = this.#deps.clock.setTimer(ms, () => {
+      this.#timers.delete(timer);
+      this.#post(message);
+    });
+    this.#timers.add(timer);
+    return () => {
+      this.#timers.delete(timer);
+      timer.cancel();
+    };
+  }
+
+  /** Runs `work` outside the mailbox; its outcome comes back as the message `reply` makes of it. */
+  #spawn<T>(work: () => Promise<T>, reply: (outcome: Outcome<T>) => Message): void {
+    let running: Promise<T>;
+    try {
+      running = work();
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running.then(
+      (value) => this.#post(reply({ ok: true, value })),
+      (error: unknown) => this.#post(reply({ ok: false, error })),
+    );
+  }
+
+  // -------------------------------------------------------------------------
+  // Handlers: they never await
+
+  #onStart(): void {
+    this.#unsubscribe = this.#deps.network.onConnection((event) =>
+      this.#post({ type: "connection", event })
+    );
+    for (const port of this.#servers.keys()) {
+      this.#deps.events.emit({ type: "active-destination", port });
+      this.#connect(port, undefined);
+    }
+    this.#after(this.#timings.pingIntervalMs, { type: "ping-due" });
+    if ([...this.#servers.values()].some((s) => s.pinned.length > 1)) {
+      this.#after(this.#timings.pinnedReclaimIntervalMs, { type: "reclaim-due" });
+    }
+  }
+
+  #onStop(done: (saved: Promise<void>) => void): void {
+    this.#stopped = true;
+    this.#stop.abort(new Error("The proxy is stopping."));
+    this.#unsubscribe?.();
+    for (const timer of this.#timers) timer.cancel();
+    this.#timers.clear();
+    for (const waiters of this.#waiters.values()) {
+      for (const waiter of waiters) this.#answerWaiter(waiter, undefined);
+    }
+    for (const resumers of this.#resumers.values()) {
+      for (const resumer of resumers) this.#answerResumer(resumer, { kind: "searching" });
+    }
+    this.#connects.clear();
+    this.#scheduled.clear();
+    this.#persist();
+    done(this.#saving);
+  }
+
+  #onClientWaiting(waiter: Waiter): void {
+    const { port } = waiter;
+    const active = this.#active.get(port);
+    if (active) return waiter.answer(active.peerId);
+    if (this.#pinnedDown.has(port) || !this.#servers.has(port)) return waiter.answer(undefined);
+    this.#deps.events.emit({ type: "jit-discovery", port });
+    // After a loss, the lost exit gets its `sticky_reconnect` treatment here too (with-backoff
+    // retries it, fail-fast skips it): a client arriving during the cooldown must not bypass it.
+    this.#connect(port, this.#lost.get(port));
+    if (waiter.signal?.aborted) return waiter.answer(undefined);
+    const gone = () => this.#post({ type: "client-gone", waiter });
+    const cancelTimer = this.#after(this.#timings.jitWaitMs, { type: "client-gone", waiter });
+    waiter.signal?.addEventListener("abort", gone, { once: true });
+    waiter.release = () => {
+      cancelTimer();
+      waiter.signal?.removeEventListener("abort", gone);
+    };
+    let waiters = this.#waiters.get(port);
+    if (!waiters) this.#waiters.set(port, waiters = new Set());
+    waiters.add(waiter);
+  }
+
+  /** Answers `waiter` unless it was answered already (its timer and its signal may both fire). */
+  #answerWaiter(waiter: Waiter, peer: PeerId | undefined): void {
+    const waiters = this.#waiters.get(waiter.port);
+    if (!waiters?.delete(waiter)) return;
+    if (waiters.size === 0) this.#waiters.delete(waiter.port);
+    waiter.release?.();
+    waiter.answer(peer);
+  }
+
+  #onSelect(selection: Selection): void {
+    const server = this.#servers.get(selection.port);
+    if (!server) return selection.resolve({ kind: "unknown-port" });
+    this.#reachChoice(server, selection).catch(selection.reject);
+  }
+
+  /** A task: checks the choice against the config, then reaches the peer; adopting it is a message. */
+  async #reachChoice(server: ExitSelectionSettings, selection: Selection): Promise<void> {
+    const { port, peer, request } = selection;
     if (request.override !== true) {
       const conflict = hardPinConflict(server, peer) ?? await this.#filterConflict(server, peer);
       if (conflict) {
@@ -268,54 +618,18 @@ export class DiscoveryActor {
           by: request.by,
           reason: conflict.message,
         });
-        return { kind: "refused", conflict };
+        return selection.resolve({ kind: "refused", conflict });
       }
     }
     const destination = await this.#deps.connector.selectPeer(server, peer, this.#stop.signal);
     if (!destination) {
       logger.warn(
         "Could not reach exit {peer} for port {port}, chosen by {by}; it keeps its exit.",
-        {
-          peer,
-          port,
-          by: request.by,
-        },
+        { peer, port, by: request.by },
       );
-      return { kind: "unreachable" };
+      return selection.resolve({ kind: "unreachable" });
     }
-    // A connect already running for this port must not undo the operator's choice when it lands.
-    this.#manualChoices.set(port, (this.#manualChoices.get(port) ?? 0) + 1);
-    this.#setActive(server, destination, request);
-    return { kind: "selected", exit: { peerId: destination.peerId, source: destination.source } };
-  }
-
-  /**
-   * Back to automatic (TUI Esc, admin API `DELETE /v1/listeners/{name}/exit`): drops a
-   * hand-picked exit from the port's sticky pool and chooses again as at start (pinned → sticky
-   * → discovery). The hand-picked exit serves until the new one is reached. A port whose exit was
-   * not chosen by hand is left alone. `signal` bounds only this caller's wait: the search goes on.
-   */
-  async resumeAutomatic(
-    port: number,
-    request: Pick<ManualSelectionRequest, "by">,
-    signal?: AbortSignal,
-  ): Promise<AutomaticOutcome> {
-    if (!this.#servers.has(port)) return { kind: "unknown-port" };
-    const active = this.#active.get(port);
-    if (active?.source.kind !== "manual") {
-      return active ? { kind: "automatic", exit: active } : { kind: "searching" };
-    }
-    logger.info("Port {port} chooses its exit automatically again, asked by {by}.", {
-      port,
-      by: request.by,
-    });
-    if (this.#deps.sticky.forgetPeer(port, active.peerId)) this.#persist();
-    try {
-      const { peerId, source } = await this.#connect(port, undefined, signal);
-      return { kind: "automatic", exit: { peerId, source } };
-    } catch {
-      return { kind: "searching" };
-    }
+    this.#post({ type: "manual-reached", selection, server, destination });
   }
 
   async #filterConflict(
@@ -345,17 +659,61 @@ export class DiscoveryActor {
     return { known: true, attributes: record.attributes };
   }
 
-  /**
-   * A session found that `peer` does not speak the connect protocol: forget it
-   * everywhere and find other exits for the ports it served.
-   */
-  reportUnusable(peer: PeerId): void {
+  #onManualReached(
+    selection: Selection,
+    server: ExitSelectionSettings,
+    destination: ConnectedDestination,
+  ): void {
+    // A connect already running for this port must not undo the operator's choice when it lands.
+    const running = this.#connects.get(server.port);
+    if (running) running.overtaken = true;
+    this.#setActive(server, destination, selection.request);
+    selection.resolve({
+      kind: "selected",
+      exit: { peerId: destination.peerId, source: destination.source },
+    });
+  }
+
+  #onResume(resumer: Resumer): void {
+    const { port } = resumer;
+    if (!this.#servers.has(port)) return resumer.resolve({ kind: "unknown-port" });
+    const active = this.#active.get(port);
+    if (active?.source.kind !== "manual") {
+      return resumer.resolve(active ? { kind: "automatic", exit: active } : { kind: "searching" });
+    }
+    logger.info("Port {port} chooses its exit automatically again, asked by {by}.", {
+      port,
+      by: resumer.request.by,
+    });
+    if (this.#deps.sticky.forgetPeer(port, active.peerId)) this.#persist();
+    if (resumer.signal?.aborted) resumer.resolve({ kind: "searching" });
+    else {
+      const gone = () => this.#post({ type: "resume-gone", resumer });
+      resumer.signal?.addEventListener("abort", gone, { once: true });
+      resumer.release = () => resumer.signal?.removeEventListener("abort", gone);
+      let resumers = this.#resumers.get(port);
+      if (!resumers) this.#resumers.set(port, resumers = new Set());
+      resumers.add(resumer);
+    }
+    // A connect still running (overtaken by the hand-picked exit) now adopts what it finds.
+    const running = this.#connects.get(port);
+    if (running) running.overtaken = false;
+    else this.#connect(port, undefined);
+  }
+
+  /** Answers `resumer` unless it was answered already. */
+  #answerResumer(resumer: Resumer, outcome: AutomaticOutcome): void {
+    const resumers = this.#resumers.get(resumer.port);
+    if (!resumers?.delete(resumer)) return;
+    if (resumers.size === 0) this.#resumers.delete(resumer.port);
+    resumer.release?.();
+    resumer.resolve(outcome);
+  }
+
+  #onUnusable(peer: PeerId): void {
     logger.warn(
       "Exit {peer} does not speak the connect protocol; not choosing it for {minutes} min.",
-      {
-        peer,
-        minutes: UNUSABLE_EXIT_MS / 60_000,
-      },
+      { peer, minutes: UNUSABLE_EXIT_MS / 60_000 },
     );
     this.#deps.unusable.add(peer);
     this.#deps.connector.markUnusable(peer);
@@ -363,61 +721,78 @@ export class DiscoveryActor {
     for (const [port, active] of this.#active) {
       if (active.peerId !== peer) continue;
       this.#clearActive(port);
-      this.#connect(port, undefined).catch(() => {});
+      this.#connect(port, undefined);
     }
   }
 
-  #connect(
-    port: number,
-    avoid: PeerId | undefined,
-    waiterSignal?: AbortSignal,
-  ): Promise<ConnectedDestination> {
+  /** Starts the port's connect unless one is running (then callers share it). */
+  #connect(port: number, avoid: PeerId | undefined): void {
+    if (this.#connects.has(port)) return;
     const server = this.#servers.get(port);
-    if (!server) return Promise.reject(new Error(`No server on port ${port}.`));
-    return this.#flights.run(port, () => this.#connectUntilDone(server, avoid), waiterSignal);
-  }
-
-  async #connectUntilDone(
-    server: ExitSelectionSettings,
-    avoid: PeerId | undefined,
-  ): Promise<ConnectedDestination> {
+    if (!server) return;
     // Only a connect after a loss is a rediscovery (docs/proxy-behaviour.md#losing-an-exit): the
     // start-up connect must not throttle the first loss.
-    if (avoid !== undefined) this.#lastRediscovery.set(server.port, this.#deps.clock.now());
-    const manualBefore = this.#manualChoices.get(server.port) ?? 0;
-    this.#deps.events.emit({ type: "connection-connecting", port: server.port });
-    const destination = await retryForever(
-      (attempt) =>
-        this.#deps.connector.connect(server, {
-          ...(attempt === 0 && avoid ? { avoid } : {}),
-          signal: this.#stop.signal,
-        }),
-      {
-        clock: this.#deps.clock,
-        signal: this.#stop.signal,
-        onFailure: (error, delayMs) => {
-          if (error instanceof ConnectError && error.code === "pinned-exhausted") {
-            this.#pinnedDown.add(server.port);
-          }
-          // The connector has said why (an `error` event); this line says when it tries again.
-          const expected = error instanceof ConnectError;
-          logger[expected ? "info" : "warn"](
-            expected
-              ? "Port {port}: looking for an exit again in {retryIn}."
-              : "Port {port}: looking for an exit failed ({error}); trying again in {retryIn}.",
-            { port: server.port, error: describeError(error), retryIn: formatDelay(delayMs) },
-          );
-        },
-      },
-    );
-    const chosenMeanwhile = (this.#manualChoices.get(server.port) ?? 0) !== manualBefore;
-    const active = this.#active.get(server.port);
-    if (chosenMeanwhile && active) return { peerId: active.peerId, source: active.source };
-    this.#setActive(server, destination);
-    return destination;
+    if (avoid !== undefined) this.#lastRediscovery.set(port, this.#deps.clock.now());
+    const connect: PortConnect = {
+      server,
+      avoid,
+      backoff: new Backoff(
+        BACKGROUND_RETRY_INITIAL_MS,
+        BACKGROUND_RETRY_FACTOR,
+        BACKGROUND_RETRY_MAX_MS,
+      ),
+      attempt: 0,
+      overtaken: false,
+    };
+    this.#connects.set(port, connect);
+    this.#deps.events.emit({ type: "connection-connecting", port });
+    this.#attempt(connect);
   }
 
-  /** Adopts `destination`; `manual` names who chose it, for the log line. */
+  /** One bounded try of the core's connect algorithm, as a task. */
+  #attempt(connect: PortConnect): void {
+    const { server, avoid } = connect;
+    this.#spawn(
+      () =>
+        this.#deps.connector.connect(server, {
+          ...(connect.attempt === 0 && avoid ? { avoid } : {}),
+          signal: this.#stop.signal,
+        }),
+      (outcome) => ({ type: "connect-done", connect, outcome }),
+    );
+  }
+
+  #onConnectDone(connect: PortConnect, outcome: Outcome<ConnectedDestination>): void {
+    const { server } = connect;
+    if (this.#connects.get(server.port) !== connect) return;
+    if (outcome.ok) {
+      this.#connects.delete(server.port);
+      if (connect.overtaken && this.#active.has(server.port)) return;
+      return this.#setActive(server, outcome.value);
+    }
+    const { error } = outcome;
+    if (error instanceof ConnectError && error.code === "aborted") {
+      this.#connects.delete(server.port);
+      return;
+    }
+    if (error instanceof ConnectError && error.code === "pinned-exhausted") {
+      this.#pinnedDown.add(server.port);
+    }
+    // The background retry: a port never stays dark for good.
+    const delayMs = connect.backoff.next();
+    // The connector has said why (an `error` event); this line says when it tries again.
+    const expected = error instanceof ConnectError;
+    logger[expected ? "info" : "warn"](
+      expected
+        ? "Port {port}: looking for an exit again in {retryIn}."
+        : "Port {port}: looking for an exit failed ({error}); trying again in {retryIn}.",
+      { port: server.port, error: describeError(error), retryIn: formatDelay(delayMs) },
+    );
+    connect.attempt++;
+    this.#after(delayMs, { type: "retry-due", connect });
+  }
+
+  /** Adopts `destination` and answers the port's waiting clients; `manual` names who chose it. */
   #setActive(
     server: ExitSelectionSettings,
     destination: ConnectedDestination,
@@ -449,6 +824,16 @@ export class DiscoveryActor {
         peer: destination.peerId,
         source: destination.source.kind,
       });
+    }
+    for (const waiter of this.#waiters.get(server.port) ?? []) {
+      this.#answerWaiter(waiter, destination.peerId);
+    }
+    // A hand-picked exit landing meanwhile leaves them waiting: their own signal ends the wait.
+    if (!manual) {
+      const exit = { peerId: destination.peerId, source: destination.source };
+      for (const resumer of this.#resumers.get(server.port) ?? []) {
+        this.#answerResumer(resumer, { kind: "automatic", exit });
+      }
     }
     this.#persist();
   }
@@ -506,58 +891,64 @@ export class DiscoveryActor {
 
   /** Rediscovers at once, unless this port rediscovered within the cooldown (then later, once). */
   #scheduleRediscovery(port: number, lost: PeerId): void {
-    if (this.#flights.has(port) || this.#scheduled.has(port)) return;
+    if (this.#connects.has(port) || this.#scheduled.has(port)) return;
     const since = this.#deps.clock.now() - (this.#lastRediscovery.get(port) ?? -Infinity);
     const delay = Math.max(0, this.#timings.rediscoveryCooldownMs - since);
-    if (delay === 0) {
-      this.#connect(port, lost).catch(() => {});
-      return;
-    }
+    if (delay === 0) return this.#connect(port, lost);
     logger.info(
       "Rediscovery for port {port} throttled for {delay} ms (a client arriving sooner triggers it).",
-      {
-        port,
-        delay,
-      },
+      { port, delay },
     );
     this.#scheduled.add(port);
-    this.#deps.clock.sleep(delay, this.#stop.signal).then(
-      () => {
-        this.#scheduled.delete(port);
-        // The port may have lost another exit while this waited: avoid the latest one.
-        if (!this.#active.has(port)) {
-          this.#connect(port, this.#lost.get(port) ?? lost).catch(() => {});
-        }
-      },
-      () => this.#scheduled.delete(port),
-    );
+    this.#after(delay, { type: "rediscovery-due", port, lost });
   }
 
-  #pingActiveExits(): void {
+  #onRediscoveryDue(port: number, lost: PeerId): void {
+    this.#scheduled.delete(port);
+    // The port may have lost another exit while this waited: avoid the latest one.
+    if (!this.#active.has(port)) this.#connect(port, this.#lost.get(port) ?? lost);
+  }
+
+  #onPingDue(): void {
+    this.#after(this.#timings.pingIntervalMs, { type: "ping-due" });
     const peers = new Set([...this.#active.values()].map((a) => a.peerId));
     for (const peer of peers) {
-      this.#deps.network.ping(peer, AbortSignal.timeout(this.#timings.pingTimeoutMs)).then(
-        (rttMs) => {
-          this.#strikes.delete(peer);
-          this.#deps.events.emit({ type: "ping", peerId: peer, rttMs });
-        },
-        (error) => {
-          const strikes = (this.#strikes.get(peer) ?? 0) + 1;
-          this.#strikes.set(peer, strikes);
-          this.#deps.events.emit({ type: "ping-failed", peerId: peer, strikes });
-          logger.warn("Ping to exit {peer} failed ({strikes}/{max}): {error}", {
-            peer,
-            strikes,
-            max: PING_STRIKES,
-            error: describeError(error),
-          });
-          if (strikes >= PING_STRIKES) {
-            this.#strikes.delete(peer);
-            this.#deps.network.hangUp(peer).catch(() => {});
-          }
-        },
+      const ping: Ping = { peer, controller: new AbortController(), cancelTimeout: () => {} };
+      ping.cancelTimeout = this.#after(this.#timings.pingTimeoutMs, { type: "ping-overdue", ping });
+      const signal = AbortSignal.any([ping.controller.signal, this.#stop.signal]);
+      this.#spawn(
+        () => this.#deps.network.ping(peer, signal),
+        (outcome) => ({ type: "ping-done", ping, outcome }),
       );
     }
+  }
+
+  #onPingDone(ping: Ping, outcome: Outcome<number>): void {
+    ping.cancelTimeout();
+    const { peer } = ping;
+    if (outcome.ok) {
+      this.#strikes.delete(peer);
+      this.#deps.events.emit({ type: "ping", peerId: peer, rttMs: outcome.value });
+      return;
+    }
+    const strikes = (this.#strikes.get(peer) ?? 0) + 1;
+    this.#strikes.set(peer, strikes);
+    this.#deps.events.emit({ type: "ping-failed", peerId: peer, strikes });
+    logger.warn("Ping to exit {peer} failed ({strikes}/{max}): {error}", {
+      peer,
+      strikes,
+      max: PING_STRIKES,
+      error: describeError(outcome.error),
+    });
+    if (strikes < PING_STRIKES) return;
+    this.#strikes.delete(peer);
+    // Closing its last connection makes this a loss like any other (a `connection` message).
+    this.#deps.network.hangUp(peer).catch((error) =>
+      logger.warn("Hanging up on exit {peer} failed: {error}", {
+        peer,
+        error: describeError(error),
+      })
+    );
   }
 
   /**
@@ -565,17 +956,24 @@ export class DiscoveryActor {
    * never blocking sessions): the first that connects becomes the exit for new
    * sessions; sessions already running stay where they are.
    */
-  #reclaimPinnedRanks(): void {
+  #onReclaimDue(): void {
+    this.#after(this.#timings.pinnedReclaimIntervalMs, { type: "reclaim-due" });
     if (this.#reclaiming) return;
+    const ranked = [...this.#servers.values()].flatMap((server) => {
+      const source = this.#active.get(server.port)?.source;
+      return source?.kind === "pinned" && source.rank > 0 ? [{ server, rank: source.rank }] : [];
+    });
+    if (ranked.length === 0) return;
     this.#reclaiming = true;
-    this.#reclaimOnce().finally(() => (this.#reclaiming = false));
+    this.#spawn(() => this.#reclaimPass(ranked), () => ({ type: "reclaim-done" }));
   }
 
-  async #reclaimOnce(): Promise<void> {
-    for (const server of this.#servers.values()) {
-      const active = this.#active.get(server.port);
-      if (active?.source.kind !== "pinned" || active.source.rank === 0) continue;
-      const better = server.pinned.slice(0, active.source.rank);
+  /** A task: for each port, dials its better ranks in order; the first that answers is posted. */
+  async #reclaimPass(
+    ranked: readonly { server: ExitSelectionSettings; rank: number }[],
+  ): Promise<void> {
+    for (const { server, rank: current } of ranked) {
+      const better = server.pinned.slice(0, current);
       let resolved = new Map<PeerId, Multiaddr[]>();
       try {
         resolved = await this.#deps.directory.resolvePeers(
@@ -595,12 +993,20 @@ export class DiscoveryActor {
         } catch {
           continue;
         }
-        if (this.#stop.signal.aborted) return;
-        logger.info("Pinned rank {rank} of port {port} is back.", { rank, port: server.port });
-        this.#setActive(server, { peerId: entry.peerId, source: { kind: "pinned", rank } });
+        this.#post({ type: "pinned-rank-back", back: { server, rank, peer: entry.peerId } });
         break;
       }
     }
+  }
+
+  #onPinnedRankBack({ server, rank, peer }: RankBack): void {
+    // The pass ran outside the mailbox: an operator's choice, or a rank at least as good, that
+    // landed meanwhile stays.
+    const source = this.#active.get(server.port)?.source;
+    if (source?.kind === "manual") return;
+    if (source?.kind === "pinned" && source.rank <= rank) return;
+    logger.info("Pinned rank {rank} of port {port} is back.", { rank, port: server.port });
+    this.#setActive(server, { peerId: peer, source: { kind: "pinned", rank } });
   }
 
   /** Saves the sticky state when it changed; saves run one after another. */

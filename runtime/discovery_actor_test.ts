@@ -4,8 +4,9 @@ import { ExitConnector } from "../core/domain/connect.ts";
 import { serverFingerprint } from "../core/domain/fingerprint.ts";
 import type { ExitSelectionSettings } from "../core/domain/server.ts";
 import { StickyState } from "../core/domain/sticky_state.ts";
-import type { DestinationSource } from "../core/events.ts";
-import type { Multiaddr, PeerId } from "../core/ids.ts";
+import { JIT_WAIT_MS } from "../core/domain/constants.ts";
+import type { DestinationSource, P2ProxyEvent } from "../core/events.ts";
+import { type Multiaddr, type PeerId, peerIdOfAddress } from "../core/ids.ts";
 import type { FindNodesQuery, PeerRecord } from "../core/ports/peer_directory.ts";
 import type { StickyRecord } from "../core/ports/sticky_store.ts";
 import {
@@ -29,6 +30,9 @@ import {
   DiscoveryActor,
   type DiscoveryActorDeps,
   type ManualSelectionOutcome,
+  PING_INTERVAL_MS,
+  PING_TIMEOUT_MS,
+  PINNED_RECLAIM_INTERVAL_MS,
   UnusableExits,
 } from "./discovery_actor.ts";
 
@@ -42,9 +46,6 @@ const [A, B, C, D] = [aPeerId(1), aPeerId(2), aPeerId(3), aPeerId(4)] as [
 /** The documented cooldown (the actor's default), spelled out so the arithmetic below reads. */
 const COOLDOWN_MS = 30_000;
 
-/** Bound of every wait on a real timer: a broken actor fails the test in seconds. */
-const WAIT_LIMIT_MS = 3_000;
-
 /** The sanitizers stay on: a leaked interval or timer fails the test. */
 function test(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
   Deno.test({ name, sanitizeOps: true, sanitizeResources: true, fn });
@@ -54,16 +55,15 @@ function test(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
 // Fakes that only these tests need
 
 /**
- * A FakeClock whose sleeps wait until the test moves time past their end
- * (the FakeClock's resolve at once). Time moves only through `advance`, so a
- * cooldown or a retry pause stays pending until the test says so.
+ * A FakeClock whose sleeps wait until the test moves time past their end (the
+ * FakeClock's return at once): each sleep is a clock timer, so `pending` lists
+ * every wait on the clock — the connector's pauses and the actor's own timers
+ * — and nothing moves until the test calls `advance`.
  */
 class ManualClock extends FakeClock {
-  readonly #sleepers: { endsAt: number; wake: () => void }[] = [];
-
-  /** What is left of each pending sleep, in ms, soonest first. */
+  /** What is left of each pending timer or sleep, in ms, soonest first. */
   get pending(): number[] {
-    return this.#sleepers.map((s) => s.endsAt - this.now()).sort((a, b) => a - b);
+    return this.pendingTimers;
   }
 
   override sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -71,31 +71,62 @@ class ManualClock extends FakeClock {
     this.sleeps.push(ms);
     this.onSleep?.(ms);
     return new Promise<void>((resolve, reject) => {
-      const sleeper = {
-        endsAt: this.now() + Math.max(0, ms),
-        wake: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
       const onAbort = () => {
-        this.#sleepers.splice(this.#sleepers.indexOf(sleeper), 1);
+        timer.cancel();
         reject(signal?.reason);
       };
+      const timer = this.setTimer(ms, () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.#sleepers.push(sleeper);
     });
   }
+}
 
-  /** Moves time forward and wakes the sleeps that ended, in order. */
-  override advance(ms: number): void {
-    super.advance(ms);
-    const due = this.#sleepers.filter((s) => s.endsAt <= this.now());
-    due.sort((a, b) => a.endsAt - b.endsAt);
-    for (const sleeper of due) {
-      this.#sleepers.splice(this.#sleepers.indexOf(sleeper), 1);
-      sleeper.wake();
+/**
+ * A FakeNetwork that can leave pings to some peers unanswered (until their
+ * signal aborts) and hold the dials to one peer.
+ */
+class Network extends FakeNetwork {
+  /** Peers whose pings never answer. */
+  readonly unanswered = new Set<PeerId>();
+  #held: { peer: PeerId; until: Promise<void> } | undefined;
+
+  /** Makes dials that include an address of `peer` wait until the returned function is called. */
+  holdDialsTo(peer: PeerId): () => void {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#held = { peer, until: promise };
+    return () => {
+      this.#held = undefined;
+      resolve();
+    };
+  }
+
+  override async dialAny(addresses: readonly Multiaddr[], signal?: AbortSignal): Promise<PeerId> {
+    const held = this.#held;
+    if (held && addresses.some((address) => peerIdOfAddress(address) === held.peer)) {
+      await held.until;
     }
+    return await super.dialAny(addresses, signal);
+  }
+
+  override ping(peer: PeerId, signal?: AbortSignal): Promise<number> {
+    if (!this.unanswered.has(peer)) return super.ping(peer, signal);
+    this.pings.push(peer);
+    return new Promise((_, reject) => {
+      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+  }
+}
+
+/** A RecordingSink that also tells the test of each event as it is emitted. */
+class Events extends RecordingSink {
+  onEmit: ((event: P2ProxyEvent) => void) | undefined;
+
+  override emit(event: P2ProxyEvent): void {
+    super.emit(event);
+    this.onEmit?.(event);
   }
 }
 
@@ -141,14 +172,16 @@ interface WorldOptions {
 class World {
   readonly clock = new ManualClock();
   readonly hub = new Hub();
-  readonly network = new FakeNetwork();
-  readonly events = new RecordingSink();
+  readonly network = new Network();
+  readonly events = new Events();
   readonly sticky = new StickyState();
   readonly unusable = new UnusableExits(() => this.clock.now());
   readonly store: MemoryStickyStore;
   readonly servers: ExitSelectionSettings[];
   readonly actor: DiscoveryActor;
   readonly #routes = new Map<PeerId, Multiaddr[]>();
+  /** Every test starts its actor (if at all) at this time, so pings are due at its multiples. */
+  readonly #startedAt = this.clock.now();
 
   constructor(options: WorldOptions = {}) {
     this.servers = options.servers ?? [aServer()];
@@ -233,6 +266,19 @@ class World {
   exclusions(): PeerId[][] {
     return this.hub.findCalls.map((query) => [...query.exclude]);
   }
+
+  /**
+   * The clock's pending waits besides the next liveness ping (always set
+   * while the actor runs at the default interval), soonest first.
+   */
+  pendingBesidesPing(): number[] {
+    const pending = this.clock.pending;
+    const elapsed = this.clock.now() - this.#startedAt;
+    const at = pending.indexOf(PING_INTERVAL_MS - elapsed % PING_INTERVAL_MS);
+    ok(at >= 0, `no ping pending among ${JSON.stringify(pending)}`);
+    pending.splice(at, 1);
+    return pending;
+  }
 }
 
 function fingerprintOf(server: ExitSelectionSettings): string {
@@ -248,18 +294,13 @@ function exitOf(peerId: PeerId, kind: "sticky" | "discovered" | "manual"): Activ
   return { peerId, source: { kind } };
 }
 
-/** Lets every pending microtask chain run (fakes answer on microtasks; no real time passes). */
+/**
+ * Lets every pending microtask chain run: the fakes answer on microtasks, and
+ * one turn of the event loop (a zero-delay macrotask) lets all of them finish.
+ * No time passes on the actor's clock: only `advance` moves it.
+ */
 function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/** Polls `done` on real time, for the actor's real intervals; fails after WAIT_LIMIT_MS. */
-async function waitFor(what: string, done: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_LIMIT_MS;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Tracks whether a promise has settled, without awaiting it. */
@@ -399,14 +440,23 @@ test("JIT: a waiter whose signal aborts gets undefined; the others still get the
 test("JIT: a session waits at most jitWaitMs; the shared connect goes on", async () => {
   const world = new World({ timings: { jitWaitMs: 20 } });
   try {
-    // The hub has no exits: discovery pauses 1 s (on the fake clock) before asking again.
-    equal(await world.actor.exitForSession(1080), undefined);
+    const waiting = track(world.actor.exitForSession(1080));
+    await settle();
+    // The hub has no exits: discovery pauses 1 s before asking again; the client waits 20 ms.
     equal(world.hub.findCalls.length, 1);
-    deepEqual(world.clock.pending, [1_000]);
+    deepEqual(world.clock.pending, [20, 1_000]);
+    world.clock.advance(19);
+    await settle();
+    ok(!waiting.settled(), "not a millisecond early");
+
+    world.clock.advance(1);
+    equal(await waiting.promise, undefined);
+    equal(world.hub.findCalls.length, 1);
+    deepEqual(world.clock.pending, [980], "the shared connect goes on");
     equal(world.actor.activeExit(1080), undefined);
 
     world.exit(A);
-    world.clock.advance(1_000);
+    world.clock.advance(980);
     await settle();
     deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
     equal(await world.actor.exitForSession(1080), A);
@@ -443,6 +493,7 @@ test("loss: closing one of several connections keeps the exit; the last one redi
     deepEqual(world.exclusions(), [[], [A]], "rediscovered at once, avoiding the lost exit");
     deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
     deepEqual(world.clock.sleeps, [], "nothing waited");
+    deepEqual(world.pendingBesidesPing(), [], "…and nothing waits");
   } finally {
     await world.actor.stop();
   }
@@ -469,7 +520,11 @@ test("loss: a second loss within the cooldown waits for the rest of it", async (
     equal(world.actor.activeExit(1080), undefined);
     equal(world.hub.findCalls.length, finds, "throttled: no find");
     equal(world.network.dials.length, dials, "throttled: no dial");
-    deepEqual(world.clock.pending, [COOLDOWN_MS - 10_000], "waits for the rest of the cooldown");
+    deepEqual(
+      world.pendingBesidesPing(),
+      [COOLDOWN_MS - 10_000],
+      "waits for the rest of the cooldown",
+    );
 
     world.clock.advance(COOLDOWN_MS - 10_000 - 1);
     await settle();
@@ -498,7 +553,7 @@ async function throttledAfterTwoLosses(world: World): Promise<PeerId> {
   while (world.network.close(replacement));
   await settle();
   equal(world.actor.activeExit(1080), undefined);
-  equal(world.clock.pending.length, 1, "a rediscovery is pending");
+  deepEqual(world.pendingBesidesPing(), [COOLDOWN_MS - 10_000], "a rediscovery is pending");
   return replacement;
 }
 
@@ -565,7 +620,7 @@ test("loss: a loss while a rediscovery is pending makes it avoid the latest lost
     world.clock.advance(1_000);
     world.lose(third); // lost too, while the rediscovery for B is still pending
     await settle();
-    equal(world.clock.pending.length, 1, "still one pending rediscovery");
+    equal(world.pendingBesidesPing().length, 1, "still one pending rediscovery");
 
     world.clock.advance(COOLDOWN_MS);
     await settle();
@@ -651,10 +706,7 @@ test("prefer direct: a pinned or manually chosen exit is never switched away fro
 // Liveness
 
 test("liveness: three failed pings in a row hang up; a success resets the count", async () => {
-  const world = new World({
-    servers: [failFast()],
-    timings: { pingIntervalMs: 5, pingTimeoutMs: 1_000 },
-  });
+  const world = new World({ servers: [failFast()] });
   world.exit(A);
   world.exit(B);
   const fail = () => new Error("Ping timed out.");
@@ -663,10 +715,18 @@ test("liveness: three failed pings in a row hang up; a success resets the count"
     world.actor.start();
     await settle();
     deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
-    world.clock.advance(COOLDOWN_MS); // 3 strikes take 45 s at the default timings
-
-    await waitFor("the hang-up", () => world.network.hangUps.length > 0);
+    world.clock.advance(PING_INTERVAL_MS - 1);
     await settle();
+    deepEqual(world.network.pings, [], "not a millisecond early");
+
+    world.clock.advance(1);
+    await settle();
+    for (let ping = 2; ping <= 6; ping++) {
+      deepEqual(world.network.hangUps, [], `no hang-up before the 6th ping (sent ${ping - 1})`);
+      world.clock.advance(PING_INTERVAL_MS);
+      await settle();
+    }
+    deepEqual(world.network.pings, Array(6).fill(A), "one ping per interval");
     deepEqual(world.network.hangUps, [A]);
     const aboutA = world.events.events.flatMap((event) => {
       if (event.type === "ping" && event.peerId === A) return [`ok ${event.rttMs}`];
@@ -674,11 +734,48 @@ test("liveness: three failed pings in a row hang up; a success resets the count"
       return [];
     });
     deepEqual(aboutA, ["strike 1", "strike 2", "ok 7", "strike 1", "strike 2", "strike 3"]);
+    deepEqual(world.pendingBesidesPing(), [], "answered pings leave no timeout behind");
 
     // The hang-up closed A's last connection: a loss like any other.
     deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
-    await waitFor("a ping to the new exit", () => world.network.pings.includes(B));
+    world.clock.advance(PING_INTERVAL_MS);
+    await settle();
+    deepEqual(world.network.pings.slice(6), [B], "the next ping goes to the new exit");
     deepEqual(world.network.hangUps, [A], "successful pings hang up nobody");
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("liveness: a ping unanswered for the ping timeout is a strike", async () => {
+  const world = new World({ servers: [failFast()] });
+  world.exit(A);
+  world.exit(B);
+  world.network.unanswered.add(A);
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
+    world.clock.advance(PING_INTERVAL_MS);
+    await settle();
+    deepEqual(world.network.pings, [A]);
+    deepEqual(world.pendingBesidesPing(), [PING_TIMEOUT_MS], "the ping's timeout runs");
+
+    world.clock.advance(PING_TIMEOUT_MS - 1);
+    await settle();
+    deepEqual(world.events.ofType("ping-failed"), [], "not a millisecond early");
+    world.clock.advance(1);
+    await settle();
+    deepEqual(world.events.ofType("ping-failed").map((e) => e.strikes), [1]);
+
+    // Two more unanswered pings: the third strike hangs up.
+    world.clock.advance(PING_INTERVAL_MS);
+    await settle();
+    world.clock.advance(PING_INTERVAL_MS);
+    await settle();
+    deepEqual(world.events.ofType("ping-failed").map((e) => e.strikes), [1, 2, 3]);
+    deepEqual(world.network.hangUps, [A]);
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"));
   } finally {
     await world.actor.stop();
   }
@@ -749,6 +846,33 @@ test("back to automatic: forgets the hand-picked exit and chooses again; leaves 
     deepEqual(await world.actor.resumeAutomatic(9999, { by: "a test" }), {
       kind: "unknown-port",
     });
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("back to automatic: the caller's wait is bounded; the hand-picked exit serves until a new one lands", async () => {
+  const world = new World();
+  world.exit(B, { listed: false }); // reachable, not offered by discovery
+  try {
+    world.actor.start(); // the hub offers nothing yet: the start-up connect keeps retrying
+    await settle();
+    equal((await choose(world, 1080, B)).kind, "selected");
+
+    const wait = new AbortController();
+    const resumed = world.actor.resumeAutomatic(1080, { by: "a test" }, wait.signal);
+    await settle();
+    wait.abort();
+    deepEqual(await resumed, { kind: "searching" }, "nothing automatic yet");
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "manual"), "the hand-picked exit serves");
+    deepEqual(world.pool(1080), [], "…but it is forgotten");
+
+    world.exit(A); // now discovery finds A, and the running connect adopts it
+    for (let i = 0; i < 40 && world.actor.activeExit(1080)?.peerId !== A; i++) {
+      world.clock.advance(1_000);
+      await settle();
+    }
+    deepEqual(world.actor.activeExit(1080), exitOf(A, "discovered"));
   } finally {
     await world.actor.stop();
   }
@@ -859,9 +983,11 @@ test("a hard pin whose exits all failed answers new clients at once, and recover
       world.clock.advance(1_000);
       await settle();
     }
-    const started = performance.now();
-    equal(await world.actor.exitForSession(1080), undefined);
-    ok(performance.now() - started < 1_000, "answered without waiting out the JIT window");
+    const answer = track(world.actor.exitForSession(1080));
+    await settle();
+    ok(answer.settled(), "answered without waiting out the JIT window");
+    equal(await answer.promise, undefined);
+    deepEqual(world.events.ofType("jit-discovery"), []);
 
     world.network.reachablePeers.add(A); // the pinned exit comes back: the background retry adopts it
     for (let i = 0; i < 40 && world.actor.activeExit(1080) === undefined; i++) {
@@ -918,10 +1044,7 @@ test("unusable: the exit is forgotten everywhere, its ports rediscover, and it i
 // Pinned reclaim
 
 test("pinned reclaim: a port on rank 1 returns to rank 0 once it is reachable", async () => {
-  const world = new World({
-    servers: [aServer({ pinned: pinnedTo(A, B) })],
-    timings: { pinnedReclaimIntervalMs: 5 },
-  });
+  const world = new World({ servers: [aServer({ pinned: pinnedTo(A, B) })] });
   world.exit(A, { reachable: false });
   world.exit(B);
   try {
@@ -931,14 +1054,45 @@ test("pinned reclaim: a port on rank 1 returns to rank 0 once it is reachable", 
 
     // While rank 0 stays down the port keeps rank 1 and only rank 0 is asked for.
     const resolves = world.hub.resolveCalls.length;
-    await waitFor("two reclaim passes", () => world.hub.resolveCalls.length >= resolves + 2);
-    deepEqual(world.hub.resolveCalls.slice(resolves, resolves + 2), [[A], [A]]);
+    world.clock.advance(PINNED_RECLAIM_INTERVAL_MS - 1);
+    await settle();
+    equal(world.hub.resolveCalls.length, resolves, "not a millisecond early");
+    world.clock.advance(1);
+    await settle();
+    world.clock.advance(PINNED_RECLAIM_INTERVAL_MS);
+    await settle();
+    deepEqual(world.hub.resolveCalls.slice(resolves), [[A], [A]], "one pass per interval");
     deepEqual(world.actor.activeExit(1080), { peerId: B, source: { kind: "pinned", rank: 1 } });
 
     world.network.reachablePeers.add(A);
-    await waitFor("rank 0", () => world.actor.activeExit(1080)?.peerId === A);
+    world.clock.advance(PINNED_RECLAIM_INTERVAL_MS);
+    await settle();
     deepEqual(world.actor.activeExit(1080), { peerId: A, source: { kind: "pinned", rank: 0 } });
     deepEqual(world.announced(1080).at(-1), [A, { kind: "pinned", rank: 0 }]);
+  } finally {
+    await world.actor.stop();
+  }
+});
+
+test("pinned reclaim: an operator's choice made while a pass dials stays", async () => {
+  const world = new World({ servers: [aServer({ pinned: pinnedTo(A, B) })] });
+  world.exit(A, { reachable: false });
+  world.exit(B);
+  world.exit(C, { listed: false });
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.actor.activeExit(1080), { peerId: B, source: { kind: "pinned", rank: 1 } });
+
+    world.network.reachablePeers.add(A);
+    const release = world.network.holdDialsTo(A);
+    world.clock.advance(PINNED_RECLAIM_INTERVAL_MS);
+    await settle(); // the pass is dialling rank 0…
+    equal((await choose(world, 1080, C, true)).kind, "selected"); // …when the operator picks C
+    release();
+    await settle();
+    ok(world.network.isConnected(A), "the pass reached rank 0");
+    deepEqual(world.actor.activeExit(1080), exitOf(C, "manual"), "but the operator's choice stays");
   } finally {
     await world.actor.stop();
   }
@@ -962,21 +1116,22 @@ test("stop: cancels connects in flight, stops the timers and unsubscribes", asyn
       track(world.actor.exitForSession(1081)),
     ];
     await settle();
-    // 1080: the hub has no exits, so discovery pauses; 1081: the pinned dial hangs.
-    deepEqual(world.clock.pending, [1_000]);
+    // 1080: the hub has no exits, so discovery pauses; 1081: the pinned dial hangs. Pending on the
+    // clock besides: the ping and reclaim timers, and each client's JIT wait.
+    deepEqual(world.clock.pending, [5, 5, 1_000, JIT_WAIT_MS, JIT_WAIT_MS]);
     equal(world.network.dials.length, 1);
     ok(waiters.every((w) => !w.settled()));
 
     await world.actor.stop();
     deepEqual(await Promise.all(waiters.map((w) => w.promise)), [undefined, undefined]);
-    deepEqual(world.clock.pending, [], "the pause was cancelled");
+    deepEqual(world.clock.pending, [], "the pause and every timer were cancelled");
     equal(world.network.listenerCount, 0, "unsubscribed");
 
     // Nothing the stopped actor started comes back to life.
     release();
     world.exit(A);
-    world.clock.advance(60_000);
-    await new Promise((resolve) => setTimeout(resolve, 30)); // several ping/reclaim periods
+    world.clock.advance(60_000); // thousands of ping/reclaim periods
+    await settle();
     equal(world.actor.activeExit(1080), undefined);
     equal(world.actor.activeExit(1081), undefined);
     equal(world.network.dials.length, 1, "no dial after stop");
@@ -1025,6 +1180,35 @@ test("stop: waits for a save in flight", async () => {
     equal(store.saves, 1);
   } finally {
     store.release();
+    await world.actor.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// The mailbox
+
+test("mailbox: a call made while a message is handled waits its turn", async () => {
+  const world = new World({ servers: [failFast()] });
+  world.exit(A);
+  world.exit(B);
+  // An event sink that reacts to the adoption of A by reporting A unusable: the report arrives
+  // while the actor is still adopting A, so it must wait until the adoption is done.
+  world.events.onEmit = (event) => {
+    if (event.type === "active-destination" && event.peerId === A) world.actor.reportUnusable(A);
+  };
+  try {
+    world.actor.start();
+    await settle();
+    deepEqual(world.announced(1080), [
+      [undefined, undefined],
+      [A, { kind: "discovered" }],
+      [undefined, undefined],
+      [B, { kind: "discovered" }],
+    ]);
+    deepEqual(world.actor.activeExit(1080), exitOf(B, "discovered"), "the port found another exit");
+    deepEqual(world.pool(1080), [B]);
+    deepEqual(world.exclusions(), [[], []], "a second discovery, after A was marked unusable");
+  } finally {
     await world.actor.stop();
   }
 });

@@ -295,6 +295,10 @@ Deno.test("a verifier picks up a rotated key by its periodic refresh and by an u
             reject(signal.reason);
           }, { once: true });
         }),
+      setTimer: (ms, callback) => {
+        const timer = setTimeout(callback, ms);
+        return { cancel: () => clearTimeout(timer) };
+      },
     },
   });
   await periodic.start();

@@ -1,7 +1,7 @@
 /**
- * In-memory fakes of the ports, for domain tests: a clock that records sleeps
- * and never waits, a scripted directory and dialer, a recording event sink and
- * a memory sticky store. Every fake answers on a microtask, so a whole connect
+ * In-memory fakes of the ports, for domain tests: a clock that records sleeps,
+ * never waits, and runs timers as its time passes them; a scripted directory
+ * and dialer, a recording event sink and a memory sticky store. Every fake answers on a microtask, so a whole connect
  * run finishes in one test tick.
  *
  * @module
@@ -16,7 +16,7 @@ import {
 } from "../ids.ts";
 import type { ExitAttributes } from "../domain/attributes.ts";
 import type { P2ProxyEvent, P2ProxyEventType } from "../events.ts";
-import type { Clock } from "../ports/clock.ts";
+import type { Clock, ClockTimer } from "../ports/clock.ts";
 import { type Dialer, DialError } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
 import {
@@ -30,10 +30,19 @@ import { emptyStickyRecord, type StickyRecord, type StickyStore } from "../ports
 /** An arbitrary fixed start (2023-11-14T22:13:20Z), so timestamps are predictable. */
 export const FAKE_CLOCK_START_MS = 1_700_000_000_000;
 
+/** A timer of the {@link FakeClock}: when it is due, and its place among timers due together. */
+interface FakeTimer {
+  readonly dueMs: number;
+  readonly order: number;
+  readonly callback: () => void;
+}
+
 /**
- * A clock whose time moves only when something sleeps. Every sleep is recorded
- * in `sleeps` and resolves on a microtask; an aborted signal rejects it with
- * the signal's reason, like the real clock.
+ * A clock whose time moves only when something sleeps or a test calls
+ * `advance`. Every sleep is recorded in `sleeps` and resolves on a microtask;
+ * an aborted signal rejects it with the signal's reason, like the real clock.
+ * Timers (`setTimer`) run when fake time reaches their deadline, in deadline
+ * order, with `now()` reading that deadline while each runs.
  */
 export class FakeClock implements Clock {
   /** Every requested sleep, in order, in milliseconds. */
@@ -41,6 +50,8 @@ export class FakeClock implements Clock {
   /** Called with each sleep's duration before it settles (e.g. to abort from a test). */
   onSleep: ((ms: number) => void) | undefined;
   #nowMs: number;
+  readonly #timers: FakeTimer[] = [];
+  #timersSet = 0;
 
   /** Starts the fake time at `startMs`. */
   constructor(startMs: number = FAKE_CLOCK_START_MS) {
@@ -52,9 +63,9 @@ export class FakeClock implements Clock {
     return this.#nowMs;
   }
 
-  /** Moves time forward without recording a sleep. */
+  /** Moves time forward without recording a sleep, running the timers that come due on the way. */
   advance(ms: number): void {
-    this.#nowMs += ms;
+    this.#moveTo(this.#nowMs + ms);
   }
 
   /** Total time slept, in milliseconds. */
@@ -62,14 +73,49 @@ export class FakeClock implements Clock {
     return this.sleeps.reduce((total, ms) => total + ms, 0);
   }
 
-  /** Records `ms`, advances the time and resolves on a microtask. */
+  /** What is left of each pending timer, in milliseconds, soonest first. */
+  get pendingTimers(): number[] {
+    return this.#timers.map((timer) => timer.dueMs - this.#nowMs).sort((a, b) => a - b);
+  }
+
+  /** Records `ms`, advances the time (running the timers due) and resolves on a microtask. */
   async sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     this.sleeps.push(ms);
-    this.#nowMs += Math.max(0, ms);
+    this.#moveTo(this.#nowMs + Math.max(0, ms));
     this.onSleep?.(ms);
     await Promise.resolve();
     signal?.throwIfAborted();
+  }
+
+  /**
+   * Runs `callback` once fake time has moved `ms` past now. A delay below
+   * 1 ms counts as 1 ms (as Node's `setTimeout` does), so a timer that sets
+   * itself again always lets time move on.
+   */
+  setTimer(ms: number, callback: () => void): ClockTimer {
+    const timer = { dueMs: this.#nowMs + Math.max(1, ms), order: this.#timersSet++, callback };
+    this.#timers.push(timer);
+    return {
+      cancel: () => {
+        const index = this.#timers.indexOf(timer);
+        if (index >= 0) this.#timers.splice(index, 1);
+      },
+    };
+  }
+
+  /** Runs every timer due by `targetMs` in deadline order (ties: first set, first run). */
+  #moveTo(targetMs: number): void {
+    for (;;) {
+      const next = this.#timers
+        .filter((timer) => timer.dueMs <= targetMs)
+        .sort((a, b) => a.dueMs - b.dueMs || a.order - b.order)[0];
+      if (next === undefined) break;
+      this.#timers.splice(this.#timers.indexOf(next), 1);
+      this.#nowMs = Math.max(this.#nowMs, next.dueMs);
+      next.callback();
+    }
+    this.#nowMs = targetMs;
   }
 }
 

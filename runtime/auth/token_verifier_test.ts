@@ -196,7 +196,12 @@ Deno.test("createTokenVerifier: static keys, remote keys, or a clear error", asy
   const { key } = await setup();
   const token = await signToken(key, claims({ net: TEST_NETWORK_ID, exp: NOW_S + 3600 }));
   const expect = { peerId: PEER_A, role: "proxy" } as const;
-  const clock = { now: () => (NOW_S + 5) * 1000, sleep: () => Promise.resolve() };
+  // Time never moves on this clock, so none of its timers ever runs.
+  const clock = {
+    now: () => (NOW_S + 5) * 1000,
+    sleep: () => Promise.resolve(),
+    setTimer: () => ({ cancel: () => {} }),
+  };
   const fixed = await createTokenVerifier({
     networkId: TEST_NETWORK_ID,
     publicKeys: [base64url.encode(key.raw)],
