@@ -19,12 +19,14 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { freePort, printedPermissionLine } from "../scripts/cluster.ts";
-import { Cluster, pollUntil, startWhoami, type Whoami, whoamiVia } from "./_network.ts";
+import { Cluster, metric, pollUntil, startWhoami, type Whoami, whoamiVia } from "./_network.ts";
 import { shortPeerId } from "../plugins/tui-ink/format.ts";
 
 const NL = { source: "127.0.0.2", country: "NL", city: "Amsterdam" };
 const DE = { source: "127.0.0.3", country: "DE", city: "Berlin" };
 
+/** Bound on both exits being registered with the hub (it reports every 5 s). */
+const REGISTERED_MS = 30_000;
 /** Bound on the UI showing the proxy with an exit (discovery through the hub). */
 const READY_MS = 30_000;
 /** Bound on a key's effect reaching the screen. */
@@ -32,9 +34,13 @@ const SCREEN_MS = 10_000;
 /** Bound on a choice (reaching the peer) or going back to automatic. */
 const CHOICE_MS = 20_000;
 
-/** A tmux server of this test's own (its own socket), with one session running `command`. */
+/** A tmux server of this test's own (its socket in the test's temp dir), running one session. */
 class Tmux {
-  readonly #socket = `p2proxy-tui-${crypto.randomUUID().slice(0, 8)}`;
+  readonly #socket: string;
+
+  constructor(socket: string) {
+    this.#socket = socket;
+  }
 
   async start(command: string, columns: number, rows: number, cwd: string): Promise<void> {
     await this.run(
@@ -54,7 +60,7 @@ class Tmux {
 
   async run(...args: string[]): Promise<string> {
     const output = await new Deno.Command("tmux", {
-      args: ["-L", this.#socket, "-f", "/dev/null", ...args],
+      args: ["-S", this.#socket, "-f", "/dev/null", ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -125,8 +131,8 @@ Deno.test("terminal UI in a real pty: tabs, a manual exit, back to automatic, re
   );
   const cluster = new Cluster();
   const whoami = startWhoami();
-  const tmux = new Tmux();
   const dir = await Deno.makeTempDir({ prefix: "p2proxy-tui-" });
+  const tmux = new Tmux(`${dir}/tmux.sock`);
   try {
     const hub = await cluster.hub();
     const exits = await Promise.all(
@@ -135,6 +141,12 @@ Deno.test("terminal UI in a real pty: tabs, a manual exit, back to automatic, re
       ),
     );
     const sourceOf = new Map(exits.map((exit, i) => [exit.peerId, [NL, DE][i]!.source]));
+    // Both registered before the proxy asks: its first discovery then finds them.
+    await pollUntil(
+      async () => await metric(hub.metricsPort, "p2proxy_hub_registered_exits") >= 2 || undefined,
+      REGISTERED_MS,
+      "both exits registered with the hub",
+    );
     const socksPort = freePort();
     await Deno.writeTextFile(
       `${dir}/Config.yaml`,
