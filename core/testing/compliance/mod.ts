@@ -15,6 +15,7 @@
  */
 export * from "./authenticator.ts";
 export * from "./clock.ts";
+export * from "./dialer.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
 export * from "./plugin_manifest.ts";
