@@ -125,12 +125,15 @@ export class TestNet {
     return { hub, network, registry, address, identity, stop };
   }
 
-  /** Stops everything, newest first, then waits out the timers js-libp2p leaves behind. */
-  async close(): Promise<void> {
+  /**
+   * Stops everything, newest first, then waits out the timers js-libp2p leaves
+   * behind — unless `settle` is false (a test that waits once, at its end).
+   */
+  async close(options: { settle?: boolean } = {}): Promise<void> {
     if (this.#stops.length === 0) return;
     for (const stop of this.#stops.reverse()) await stop().catch(() => {});
     this.#stops.length = 0;
-    await libp2pSettled();
+    if (options.settle ?? true) await libp2pSettled();
   }
 }
 
