@@ -15,6 +15,8 @@ import {
   type Route,
 } from "../ids.ts";
 import type { ExitAttributes } from "../domain/attributes.ts";
+import { createFilterMatcher, type FilterMatcher } from "../domain/filters.ts";
+import { describeError } from "../errors.ts";
 import type { P2ProxyEvent, P2ProxyEventType } from "../events.ts";
 import type { Clock, ClockTimer } from "../ports/clock.ts";
 import { type Dialer, DialError } from "../ports/dialer.ts";
@@ -123,12 +125,14 @@ export class FakeClock implements Clock {
 export type FakeAnswer<Q, T> = T | Error | ((query: Q) => T | Promise<T>);
 
 /**
- * A scripted hub directory. `findNodes` answers from its queue, then with no
- * candidates. `resolvePeers` answers from its queue, then from the standing
- * routes (`setRoutes`) — or with `unsupported` after `resolveUnsupported()`;
- * either way only the asked ids come back. `describePeers` answers the
- * standing routes and the attributes set with `setAttributes` (or the same
- * failure). Every call is recorded.
+ * A scripted hub directory. `findNodes` answers from its queue, then like a
+ * hub from the exits registered with `setExits` (those matching the query's
+ * filters, in registration order; none when there are none). `resolvePeers`
+ * answers from its queue, then from the standing routes (`setRoutes`,
+ * `setExits`) — or with `unsupported` after `resolveUnsupported()`; either
+ * way only the asked ids come back. `describePeers` answers the standing
+ * routes and the attributes set with `setAttributes` or `setExits` (or the
+ * same failure). Every call is recorded.
  */
 export class FakeDirectory implements PeerDirectory {
   /** Every `findNodes` query, in order. */
@@ -144,6 +148,7 @@ export class FakeDirectory implements PeerDirectory {
   #routes = new Map<PeerId, Multiaddr[]>();
   readonly #attributes = new Map<PeerId, ExitAttributes>();
   #resolveFallback: Error | undefined;
+  #exits: RegisteredExit[] = [];
 
   /** Queues answers for the next `findNodes` calls. */
   queueFind(...answers: FakeAnswer<FindNodesQuery, PeerRecord[]>[]): this {
@@ -173,6 +178,20 @@ export class FakeDirectory implements PeerDirectory {
     return this;
   }
 
+  /**
+   * Registers exits as a hub would: `findNodes` answers them (filtered with the
+   * hub's matcher) once its queue is empty, and their routes and attributes
+   * join the standing ones `resolvePeers` and `describePeers` answer.
+   */
+  setExits(exits: readonly RegisteredExit[]): this {
+    this.#exits = exits.map((exit) => ({ ...exit, routes: [...exit.routes] }));
+    for (const exit of exits) {
+      this.#routes.set(exit.peerId, [...exit.routes]);
+      this.#attributes.set(exit.peerId, exit.attributes);
+    }
+    return this;
+  }
+
   /** Makes `resolvePeers` fail with `unsupported` once its queue is empty (an older hub). */
   resolveUnsupported(): this {
     this.#resolveFallback = new DirectoryError(
@@ -188,16 +207,33 @@ export class FakeDirectory implements PeerDirectory {
     return this;
   }
 
-  /** Records the query and answers from the queue (then `[]`), honouring limit and exclude. */
+  /**
+   * Records the query and answers from the queue, then the matching registered
+   * exits, honouring limit and exclude.
+   */
   async findNodes(query: FindNodesQuery, signal?: AbortSignal): Promise<PeerRecord[]> {
     signal?.throwIfAborted();
     this.findCalls.push({ ...query, exclude: [...query.exclude] });
-    const answer = this.#findQueue.shift() ?? [];
+    const answer = this.#findQueue.shift() ?? this.#matchingExits(query);
     const records = await settle(answer, query);
     const kept = this.honoursExclude
       ? records.filter((record) => !query.exclude.includes(record.peerId))
       : records;
     return kept.slice(0, query.limit);
+  }
+
+  #matchingExits(query: FindNodesQuery): PeerRecord[] {
+    if (this.#exits.length === 0) return [];
+    let matches: FilterMatcher;
+    try {
+      matches = createFilterMatcher(query.filters);
+    } catch (error) {
+      // What a hub answers to filters it cannot use (INVALID_ARGUMENT).
+      throw new DirectoryError("rejected", describeError(error), { cause: error });
+    }
+    return this.#exits
+      .filter((exit) => matches(exit.attributes).matches)
+      .map((exit) => ({ ...exit, routes: [...exit.routes] }));
   }
 
   /** Records the ids and answers from the queue, then the standing routes or failure. */
@@ -241,6 +277,9 @@ export class FakeDirectory implements PeerDirectory {
     return answer;
   }
 }
+
+/** An exit as `FakeDirectory.setExits` registers it: a record with the attributes it registered. */
+export type RegisteredExit = PeerRecord & { readonly attributes: ExitAttributes };
 
 async function settle<Q, T>(answer: FakeAnswer<Q, T>, query: Q): Promise<T> {
   await Promise.resolve();

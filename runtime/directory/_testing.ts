@@ -6,6 +6,7 @@
  * @module
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { sizeDelimitedPeek } from "@bufbuild/protobuf/wire";
 import type { HubConfig } from "../../core/config/hub_config.ts";
 import { encodeFrame } from "../../core/codec/frame.ts";
 import type { ExitAttributes } from "../../core/domain/attributes.ts";
@@ -124,12 +125,15 @@ export class TestNet {
     return { hub, network, registry, address, identity, stop };
   }
 
-  /** Stops everything, newest first, then waits out the timers js-libp2p leaves behind. */
-  async close(): Promise<void> {
+  /**
+   * Stops everything, newest first, then waits out the timers js-libp2p leaves
+   * behind — unless `settle` is false (a test that waits once, at its end).
+   */
+  async close(options: { settle?: boolean } = {}): Promise<void> {
     if (this.#stops.length === 0) return;
     for (const stop of this.#stops.reverse()) await stop().catch(() => {});
     this.#stops.length = 0;
-    await libp2pSettled();
+    if (options.settle ?? true) await libp2pSettled();
   }
 }
 
@@ -250,17 +254,10 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
 
 /** The one frame in `bytes` (varint length, payload) and the bytes it spans. */
 function unframe(bytes: Uint8Array): { frame: Uint8Array; size: number } {
-  let length = 0;
-  let shift = 1;
-  let index = 0;
-  for (; index < 9; index++) {
-    const byte = bytes[index];
-    if (byte === undefined) throw new Error("truncated prefix");
-    length += (byte & 0x7f) * shift;
-    shift *= 128;
-    if ((byte & 0x80) === 0) break;
-  }
-  const start = index + 1;
-  if (bytes.byteLength < start + length) throw new Error("truncated frame");
-  return { frame: bytes.subarray(start, start + length), size: start + length };
+  // The hub's own answers: the library's peek is enough here (frame.ts says why the hub is stricter).
+  const peeked = sizeDelimitedPeek(bytes);
+  if (peeked.eof) throw new Error("truncated prefix");
+  const end = peeked.offset + peeked.size;
+  if (bytes.byteLength < end) throw new Error("truncated frame");
+  return { frame: bytes.subarray(peeked.offset, end), size: end };
 }
