@@ -28,7 +28,7 @@ import {
 } from "./logging.ts";
 import type { StaticPluginModules } from "./plugin_loader.ts";
 import { P2ProxyError } from "../core/errors.ts";
-import { ListenError } from "../runtime/listen_error.ts";
+import { ListenError } from "../wire/listen_error.ts";
 import { VERSION } from "./version.ts";
 
 /** Options of `runCli`. */

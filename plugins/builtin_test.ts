@@ -11,7 +11,7 @@
 import { libp2pSettled } from "../tests/_libp2p.ts";
 import type { PluginManifestFixture } from "../core/testing/compliance/plugin_manifest.ts";
 import { pluginManifestCompliance } from "../core/testing/compliance/plugin_manifest.ts";
-import { startTestAuthService, type TestAuthService } from "../runtime/auth/_test_support.ts";
+import { startTestAuthService, type TestAuthService } from "../auth-service/_test_support.ts";
 import { freePort } from "../scripts/cluster.ts";
 import { BUILTIN_PLUGINS } from "./builtin.ts";
 import { SystemClock } from "./clock-system/system_clock.ts";

@@ -18,19 +18,19 @@ import {
   startTestAuthService,
   TEST_NETWORK_ID,
   type TestAuthService,
-} from "../runtime/auth/_test_support.ts";
-import { hashApiKey } from "../runtime/auth/api_keys.ts";
+} from "../auth-service/_test_support.ts";
+import { hashApiKey } from "../auth-service/api_keys.ts";
 import {
   AUTH_TRANSPORTS,
   AuthServiceClient,
   type AuthTransportKind,
   describeRpcFailure,
-} from "../runtime/auth/client.ts";
-import { signIssueTokenRequest } from "../runtime/auth/issue_request.ts";
-import { generateSigningKey } from "../runtime/auth/signing_key.ts";
-import { readUnverifiedClaims } from "../runtime/auth/token.ts";
-import { RemoteKeySet, TokenVerifier } from "../runtime/auth/token_verifier.ts";
-import { HEALTH_PATH, startAuthServer } from "../runtime/auth/server.ts";
+} from "../auth/client.ts";
+import { signIssueTokenRequest } from "../auth/issue_request.ts";
+import { generateSigningKey } from "../auth-service/signing_key.ts";
+import { readUnverifiedClaims } from "../auth/token.ts";
+import { RemoteKeySet, TokenVerifier } from "../auth/token_verifier.ts";
+import { HEALTH_PATH, startAuthServer } from "../auth-service/server.ts";
 import { plugin as authConnect } from "../plugins/auth-connect/mod.ts";
 import type { PluginContext } from "../core/plugin/contract.ts";
 import { SystemClock } from "../plugins/clock-system/system_clock.ts";
@@ -362,7 +362,7 @@ Deno.test("a verifier started while the service is down retries and gets its key
 });
 
 Deno.test("with TLS both listeners serve every transport; auth-connect trusts a ca_cert", async () => {
-  const testdata = new URL("../runtime/auth/testdata/", import.meta.url).pathname;
+  const testdata = new URL("../auth-service/testdata/", import.meta.url).pathname;
   const cert = await Deno.readTextFile(join(testdata, "localhost.crt"));
   const key = await Deno.readTextFile(join(testdata, "localhost.key"));
   await using plain = await startTestAuthService();

@@ -26,7 +26,7 @@ import {
 import { isLoopbackAddress } from "../../core/config/common.ts";
 import { describeError } from "../../core/errors.ts";
 import type { PermissionSet } from "../../core/plugin/permissions.ts";
-import type { StartedAuthService } from "../../runtime/auth/service_runner.ts";
+import type { StartedAuthService } from "../../auth-service/service_runner.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
 import { configureLogging, LOG_FORMAT_ENV } from "../logging.ts";
@@ -120,7 +120,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
   // One service per state dir (its signing key); held until the process ends.
   await StateDirLock.acquire(config.stateDir);
-  const { startAuthServiceFromConfig } = await import("../../runtime/auth/service_runner.ts");
+  const { startAuthServiceFromConfig } = await import("../../auth-service/service_runner.ts");
   // A port in use is a ListenError naming the address and `listen` or `grpc_port`.
   const started: StartedAuthService = await startAuthServiceFromConfig(config);
   await announce(config, started);
@@ -196,7 +196,7 @@ async function addKey(options: { config: string; role: ApiKeyRole; name?: string
   const text = await readOptionalText(path);
   // The file as it is must be valid: never append to a file the service would refuse.
   const config = loadAuthConfig(text ?? "", { source: path });
-  const { generateApiKey, hashApiKey } = await import("../../runtime/auth/api_keys.ts");
+  const { generateApiKey, hashApiKey } = await import("../../auth-service/api_keys.ts");
   const name = options.name?.trim() || defaultKeyName();
   if (config.apiKeys.some((entry) => entry.name === name)) {
     throw new CliExit(

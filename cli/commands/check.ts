@@ -24,7 +24,7 @@ import { CliExit, EXIT_BAD_USAGE } from "../exit_codes.ts";
 import { planRole } from "../compose.ts";
 import { pluginSettingsOf } from "../plugin_settings.ts";
 import { loadAuthConfigFile } from "./auth.ts";
-import { adminTokenWarning } from "../../runtime/admin_api.ts";
+import { adminTokenWarning } from "../../proxy/admin_api.ts";
 
 /** A config that loaded, with its role. */
 export type CheckedConfig = RoleConfig | {

@@ -5,7 +5,7 @@
  * @module
  */
 import { NULL_SINK } from "../../core/ports/event_sink.ts";
-import { DEMO_ALLOWED_CIDRS, startDemo } from "../../runtime/demo.ts";
+import { DEMO_ALLOWED_CIDRS, startDemo } from "../../compose/demo.ts";
 import { composeRole } from "../compose.ts";
 import type { CliContext } from "../context.ts";
 import { DEMO_RESOLVER_ENV, demoPluginSettings } from "../demo_settings.ts";

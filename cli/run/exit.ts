@@ -5,9 +5,9 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ExitRegistrar } from "../../runtime/directory/exit_registrar.ts";
-import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
-import { ExitNode } from "../../runtime/exit_node.ts";
+import { ExitRegistrar } from "../../exit/exit_registrar.ts";
+import { createNodeVerifier } from "../../auth/node_verifier.ts";
+import { ExitNode } from "../../exit/exit_node.ts";
 import type { CliContext } from "../context.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 import { type RoleFlags, startRole } from "./_role.ts";

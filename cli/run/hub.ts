@@ -4,8 +4,8 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { createNodeVerifier } from "../../runtime/auth/node_verifier.ts";
-import { HubNode } from "../../runtime/hub_node.ts";
+import { createNodeVerifier } from "../../auth/node_verifier.ts";
+import { HubNode } from "../../hub/hub_node.ts";
 import type { CliContext } from "../context.ts";
 import { waitForStopSignal } from "../shutdown.ts";
 import { type RoleFlags, startRole } from "./_role.ts";

@@ -5,14 +5,10 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import {
-  adminApiEnabled,
-  adminTokenWarning,
-  registerAdminRoutes,
-} from "../../runtime/admin_api.ts";
-import { HubDirectory } from "../../runtime/directory/hub_directory.ts";
-import { NullDirectory } from "../../runtime/null_directory.ts";
-import { ProxyNode } from "../../runtime/proxy_node.ts";
+import { adminApiEnabled, adminTokenWarning, registerAdminRoutes } from "../../proxy/admin_api.ts";
+import { HubDirectory } from "../../plugins/directory-hub/hub_directory.ts";
+import { NullDirectory } from "../../plugins/directory-hub/null_directory.ts";
+import { ProxyNode } from "../../proxy/proxy_node.ts";
 import type { CliContext } from "../context.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 import { type RoleFlags, startRole } from "./_role.ts";

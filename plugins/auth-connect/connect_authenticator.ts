@@ -17,16 +17,16 @@ import {
   type AuthTransportKind,
   describeRpcFailure,
   type RpcFailure,
-} from "../../runtime/auth/client.ts";
+} from "../../auth/client.ts";
 import {
   DEFAULT_REFRESH_AT,
   DEFAULT_RPC_TIMEOUT_MS,
   RETRY_FACTOR,
   RETRY_INITIAL_MS,
   RETRY_MAX_MS,
-} from "../../runtime/auth/constants.ts";
-import { signIssueTokenRequest } from "../../runtime/auth/issue_request.ts";
-import { readUnverifiedClaims, type TokenRole } from "../../runtime/auth/token.ts";
+} from "../../auth/constants.ts";
+import { signIssueTokenRequest } from "../../auth/issue_request.ts";
+import { readUnverifiedClaims, type TokenRole } from "../../auth/token.ts";
 
 const logger = getLogger(["p2proxy", "auth-connect"]);
 

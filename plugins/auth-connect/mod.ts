@@ -23,9 +23,9 @@ import { z } from "zod";
 import { describeError } from "../../core/errors.ts";
 import { definePlugin, PLUGIN_API_VERSION, type Role } from "../../core/plugin/contract.ts";
 import { AuthError } from "../../core/ports/authenticator.ts";
-import { AUTH_TRANSPORTS } from "../../runtime/auth/client.ts";
-import { DEFAULT_REFRESH_AT, DEFAULT_RPC_TIMEOUT_MS } from "../../runtime/auth/constants.ts";
-import { TOKEN_ROLES, type TokenRole } from "../../runtime/auth/token.ts";
+import { AUTH_TRANSPORTS } from "../../auth/client.ts";
+import { DEFAULT_REFRESH_AT, DEFAULT_RPC_TIMEOUT_MS } from "../../auth/constants.ts";
+import { TOKEN_ROLES, type TokenRole } from "../../auth/token.ts";
 import { ConnectAuthenticator } from "./connect_authenticator.ts";
 
 export { ConnectAuthenticator, type ConnectAuthenticatorOptions } from "./connect_authenticator.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ListenError } from "../../runtime/listen_error.ts";
+import { ListenError } from "../../wire/listen_error.ts";
 import { MetricsError } from "./metrics_error.ts";
 import {
   METRICS_PATH,

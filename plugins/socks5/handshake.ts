@@ -24,7 +24,7 @@ import {
 import type { UserCredentials } from "../../core/config/proxy_config.ts";
 import { constantTimeEqualText } from "../../core/constant_time.ts";
 import { P2ProxyError } from "../../core/errors.ts";
-import { type TcpConn, writeAll } from "../../runtime/tcp_conn.ts";
+import { type TcpConn, writeAll } from "../../wire/tcp_conn.ts";
 
 /** Why a handshake ended without a request to serve. The reply (if any) was already sent. */
 export class HandshakeError

@@ -14,10 +14,10 @@ import { describeError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
 import type { EventSink } from "../../core/ports/event_sink.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
-import { drainWithin } from "../../runtime/drain.ts";
-import { listenError } from "../../runtime/listen_error.ts";
-import { relay } from "../../runtime/relay.ts";
-import { closeQuietly, writeAll } from "../../runtime/tcp_conn.ts";
+import { drainWithin } from "../../wire/drain.ts";
+import { listenError } from "../../wire/listen_error.ts";
+import { relay } from "../../wire/relay.ts";
+import { closeQuietly, writeAll } from "../../wire/tcp_conn.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
 
 const logger = getLogger(["p2proxy", "socks5"]);
