@@ -13,8 +13,8 @@ import {
   type StickyServerRecord,
   type StickyStore,
 } from "../../core/ports/sticky_store.ts";
-import { LatestWriter } from "../sticky-file/latest_writer.ts";
-import { isPortKey, parseServerRecord } from "../sticky-file/record.ts";
+import { LatestWriter } from "../_shared/latest_writer.ts";
+import { isPortKey, parseServerRecord } from "../_shared/sticky_record.ts";
 
 const logger = getLogger(["p2proxy", "sticky-kv"]);
 

@@ -3,7 +3,12 @@ import fc from "fast-check";
 import { STICKY_RECORD_VERSION } from "../../core/ports/sticky_store.ts";
 import { aPeerId } from "../../core/testing/builders.ts";
 import { sampleRecord, stickyRecordArbitrary } from "../../core/testing/compliance/sticky_store.ts";
-import { isPortKey, parseServerRecord, parseStickyJson, parseStickyValue } from "./record.ts";
+import {
+  isPortKey,
+  parseServerRecord,
+  parseStickyJson,
+  parseStickyValue,
+} from "./sticky_record.ts";
 
 const PEER = aPeerId(1);
 const OTHER = aPeerId(2);
