@@ -8,7 +8,8 @@ import type { ApiKeyRole } from "../core/config/auth_config.ts";
 import { ApiKeyTable, generateApiKey, hashApiKey } from "./api_keys.ts";
 import { AuthTokenService } from "./auth_service.ts";
 import { type RunningAuthServer, startAuthServer } from "./server.ts";
-import { generateSigningKey, type SigningKey, type VerificationKey } from "./signing_key.ts";
+import type { SigningKey, VerificationKey } from "../auth/keys.ts";
+import { generateSigningKey } from "./signing_key.ts";
 
 /** The network id the fixtures use. */
 export const TEST_NETWORK_ID = "test-net";

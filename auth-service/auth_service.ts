@@ -14,9 +14,10 @@ import { getLogger } from "@logtape/logtape";
 import { AuthService } from "../proto/gen/p2proxy/auth/v1/auth_pb.ts";
 import { describeError } from "../core/errors.ts";
 import { type ApiKeyTable, MAX_API_KEY_CHARS, roleAllows } from "./api_keys.ts";
-import { ISSUE_TIMESTAMP_WINDOW_MS } from "../auth/constants.ts";
+import { ISSUE_TIMESTAMP_WINDOW_MS, PUBLIC_KEY_ALGORITHM } from "../auth/constants.ts";
+import type { IssuedToken, PublishedKey } from "../auth/client.ts";
 import { issueTokenSigningBytes, type SignedIssueTokenRequest } from "../auth/issue_request.ts";
-import type { SigningKey, VerificationKey } from "./signing_key.ts";
+import type { SigningKey, VerificationKey } from "../auth/keys.ts";
 import {
   isTokenRole,
   newTokenId,
@@ -33,9 +34,6 @@ const MAX_PUBLIC_KEY_BYTES = 1024;
 /** Length of an Ed25519 signature (RFC 8032). */
 const ED25519_SIGNATURE_BYTES = 64;
 
-/** The algorithm name PublicKeys reports for every key. */
-export const PUBLIC_KEY_ALGORITHM = "Ed25519";
-
 /** What the service needs to issue tokens; swapped whole on a reload. */
 export interface AuthServiceSettings {
   /** The `net` claim. */
@@ -48,19 +46,6 @@ export interface AuthServiceSettings {
   /** Retired keys still published so that the tokens they signed stay valid until they expire. */
   readonly previousKeys: readonly VerificationKey[];
   readonly apiKeys: ApiKeyTable;
-}
-
-/** A token and when it expires. */
-export interface IssuedToken {
-  readonly token: string;
-  readonly expiresAtMs: bigint;
-}
-
-/** One published key. */
-export interface PublishedKey {
-  readonly keyId: string;
-  readonly algorithm: string;
-  readonly publicKey: Uint8Array;
 }
 
 /** The auth service's logic, independent of the transport that carries it. */

@@ -3,13 +3,15 @@ import { base64url, exportSPKI } from "jose";
 import { join } from "node:path";
 import {
   AuthKeyError,
-  generateSigningKey,
   keyIdOf,
-  loadOrCreateSigningKey,
-  loadVerificationKeyFile,
   signingKeyFromPem,
   verificationKeyFromRaw,
   verificationKeyFromText,
+} from "../auth/keys.ts";
+import {
+  generateSigningKey,
+  loadOrCreateSigningKey,
+  loadVerificationKeyFile,
 } from "./signing_key.ts";
 
 Deno.test("the kid is the RFC 7638 thumbprint (RFC 8037 appendix A.3 example)", async () => {

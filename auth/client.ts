@@ -11,10 +11,21 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { AuthService } from "../proto/gen/p2proxy/auth/v1/auth_pb.ts";
 import { describeError } from "../core/errors.ts";
-import type { IssuedToken, PublishedKey } from "../auth-service/auth_service.ts";
 import { DEFAULT_RPC_TIMEOUT_MS, RPC_MAX_MESSAGE_BYTES } from "./constants.ts";
 import type { SignedIssueTokenRequest } from "./issue_request.ts";
 
+/** A token and when it expires. */
+export interface IssuedToken {
+  readonly token: string;
+  readonly expiresAtMs: bigint;
+}
+
+/** One published key. */
+export interface PublishedKey {
+  readonly keyId: string;
+  readonly algorithm: string;
+  readonly publicKey: Uint8Array;
+}
 /** The transports a client can use. */
 export const AUTH_TRANSPORTS = ["connect", "grpc-web", "grpc"] as const;
 

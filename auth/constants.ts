@@ -8,6 +8,9 @@
 /** The token's signature algorithm (RFC 8037 EdDSA with Ed25519); verifiers accept nothing else. */
 export const TOKEN_ALGORITHM = "EdDSA";
 
+/** The algorithm name PublicKeys reports for every key. */
+export const PUBLIC_KEY_ALGORITHM = "Ed25519";
+
 /** The token header's `typ` (RFC 7519 §5.1). */
 export const TOKEN_TYPE = "JWT";
 

@@ -1,13 +1,14 @@
 /**
- * Authentication (docs/authentication.md): the auth service (`p2proxy auth serve`), its
- * token format, the offline verifier hubs and exits use, and the client the
- * `@p2proxy/auth-connect` plugin is built on.
+ * The authentication protocol (docs/authentication.md), shared by the auth service and its
+ * users: the token format and keys, the signed IssueToken request, the offline verifiers hubs and
+ * exits use, and the client the `@p2proxy/auth-connect` plugin is built on. The service itself is
+ * in auth-service/.
  *
  * @example Verify a proxy's token at an exit
  * ```ts
  * import { RemoteKeySet, TokenVerifier } from "./mod.ts";
  *
- * const keys = new RemoteKeySet({ url: "http://127.0.0.1:8443" });
+ * const keys = new RemoteKeySet({ url: "http://127.0.0.1:8443", clock });
  * await keys.start();
  * const verifier = new TokenVerifier({ keys, networkId: "acme" });
  * const verifyToken = verifier.checkerFor("proxy"); // (token, peerId) => verdict
@@ -16,26 +17,13 @@
  * @module
  */
 export {
-  ApiKeyTable,
-  constantTimeEqual,
-  generateApiKey,
-  hashApiKey,
-  MAX_API_KEY_CHARS,
-  roleAllows,
-} from "../auth-service/api_keys.ts";
-export {
-  type AuthServiceSettings,
-  AuthTokenService,
-  type IssuedToken,
-  PUBLIC_KEY_ALGORITHM,
-  type PublishedKey,
-} from "../auth-service/auth_service.ts";
-export {
   AUTH_TRANSPORTS,
   type AuthClientOptions,
   AuthServiceClient,
   type AuthTransportKind,
   describeRpcFailure,
+  type IssuedToken,
+  type PublishedKey,
   type RpcFailure,
   type RpcFailureKind,
 } from "./client.ts";
@@ -47,34 +35,23 @@ export {
   signIssueTokenRequest,
 } from "./issue_request.ts";
 export {
-  type AuthServerOptions,
-  HEALTH_PATH,
-  type RunningAuthServer,
-  startAuthServer,
-} from "../auth-service/server.ts";
-export {
-  loadServiceSettings,
-  readTlsFiles,
-  startAuthServiceFromConfig,
-  type StartedAuthService,
-  statePath,
-  TlsFileError,
-} from "../auth-service/service_runner.ts";
-export {
   AuthKeyError,
   type AuthKeyErrorCode,
   ED25519_PUBLIC_KEY_BYTES,
-  generateSigningKey,
   keyIdOf,
-  loadOrCreateSigningKey,
-  loadVerificationKeyFile,
   type SigningKey,
   signingKeyFromPem,
   type VerificationKey,
   verificationKeyFromPem,
   verificationKeyFromRaw,
   verificationKeyFromText,
-} from "../auth-service/signing_key.ts";
+} from "./keys.ts";
+export {
+  createNodeVerifier,
+  type NodeTokenVerdict,
+  type NodeVerifier,
+  STATIC_TOKEN_ENV,
+} from "./node_verifier.ts";
 export {
   isTokenRole,
   newTokenId,

@@ -50,7 +50,7 @@ export interface NodeVerifier {
 export async function createNodeVerifier(
   auth: AuthSettings | undefined,
   what: string,
-  options: { clock?: Clock; env?: (name: string) => string | undefined } = {},
+  options: { clock: Clock; env?: (name: string) => string | undefined },
 ): Promise<NodeVerifier | undefined> {
   if (!auth) {
     logger.warn(
@@ -72,7 +72,7 @@ export async function createNodeVerifier(
     ...(auth.publicKeys.length > 0 ? { publicKeys: auth.publicKeys } : {}),
     ...(auth.url ? { url: auth.url } : {}),
     ...(auth.caCert ? { caCert: auth.caCert } : {}),
-    ...(options.clock ? { clock: options.clock } : {}),
+    clock: options.clock,
   });
   return {
     async check(token, peer, roles) {

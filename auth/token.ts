@@ -28,7 +28,7 @@
 import { base64url, SignJWT } from "jose";
 import { z } from "zod";
 import { TOKEN_ALGORITHM, TOKEN_TYPE } from "./constants.ts";
-import type { SigningKey } from "../auth-service/signing_key.ts";
+import type { SigningKey } from "./keys.ts";
 
 /** The roles a token can be issued for. */
 export const TOKEN_ROLES = ["proxy", "exit"] as const;

@@ -26,13 +26,12 @@ import { compactVerify, decodeProtectedHeader, type ProtectedHeaderParameters } 
 import { Backoff } from "../core/domain/backoff.ts";
 import { describeError } from "../core/errors.ts";
 import type { Clock } from "../core/ports/clock.ts";
-import { SystemClock } from "../plugins/clock-system/system_clock.ts";
-import { PUBLIC_KEY_ALGORITHM } from "../auth-service/auth_service.ts";
 import { AuthServiceClient, type AuthTransportKind, describeRpcFailure } from "./client.ts";
 import {
   KEY_REFRESH_INTERVAL_MS,
   MAX_TOKEN_CHARS,
   MAX_TOKEN_LIFETIME_MS,
+  PUBLIC_KEY_ALGORITHM,
   RETRY_FACTOR,
   RETRY_INITIAL_MS,
   RETRY_MAX_MS,
@@ -40,11 +39,7 @@ import {
   TOKEN_CLOCK_SKEW_MS,
   UNKNOWN_KID_REFETCH_MIN_INTERVAL_MS,
 } from "./constants.ts";
-import {
-  type VerificationKey,
-  verificationKeyFromRaw,
-  verificationKeyFromText,
-} from "../auth-service/signing_key.ts";
+import { type VerificationKey, verificationKeyFromRaw, verificationKeyFromText } from "./keys.ts";
 import { type TokenClaims, tokenClaimsSchema, type TokenRole } from "./token.ts";
 
 const logger = getLogger(["p2proxy", "auth"]);
@@ -348,7 +343,8 @@ export interface RemoteKeySetOptions {
   readonly caCert?: string;
   /** Refetch interval after a success (default 10 min). */
   readonly refreshIntervalMs?: number;
-  readonly clock?: Clock;
+  /** Schedules refetches and retries (the `clock` capability). */
+  readonly clock: Clock;
 }
 
 /**
@@ -378,7 +374,7 @@ export class RemoteKeySet implements VerificationKeySource {
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.caCert ? { caCert: options.caCert } : {}),
     });
-    this.#clock = options.clock ?? new SystemClock();
+    this.#clock = options.clock;
     this.#refreshIntervalMs = options.refreshIntervalMs ?? KEY_REFRESH_INTERVAL_MS;
     // Nobody may be waiting on `ready()`; an unhandled rejection would end the process.
     this.#firstSuccess.promise.catch(() => {});
@@ -516,7 +512,8 @@ export interface TokenVerifierSettings {
   readonly issuer?: string;
   /** Refetch interval of remote keys (default 10 min). */
   readonly refreshIntervalMs?: number;
-  readonly clock?: Clock;
+  /** The time tokens are checked against, and the key refetch schedule (the `clock` capability). */
+  readonly clock: Clock;
 }
 
 /** A verifier and the lifecycle of its key source. */
@@ -540,7 +537,7 @@ export async function createTokenVerifier(
   const common = {
     networkId: settings.networkId,
     ...(settings.issuer === undefined ? {} : { issuer: settings.issuer }),
-    ...(settings.clock === undefined ? {} : { now: () => settings.clock!.now() }),
+    now: () => settings.clock.now(),
   };
   if (settings.publicKeys !== undefined && settings.publicKeys.length > 0) {
     const keys = await StaticKeySet.fromText(settings.publicKeys);
@@ -564,7 +561,7 @@ export async function createTokenVerifier(
     ...(settings.refreshIntervalMs === undefined
       ? {}
       : { refreshIntervalMs: settings.refreshIntervalMs }),
-    ...(settings.clock === undefined ? {} : { clock: settings.clock }),
+    clock: settings.clock,
   });
   return {
     verifier: new TokenVerifier({ keys, ...common }),

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { base64url, SignJWT } from "jose";
-import { generateSigningKey, type SigningKey } from "../auth-service/signing_key.ts";
+import { generateSigningKey } from "../auth-service/signing_key.ts";
+import type { SigningKey } from "./keys.ts";
 import { signToken, type TokenClaims } from "./token.ts";
 import {
   createTokenVerifier,
@@ -10,6 +11,7 @@ import {
   TokenVerifier,
 } from "./token_verifier.ts";
 import { startTestAuthService, TEST_NETWORK_ID } from "../auth-service/_test_support.ts";
+import { SystemClock } from "../plugins/clock-system/system_clock.ts";
 
 const NOW_S = 1_800_000_000;
 const PEER_A = "12D3KooWA1111111111111111111111111111111111111111111";
@@ -212,6 +214,7 @@ Deno.test("createTokenVerifier: static keys, remote keys, or a clear error", asy
     networkId: TEST_NETWORK_ID,
     url: service.server.url,
     issuer: "iss",
+    clock: new SystemClock(),
   });
   await remote.start();
   try {
@@ -225,5 +228,5 @@ Deno.test("createTokenVerifier: static keys, remote keys, or a clear error", asy
   } finally {
     await remote.stop();
   }
-  await assert.rejects(createTokenVerifier({ networkId: "n" }), /URL .* or its public keys/);
+  await assert.rejects(createTokenVerifier({ networkId: "n", clock }), /URL .* or its public keys/);
 });

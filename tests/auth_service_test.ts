@@ -79,7 +79,11 @@ Deno.test("IssueToken over each transport: tokens the verifier accepts, refusals
   for (const transport of AUTH_TRANSPORTS) {
     await t.step(transport, async () => {
       await withClient(service, transport, async (client) => {
-        const keys = new RemoteKeySet({ url: urlFor(service, transport), transport });
+        const keys = new RemoteKeySet({
+          url: urlFor(service, transport),
+          transport,
+          clock: new SystemClock(),
+        });
         await keys.start();
         try {
           assert.deepEqual(keys.keyIds, [service.signingKey.kid]);
@@ -221,7 +225,7 @@ Deno.test("tampered and expired tokens fetched over the wire are rejected", asyn
         timestampMs: Date.now(),
       }),
     );
-    const keys = new RemoteKeySet({ url: service.server.url });
+    const keys = new RemoteKeySet({ url: service.server.url, clock: new SystemClock() });
     await keys.start();
     try {
       const expect = { peerId: alice.peerId, role: "proxy" } as const;
@@ -280,7 +284,11 @@ Deno.test("a verifier picks up a rotated key by its periodic refresh and by an u
   const oldToken = await issue();
 
   // Periodic refresh: every 100 ms here (10 min by default).
-  const periodic = new RemoteKeySet({ url: service.server.url, refreshIntervalMs: 100 });
+  const periodic = new RemoteKeySet({
+    url: service.server.url,
+    refreshIntervalMs: 100,
+    clock: new SystemClock(),
+  });
   // Unknown-kid refetch: a long interval, and a clock the test moves past the 30 s rate limit.
   let aheadMs = 0;
   const onDemand = new RemoteKeySet({
@@ -338,7 +346,11 @@ Deno.test("a verifier picks up a rotated key by its periodic refresh and by an u
 
 Deno.test("a verifier started while the service is down retries and gets its keys", async () => {
   const port = freePort();
-  const keys = new RemoteKeySet({ url: `http://127.0.0.1:${port}`, timeoutMs: 1000 });
+  const keys = new RemoteKeySet({
+    url: `http://127.0.0.1:${port}`,
+    timeoutMs: 1000,
+    clock: new SystemClock(),
+  });
   await keys.start();
   let service: TestAuthService | undefined;
   try {
