@@ -23,9 +23,13 @@ import { isRelayedAddress, type Multiaddr, type PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { DirectoryRequestSchema } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import { askHub, type HubTarget } from "../wire/directory_client.ts";
 import { attributesToWire, DIRECTORY_RESPONSE_TIMEOUT_MS } from "../wire/directory_protocol.ts";
-import { hubTargets, type TokenSupplier } from "../plugins/directory-hub/hub_directory.ts";
+import {
+  askHub,
+  type HubTarget,
+  hubTargets,
+  type TokenSupplier,
+} from "../wire/directory_client.ts";
 
 const logger = getLogger(["p2proxy", "exit", "registrar"]);
 

@@ -21,7 +21,7 @@ import type { Clock } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import type { ExitRegistration, RegistryStore } from "../core/ports/registry_store.ts";
-import type { RelayLimits, RelayServerControl } from "../plugins/network-libp2p/relay_server.ts";
+import type { RelayLimits, RelayServerControl } from "../core/ports/relay_server.ts";
 import {
   type DirectoryCounters,
   DirectoryServer,
@@ -37,7 +37,7 @@ export interface HubNodeDeps {
     HubConfig,
     "heartbeatIntervalMs" | "missedHeartbeats" | "relay" | "findNodesMax"
   >;
-  /** The hub's node; a `Libp2pNetwork` built with `relayServer` options brings its relay. */
+  /** The hub's node; one that runs a relay server (`network.relayServer`) brings its relay. */
   readonly network: NetworkNode;
   /** Where registrations are kept (memory, or Deno KV shared by several hubs). */
   readonly registry: RegistryStore;
@@ -96,7 +96,7 @@ export class HubNode {
 
   /** Serves the directory, applies the relay policy and starts the sweeper. */
   static async start(deps: HubNodeDeps): Promise<HubNode> {
-    const relay = deps.relay ?? relayOf(deps.network);
+    const relay = deps.relay ?? deps.network.relayServer;
     if (!relay) {
       logger.warn("The hub runs no circuit relay: exits behind NAT cannot be reached through it.");
     }
@@ -243,9 +243,4 @@ export class HubNode {
         .finally(() => this.#scheduleSweep());
     }, intervalMs);
   }
-}
-
-/** The relay server of a network that has one (a `Libp2pNetwork` built with `relayServer`). */
-function relayOf(network: NetworkNode): RelayServerControl | undefined {
-  return (network as NetworkNode & { relayServer?: RelayServerControl }).relayServer;
 }

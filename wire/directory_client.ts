@@ -2,13 +2,14 @@
  * One directory exchange with one hub, shared by the proxy's `HubDirectory`
  * and the exit's `ExitRegistrar`: dial the hub when not connected, open a
  * stream, send the request, read the answer, all within one deadline; every
- * failure becomes a `DirectoryError` (see `hub_directory.ts` for the codes).
+ * failure becomes a `DirectoryError` (see plugins/directory-hub/hub_directory.ts for the codes).
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import { FrameError } from "../core/codec/frame.ts";
 import { describeError } from "../core/errors.ts";
-import type { Multiaddr, PeerId } from "../core/ids.ts";
+import { isRelayedAddress, type Multiaddr, type PeerId, peerIdOfAddress } from "../core/ids.ts";
 import { DialError } from "../core/ports/dialer.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { DirectoryError, type DirectoryErrorCode } from "../core/ports/peer_directory.ts";
@@ -22,6 +23,8 @@ import {
   type ResolvePeersResponse,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
 import { DIRECTORY_PROTOCOL, readResponse, sendRequest } from "./directory_protocol.ts";
+
+const logger = getLogger(["p2proxy", "directory"]);
 
 /** Directory streams one node keeps open to a hub at once. */
 const MAX_CONCURRENT_DIRECTORY_STREAMS = 8;
@@ -37,6 +40,21 @@ export interface AnswerOf {
 export interface HubTarget {
   readonly address: Multiaddr;
   readonly peer: PeerId;
+}
+
+/** Supplies the token a request carries (docs/authentication.md); absent = auth off. */
+export type TokenSupplier = () => Promise<string>;
+
+/** The hubs of `addresses` that name their peer (and are not circuits), in order. */
+export function hubTargets(addresses: readonly Multiaddr[]): HubTarget[] {
+  return addresses.flatMap((address) => {
+    const peer = peerIdOfAddress(address);
+    if (peer && !isRelayedAddress(address)) return [{ address, peer }];
+    logger.warn("Ignoring hub address {address}: it must end in /p2p/<hub peer id>.", {
+      address,
+    });
+    return [];
+  });
 }
 
 /** An error answer of a hub, keeping its wire code. */

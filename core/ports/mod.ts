@@ -12,6 +12,7 @@ export * from "./identity.ts";
 export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./registry_store.ts";
+export * from "./relay_server.ts";
 export * from "./resolver.ts";
 export * from "./sticky_store.ts";
 export * from "./stream_opener.ts";

@@ -27,7 +27,6 @@ import { describeError } from "../../core/errors.ts";
 import {
   asMultiaddr,
   asPeerId,
-  isRelayedAddress,
   type Multiaddr,
   type PeerId,
   peerIdOfAddress,
@@ -45,7 +44,16 @@ import {
   ErrorCode,
   type PeerRecord as WirePeerRecord,
 } from "../../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import { type AnswerOf, askHub, HubRefusal, type HubTarget } from "../../wire/directory_client.ts";
+import {
+  type AnswerOf,
+  askHub,
+  HubRefusal,
+  type HubTarget,
+  hubTargets,
+  type TokenSupplier,
+} from "../../wire/directory_client.ts";
+
+export type { TokenSupplier };
 import {
   attributesFromWire,
   DIRECTORY_RESPONSE_TIMEOUT_MS,
@@ -59,9 +67,6 @@ const MAX_RESOLVE_IDS_PER_REQUEST = 100;
 
 /** Longest peer id accepted from a hub (an Ed25519 id is 52 characters). */
 const MAX_PEER_ID_CHARS = 128;
-
-/** Supplies the token a request carries (docs/authentication.md); absent = auth off. */
-export type TokenSupplier = () => Promise<string>;
 
 /** How the directory client is built. */
 export interface HubDirectoryOptions {
@@ -175,18 +180,6 @@ export class HubDirectory implements PeerDirectory {
     }
     throw combined(failures);
   }
-}
-
-/** The hubs of `addresses` that name their peer (and are not circuits), in order. */
-export function hubTargets(addresses: readonly Multiaddr[]): HubTarget[] {
-  return addresses.flatMap((address) => {
-    const peer = peerIdOfAddress(address);
-    if (peer && !isRelayedAddress(address)) return [{ address, peer }];
-    logger.warn("Ignoring hub address {address}: it must end in /p2p/<hub peer id>.", {
-      address,
-    });
-    return [];
-  });
 }
 
 /** The core's record of a wire record; a malformed id drops the record, a route to another peer is dropped. */

@@ -21,16 +21,11 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import { getLogger } from "@logtape/logtape";
 import { describeError, P2ProxyError } from "../../core/errors.ts";
 import { asPeerId, type PeerId } from "../../core/ids.ts";
+import type { RelayLimits, RelayServerControl } from "../../core/ports/relay_server.ts";
+
+export type { RelayLimits, RelayServerControl };
 
 const logger = getLogger(["p2proxy", "relay"]);
-
-/** Limits of one relayed connection; 0 means unlimited for that dimension. */
-export interface RelayLimits {
-  /** Bytes relayed per connection, both directions together; 0 = unlimited. */
-  readonly dataLimitBytes: number;
-  /** Lifetime of a relayed connection; 0 = unlimited. */
-  readonly durationLimitMs: number;
-}
 
 /** How the relay server is built. */
 export interface RelayServerOptions {
@@ -42,25 +37,6 @@ export interface RelayServerOptions {
   readonly defaultDurationLimitMs: number;
   /** How long a reservation lasts unless refreshed; js-libp2p's default is 2 hours. */
   readonly reservationTtlMs?: number;
-}
-
-/** What the hub controls on the relay server. */
-export interface RelayServerControl {
-  /** The limits every peer gets unless {@link setPeerLimits} raised them. */
-  readonly defaultLimits: RelayLimits;
-  /** True while `peer` holds a reservation. */
-  hasReservation(peer: PeerId): boolean;
-  /** Every peer holding a reservation. */
-  reservedPeers(): PeerId[];
-  /** The limits of `peer`'s current reservation; undefined when it holds none. */
-  reservationLimits(peer: PeerId): RelayLimits | undefined;
-  /**
-   * Gives `peer` these limits now (if it holds a reservation) and whenever its
-   * reservation is created or refreshed; `undefined` restores the defaults.
-   */
-  setPeerLimits(peer: PeerId, limits: RelayLimits | undefined): void;
-  /** Called with the peer whenever a reservation is created or refreshed; returns the unsubscribe. */
-  onReservation(listener: (peer: PeerId) => void): () => void;
 }
 
 /** Why the relay server cannot be built. */
