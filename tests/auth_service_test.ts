@@ -418,6 +418,8 @@ Deno.test("with TLS both listeners serve every transport; auth-connect trusts a 
         role: "proxy",
         get: ((capability: string) =>
           capability === "identity" ? identity : new SystemClock()) as PluginContext["get"],
+        find: () =>
+          undefined,
       },
     );
     await instance.start?.();

@@ -9,6 +9,7 @@ export * from "./dialer.ts";
 export * from "./event_sink.ts";
 export * from "./http_routes.ts";
 export * from "./identity.ts";
+export * from "./inbound.ts";
 export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./registry_store.ts";

@@ -40,6 +40,11 @@ export interface PeerDirectory {
    * port's filters with them). Unknown ids are absent from the map.
    */
   describePeers(ids: readonly PeerId[], signal?: AbortSignal): Promise<Map<PeerId, PeerRecord>>;
+  /**
+   * Set when this directory can never answer (a proxy with no hub configured), saying why: a
+   * port that pins no exit then answers its clients at once instead of discovering forever.
+   */
+  readonly unavailable?: string;
 }
 
 /** Why a directory query failed. */

@@ -237,6 +237,7 @@ async function pluginContext(role: "proxy" | "exit" | "hub") {
       if (capability === "clock") return clock;
       return assert.fail(`auth-connect asked for ${capability}`);
     },
+    find: (capability: string) => assert.fail(`auth-connect looked for ${capability}`),
   };
 }
 

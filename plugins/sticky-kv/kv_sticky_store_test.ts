@@ -286,6 +286,7 @@ const contextFor = (stateDir: string) => ({
   stateDir,
   role: "proxy" as const,
   get: () => assert.fail("sticky-kv requires nothing"),
+  find: () => assert.fail("sticky-kv wants nothing"),
 });
 
 Deno.test("the sticky-kv plugin's store passes the sticky store compliance suite", (t) =>
@@ -366,7 +367,7 @@ Deno.test("sticky-kv works under exactly its declared permissions", async () => 
       flags,
       `
       import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
-      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {} };
+      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {}, find() {} };
       const instance = await plugin.create(plugin.options.parse({}), ctx);
       const store = instance.provides["sticky-store"];
       await store.save({ version: 1, servers: { "1080": { fingerprint: "fp", peers: [] } } });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { SOCKS_REPLY } from "../../core/codec/socks5.ts";
 import { aPeerId } from "../../core/testing/builders.ts";
-import { connectFailureLine } from "./socks5_listener.ts";
+import { connectFailureLine } from "./socks5_session.ts";
 
 const PEER = aPeerId(1);
 
