@@ -17,6 +17,7 @@ export * from "./authenticator.ts";
 export * from "./clock.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
+export * from "./inbound.ts";
 export * from "./plugin_manifest.ts";
 export * from "./registry_store.ts";
 export * from "./resolver.ts";
