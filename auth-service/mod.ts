@@ -26,7 +26,6 @@ export {
   startAuthServiceFromConfig,
   type StartedAuthService,
   statePath,
-  TlsFileError,
 } from "./service_runner.ts";
 export {
   generateSigningKey,

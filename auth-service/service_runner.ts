@@ -8,7 +8,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import type { AuthServiceConfig } from "../core/config/auth_config.ts";
-import { describeError, P2ProxyError } from "../core/errors.ts";
+import { describeError, P2proxyError } from "../core/errors.ts";
 import { ApiKeyTable } from "./api_keys.ts";
 import { type AuthServiceSettings, AuthTokenService } from "./auth_service.ts";
 import { type RunningAuthServer, startAuthServer } from "./server.ts";
@@ -38,9 +38,6 @@ export async function loadServiceSettings(
   };
 }
 
-/** A TLS file that cannot be read. */
-export class TlsFileError extends P2ProxyError<"unreadable"> {}
-
 /** The PEM contents of the config's TLS files, or undefined without `tls`. */
 export async function readTlsFiles(
   config: AuthServiceConfig,
@@ -51,7 +48,7 @@ export async function readTlsFiles(
     try {
       return await Deno.readTextFile(resolved);
     } catch (error) {
-      throw new TlsFileError(
+      throw new P2proxyError(
         "unreadable",
         `Cannot read the TLS ${what} "${resolved}" (${describeError(error)}): fix \`tls.${
           what === "certificate" ? "cert" : "key"

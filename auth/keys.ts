@@ -16,7 +16,7 @@ import {
   importSPKI,
   type JWK,
 } from "jose";
-import { describeError, P2ProxyError } from "../core/errors.ts";
+import { describeError, P2proxyError } from "../core/errors.ts";
 import { TOKEN_ALGORITHM } from "./constants.ts";
 
 /** Length of a raw Ed25519 public key (RFC 8032). */
@@ -26,7 +26,7 @@ export const ED25519_PUBLIC_KEY_BYTES = 32;
 export type AuthKeyErrorCode = "corrupt" | "unreadable" | "unwritable" | "exists";
 
 /** A key file that cannot be used; `path` names it. */
-export class AuthKeyError extends P2ProxyError<AuthKeyErrorCode> {
+export class AuthKeyError extends P2proxyError<AuthKeyErrorCode> {
   /** The file at fault. */
   readonly path: string;
 

@@ -7,7 +7,7 @@
  */
 import { connect as nodeConnect, type Socket } from "node:net";
 import { SOCKS_REPLY } from "../core/codec/socks5.ts";
-import { P2ProxyError } from "../core/errors.ts";
+import { P2proxyError } from "../core/errors.ts";
 import { hostPort } from "../core/host_port.ts";
 import { fromNodeSocket, type TcpConn } from "../wire/tcp_conn.ts";
 
@@ -19,7 +19,7 @@ export interface DialedTcp {
 }
 
 /** A failed destination connect, with the SOCKS reply code it maps to. */
-export class TcpDialError extends P2ProxyError<"refused" | "unreachable" | "timeout" | "failed"> {
+export class TcpDialError extends P2proxyError<"refused" | "unreachable" | "timeout" | "failed"> {
   readonly replyCode: number;
 
   constructor(

@@ -33,7 +33,7 @@ import {
   routesOf,
   selectExits,
 } from "../core/domain/registry.ts";
-import { describeError } from "../core/errors.ts";
+import { describeError, P2proxyError } from "../core/errors.ts";
 import { asPeerId, isRelayedAddress, type Multiaddr, type PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { ConnectionInfo, NetworkNode } from "../core/ports/network.ts";
@@ -141,12 +141,12 @@ export interface DirectoryCounters {
   readonly errors: Readonly<DirectoryErrorCounts>;
 }
 
-/** An error answer, thrown by handlers. */
-class Refusal extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.code = code;
+/** An error answer, thrown by handlers: the wire code the requester gets. */
+class Refusal extends P2proxyError<"refused"> {
+  readonly wireCode: ErrorCode;
+  constructor(wireCode: ErrorCode, message: string) {
+    super("refused", message);
+    this.wireCode = wireCode;
   }
 }
 
@@ -313,7 +313,7 @@ export class DirectoryServer {
   }
 
   #refusalOf(error: unknown, remote: ConnectionInfo): DirectoryResponse {
-    if (error instanceof Refusal) return errorResponse(error.code, error.message);
+    if (error instanceof Refusal) return errorResponse(error.wireCode, error.message);
     if (
       error instanceof RegistryError || error instanceof FilterError ||
       error instanceof DirectoryWireError

@@ -19,7 +19,7 @@ import { getLogger } from "@logtape/logtape";
 import { JIT_WAIT_MS, REDISCOVERY_COOLDOWN_MS } from "../core/domain/constants.ts";
 import {
   type ConnectedDestination,
-  ConnectError,
+  ExitConnectError,
   type ExitConnector,
   pinnedCandidateRoutes,
   retryForever,
@@ -358,11 +358,11 @@ export class DiscoveryActor {
         clock: this.#deps.clock,
         signal: this.#stop.signal,
         onFailure: (error, delayMs) => {
-          if (error instanceof ConnectError && error.code === "pinned-exhausted") {
+          if (error instanceof ExitConnectError && error.code === "pinned-exhausted") {
             this.#pinnedDown.add(server.port);
           }
           // The connector has said why (an `error` event); this line says when it tries again.
-          const expected = error instanceof ConnectError;
+          const expected = error instanceof ExitConnectError;
           logger[expected ? "info" : "warn"](
             expected
               ? "Port {port}: looking for an exit again in {retryIn}."

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ServerConfig } from "../core/config/proxy_config.ts";
-import { P2ProxyError } from "../core/errors.ts";
+import { P2proxyError } from "../core/errors.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { InboundProtocol, SessionRouter } from "../core/ports/inbound.ts";
 import { TcpListener } from "../wire/tcp_listener.ts";
@@ -20,9 +20,6 @@ export interface InboundListenersDeps {
   readonly router: SessionRouter;
   readonly events: EventSink;
 }
-
-/** Why a server cannot be served: no loaded door speaks its protocol. */
-export class InboundError extends P2ProxyError<"unknown-protocol"> {}
 
 /** The running listeners of every server. */
 export class InboundListeners {
@@ -44,7 +41,8 @@ export class InboundListeners {
       for (const [index, server] of deps.servers.entries()) {
         const door = byProtocol.get(server.protocol);
         if (!door) {
-          throw new InboundError(
+          // No loaded door speaks the server's protocol.
+          throw new P2proxyError(
             "unknown-protocol",
             `servers[${index}].protocol is "${server.protocol}", but no loaded plugin serves it ` +
               `(loaded: ${[...byProtocol.keys()].join(", ") || "none"}). Add the plugin that ` +

@@ -9,7 +9,7 @@
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { encodeFrame, readFrame } from "../core/codec/frame.ts";
-import { P2ProxyError } from "../core/errors.ts";
+import { P2proxyError } from "../core/errors.ts";
 import type {
   ExitAttributes,
   FlagPolicy as CoreFlagPolicy,
@@ -45,7 +45,7 @@ export const DIRECTORY_RESPONSE_TIMEOUT_MS = 10_000;
 export type DirectoryWireErrorCode = "invalid-value";
 
 /** A wire value that cannot become a core value (the hub answers INVALID_ARGUMENT). */
-export class DirectoryWireError extends P2ProxyError<DirectoryWireErrorCode> {}
+export class DirectoryWireError extends P2proxyError<DirectoryWireErrorCode> {}
 
 const POLICY_FROM_WIRE: ReadonlyMap<number, CoreFlagPolicy> = new Map([
   [FlagPolicy.ALLOW, "allow"],

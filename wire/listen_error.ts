@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../core/errors.ts";
+import { P2proxyError } from "../core/errors.ts";
 
 /** `address-in-use`: another socket holds the address; `listen-failed`: anything else. */
 export type ListenErrorCode = "address-in-use" | "listen-failed";
@@ -22,7 +22,7 @@ export interface ListenSite {
 }
 
 /** A listener that could not be opened. */
-export class ListenError extends P2ProxyError<ListenErrorCode> {
+export class ListenError extends P2proxyError<ListenErrorCode> {
   /** The address that could not be bound. */
   readonly address: string;
   /** The config key that sets it. */

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { P2proxyError } from "../core/errors.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import { closeQuietly, type TcpConn, writeAll } from "./tcp_conn.ts";
 
@@ -50,10 +51,8 @@ export interface RelayOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Raised when a relay was idle for longer than its timeout. */
-export class IdleTimeoutError extends Error {
-  override name = "IdleTimeoutError";
-}
+/** The code of the error a relay ends with when it was idle for longer than its timeout. */
+export const IDLE_TIMEOUT_CODE = "idle-timeout";
 
 /** Relays until both directions end; never throws. Closes `tcp` and ends `stream`. */
 export async function relay(
@@ -78,7 +77,7 @@ export async function relay(
   const idleTimer = idleTimeoutMs > 0
     ? setInterval(() => {
       if (Date.now() - lastActivity >= idleTimeoutMs) {
-        fail(new IdleTimeoutError(`No bytes moved for ${idleTimeoutMs} ms.`));
+        fail(new P2proxyError(IDLE_TIMEOUT_CODE, `No bytes moved for ${idleTimeoutMs} ms.`));
       }
     }, Math.max(50, Math.floor(idleTimeoutMs / IDLE_CHECK_FRACTION)))
     : undefined;

@@ -27,7 +27,7 @@ import type { DemoConfig } from "../config/demo_config.ts";
 import type { ExitConfig } from "../config/exit_config.ts";
 import type { HubConfig } from "../config/hub_config.ts";
 import type { ProxyConfig } from "../config/proxy_config.ts";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import type { Authenticator } from "../ports/authenticator.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
@@ -197,7 +197,7 @@ export type PluginErrorCode =
   | "start-failed";
 
 /** A refused plugin set; `plugin` names the plugin at fault when there is one. */
-export class PluginError extends P2ProxyError<PluginErrorCode> {
+export class PluginError extends P2proxyError<PluginErrorCode> {
   /** The name of the plugin at fault, when one is. */
   readonly plugin?: string;
 

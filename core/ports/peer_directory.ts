@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import type { Multiaddr, PeerId } from "../ids.ts";
 import type { ExitAttributes, ServerFilters } from "../domain/attributes.ts";
 
@@ -59,4 +59,4 @@ export type DirectoryErrorCode =
   | "unavailable";
 
 /** A failed directory query. */
-export class DirectoryError extends P2ProxyError<DirectoryErrorCode> {}
+export class DirectoryError extends P2proxyError<DirectoryErrorCode> {}

@@ -19,7 +19,7 @@ import { circuitRelayServer, type RelayReservation } from "@libp2p/circuit-relay
 import type { PeerId as Libp2pPeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { getLogger } from "@logtape/logtape";
-import { describeError, P2ProxyError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 import { asPeerId, type PeerId } from "../../core/ids.ts";
 import type { RelayLimits, RelayServerControl } from "../../core/ports/relay_server.ts";
 
@@ -41,9 +41,6 @@ export interface RelayServerOptions {
 
 /** Why the relay server cannot be built. */
 export type RelayServerErrorCode = "bad-option";
-
-/** A relay server option out of range. */
-export class RelayServerError extends P2ProxyError<RelayServerErrorCode> {}
 
 /** The largest duration a relay `Limit` carries (a uint32 on the wire). */
 const MAX_LIMIT_DURATION_MS = 4_294_967_295;
@@ -82,7 +79,7 @@ export function relayServerService(options: RelayServerOptions): (components: an
 function checkOptions(options: RelayServerOptions): void {
   const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER) => {
     if (Number.isSafeInteger(value) && value > 0 && value <= max) return;
-    throw new RelayServerError(
+    throw new P2proxyError<RelayServerErrorCode>(
       "bad-option",
       `Relay server option ${name} is ${value}; it must be a whole number from 1 to ${max} ` +
         "(the default limits are never unlimited, so the hub is not an open relay).",
