@@ -137,7 +137,8 @@ async function permissionSetOf(
       );
       return mergePermissions(
         authServePermissions(config, flags.config!),
-        { env: YAML_ENV },
+        // The plugin list (the service's clock comes from it).
+        { env: YAML_ENV, read: ["deno.json"] },
         stateDirLockPermissions(config.stateDir),
         planPermissions(plan, { stateDir: config.stateDir, role: "auth" }),
       );
