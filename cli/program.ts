@@ -29,8 +29,8 @@ import {
   writeFatal,
 } from "./logging.ts";
 import type { StaticPluginModules } from "./plugin_loader.ts";
-import { P2ProxyError } from "../core/errors.ts";
-import { ListenError } from "../runtime/listen_error.ts";
+import { P2proxyError } from "../core/errors.ts";
+import { ListenError } from "../wire/listen_error.ts";
 import { VERSION } from "./version.ts";
 
 /** Options of `runCli`. */
@@ -125,7 +125,7 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
     }
     writeFatal(message, {
       exitCode: code,
-      ...(shown instanceof P2ProxyError ? { code: shown.code } : {}),
+      ...(shown instanceof P2proxyError ? { code: shown.code } : {}),
     });
     return code;
   } finally {

@@ -10,7 +10,8 @@ import {
   DEMO_DEFAULT_METRICS_PORT,
   DEMO_DEFAULT_SOCKS_PORT,
   DEMO_DEFAULT_WHOAMI_PORT,
-} from "../demo_settings.ts";
+  type DemoFlags,
+} from "../demo_flags.ts";
 
 /** Adds the command. */
 export function registerDemo(program: Command, context: CliContext): void {
@@ -35,7 +36,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       "serve the admin API (/v1/listeners, /v1/exits) on 127.0.0.1:<port> (0 = off)",
       "0",
     )
-    .action(async (options: import("../run/demo.ts").DemoOptions) => {
+    .action(async (options: DemoFlags) => {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);
     });

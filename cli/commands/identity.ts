@@ -7,7 +7,9 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { DEFAULT_STATE_DIR } from "../../core/config/common.ts";
 import { createIdentityFile } from "../../plugins/identity-file/mod.ts";
-import { composeRole } from "../compose.ts";
+import { planRole } from "../../compose/plan.ts";
+import { Composition } from "../../core/plugin/host.ts";
+import { loadPlugins } from "../plugin_loader.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
 
@@ -42,7 +44,9 @@ export function registerIdentity(program: Command, context: CliContext): void {
     .description("print this node's peer id (creates the identity on first use)")
     .option("--state-dir <dir>", `where the keypair lives (env ${STATE_DIR_ENV}; default ".")`)
     .action(async (options: { stateDir?: string }) => {
-      const composition = await composeRole(context, "tool", { extraWants: ["identity"] }, {
+      const plugins = await loadPlugins(context.cwd, context.staticModules);
+      const plan = planRole({ role: "tool" }, plugins, { wants: ["identity"] });
+      const composition = await Composition.create(plan, {
         stateDir: stateDirOf(options),
         role: "tool",
       });

@@ -9,7 +9,7 @@
 import type { Command } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { hostPort } from "../../core/host_port.ts";
-import { startWhoamiServer } from "../../runtime/whoami_server.ts";
+import { startWhoamiServer } from "../../compose/whoami_server.ts";
 import type { CliContext } from "../context.ts";
 import { waitForStopSignal } from "../shutdown.ts";
 import { addRunFlags } from "./_run_flags.ts";

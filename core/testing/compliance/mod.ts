@@ -18,6 +18,7 @@ export * from "./clock.ts";
 export * from "./dialer.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
+export * from "./inbound.ts";
 export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./plugin_manifest.ts";
