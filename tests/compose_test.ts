@@ -1,8 +1,9 @@
 /**
  * The composition root as a library (compose/mod.ts): a program builds a hub, an exit and a proxy
  * from code — no config file, no CLI — with the same config objects a config file loads into and
- * the built-in plugins, then carries a real curl through the proxy's SOCKS port, and opens a
- * session through the proxy's router with no listener at all. In one process, on loopback.
+ * the built-in plugins, then carries a real curl through the proxy's SOCKS port, opens a
+ * session through the proxy's router with no listener at all, and reads the exit control the
+ * admin API and the terminal UI drive. In one process, on loopback.
  */
 import assert from "node:assert/strict";
 import { createRole } from "../compose/mod.ts";
@@ -118,6 +119,19 @@ Deno.test("a proxy built from code carries a curl through an exit found at a hub
       assert.match(response, /^HTTP\/1\.[01] 200 /);
       assert.match(response, /\r\n\r\n127\.0\.0\.1 \d+\n$/);
       assert.equal(http.accepted, 2);
+    });
+
+    await t.step("the exit control shows the listener's exit and the hub's candidate", async () => {
+      const listeners = proxy.control.listeners();
+      assert.deepEqual(listeners.map((l) => [l.name, l.port, l.exit?.peerId]), [
+        [`socks5-${socksPort}`, socksPort, exit.network.peerId],
+      ]);
+      const report = await proxy.control.exits(AbortSignal.timeout(WAIT_MS));
+      assert.deepEqual(report.problems, []);
+      assert.deepEqual(
+        report.candidates.map((c) => [c.peerId, c.attributes?.country, c.usedBy]),
+        [[exit.network.peerId, "NL", [`socks5-${socksPort}`]]],
+      );
     });
   } finally {
     for (const role of running) await role.stop();

@@ -71,6 +71,6 @@ export interface OperatorConsole extends EventSink {
   supported(): boolean;
   /** Takes one log line (the CLI routes log records here while the console is open). */
   log(line: ConsoleLogLine): void;
-  /** Puts the console on screen. */
+  /** Puts the console on screen; a second `open` before `close` throws (code `console-open`). */
   open(view: ConsoleView): Promise<ConsoleSession>;
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { describeError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 import type { P2ProxyEvent } from "../../core/events.ts";
 import type { PeerId } from "../../core/ids.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -101,7 +101,12 @@ export class InkConsole implements OperatorConsole {
   }
 
   async open(view: ConsoleView): Promise<ConsoleSession> {
-    if (this.#session) throw new Error("The terminal UI is already open.");
+    if (this.#session) {
+      throw new P2proxyError(
+        "console-open",
+        "The terminal UI is already open: close its session before opening it again.",
+      );
+    }
     const { mountConsole } = await import("./ink_app.ts");
     this.#control = view.control;
     const { control: _, ...shown } = view;
