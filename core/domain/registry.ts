@@ -22,8 +22,8 @@
  */
 import { multiaddr } from "@multiformats/multiaddr";
 import { P2ProxyError } from "../errors.ts";
-import { isRelayedAddress, type Multiaddr, type PeerId } from "../ids.ts";
-import type { ExitRegistration } from "../ports/registry_store.ts";
+import { isRelayedAddress, type Multiaddr, type PeerId, peerIdOfAddress } from "../ids.ts";
+import type { ExitRegistration, RegistryQuery, RelaySlot } from "../ports/registry_store.ts";
 import type { ExitAttributes, ServerFilters } from "./attributes.ts";
 import { MAX_BANDWIDTH_BPS } from "./bandwidth.ts";
 import { synthesizeCircuit, withPeerId } from "./circuit.ts";
@@ -59,6 +59,12 @@ export const MAX_PEER_ID_CHARS = 128;
  * lengthens the proxy's dial race.
  */
 export const MAX_RELAY_ROUTES = 4;
+
+/**
+ * Most hubs whose relay slots one record remembers: an exit bootstraps to a
+ * handful of hubs; more only lengthens the proxy's dial race.
+ */
+export const MAX_RELAY_HUBS = 8;
 
 /** Longest value quoted whole in a problem. */
 const MAX_QUOTED_CHARS = 64;
@@ -106,6 +112,11 @@ export interface RegistrationContext {
   readonly hubAddresses: readonly Multiaddr[];
   /** This hub holds a relay reservation of the registrant. */
   readonly holdsReservation: boolean;
+  /**
+   * This hub's peer id, under which its relay slot is recorded; default: the
+   * peer id the first of `hubAddresses` ends in.
+   */
+  readonly hub?: PeerId;
 }
 
 /**
@@ -124,19 +135,57 @@ export function acceptRegistration(
   if (problems.length > 0) {
     throw new RegistryError("invalid-argument", "The registration", problems);
   }
-  const relayRoutes = request.relayed || context.holdsReservation
+  const ownRoutes = request.relayed || context.holdsReservation
     ? circuitsThrough(context.hubAddresses, context.registrant)
     : [];
+  const relaySlots = mergeRelaySlots(context, ownRoutes);
   return {
     peerId: context.registrant,
     attributes,
     addresses,
     relayed: request.relayed,
-    relayRoutes,
+    relayRoutes: relayRoutesOf(relaySlots),
     registeredAt: context.previous?.registeredAt ?? context.now,
     lastSeenAt: context.now,
     expiresAt: expiryOf(context.now, context.heartbeatIntervalMs, context.missedHeartbeats),
+    ...(relaySlots.length > 0 ? { relaySlots } : {}),
   };
+}
+
+/**
+ * The relay slots after this hub accepted a registration: this hub's slot
+ * replaced by `ownRoutes` (dropped when empty: the exit no longer listens
+ * through it), other hubs' slots kept while they are younger than an expired
+ * record (`missedHeartbeats` × heartbeat): a hub the exit stopped registering
+ * with (it went down) falls out on its own. Freshest first, at most
+ * {@link MAX_RELAY_HUBS}.
+ */
+export function mergeRelaySlots(
+  context: RegistrationContext,
+  ownRoutes: readonly Multiaddr[],
+): RelaySlot[] {
+  const hub = context.hub ?? hubIdOf(context.hubAddresses);
+  const others = (context.previous?.relaySlots ?? []).filter((slot) =>
+    slot.hub !== hub &&
+    expiryOf(slot.seenAt, context.heartbeatIntervalMs, context.missedHeartbeats) > context.now
+  );
+  const own: RelaySlot[] = hub !== undefined && ownRoutes.length > 0
+    ? [{ hub, routes: [...ownRoutes], seenAt: context.now }]
+    : [];
+  return [...own, ...others]
+    .sort((a, b) => b.seenAt - a.seenAt)
+    .slice(0, MAX_RELAY_HUBS)
+    .map((slot) => ({ hub: slot.hub, routes: [...slot.routes], seenAt: slot.seenAt }));
+}
+
+/** Every circuit of the slots, in slot order, without duplicates. */
+function relayRoutesOf(slots: readonly RelaySlot[]): Multiaddr[] {
+  return [...new Set(slots.flatMap((slot) => slot.routes))];
+}
+
+function hubIdOf(hubAddresses: readonly Multiaddr[]): PeerId | undefined {
+  const first = hubAddresses[0];
+  return first === undefined ? undefined : peerIdOfAddress(first);
 }
 
 /** When an exit seen at `now` is forgotten: after `missedHeartbeats` whole heartbeats. */
@@ -425,6 +474,20 @@ export function selectExits(
     .slice(0, limit);
   context.rotation.markReturned(chosen.map((exit) => exit.registration.peerId));
   return chosen;
+}
+
+/**
+ * What a store may narrow a `FindNodes` by: the filters' country and ASN
+ * (exact values the record must have); every record matching the filters has
+ * them.
+ */
+export function registryQueryOf(filters: ServerFilters): RegistryQuery {
+  return {
+    ...(filters.country === undefined ? {} : {
+      country: normalizeCountry(filters.country) ?? filters.country.trim().toUpperCase(),
+    }),
+    ...(filters.asn === undefined ? {} : { asn: filters.asn }),
+  };
 }
 
 function compareCandidates(a: SelectedExit, b: SelectedExit, rotation: ExitRotation): number {

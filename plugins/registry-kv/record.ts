@@ -7,7 +7,7 @@
  */
 import { asMultiaddr, asPeerId } from "../../core/ids.ts";
 import type { ExitAttributes } from "../../core/domain/attributes.ts";
-import type { ExitRegistration } from "../../core/ports/registry_store.ts";
+import type { ExitRegistration, RelaySlot } from "../../core/ports/registry_store.ts";
 
 /** A parsed record, or why the value is not one. */
 export type ParsedRegistration =
@@ -32,6 +32,8 @@ export function parseRegistration(value: unknown): ParsedRegistration {
   for (const field of TIME_FIELDS) {
     if (!Number.isFinite(value[field])) return bad(`${field} is not a time`);
   }
+  const relaySlots = parseRelaySlots(value.relaySlots);
+  if (typeof relaySlots === "string") return bad(relaySlots);
   return {
     ok: true,
     value: {
@@ -43,8 +45,28 @@ export function parseRegistration(value: unknown): ParsedRegistration {
       registeredAt: value.registeredAt as number,
       lastSeenAt: value.lastSeenAt as number,
       expiresAt: value.expiresAt as number,
+      ...(relaySlots ? { relaySlots } : {}),
     },
   };
+}
+
+/** The relay slots of a record (absent in records of older versions), or the problem. */
+function parseRelaySlots(value: unknown): RelaySlot[] | undefined | string {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return "relaySlots is not a list";
+  const slots: RelaySlot[] = [];
+  for (const slot of value) {
+    if (!isFields(slot) || typeof slot.hub !== "string" || !isStringList(slot.routes)) {
+      return "relaySlots holds an entry without a hub and routes";
+    }
+    if (!Number.isFinite(slot.seenAt)) return "relaySlots holds an entry without seenAt";
+    slots.push({
+      hub: asPeerId(slot.hub),
+      routes: slot.routes.map(asMultiaddr),
+      seenAt: slot.seenAt as number,
+    });
+  }
+  return slots;
 }
 
 function parseAttributes(value: unknown): ExitAttributes | string {

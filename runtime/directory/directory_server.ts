@@ -30,6 +30,7 @@ import {
   MAX_RESOLVE_IDS,
   peerListProblems,
   RegistryError,
+  registryQueryOf,
   routesOf,
   selectExits,
 } from "../../core/domain/registry.ts";
@@ -374,6 +375,7 @@ export class DirectoryServer {
         heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
         missedHeartbeats: this.#options.missedHeartbeats,
         hubAddresses: this.#hubAddresses(),
+        hub: this.#options.network.peerId,
         holdsReservation: this.#options.holdsReservation?.(registrant) ?? false,
         ...(previous ? { previous } : {}),
       },
@@ -407,7 +409,11 @@ export class DirectoryServer {
     const problems = peerListProblems("exclude", request.exclude, MAX_EXCLUDE_IDS);
     if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
     const filters = filtersFromWire(request.filters);
-    const registrations = await this.#options.registry.list();
+    // An indexed store reads only the records of the filters' country/ASN (docs/hub-behaviour.md).
+    const { registry } = this.#options;
+    const registrations = registry.find
+      ? await registry.find(registryQueryOf(filters))
+      : await registry.list();
     const hubAddresses = this.#hubAddresses();
     const chosen = selectExits(
       registrations,
