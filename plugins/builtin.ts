@@ -16,6 +16,7 @@ import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
 import { plugin as registryKv } from "./registry-kv/mod.ts";
 import { plugin as registryMemory } from "./registry-memory/mod.ts";
+import { plugin as registryRedis } from "./registry-redis/mod.ts";
 import { plugin as resolverStatic } from "./resolver-static/mod.ts";
 import { plugin as resolverSystem } from "./resolver-system/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
@@ -35,6 +36,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   stickyMemory,
   registryMemory,
   registryKv,
+  registryRedis,
   authStatic,
   authConnect,
   resolverSystem,
