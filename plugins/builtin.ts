@@ -10,6 +10,7 @@ import { plugin as authConnect } from "./auth-connect/mod.ts";
 import { plugin as authStatic } from "./auth-static/mod.ts";
 import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
+import { plugin as geoipMmdb } from "./geoip-mmdb/mod.ts";
 import { plugin as identityFile } from "./identity-file/mod.ts";
 import { plugin as logEvents } from "./log-events/mod.ts";
 import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
@@ -41,6 +42,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   authConnect,
   resolverSystem,
   resolverStatic,
+  geoipMmdb,
 ] as unknown as readonly PluginDefinition[];
 
 /**

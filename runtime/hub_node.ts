@@ -19,6 +19,7 @@ import { describeError } from "../core/errors.ts";
 import type { PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
+import type { GeoIp } from "../core/ports/geoip.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import type { ExitRegistration, RegistryStore } from "../core/ports/registry_store.ts";
 import type { RelayLimits, RelayServerControl } from "../plugins/network-libp2p/relay_server.ts";
@@ -47,6 +48,8 @@ export interface HubNodeDeps {
   readonly events?: EventSink;
   /** Token check for directory requests; absent = auth off. */
   readonly verifyToken?: VerifyDirectoryToken;
+  /** Locates exits' observed addresses (verified locations); absent = declared values stand. */
+  readonly geoip?: GeoIp;
   /** The relay server to apply limits to; default: `network.relayServer` when it has one. */
   readonly relay?: RelayServerControl;
   /** How often expired exits are swept; default: the heartbeat interval. */
@@ -118,6 +121,7 @@ export class HubNode {
         else early.push(registration.peerId);
       },
       ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
+      ...(deps.geoip ? { geoip: deps.geoip } : {}),
     });
     const hub = built.hub = new HubNode(deps, server, rotation, relay);
     for (const peer of early) hub.#raise(peer);

@@ -24,7 +24,9 @@ export async function runHub(flags: RoleFlags, context: CliContext): Promise<voi
     env: (name) => Deno.env.get(name),
   });
   await verifier?.start();
+  const geoip = composition.find("geoip");
   const hub = await HubNode.start({
+    ...(geoip ? { geoip } : {}),
     config,
     network,
     registry: composition.get("registry-store"),

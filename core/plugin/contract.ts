@@ -27,6 +27,7 @@ import type { Authenticator } from "../ports/authenticator.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
+import type { GeoIp } from "../ports/geoip.ts";
 import type { HttpRoutes } from "../ports/http_routes.ts";
 import type { Identity } from "../ports/identity.ts";
 import type { NetworkNode } from "../ports/network.ts";
@@ -72,6 +73,8 @@ export interface Capabilities {
   "registry-store": RegistryStore;
   /** Turns a destination name into addresses at the exit (system resolver, or a static map). */
   "resolver": Resolver;
+  /** Locates an exit's observed address (the hub verifies declared locations with it). */
+  "geoip": GeoIp;
 }
 
 /** A capability name. */

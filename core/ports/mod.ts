@@ -13,5 +13,6 @@ export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./registry_store.ts";
 export * from "./resolver.ts";
+export * from "./geoip.ts";
 export * from "./sticky_store.ts";
 export * from "./stream_opener.ts";

@@ -7,14 +7,25 @@
  * @module
  */
 import type { ExitAttributes } from "../domain/attributes.ts";
+import type { LocationCheck } from "../domain/verified_location.ts";
 import type { Multiaddr, PeerId } from "../ids.ts";
 
 /** One registered exit, as a hub stored it on the exit's last heartbeat. */
 export interface ExitRegistration {
   /** The exit: always the remote peer of the connection it registered on. */
   readonly peerId: PeerId;
-  /** What the exit said about itself, validated and normalised by the hub. */
+  /**
+   * What the exit said about itself, validated and normalised by the hub;
+   * with a geolocation database, its located fields are the database's
+   * (see {@link location}).
+   */
   readonly attributes: ExitAttributes;
+  /**
+   * Where the hub located the address the registration came from, and which
+   * declared values it replaced; absent when the hub has no geolocation
+   * database (or for records of older versions).
+   */
+  readonly location?: LocationCheck;
   /** Direct (non-circuit) addresses, each ending in `/p2p/<peerId>`, in the exit's order. */
   readonly addresses: readonly Multiaddr[];
   /** The exit said it is reachable through the hub's relay. */

@@ -29,6 +29,15 @@ export function copyRegistration(record: ExitRegistration): ExitRegistration {
     lastSeenAt: record.lastSeenAt,
     expiresAt: record.expiresAt,
     ...(record.relaySlots ? { relaySlots: record.relaySlots.map(copySlot) } : {}),
+    ...(record.location
+      ? {
+        location: {
+          observedIp: record.location.observedIp,
+          verified: record.location.verified,
+          replaced: record.location.replaced.map((value) => ({ ...value })),
+        },
+      }
+      : {}),
   };
 }
 

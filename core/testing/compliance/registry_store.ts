@@ -335,12 +335,13 @@ export function registrationArbitrary(): FastCheckArbitrary<ExitRegistration> {
     hosts: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 16 }),
     relayed: fc.boolean(),
     slotHubs: fc.array(fc.integer({ min: 0, max: 7 }), { maxLength: 3 }),
+    located: fc.option(fc.tuple(fc.boolean(), fc.constantFrom("NL", "DE")), { nil: undefined }),
     times: fc.tuple(
       fc.integer({ min: 0, max: 1e12 }),
       fc.integer({ min: 0, max: 1e12 }),
       fc.integer({ min: 0, max: 1e12 }),
     ),
-  }).map(({ n, attributes, hosts, relayed, slotHubs, times: [a, b, c] }) => {
+  }).map(({ n, attributes, hosts, relayed, slotHubs, located, times: [a, b, c] }) => {
     const peerId = aPeerId(n);
     const relaySlots = slotHubs.map((hub) => ({
       hub: aRelayPeerId(hub),
@@ -358,6 +359,15 @@ export function registrationArbitrary(): FastCheckArbitrary<ExitRegistration> {
       lastSeenAt: BASE_TIME_MS + a + b,
       expiresAt: BASE_TIME_MS + a + b + c,
       ...(relaySlots.length > 0 ? { relaySlots } : {}),
+      ...(located === undefined ? {} : {
+        location: {
+          observedIp: `198.51.100.${n % 256}`,
+          verified: located[0],
+          replaced: located[0]
+            ? [{ field: "country" as const, declared: "FR", located: located[1] }]
+            : [],
+        },
+      }),
     };
   });
 }
@@ -375,5 +385,6 @@ function vandalise(record: ExitRegistration): void {
   (writable.addresses as Multiaddr[]).push(asMultiaddr("/ip4/0.0.0.0/tcp/1"));
   (writable.relayRoutes as Multiaddr[]).push(asMultiaddr("/ip4/0.0.0.0/tcp/2"));
   for (const slot of writable.relaySlots ?? []) (slot.routes as Multiaddr[]).length = 0;
+  if (writable.location) (writable.location.replaced as unknown[]).length = 0;
   writable.expiresAt = -1;
 }
