@@ -115,7 +115,7 @@ export class HubNode {
       missedHeartbeats: deps.config.missedHeartbeats,
       findNodesMax: deps.config.findNodesMax,
       rotation,
-      ...(relay ? { holdsReservation: (peer: PeerId) => relay.hasReservation(peer) } : {}),
+      ...(relay ? { holdsReservation: reservationCheck(relay) } : {}),
       onRegistered: (registration) => {
         if (built.hub) built.hub.#raise(registration.peerId);
         else early.push(registration.peerId);
@@ -247,6 +247,23 @@ export class HubNode {
         .finally(() => this.#scheduleSweep());
     }, intervalMs);
   }
+}
+
+/**
+ * `holdsReservation` for the directory server: FindNodes asks it for every
+ * candidate, and asking the relay parses the peer id each time (~10 µs: 5 ms
+ * for 500 candidates). So the reserved peers (at most `max_reservations`) are
+ * read once and kept until the current synchronous pass ends.
+ */
+function reservationCheck(relay: RelayServerControl): (peer: PeerId) => boolean {
+  let reserved: Set<PeerId> | undefined;
+  return (peer) => {
+    if (!reserved) {
+      reserved = new Set(relay.reservedPeers());
+      queueMicrotask(() => reserved = undefined);
+    }
+    return reserved.has(peer);
+  };
 }
 
 /** The relay server of a network that has one (a `Libp2pNetwork` built with `relayServer`). */
