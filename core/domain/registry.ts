@@ -28,7 +28,7 @@ import type { ExitAttributes, ServerFilters } from "./attributes.ts";
 import { MAX_BANDWIDTH_BPS } from "./bandwidth.ts";
 import { synthesizeCircuit, withPeerId } from "./circuit.ts";
 import { normalizeCountry } from "./country.ts";
-import { createFilterMatcher } from "./filters.ts";
+import { createFilterPredicate } from "./filters.ts";
 
 /** Longest city, region or ISP an exit may register; real names are far shorter. */
 export const MAX_ATTRIBUTE_CHARS = 128;
@@ -459,19 +459,30 @@ export function selectExits(
   query: FindNodesSelection,
   context: SelectionContext,
 ): SelectedExit[] {
-  const matches = createFilterMatcher(query.filters);
+  const passes = createFilterPredicate(query.filters);
   const excluded = new Set<string>(query.exclude);
   const limit = findNodesLimit(query.limit, context.findNodesMax);
-  const candidates: SelectedExit[] = [];
+  // Sort keys are read once per candidate and routes built only for the chosen: a busy hub
+  // judges hundreds of candidates per query (docs/hub-behaviour.md#answer-order).
+  const candidates: Candidate[] = [];
   for (const registration of registrations) {
     if (isExpired(registration, context.now) || excluded.has(registration.peerId)) continue;
-    if (!matches(registration.attributes).matches) continue;
-    const routes = routesOf(registration, context.hubCircuits(registration.peerId));
-    if (routes.length > 0) candidates.push({ registration, routes });
+    if (!passes(registration.attributes)) continue;
+    const hubCircuits = context.hubCircuits(registration.peerId);
+    // Registered addresses are direct by the registration rule; circuits are the other routes.
+    const direct = registration.addresses.length > 0;
+    if (!direct && hubCircuits.length === 0 && registration.relayRoutes.length === 0) continue;
+    candidates.push({
+      registration,
+      hubCircuits,
+      direct,
+      lastReturned: context.rotation.lastReturned(registration.peerId),
+    });
   }
-  const chosen = candidates
-    .sort((a, b) => compareCandidates(a, b, context.rotation))
-    .slice(0, limit);
+  const chosen = candidates.sort(compareCandidates).slice(0, limit).map((candidate) => ({
+    registration: candidate.registration,
+    routes: routesOf(candidate.registration, candidate.hubCircuits),
+  }));
   context.rotation.markReturned(chosen.map((exit) => exit.registration.peerId));
   return chosen;
 }
@@ -490,21 +501,22 @@ export function registryQueryOf(filters: ServerFilters): RegistryQuery {
   };
 }
 
-function compareCandidates(a: SelectedExit, b: SelectedExit, rotation: ExitRotation): number {
-  const directFirst = Number(!hasDirectRoute(a)) - Number(!hasDirectRoute(b));
-  if (directFirst !== 0) return directFirst;
-  const leastRecent = rotation.lastReturned(a.registration.peerId) -
-    rotation.lastReturned(b.registration.peerId);
-  if (leastRecent !== 0) return leastRecent;
-  return a.registration.peerId < b.registration.peerId
-    ? -1
-    : a.registration.peerId > b.registration.peerId
-    ? 1
-    : 0;
+/** A matching exit with its sort keys. */
+interface Candidate {
+  readonly registration: ExitRegistration;
+  readonly hubCircuits: readonly Multiaddr[];
+  readonly direct: boolean;
+  readonly lastReturned: number;
 }
 
-function hasDirectRoute(exit: SelectedExit): boolean {
-  return exit.routes.some((route) => !isRelayedAddress(route));
+function compareCandidates(a: Candidate, b: Candidate): number {
+  const directFirst = Number(!a.direct) - Number(!b.direct);
+  if (directFirst !== 0) return directFirst;
+  const leastRecent = a.lastReturned - b.lastReturned;
+  if (leastRecent !== 0) return leastRecent;
+  const peerA = a.registration.peerId;
+  const peerB = b.registration.peerId;
+  return peerA < peerB ? -1 : peerA > peerB ? 1 : 0;
 }
 
 /**
