@@ -26,6 +26,7 @@ export * from "./domain/sticky_state.ts";
 export * from "./domain/single_flight.ts";
 export * from "./domain/connect.ts";
 export * from "./domain/manual_choice.ts";
+export * from "./domain/verified_location.ts";
 export * from "./config/mod.ts";
 // Named by `AuthSettings["transport"]`; exported here so the public type's parts are public too.
 export { AUTH_SERVICE_TRANSPORTS } from "./config/common.ts";

@@ -26,8 +26,11 @@ export type LocatedField = typeof LOCATED_FIELDS[number];
 
 /** A declared value the database contradicted, and what replaced it. */
 export interface ReplacedValue {
+  /** Which attribute. */
   readonly field: LocatedField;
+  /** What the exit declared. */
   readonly declared: string | number;
+  /** What the database says, and the record now holds. */
   readonly located: string | number;
 }
 
@@ -43,7 +46,9 @@ export interface LocationCheck {
 
 /** The attributes to register and the check that produced them. */
 export interface VerifiedAttributes {
+  /** The attributes to register: the declared ones with the located fields replaced. */
   readonly attributes: ExitAttributes;
+  /** What was checked and replaced. */
   readonly location: LocationCheck;
 }
 
@@ -52,6 +57,13 @@ export interface VerifiedAttributes {
  * where the database places `observedIp` (undefined: not located). Located
  * values that a registration could not hold (an unknown country code, text
  * with `;` or control characters, too long) are ignored.
+ *
+ * @example
+ * ```ts
+ * const declared = { country: "NL", bandwidthBps: 1e9, proxy: false, mobile: false, hosting: false };
+ * verifyLocation(declared, "81.2.69.142", { country: "GB" }).location.replaced;
+ * // [{ field: "country", declared: "NL", located: "GB" }]
+ * ```
  */
 export function verifyLocation(
   declared: ExitAttributes,
