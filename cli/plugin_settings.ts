@@ -17,6 +17,7 @@ const NETWORK_LIBP2P = "@p2proxy/network-libp2p";
 const METRICS_PROMETHEUS = "@p2proxy/metrics-prometheus";
 const AUTH_CONNECT = "@p2proxy/auth-connect";
 const AUTH_STATIC = "@p2proxy/auth-static";
+const GEOIP_MMDB = "@p2proxy/geoip-mmdb";
 
 /** `auth.provider` short names → built-in plugins. */
 const AUTH_PLUGINS: Readonly<Record<string, string>> = {
@@ -55,6 +56,10 @@ export function pluginSettingsOf(loaded: RoleConfig): PluginSettings {
       ...(auth.caCert ? { ca_cert: auth.caCert } : {}),
     };
     derivedOptions[AUTH_STATIC] = auth.token ? { token: auth.token } : {};
+  }
+  // Verified exit locations only when configured: a hub without a database keeps declared values.
+  if (loaded.role === "hub" && (providers["geoip"] || GEOIP_MMDB in (config.plugins ?? {}))) {
+    extraWants.push("geoip");
   }
   return { providers, plugins: config.plugins, derivedOptions, extraWants };
 }

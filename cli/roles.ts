@@ -18,10 +18,7 @@ const ROLE_CAPABILITIES: Readonly<Record<Role, RoleCapabilities>> = {
     wants: ["event-sink", "http-routes"],
   },
   exit: { needs: ["clock", "identity", "network", "resolver"], wants: ["event-sink"] },
-  hub: {
-    needs: ["clock", "identity", "network", "registry-store"],
-    wants: ["event-sink", "geoip"],
-  },
+  hub: { needs: ["clock", "identity", "network", "registry-store"], wants: ["event-sink"] },
   auth: { needs: ["clock"], wants: ["event-sink"] },
   demo: { needs: ["clock", "resolver"], wants: ["event-sink", "http-routes"] },
   tool: { needs: [], wants: [] },
