@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../core/errors.ts";
+import { P2proxyError } from "../core/errors.ts";
 
 /** Everything went fine. */
 export const EXIT_OK = 0;
@@ -15,7 +15,7 @@ export const EXIT_BAD_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
 /** An error that ends the CLI with a given exit code and a message for the user. */
-export class CliExit extends P2ProxyError<"exit"> {
+export class CliExit extends P2proxyError<"exit"> {
   readonly exitCode: number;
 
   constructor(exitCode: number, message: string, options?: ErrorOptions) {
@@ -34,7 +34,7 @@ const BAD_CONFIG_ERRORS = new Set([
 /** The exit code an error maps to: configuration and plugin errors are usage errors. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof CliExit) return error.exitCode;
-  if (error instanceof P2ProxyError && BAD_CONFIG_ERRORS.has(error.name)) {
+  if (error instanceof P2proxyError && BAD_CONFIG_ERRORS.has(error.name)) {
     // A plugin that fails while running is a runtime failure, not bad config.
     return error.code === "start-failed" ? EXIT_RUNTIME_FAILURE : EXIT_BAD_USAGE;
   }

@@ -15,6 +15,7 @@ import { registerIdentity } from "./commands/identity.ts";
 import { registerPermissions } from "./commands/permissions.ts";
 import { registerPlugins } from "./commands/plugins.ts";
 import { registerProxy } from "./commands/proxy.ts";
+import { registerWhoami } from "./commands/whoami.ts";
 import type { CliContext } from "./context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_OK, exitCodeFor } from "./exit_codes.ts";
 import { type RunFlags, takesRunFlags } from "./commands/_run_flags.ts";
@@ -27,8 +28,8 @@ import {
   writeFatal,
 } from "./logging.ts";
 import type { StaticPluginModules } from "./plugin_loader.ts";
-import { P2ProxyError } from "../core/errors.ts";
-import { ListenError } from "../runtime/listen_error.ts";
+import { P2proxyError } from "../core/errors.ts";
+import { ListenError } from "../wire/listen_error.ts";
 import { VERSION } from "./version.ts";
 
 /** Options of `runCli`. */
@@ -78,6 +79,7 @@ export function buildProgram(context: CliContext): Command {
   registerCheck(program, context);
   registerPermissions(program, context);
   registerIdentity(program, context);
+  registerWhoami(program, context);
   for (const command of program.commands) command.exitOverride();
   // Long-running commands choose their log level and format before they run, so that
   // everything they print (even a config error) is in the format asked for.
@@ -121,7 +123,7 @@ export async function runCli(options: RunCliOptions = {}): Promise<number> {
     }
     writeFatal(message, {
       exitCode: code,
-      ...(shown instanceof P2ProxyError ? { code: shown.code } : {}),
+      ...(shown instanceof P2proxyError ? { code: shown.code } : {}),
     });
     return code;
   } finally {

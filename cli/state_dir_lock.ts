@@ -17,7 +17,7 @@
  * @module
  */
 import { join, normalize } from "node:path";
-import { describeError, P2ProxyError } from "../core/errors.ts";
+import { describeError, P2proxyError } from "../core/errors.ts";
 import type { PermissionSet } from "../core/plugin/permissions.ts";
 
 /** The lock file's name inside the state dir. */
@@ -35,7 +35,7 @@ const PID_READ_PAUSE_MS = 20;
 export type StateDirLockErrorCode = "in-use" | "unwritable";
 
 /** The state dir is locked by another process, or the lock file cannot be opened. */
-export class StateDirLockError extends P2ProxyError<StateDirLockErrorCode> {
+export class StateDirLockError extends P2proxyError<StateDirLockErrorCode> {
   /** The pid of the process holding the lock, when it could be read. */
   readonly holderPid: number | undefined;
 

@@ -27,6 +27,8 @@ export * from "./domain/single_flight.ts";
 export * from "./domain/connect.ts";
 export * from "./domain/manual_choice.ts";
 export * from "./domain/verified_location.ts";
+// Named by `CoreErrorCode`; the registry rules themselves are the hub's business.
+export type { RegistryErrorCode } from "./domain/registry.ts";
 export * from "./config/mod.ts";
 // Named by `AuthSettings["transport"]`; exported here so the public type's parts are public too.
 export { AUTH_SERVICE_TRANSPORTS } from "./config/common.ts";

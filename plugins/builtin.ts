@@ -10,8 +10,10 @@ import { plugin as authConnect } from "./auth-connect/mod.ts";
 import { plugin as authStatic } from "./auth-static/mod.ts";
 import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
+import { plugin as directoryHub } from "./directory-hub/mod.ts";
 import { plugin as geoipMmdb } from "./geoip-mmdb/mod.ts";
 import { plugin as identityFile } from "./identity-file/mod.ts";
+import { plugin as identityMemory } from "./identity-memory/mod.ts";
 import { plugin as logEvents } from "./log-events/mod.ts";
 import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
@@ -20,6 +22,7 @@ import { plugin as registryMemory } from "./registry-memory/mod.ts";
 import { plugin as registryRedis } from "./registry-redis/mod.ts";
 import { plugin as resolverStatic } from "./resolver-static/mod.ts";
 import { plugin as resolverSystem } from "./resolver-system/mod.ts";
+import { plugin as socks5 } from "./socks5/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
 import { plugin as stickyMemory } from "./sticky-memory/mod.ts";
@@ -29,7 +32,10 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   clockSystem,
   clockFake,
   identityFile,
+  identityMemory,
   networkLibp2p,
+  directoryHub,
+  socks5,
   metricsPrometheus,
   logEvents,
   stickyFile,

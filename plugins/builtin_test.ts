@@ -11,10 +11,13 @@
 import { libp2pSettled } from "../tests/_libp2p.ts";
 import type { PluginManifestFixture } from "../core/testing/compliance/plugin_manifest.ts";
 import { pluginManifestCompliance } from "../core/testing/compliance/plugin_manifest.ts";
-import { startTestAuthService, type TestAuthService } from "../runtime/auth/_test_support.ts";
+import { startTestAuthService, type TestAuthService } from "../auth-service/_test_support.ts";
 import { freePort } from "../scripts/cluster.ts";
 import { BUILTIN_PLUGINS } from "./builtin.ts";
 import { SystemClock } from "./clock-system/system_clock.ts";
+import type { NetworkNode } from "../core/ports/network.ts";
+import { aPeerId } from "../core/testing/builders.ts";
+import { FakeNetwork } from "../proxy/_fake_network.ts";
 
 /** What a built-in needs beyond the defaults, given the test's running services. */
 type Extra = (services: { auth?: TestAuthService }) => Partial<PluginManifestFixture>;
@@ -40,6 +43,11 @@ const EXTRAS: Readonly<Record<string, Extra>> = {
     // Nothing listens there: start() logs that Redis is unreachable and goes on (its own tests
     // run against a real redis-server).
     createOptions: { url: `redis://127.0.0.1:${freePort()}/0`, connect_timeout_secs: 1 },
+  }),
+  // The hub directory asks its hubs only when queried: a scripted network is enough to build it.
+  "@p2proxy/directory-hub": () => ({
+    createOptions: { hubs: [`/ip4/127.0.0.1/tcp/4001/p2p/${aPeerId(1)}`] },
+    requires: { network: new FakeNetwork() as unknown as NetworkNode },
   }),
   [AUTH_CONNECT]: ({ auth }) => ({
     role: "proxy",

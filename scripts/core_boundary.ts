@@ -1,11 +1,13 @@
 /**
  * The pure-core boundary (ARCHITECTURE.md, "Rules that keep it easy to change"): what no file under
- * core/ may use. `deno run -A scripts/core_boundary.ts` prints violations and exits 1 when there
- * are any; tests/core_boundary_test.ts runs the same check.
+ * core/ may use. `deno run -A scripts/core_boundary.ts` prints violations — these, and the layer
+ * rule's over every folder (scripts/layers.ts) — and exits 1 when there are any;
+ * tests/core_boundary_test.ts runs the same checks.
  *
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
+import { findLayerViolations, formatViolation, readSources } from "./layers.ts";
 
 /** node: modules that do no I/O and may be used in core/. */
 const PURE_NODE_MODULES = new Set(["assert", "assert/strict", "util", "events", "buffer"]);
@@ -109,5 +111,8 @@ if (import.meta.main) {
   const root = new URL("../core", import.meta.url).pathname;
   const violations = await checkCoreBoundary(root);
   for (const v of violations) console.log(`${relative(Deno.cwd(), v.file)}:${v.line}: ${v.found}`);
-  Deno.exit(violations.length > 0 ? 1 : 0);
+  // The layer rule over every folder (scripts/layers.ts) runs with the core's purity check.
+  const layers = findLayerViolations(await readSources(new URL("..", import.meta.url).pathname));
+  for (const v of layers) console.log(formatViolation(v));
+  Deno.exit(violations.length + layers.length > 0 ? 1 : 0);
 }

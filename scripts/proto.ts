@@ -25,7 +25,7 @@
  */
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { P2ProxyError } from "../core/errors.ts";
+import { P2proxyError } from "../core/errors.ts";
 
 /** The buf module root (where buf.yaml lives). */
 export const PROTO_DIR: string = new URL("../proto/", import.meta.url).pathname;
@@ -48,7 +48,7 @@ export type ProtoCodegenErrorCode =
   | "usage";
 
 /** A failure of the codegen script, with what to do about it. */
-export class ProtoCodegenError extends P2ProxyError<ProtoCodegenErrorCode> {}
+export class ProtoCodegenError extends P2proxyError<ProtoCodegenErrorCode> {}
 
 /** Options of {@link generateProto}. */
 export interface GenerateOptions {

@@ -15,12 +15,12 @@ import { asMultiaddr, asPeerId } from "../core/ids.ts";
 import type { Identity } from "../core/ports/identity.ts";
 import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork } from "../plugins/network-libp2p/libp2p_network.ts";
-import { AuthServiceClient, type AuthTransportKind } from "../runtime/auth/client.ts";
-import { signIssueTokenRequest } from "../runtime/auth/issue_request.ts";
-import type { TokenRole } from "../runtime/auth/token.ts";
-import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../runtime/connect_protocol.ts";
-import { askHub, HubRefusal } from "../runtime/directory/directory_client.ts";
-import { attributesToWire } from "../runtime/directory/directory_protocol.ts";
+import { AuthServiceClient, type AuthTransportKind } from "../auth/client.ts";
+import { signIssueTokenRequest } from "../auth/issue_request.ts";
+import type { TokenRole } from "../auth/token.ts";
+import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../wire/connect_protocol.ts";
+import { askHub, HubRefusal } from "../wire/directory_client.ts";
+import { attributesToWire } from "../wire/directory_protocol.ts";
 import {
   DirectoryRequestSchema,
   ErrorCode,

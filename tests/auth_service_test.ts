@@ -18,19 +18,19 @@ import {
   startTestAuthService,
   TEST_NETWORK_ID,
   type TestAuthService,
-} from "../runtime/auth/_test_support.ts";
-import { hashApiKey } from "../runtime/auth/api_keys.ts";
+} from "../auth-service/_test_support.ts";
+import { hashApiKey } from "../auth-service/api_keys.ts";
 import {
   AUTH_TRANSPORTS,
   AuthServiceClient,
   type AuthTransportKind,
   describeRpcFailure,
-} from "../runtime/auth/client.ts";
-import { signIssueTokenRequest } from "../runtime/auth/issue_request.ts";
-import { generateSigningKey } from "../runtime/auth/signing_key.ts";
-import { readUnverifiedClaims } from "../runtime/auth/token.ts";
-import { RemoteKeySet, TokenVerifier } from "../runtime/auth/token_verifier.ts";
-import { HEALTH_PATH, startAuthServer } from "../runtime/auth/server.ts";
+} from "../auth/client.ts";
+import { signIssueTokenRequest } from "../auth/issue_request.ts";
+import { generateSigningKey } from "../auth-service/signing_key.ts";
+import { readUnverifiedClaims } from "../auth/token.ts";
+import { RemoteKeySet, TokenVerifier } from "../auth/token_verifier.ts";
+import { HEALTH_PATH, startAuthServer } from "../auth-service/server.ts";
 import { plugin as authConnect } from "../plugins/auth-connect/mod.ts";
 import type { PluginContext } from "../core/plugin/contract.ts";
 import { SystemClock } from "../plugins/clock-system/system_clock.ts";
@@ -79,7 +79,11 @@ Deno.test("IssueToken over each transport: tokens the verifier accepts, refusals
   for (const transport of AUTH_TRANSPORTS) {
     await t.step(transport, async () => {
       await withClient(service, transport, async (client) => {
-        const keys = new RemoteKeySet({ url: urlFor(service, transport), transport });
+        const keys = new RemoteKeySet({
+          url: urlFor(service, transport),
+          transport,
+          clock: new SystemClock(),
+        });
         await keys.start();
         try {
           assert.deepEqual(keys.keyIds, [service.signingKey.kid]);
@@ -221,7 +225,7 @@ Deno.test("tampered and expired tokens fetched over the wire are rejected", asyn
         timestampMs: Date.now(),
       }),
     );
-    const keys = new RemoteKeySet({ url: service.server.url });
+    const keys = new RemoteKeySet({ url: service.server.url, clock: new SystemClock() });
     await keys.start();
     try {
       const expect = { peerId: alice.peerId, role: "proxy" } as const;
@@ -280,7 +284,11 @@ Deno.test("a verifier picks up a rotated key by its periodic refresh and by an u
   const oldToken = await issue();
 
   // Periodic refresh: every 100 ms here (10 min by default).
-  const periodic = new RemoteKeySet({ url: service.server.url, refreshIntervalMs: 100 });
+  const periodic = new RemoteKeySet({
+    url: service.server.url,
+    refreshIntervalMs: 100,
+    clock: new SystemClock(),
+  });
   // Unknown-kid refetch: a long interval, and a clock the test moves past the 30 s rate limit.
   let aheadMs = 0;
   const onDemand = new RemoteKeySet({
@@ -295,6 +303,10 @@ Deno.test("a verifier picks up a rotated key by its periodic refresh and by an u
             reject(signal.reason);
           }, { once: true });
         }),
+      setTimer: (ms, callback) => {
+        const timer = setTimeout(callback, ms);
+        return { cancel: () => clearTimeout(timer) };
+      },
     },
   });
   await periodic.start();
@@ -338,7 +350,11 @@ Deno.test("a verifier picks up a rotated key by its periodic refresh and by an u
 
 Deno.test("a verifier started while the service is down retries and gets its keys", async () => {
   const port = freePort();
-  const keys = new RemoteKeySet({ url: `http://127.0.0.1:${port}`, timeoutMs: 1000 });
+  const keys = new RemoteKeySet({
+    url: `http://127.0.0.1:${port}`,
+    timeoutMs: 1000,
+    clock: new SystemClock(),
+  });
   await keys.start();
   let service: TestAuthService | undefined;
   try {
@@ -362,7 +378,7 @@ Deno.test("a verifier started while the service is down retries and gets its key
 });
 
 Deno.test("with TLS both listeners serve every transport; auth-connect trusts a ca_cert", async () => {
-  const testdata = new URL("../runtime/auth/testdata/", import.meta.url).pathname;
+  const testdata = new URL("../auth-service/testdata/", import.meta.url).pathname;
   const cert = await Deno.readTextFile(join(testdata, "localhost.crt"));
   const key = await Deno.readTextFile(join(testdata, "localhost.key"));
   await using plain = await startTestAuthService();
@@ -406,6 +422,8 @@ Deno.test("with TLS both listeners serve every transport; auth-connect trusts a 
         role: "proxy",
         get: ((capability: string) =>
           capability === "identity" ? identity : new SystemClock()) as PluginContext["get"],
+        find: () =>
+          undefined,
       },
     );
     await instance.start?.();

@@ -43,6 +43,8 @@ const PROJECT_PLUGINS = [
   "builtin:identity-file",
   "builtin:sticky-file",
   "builtin:network-libp2p",
+  "builtin:directory-hub",
+  "builtin:socks5",
 ];
 
 /** Generates the entry for the plugins of `dir` (with the `registry` task's permissions), then bundles it. */

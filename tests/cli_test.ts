@@ -301,6 +301,27 @@ Deno.test("keygen writes a 0600 key once and never replaces it", async () => {
   });
 });
 
+Deno.test("keygen without --out writes into the state dir, never the current folder", async () => {
+  await withTempDir(async (dir) => {
+    const byFlag = await runCli(["keygen", "--state-dir", "hub-state"], { cwd: dir });
+    assert.equal(byFlag.code, EXIT_OK, describe(byFlag));
+    const byEnv = await runCli(["keygen"], { cwd: dir, env: { P2PROXY_STATE_DIR: "exit-state" } });
+    assert.equal(byEnv.code, EXIT_OK, describe(byEnv));
+    // Each key is where its state dir says, and `id` in that state dir names the same peer.
+    for (const [state, printed] of [["hub-state", byFlag], ["exit-state", byEnv]] as const) {
+      assert.equal((await Deno.stat(join(dir, state, "node_keypair.bin"))).mode! & 0o777, 0o600);
+      const id = await runCli(["id"], { cwd: dir, env: { P2PROXY_STATE_DIR: state } });
+      assert.equal(id.stdout.trim(), printed.stdout.trim(), describe(id));
+    }
+    assert.notEqual(byFlag.stdout.trim(), byEnv.stdout.trim());
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["exit-state", "hub-state"],
+      "nothing but the two state dirs was written",
+    );
+  });
+});
+
 Deno.test("id creates an identity when absent and refuses a corrupt one", async (t) => {
   await withTempDir(async (dir) => {
     await t.step("absent: created with mode 0600, then stable", async () => {

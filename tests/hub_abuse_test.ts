@@ -1,6 +1,6 @@
 /**
  * Hostile peers against a live hub process (docs/hub-behaviour.md#bad-requests). The test's
- * own libp2p nodes (plugins/network-libp2p, through runtime/directory's
+ * own libp2p nodes (plugins/network-libp2p, through hub/_testing.ts's
  * TestNet) dial the hub started from the CLI and open
  * `/p2proxy/directory/1.0.0` streams by hand:
  *
@@ -13,7 +13,7 @@
  * - a peer holding a relay reservation without being a registered exit
  *   cannot move more than the default relay limit (128 KiB) through the hub.
  *
- * (runtime/directory/*_test.ts cover the same rules in-process.)
+ * (hub/*_test.ts and plugins/directory-hub/*_test.ts cover the same rules in-process.)
  *
  * @module
  */
@@ -36,8 +36,8 @@ import {
   FiltersSchema,
   RegisterRequestSchema,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import { rawExchange, type RawOutcome, TestNet } from "../runtime/directory/_testing.ts";
-import { HubDirectory } from "../runtime/directory/hub_directory.ts";
+import { rawExchange, type RawOutcome, TestNet } from "../hub/_testing.ts";
+import { HubDirectory } from "../plugins/directory-hub/hub_directory.ts";
 import { Cluster, type MeteredNode, metric, sleep } from "./_network.ts";
 
 /** Cases of the property test: "a few hundred". */

@@ -18,8 +18,8 @@ import assert from "node:assert/strict";
 import { NO_FILTERS } from "../core/domain/attributes.ts";
 import { asMultiaddr, isRelayedAddress } from "../core/ids.ts";
 import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
-import { TestNet } from "../runtime/directory/_testing.ts";
-import { HubDirectory } from "../runtime/directory/hub_directory.ts";
+import { TestNet } from "../hub/_testing.ts";
+import { HubDirectory } from "../plugins/directory-hub/hub_directory.ts";
 import {
   Cluster,
   countingSha256,

@@ -13,8 +13,10 @@ import { FileIdentity } from "../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork } from "../plugins/network-libp2p/libp2p_network.ts";
 import { SystemClock } from "../plugins/clock-system/system_clock.ts";
 import { InMemoryStickyStore } from "../plugins/sticky-memory/memory_sticky_store.ts";
-import { NullDirectory } from "../runtime/null_directory.ts";
-import { ProxyNode } from "../runtime/proxy_node.ts";
+import { NullDirectory } from "../plugins/directory-hub/null_directory.ts";
+import { ProxyNode } from "../proxy/proxy_node.ts";
+import { InboundListeners } from "../proxy/inbound_listeners.ts";
+import { SOCKS5_INBOUND } from "../plugins/socks5/mod.ts";
 import { replyCodeFor } from "./_socks_client.ts";
 import { freePort } from "../scripts/cluster.ts";
 import { libp2pSettled } from "./_libp2p.ts";
@@ -63,8 +65,14 @@ Deno.test("a server with no pinned exit and no hub answers 01 at once, saying wh
     events: NULL_SINK,
     timings: { jitWaitMs: JIT_WAIT_MS },
   });
+  const doors = await InboundListeners.start({
+    servers,
+    protocols: [SOCKS5_INBOUND],
+    router: proxy.router,
+    events: NULL_SINK,
+  });
   try {
-    const proxyPort = proxy.listeners[0]!.address.port;
+    const proxyPort = doors.listeners[0]!.address.port;
     const code = await replyCodeFor({
       proxyPort,
       host: "127.0.0.1",
@@ -85,6 +93,7 @@ Deno.test("a server with no pinned exit and no hub answers 01 at once, saying wh
     assert.match(refused, /can never reach an exit/);
     assert.doesNotMatch(lines.join("\n"), /retrying|hub is reachable/, "no discovery was tried");
   } finally {
+    await doors.stop();
     await proxy.stop();
     await network.stop();
     await libp2pSettled();

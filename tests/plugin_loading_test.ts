@@ -17,7 +17,13 @@ const EXIT_USAGE = 2;
 const FIXED_PEER = "12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
 
 /** The built-ins a proxy needs besides an identity. */
-const PROXY_BUILTINS = ["builtin:clock-system", "builtin:sticky-file", "builtin:network-libp2p"];
+const PROXY_BUILTINS = [
+  "builtin:clock-system",
+  "builtin:sticky-file",
+  "builtin:network-libp2p",
+  "builtin:directory-hub",
+  "builtin:socks5",
+];
 
 /** A complete proxy config: one server, pinned (a server needs a route to an exit). */
 const PROXY_YAML = "servers:\n  - protocol: socks5\n    port: 1080\n" +

@@ -11,9 +11,11 @@ import { Libp2pNetwork } from "../plugins/network-libp2p/libp2p_network.ts";
 import { SystemClock } from "../plugins/clock-system/system_clock.ts";
 import { InMemoryStickyStore } from "../plugins/sticky-memory/memory_sticky_store.ts";
 import { StaticResolver } from "../plugins/resolver-static/static_resolver.ts";
-import { ExitNode } from "../runtime/exit_node.ts";
-import { NullDirectory } from "../runtime/null_directory.ts";
-import { ProxyNode } from "../runtime/proxy_node.ts";
+import { ExitNode } from "../exit/exit_node.ts";
+import { NullDirectory } from "../plugins/directory-hub/null_directory.ts";
+import { ProxyNode } from "../proxy/proxy_node.ts";
+import { InboundListeners } from "../proxy/inbound_listeners.ts";
+import { SOCKS5_INBOUND } from "../plugins/socks5/mod.ts";
 import { replyCodeFor } from "./_socks_client.ts";
 import { startEchoServer } from "./_servers.ts";
 import { freePort } from "../scripts/cluster.ts";
@@ -42,24 +44,31 @@ Deno.test("an exit that does not speak the connect protocol is passed over for t
     // Tests never ask the system's resolver (its DNS server is off the machine).
     resolver: new StaticResolver(),
   });
+  const proxyConfig = loadProxyConfig(
+    JSON.stringify({
+      servers: [{
+        port: freePort(),
+        destination_peers: [notAnExit.addresses()[0], exitNetwork.addresses()[0]],
+      }],
+    }),
+    { source: "p.json" },
+  );
   const proxy = await ProxyNode.start({
-    config: loadProxyConfig(
-      JSON.stringify({
-        servers: [{
-          port: freePort(),
-          destination_peers: [notAnExit.addresses()[0], exitNetwork.addresses()[0]],
-        }],
-      }),
-      { source: "p.json" },
-    ),
+    config: proxyConfig,
     network: proxyNetwork,
     directory: new NullDirectory(),
     clock: new SystemClock(),
     stickyStore: new InMemoryStickyStore(),
     events: NULL_SINK,
   });
+  const doors = await InboundListeners.start({
+    servers: proxyConfig.servers,
+    protocols: [SOCKS5_INBOUND],
+    router: proxy.router,
+    events: NULL_SINK,
+  });
   try {
-    const proxyPort = proxy.listeners[0]!.address.port;
+    const proxyPort = doors.listeners[0]!.address.port;
     const target = { proxyPort, host: "127.0.0.1", port: echo.port, timeoutMs: 10_000 };
     const deadline = Date.now() + 10_000;
     while (proxy.actor.activeExit(proxyPort) === undefined && Date.now() < deadline) {
@@ -82,6 +91,7 @@ Deno.test("an exit that does not speak the connect protocol is passed over for t
       source: { kind: "pinned", rank: 1 },
     });
   } finally {
+    await doors.stop();
     await proxy.stop();
     await exit.stop();
     for (const network of [proxyNetwork, exitNetwork, notAnExit]) await network.stop();

@@ -26,10 +26,11 @@ import {
 import { isLoopbackAddress } from "../../core/config/common.ts";
 import { describeError } from "../../core/errors.ts";
 import type { PermissionSet } from "../../core/plugin/permissions.ts";
-import type { StartedAuthService } from "../../runtime/auth/service_runner.ts";
+import type { StartedAuthService } from "../../auth-service/service_runner.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE, EXIT_RUNTIME_FAILURE } from "../exit_codes.ts";
 import { configureLogging, LOG_FORMAT_ENV } from "../logging.ts";
+import { loadPlugins } from "../plugin_loader.ts";
 import { listenGrant } from "../role_permissions.ts";
 import { StateDirLock } from "../state_dir_lock.ts";
 import { waitForStopSignal } from "../shutdown.ts";
@@ -41,7 +42,7 @@ const logger = getLogger(["p2proxy", "auth"]);
 const NEW_CONFIG_FILE_MODE = 0o600;
 
 /** Adds `auth serve` and `auth add-key`. */
-export function registerAuth(program: Command, _context: CliContext): void {
+export function registerAuth(program: Command, context: CliContext): void {
   const auth = program
     .command("auth")
     .description("the auth service: issue short-lived tokens for API keys, manage the keys");
@@ -55,7 +56,7 @@ export function registerAuth(program: Command, _context: CliContext): void {
     .option("--grpc-port <port>", "a second port for gRPC over HTTP/2");
   addRunFlags(serveCommand)
     .action(async (options: ServeFlags) => {
-      await serve(options);
+      await serve(options, context);
     });
 
   auth
@@ -108,7 +109,7 @@ export async function loadAuthConfigFile(
   return loadAuthConfig(text ?? "", { source: path, env: readAuthEnv(), overrides });
 }
 
-async function serve(flags: ServeFlags): Promise<void> {
+async function serve(flags: ServeFlags, context: CliContext): Promise<void> {
   const overrides = {
     ...(flags.stateDir ? { state_dir: flags.stateDir } : {}),
     ...(flags.listen ? { listen: flags.listen } : {}),
@@ -120,9 +121,12 @@ async function serve(flags: ServeFlags): Promise<void> {
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
   // One service per state dir (its signing key); held until the process ends.
   await StateDirLock.acquire(config.stateDir);
-  const { startAuthServiceFromConfig } = await import("../../runtime/auth/service_runner.ts");
+  const { startAuthService } = await import("../../compose/auth_role.ts");
   // A port in use is a ListenError naming the address and `listen` or `grpc_port`.
-  const started: StartedAuthService = await startAuthServiceFromConfig(config);
+  const auth = await startAuthService(config, {
+    plugins: await loadPlugins(context.cwd, context.staticModules),
+  });
+  const started: StartedAuthService = auth.service;
   await announce(config, started);
   const onHangup = () => void reload(flags.config, overrides, started);
   Deno.addSignalListener("SIGHUP", onHangup);
@@ -130,7 +134,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     await waitForStopSignal();
   } finally {
     Deno.removeSignalListener("SIGHUP", onHangup);
-    await started.shutdown();
+    await auth.stop();
   }
 }
 
@@ -196,7 +200,7 @@ async function addKey(options: { config: string; role: ApiKeyRole; name?: string
   const text = await readOptionalText(path);
   // The file as it is must be valid: never append to a file the service would refuse.
   const config = loadAuthConfig(text ?? "", { source: path });
-  const { generateApiKey, hashApiKey } = await import("../../runtime/auth/api_keys.ts");
+  const { generateApiKey, hashApiKey } = await import("../../auth-service/api_keys.ts");
   const name = options.name?.trim() || defaultKeyName();
   if (config.apiKeys.some((entry) => entry.name === name)) {
     throw new CliExit(

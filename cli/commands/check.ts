@@ -21,10 +21,10 @@ import {
 import { loadRoleConfig, readConfigText, type RoleConfig } from "../config_file.ts";
 import type { CliContext } from "../context.ts";
 import { CliExit, EXIT_BAD_USAGE } from "../exit_codes.ts";
-import { planRole } from "../compose.ts";
-import { pluginSettingsOf } from "../plugin_settings.ts";
+import { planRole } from "../../compose/plan.ts";
+import { loadPlugins } from "../plugin_loader.ts";
 import { loadAuthConfigFile } from "./auth.ts";
-import { adminTokenWarning } from "../../runtime/admin_api.ts";
+import { adminTokenWarning } from "../../proxy/admin_api.ts";
 
 /** A config that loaded, with its role. */
 export type CheckedConfig = RoleConfig | {
@@ -92,7 +92,7 @@ async function loadChecked(
 ): Promise<CheckedConfig> {
   if (role === "auth") return { role, config: await loadAuthConfigFile(path) };
   const loaded = await loadRoleConfig(role, path);
-  await planRole(context, role, pluginSettingsOf(loaded));
+  planRole(loaded, await loadPlugins(context.cwd, context.staticModules));
   return loaded;
 }
 

@@ -10,7 +10,8 @@ import {
   DEMO_DEFAULT_METRICS_PORT,
   DEMO_DEFAULT_SOCKS_PORT,
   DEMO_DEFAULT_WHOAMI_PORT,
-} from "../demo_settings.ts";
+  type DemoFlags,
+} from "../demo_flags.ts";
 
 /** Adds the command. */
 export function registerDemo(program: Command, context: CliContext): void {
@@ -30,7 +31,7 @@ export function registerDemo(program: Command, context: CliContext): void {
       "Prometheus /metrics port (0 = off)",
       String(DEMO_DEFAULT_METRICS_PORT),
     )
-    .action(async (options: { port: string; whoamiPort: string; metricsPort: string }) => {
+    .action(async (options: DemoFlags) => {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);
     });

@@ -14,12 +14,13 @@ import {
   renderPermissionFlags,
 } from "../../core/plugin/permissions.ts";
 import { authServePermissions, loadAuthConfigFile } from "./auth.ts";
-import { planRole } from "../compose.ts";
+import { planDemo } from "../../compose/demo.ts";
+import { planRole } from "../../compose/plan.ts";
 import { type ConfigRole, loadRoleConfig } from "../config_file.ts";
 import type { CliContext } from "../context.ts";
-import { DEMO_DEFAULT_METRICS_PORT, demoPluginSettings } from "../demo_settings.ts";
+import { demoConfigOf } from "../demo_flags.ts";
 import { CliExit, EXIT_BAD_USAGE } from "../exit_codes.ts";
-import { pluginSettingsOf } from "../plugin_settings.ts";
+import { loadPlugins } from "../plugin_loader.ts";
 import {
   demoPermissions,
   launcherWords,
@@ -130,10 +131,16 @@ async function permissionSetOf(
       return await demoPermissionSet(context, flags);
     case "auth": {
       const config = await loadAuthConfigFile(flags.config!, overrides);
+      const plan = planRole(
+        { role: "auth", config },
+        await loadPlugins(context.cwd, context.staticModules),
+      );
       return mergePermissions(
         authServePermissions(config, flags.config!),
-        { env: YAML_ENV },
+        // The plugin list (the service's clock comes from it).
+        { env: YAML_ENV, read: ["deno.json"] },
         stateDirLockPermissions(config.stateDir),
+        planPermissions(plan, { stateDir: config.stateDir, role: "auth" }),
       );
     }
     default:
@@ -149,22 +156,24 @@ async function rolePermissionSet(
   overrides: Readonly<Record<string, unknown>>,
 ): Promise<PermissionSet> {
   const loaded = await loadRoleConfig(role, configPath, overrides);
-  const { plan } = await planRole(context, role, pluginSettingsOf(loaded));
+  const plan = planRole(loaded, await loadPlugins(context.cwd, context.staticModules));
   return mergePermissions(
     rolePermissions(loaded, configPath),
     planPermissions(plan, { stateDir: loaded.config.stateDir, role }),
   );
 }
 
-/** The demo's own needs merged with those of the plugins it loads. */
+/** The demo's own needs merged with those of the plugins its four roles load. */
 async function demoPermissionSet(
   context: CliContext,
   flags: PermissionsFlags,
 ): Promise<PermissionSet> {
-  const metricsPort = Number(flags.metricsPort ?? DEMO_DEFAULT_METRICS_PORT);
-  const { plan } = await planRole(context, "demo", demoPluginSettings(metricsPort));
+  const plans = planDemo(
+    demoConfigOf(flags),
+    await loadPlugins(context.cwd, context.staticModules),
+  );
   return mergePermissions(
     demoPermissions(),
-    planPermissions(plan, { stateDir: ".", role: "demo" }),
+    ...plans.map(({ role, plan }) => planPermissions(plan, { stateDir: ".", role })),
   );
 }

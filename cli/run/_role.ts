@@ -1,19 +1,18 @@
 /**
- * What every long-running role does first and last: read the config (flags >
- * env > file), configure logging, compose and start the plugins; and at the
- * end, stop them in reverse.
+ * What every long-running role command does first and last: read the config (flags > env >
+ * file), configure logging, lock the state dir, and hand the config and the plugin list to the
+ * composition root (compose/), which starts the role; at the end, stop it.
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Role } from "../../core/plugin/contract.ts";
-import type { Composition } from "../../core/plugin/host.ts";
-import { type EventSink, NULL_SINK } from "../../core/ports/event_sink.ts";
-import { composeRole } from "../compose.ts";
+import { startExit } from "../../compose/exit_role.ts";
+import { startHub } from "../../compose/hub_role.ts";
+import { startProxy } from "../../compose/proxy_role.ts";
 import { type ConfigRole, loadRoleConfig, type RoleConfig } from "../config_file.ts";
 import type { CliContext } from "../context.ts";
 import { configureLogging } from "../logging.ts";
-import { pluginSettingsOf } from "../plugin_settings.ts";
+import { loadPlugins } from "../plugin_loader.ts";
 import { StateDirLock } from "../state_dir_lock.ts";
 
 const logger = getLogger(["p2proxy", "cli"]);
@@ -25,18 +24,28 @@ export interface RoleFlags {
   readonly logLevel?: string;
 }
 
-/** A role's config and started plugins. */
+/** What each role command gets back: the running role, with its parts. */
+interface RunningRoles {
+  readonly proxy: Awaited<ReturnType<typeof startProxy>>;
+  readonly exit: Awaited<ReturnType<typeof startExit>>;
+  readonly hub: Awaited<ReturnType<typeof startHub>>;
+}
+
+/** The composition root's starter of each role that has a config file. */
+const STARTERS = { proxy: startProxy, exit: startExit, hub: startHub };
+
+/** A started role, its config, and this process's lock on the state dir. */
 export interface StartedRole<R extends ConfigRole> {
   readonly loaded: Extract<RoleConfig, { role: R }>;
-  readonly composition: Composition;
-  readonly events: EventSink;
-  /** This process's lock on the state dir, held until the process ends. */
+  readonly running: RunningRoles[R];
+  /** Held until the process ends. */
   readonly lock: StateDirLock;
 }
 
 /**
  * Loads the config of `role`, locks its state dir (a second process on the
- * same dir stops here, naming the first one's pid) and starts its plugins.
+ * same dir stops here, naming the first one's pid) and starts the role from the plugins of the
+ * current folder's deno.json (or the built-ins).
  */
 export async function startRole<R extends ConfigRole>(
   role: R,
@@ -57,13 +66,11 @@ export async function startRole<R extends ConfigRole>(
   // OS drops the lock when the process ends, also when a step below fails.
   const lock = await StateDirLock.acquire(config.stateDir);
   for (const warning of config.warnings) logger.warn("{path}: {message}", { ...warning });
-  const composition = await composeRole(context, role as Role, pluginSettingsOf(loaded), {
-    stateDir: config.stateDir,
-    role: role as Role,
-  });
-  await composition.start();
-  const events = composition.find("event-sink") ?? NULL_SINK;
-  const network = composition.find("network");
-  if (network) events.emit({ type: "local-peer-id", peerId: network.peerId });
-  return { loaded, composition, events, lock };
+  const plugins = await loadPlugins(context.cwd, context.staticModules);
+  const start = STARTERS[role] as unknown as (
+    config: unknown,
+    options: { plugins: typeof plugins },
+  ) => Promise<RunningRoles[R]>;
+  const running = await start(config, { plugins });
+  return { loaded, running, lock };
 }

@@ -4,34 +4,17 @@
  *
  * @module
  */
-import { NULL_SINK } from "../../core/ports/event_sink.ts";
-import { DEMO_ALLOWED_CIDRS, startDemo } from "../../runtime/demo.ts";
-import { composeRole } from "../compose.ts";
+import { DEMO_ALLOWED_CIDRS, startDemo } from "../../compose/demo.ts";
 import type { CliContext } from "../context.ts";
-import { DEMO_RESOLVER_ENV, demoPluginSettings } from "../demo_settings.ts";
+import { demoConfigOf, type DemoFlags } from "../demo_flags.ts";
+import { loadPlugins } from "../plugin_loader.ts";
 import { DRAIN_GRACE_MS, waitForStopSignal } from "../shutdown.ts";
 
 /** Runs the command until it is asked to stop. */
-export async function runDemo(
-  options: { port: string; whoamiPort: string; metricsPort: string },
-  context: CliContext,
-): Promise<void> {
-  const metricsPort = Number(options.metricsPort);
-  const composition = await composeRole(
-    context,
-    "demo",
-    demoPluginSettings(metricsPort, Deno.env.get(DEMO_RESOLVER_ENV)),
-    { stateDir: ".", role: "demo" },
-  );
-  await composition.start();
-  const events = composition.find("event-sink") ?? NULL_SINK;
-  const demo = await startDemo({
-    socksPort: Number(options.port),
-    whoamiPort: Number(options.whoamiPort),
-    clock: composition.get("clock"),
-    events,
-    resolver: composition.get("resolver"),
-  });
+export async function runDemo(flags: DemoFlags, context: CliContext): Promise<void> {
+  const config = demoConfigOf(flags);
+  const plugins = await loadPlugins(context.cwd, context.staticModules);
+  const demo = await startDemo(config, { plugins });
   const pad = "\n                   ";
   const whoami = `http://127.0.0.1:${demo.whoamiPort}/`;
   console.log(
@@ -49,7 +32,9 @@ export async function runDemo(
         ).join(pad)
       }`,
       `  whoami server    ${whoami} (answers with the address it sees)`,
-      ...(metricsPort > 0 ? [`  metrics          http://127.0.0.1:${metricsPort}/metrics`] : []),
+      ...(config.metricsPort > 0
+        ? [`  metrics          http://127.0.0.1:${config.metricsPort}/metrics`]
+        : []),
       "",
       `  DEMO ONLY: the exits' egress policy allows ${
         DEMO_ALLOWED_CIDRS.join(", ")
@@ -62,5 +47,4 @@ export async function runDemo(
   );
   await waitForStopSignal();
   await demo.stop(DRAIN_GRACE_MS);
-  await composition.stop();
 }

@@ -7,6 +7,18 @@
  * switches to raw bytes, so the decoder hands back whatever follows the
  * frames it returned ({@link FrameDecoder.remainder}); nothing is lost.
  *
+ * This is protobuf's size-delimited format. Encoding is `@bufbuild/protobuf`'s (`BinaryWriter`,
+ * what its `sizeDelimitedEncode` does after serialising a message). Decoding is not, because its
+ * size-delimited readers do not fit a stream that carries hostile bytes and then raw data:
+ * - `sizeDelimitedPeek` reads the size as a uint32 and keeps only the low 32 bits of a longer
+ *   varint (a declared 2^32 + 3 reads as 3), accepts non-minimal and 10-byte prefixes, answers
+ *   only once the whole prefix is in, and throws a plain `Error`. Reading the prefix here lets an
+ *   oversized length fail as soon as its bytes pass the limit, with a `FrameError`.
+ * - `sizeDelimitedDecodeStream` decodes messages until the source ends: it drops the bytes after
+ *   the first frame when the caller stops (the connect protocol's raw relay starts there), closes
+ *   the caller's iterator, takes no abort signal and throws plain `Error`s.
+ * `frame_test.ts` pins the first point, so a library that starts refusing such prefixes is noticed.
+ *
  * @example
  * ```ts
  * const decoder = new FrameDecoder();
@@ -17,6 +29,7 @@
  *
  * @module
  */
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { P2ProxyError } from "../errors.ts";
 
 /**
@@ -52,18 +65,6 @@ export interface FrameDecoderOptions {
 const CONTINUATION_BIT = 0x80;
 const PAYLOAD_BITS = 0x7f;
 
-/** The varint encoding of a non-negative safe integer. */
-function encodeVarint(value: number): Uint8Array {
-  const bytes: number[] = [];
-  let rest = value;
-  while (rest >= CONTINUATION_BIT) {
-    bytes.push((rest % CONTINUATION_BIT) | CONTINUATION_BIT);
-    rest = Math.floor(rest / CONTINUATION_BIT);
-  }
-  bytes.push(rest);
-  return Uint8Array.from(bytes);
-}
-
 /** Frames `payload` (at most {@link MAX_FRAME_BYTES}): varint length, then the bytes. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   if (payload.length > MAX_FRAME_BYTES) {
@@ -73,11 +74,7 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
         "Send less per message.",
     );
   }
-  const prefix = encodeVarint(payload.length);
-  const frame = new Uint8Array(prefix.length + payload.length);
-  frame.set(prefix);
-  frame.set(payload, prefix.length);
-  return frame;
+  return new BinaryWriter().bytes(payload).finish();
 }
 
 /** A parsed length prefix. */
@@ -167,7 +164,11 @@ export class FrameDecoder {
     throw new RangeError(`Byte ${index} is beyond the ${this.#buffered} buffered bytes.`);
   }
 
-  /** Reads the varint prefix without consuming it; undefined while it is incomplete. */
+  /**
+   * Reads the varint prefix without consuming it; undefined while it is incomplete. Not
+   * `sizeDelimitedPeek` (see the module doc): this one refuses a length past the limit from
+   * its first bytes and never truncates one.
+   */
   #readHeader(): FrameHeader | undefined {
     let value = 0;
     let scale = 1;

@@ -21,7 +21,7 @@
  * @module
  */
 import ipaddr from "ipaddr.js";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /** The protocol version byte of every SOCKS5 message except the RFC 1929 sub-negotiation. */
 export const SOCKS_VERSION = 0x05;
@@ -127,7 +127,7 @@ export interface Socks5ErrorOptions extends ErrorOptions {
 }
 
 /** A SOCKS5 message that cannot be parsed or a value that cannot be encoded. */
-export class Socks5Error extends P2ProxyError<Socks5ErrorCode> {
+export class Socks5Error extends P2proxyError<Socks5ErrorCode> {
   /**
    * The reply code to send before closing, when the RFC has one
    * (0x07 for an unknown command, 0x08 for an unknown address type, 0x01 for

@@ -116,3 +116,9 @@ export {
   undecidedRoleMessage,
 } from "./role_inference.ts";
 export { type KeyFit } from "./loader.ts";
+export {
+  DEMO_DEFAULT_METRICS_PORT,
+  DEMO_DEFAULT_SOCKS_PORT,
+  DEMO_DEFAULT_WHOAMI_PORT,
+  type DemoConfig,
+} from "./demo_config.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /** One thing wrong with a configuration. */
 export interface ConfigProblem {
@@ -43,7 +43,7 @@ export type ConfigErrorCode = "invalid" | "unreadable" | "syntax";
  * }
  * ```
  */
-export class ConfigError extends P2ProxyError<ConfigErrorCode> {
+export class ConfigError extends P2proxyError<ConfigErrorCode> {
   /** Every problem found, in file order where lines are known. */
   readonly problems: readonly ConfigProblem[];
   /** The file name (or other label) the problems refer to. */

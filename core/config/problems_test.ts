@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import {
   ConfigError,
   describeKind,
@@ -34,10 +34,10 @@ Deno.test("formatProblems: a header and one line per problem", () => {
   assert.match(formatProblems([{ path: "a", message: "m" }], "c.json"), /^c\.json has 1 problem:/);
 });
 
-Deno.test("ConfigError: a P2ProxyError whose message lists its problems", () => {
+Deno.test("ConfigError: a P2proxyError whose message lists its problems", () => {
   const problems = [{ path: "a", message: "First." }, { path: "b", message: "Second." }];
   const error = new ConfigError("unreadable", "Config.yaml", problems);
-  assert.ok(error instanceof P2ProxyError);
+  assert.ok(error instanceof P2proxyError);
   assert.equal(error.name, "ConfigError");
   assert.equal(error.code, "unreadable");
   assert.equal(error.source, "Config.yaml");

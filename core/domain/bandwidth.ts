@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /** Largest accepted bandwidth: 1 Pbps, far above any real link and well inside `Number.MAX_SAFE_INTEGER`. */
 export const MAX_BANDWIDTH_BPS = 1e15;
@@ -26,7 +26,7 @@ export type BandwidthErrorCode =
   | "out-of-range";
 
 /** A bandwidth string that cannot be turned into bits per second. */
-export class BandwidthError extends P2ProxyError<BandwidthErrorCode> {
+export class BandwidthError extends P2proxyError<BandwidthErrorCode> {
   /** The rejected input, verbatim. */
   readonly input: string;
 

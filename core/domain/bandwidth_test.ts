@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import {
   BandwidthError,
   type BandwidthErrorCode,
@@ -14,7 +14,7 @@ function assertBandwidthError(input: string, code: BandwidthErrorCode): Bandwidt
     parseBandwidth(input);
   } catch (error) {
     assert.ok(error instanceof BandwidthError, `expected a BandwidthError, got ${error}`);
-    assert.ok(error instanceof P2ProxyError);
+    assert.ok(error instanceof P2proxyError);
     assert.equal(error.code, code, `code for ${JSON.stringify(input)}: ${error.message}`);
     assert.equal(error.input, input);
     return error;

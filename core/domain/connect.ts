@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { describeError, P2ProxyError } from "../errors.ts";
+import { describeError, P2proxyError } from "../errors.ts";
 import type { DestinationSource, PinnedPeerStatus, PoolPeer } from "../events.ts";
 import type { Multiaddr, PeerId, Route } from "../ids.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -37,7 +37,7 @@ import type { ExitSelectionSettings, PinnedPeer } from "./server.ts";
 import type { StickyState } from "./sticky_state.ts";
 
 /** Why a connect gave up. */
-export type ConnectErrorCode =
+export type ExitConnectErrorCode =
   /** A hard-pinned server could reach none of its pinned peers. */
   | "pinned-exhausted"
   /** Discovery found no reachable exit within its attempts. */
@@ -46,13 +46,13 @@ export type ConnectErrorCode =
   | "aborted";
 
 /** A connect that gave up (the port stays without an exit until the next try). */
-export class ConnectError extends P2ProxyError<ConnectErrorCode> {
+export class ExitConnectError extends P2proxyError<ExitConnectErrorCode> {
   /** The server's port, when the failure belongs to one. */
   readonly port: number | undefined;
 
   /** Builds the error; `options.port` names the server it belongs to. */
   constructor(
-    code: ConnectErrorCode,
+    code: ExitConnectErrorCode,
     message: string,
     options: ErrorOptions & { readonly port?: number } = {},
   ) {
@@ -99,7 +99,7 @@ export interface ConnectOptions {
    * forgotten, skipped in the pool walk and excluded from discovery.
    */
   readonly avoid?: PeerId;
-  /** Aborting rejects the connect with `ConnectError` `aborted`. */
+  /** Aborting rejects the connect with `ExitConnectError` `aborted`. */
   readonly signal?: AbortSignal;
 }
 
@@ -127,7 +127,7 @@ export class ExitConnector {
    * `server-pool` and `error` along the way and `sticky-pool` at the end; the
    * caller emits `active-destination` when it adopts the result.
    *
-   * @throws {ConnectError} `pinned-exhausted`, `discovery-exhausted` or `aborted`.
+   * @throws {ExitConnectError} `pinned-exhausted`, `discovery-exhausted` or `aborted`.
    */
   async connect(
     server: ExitSelectionSettings,
@@ -149,7 +149,7 @@ export class ExitConnector {
    * when the hub has none, raced direct-first. Resolves with the peer once a
    * connection lands, undefined when none does.
    *
-   * @throws {ConnectError} `aborted`.
+   * @throws {ExitConnectError} `aborted`.
    */
   reachSpecificPeer(
     server: ExitSelectionSettings,
@@ -164,7 +164,7 @@ export class ExitConnector {
    * it cannot be reached, emits an error and resolves undefined: the active
    * exit stays as it was.
    *
-   * @throws {ConnectError} `aborted`.
+   * @throws {ExitConnectError} `aborted`.
    */
   async selectPeer(
     server: ExitSelectionSettings,
@@ -303,7 +303,7 @@ class Run {
   /** Throws `aborted` once the caller's signal has fired. */
   abortIfRequested(): void {
     if (this.#signal?.aborted !== true) return;
-    throw new ConnectError(
+    throw new ExitConnectError(
       "aborted",
       `Choosing an exit for port ${this.#port} was cancelled.`,
       { port: this.#port, cause: this.#signal.reason },
@@ -468,7 +468,7 @@ class Run {
     } catch (error) {
       this.abortIfRequested();
       if (error instanceof DialError && error.code === "shutdown") {
-        throw new ConnectError(
+        throw new ExitConnectError(
           "aborted",
           `Choosing an exit for port ${this.#port} stopped: the node is shutting down.`,
           { port: this.#port, cause: error },
@@ -492,9 +492,9 @@ class Run {
     return { peerId: peer, source };
   }
 
-  #giveUp(code: "pinned-exhausted" | "discovery-exhausted", message: string): ConnectError {
+  #giveUp(code: "pinned-exhausted" | "discovery-exhausted", message: string): ExitConnectError {
     this.#deps.events.emit({ type: "error", port: this.#port, message });
-    return new ConnectError(code, message, { port: this.#port });
+    return new ExitConnectError(code, message, { port: this.#port });
   }
 
   #emitPinnedStatuses(resolved: ReadonlyMap<PeerId, readonly Multiaddr[]>): void {
@@ -597,7 +597,7 @@ export function shouldPreferDirect(input: DirectSwitchInput): boolean {
 export interface RetryOptions {
   /** Sleeps between tries. */
   readonly clock: Clock;
-  /** Stops the retries: rejects with `ConnectError` `aborted`. */
+  /** Stops the retries: rejects with `ExitConnectError` `aborted`. */
   readonly signal?: AbortSignal;
   /** Delay schedule; default 1 s ×2 up to 30 s. */
   readonly backoff?: Backoff;
@@ -619,7 +619,7 @@ export interface RetryOptions {
  * );
  * ```
  *
- * @throws {ConnectError} `aborted` when `signal` aborts.
+ * @throws {ExitConnectError} `aborted` when `signal` aborts.
  */
 export async function retryForever<T>(
   connectOnce: (attempt: number) => Promise<T>,
@@ -633,7 +633,7 @@ export async function retryForever<T>(
     try {
       return await connectOnce(attempt);
     } catch (error) {
-      if (error instanceof ConnectError && error.code === "aborted") throw error;
+      if (error instanceof ExitConnectError && error.code === "aborted") throw error;
       throwIfRetryAborted(signal);
       const delayMs = backoff.next();
       onFailure?.(error, delayMs, attempt);
@@ -649,7 +649,7 @@ export async function retryForever<T>(
 
 function throwIfRetryAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted !== true) return;
-  throw new ConnectError("aborted", "Retrying to choose an exit was cancelled.", {
+  throw new ExitConnectError("aborted", "Retrying to choose an exit was cancelled.", {
     cause: signal.reason,
   });
 }

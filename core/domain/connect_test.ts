@@ -14,10 +14,10 @@ import {
 import { FakeClock, FakeDialer, FakeDirectory, RecordingSink } from "../testing/fakes.ts";
 import { Backoff } from "./backoff.ts";
 import {
-  ConnectError,
-  type ConnectErrorCode,
   type DirectSwitchInput,
   discoveryRoutes,
+  ExitConnectError,
+  type ExitConnectErrorCode,
   ExitConnector,
   pinnedCandidateRoutes,
   retryForever,
@@ -76,14 +76,14 @@ function remembering(...peers: PeerId[]): StickyState {
 
 async function connectError(
   promise: Promise<unknown>,
-  code: ConnectErrorCode,
-): Promise<ConnectError> {
+  code: ExitConnectErrorCode,
+): Promise<ExitConnectError> {
   let caught: unknown;
   await rejects(promise, (error: unknown) => {
     caught = error;
-    return error instanceof ConnectError && error.code === code;
+    return error instanceof ExitConnectError && error.code === code;
   });
-  return caught as ConnectError;
+  return caught as ExitConnectError;
 }
 
 function repeat<T>(value: T, count: number): T[] {
@@ -681,7 +681,7 @@ Deno.test("background retry", async (t) => {
       (attempt) => {
         attempts.push(attempt);
         if (attempt < 7) {
-          return Promise.reject(new ConnectError("discovery-exhausted", "Nothing yet."));
+          return Promise.reject(new ExitConnectError("discovery-exhausted", "Nothing yet."));
         }
         return Promise.resolve(p);
       },
@@ -736,7 +736,7 @@ Deno.test("background retry", async (t) => {
     await connectError(
       retryForever(() => {
         calls++;
-        return Promise.reject(new ConnectError("aborted", "Stopped."));
+        return Promise.reject(new ExitConnectError("aborted", "Stopped."));
       }, { clock: new FakeClock() }),
       "aborted",
     );

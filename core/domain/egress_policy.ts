@@ -30,7 +30,7 @@
  * @module
  */
 import ipaddr from "ipaddr.js";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /** Operator choices that extend or narrow the default policy (config keys `allow_cidrs`, …). */
 export interface EgressPolicyConfig {
@@ -79,7 +79,7 @@ export interface EgressPolicy {
 export type EgressConfigErrorCode = "invalid-cidr" | "invalid-port";
 
 /** A bad value in the egress policy's configuration; `field` and `index` locate it. */
-export class EgressConfigError extends P2ProxyError<EgressConfigErrorCode> {
+export class EgressConfigError extends P2proxyError<EgressConfigErrorCode> {
   /** The config field holding the bad value. */
   readonly field: keyof EgressPolicyConfig;
   /** Position of the bad value in that list. */
@@ -512,7 +512,7 @@ function parseConstantCidr(text: string): Cidr {
   const cidr = parseCidr(text);
   // Only reachable if a constant above is mistyped; the tests load this module.
   if (typeof cidr === "string") {
-    throw new P2ProxyError("internal", `Built-in CIDR ${text}: ${cidr}`);
+    throw new P2proxyError("internal", `Built-in CIDR ${text}: ${cidr}`);
   }
   return cidr;
 }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import type { ExitAttributes, FlagPolicy, ServerFilters } from "./attributes.ts";
 import { formatBandwidth, MAX_BANDWIDTH_BPS } from "./bandwidth.ts";
 import { normalizeCountry, suggestCountries } from "./country.ts";
@@ -53,7 +53,7 @@ type Flag = typeof FLAGS[number];
 export type FilterErrorCode = "invalid-regex" | "invalid-filter";
 
 /** Filters that cannot be matched: a bad `isp` pattern (`invalid-regex`) or another bad field. */
-export class FilterError extends P2ProxyError<FilterErrorCode> {
+export class FilterError extends P2proxyError<FilterErrorCode> {
   /** Every problem found, one sentence each, as `validateFilters` returns them. */
   readonly problems: readonly string[];
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import {
   type ExitAttributes,
   type FlagPolicy,
@@ -180,7 +180,7 @@ Deno.test("createFilterMatcher", async (t) => {
       assert.throws(
         () => createFilterMatcher({ ...NO_FILTERS, isp }),
         (e: unknown) =>
-          e instanceof FilterError && e instanceof P2ProxyError && e.code === "invalid-regex" &&
+          e instanceof FilterError && e instanceof P2proxyError && e.code === "invalid-regex" &&
           e.problems.length === 1,
         isp,
       );

@@ -21,7 +21,7 @@
  * @module
  */
 import { multiaddr } from "@multiformats/multiaddr";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import { isRelayedAddress, type Multiaddr, type PeerId, peerIdOfAddress } from "../ids.ts";
 import type { ExitRegistration, RegistryQuery, RelaySlot } from "../ports/registry_store.ts";
 import type { ExitAttributes, ServerFilters } from "./attributes.ts";
@@ -76,7 +76,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 export type RegistryErrorCode = "invalid-argument";
 
 /** A registration or query the hub refuses; `problems` lists every reason, one sentence each. */
-export class RegistryError extends P2ProxyError<RegistryErrorCode> {
+export class RegistryError extends P2proxyError<RegistryErrorCode> {
   /** Every problem found. */
   readonly problems: readonly string[];
 

@@ -22,7 +22,12 @@
  * @module
  */
 import type { z } from "zod";
-import { P2ProxyError } from "../errors.ts";
+import type { AuthServiceConfig } from "../config/auth_config.ts";
+import type { DemoConfig } from "../config/demo_config.ts";
+import type { ExitConfig } from "../config/exit_config.ts";
+import type { HubConfig } from "../config/hub_config.ts";
+import type { ProxyConfig } from "../config/proxy_config.ts";
+import { P2proxyError } from "../errors.ts";
 import type { Authenticator } from "../ports/authenticator.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
@@ -30,6 +35,7 @@ import type { EventSink } from "../ports/event_sink.ts";
 import type { GeoIp } from "../ports/geoip.ts";
 import type { HttpRoutes } from "../ports/http_routes.ts";
 import type { Identity } from "../ports/identity.ts";
+import type { InboundProtocol } from "../ports/inbound.ts";
 import type { NetworkNode } from "../ports/network.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
 import type { RegistryStore } from "../ports/registry_store.ts";
@@ -43,6 +49,17 @@ export const PLUGIN_API_VERSION = 1;
 
 /** The roles a node can run. `tool` is a CLI command that runs no role (keygen, check…). */
 export type Role = "proxy" | "exit" | "hub" | "auth" | "demo" | "tool";
+
+/**
+ * A role's loaded config, as a plugin's `configure` hook sees it: the options object the config
+ * file produces (or a program builds), tagged with its role.
+ */
+export type RoleSettings =
+  | { readonly role: "proxy"; readonly config: ProxyConfig }
+  | { readonly role: "exit"; readonly config: ExitConfig }
+  | { readonly role: "hub"; readonly config: HubConfig }
+  | { readonly role: "auth"; readonly config: AuthServiceConfig }
+  | { readonly role: "demo"; readonly config: DemoConfig };
 
 /**
  * Capability name → the port it stands for. Third-party plugins may add
@@ -73,6 +90,8 @@ export interface Capabilities {
   "registry-store": RegistryStore;
   /** Turns a destination name into addresses at the exit (system resolver, or a static map). */
   "resolver": Resolver;
+  /** An inbound door (SOCKS5…): serves client connections; every provider serves at once. */
+  "inbound": InboundProtocol;
   /** Locates an exit's observed address (the hub verifies declared locations with it). */
   "geoip": GeoIp;
 }
@@ -92,6 +111,11 @@ export interface PermissionContext {
 export interface PluginContext extends PermissionContext {
   /** The provider of a capability this plugin `requires` (throws for one it did not declare). */
   get<K extends CapabilityName>(capability: K): Capabilities[K];
+  /**
+   * The provider of a capability this plugin `wants`, or undefined when the role has none
+   * (throws for one it declared in neither list).
+   */
+  find<K extends CapabilityName>(capability: K): Capabilities[K] | undefined;
 }
 
 /** A created plugin: the ports it implements and an optional lifecycle. */
@@ -137,11 +161,24 @@ export interface PluginDefinition<
   /** Capabilities it takes from other plugins through `ctx.get` (created before it). */
   readonly requires?: readonly CapabilityName[];
   /**
+   * Capabilities it uses when the role has them (`ctx.find`): created before it when some
+   * chosen plugin provides them, never chosen because of this list (e.g. the token an
+   * authenticator supplies, when auth is on).
+   */
+  readonly wants?: readonly CapabilityName[];
+  /**
    * Typed options with defaults, strict (unknown keys refused). Parsing `{}`
    * must succeed, unless an option has no sensible default (a service URL):
    * then refusing `{}` names it.
    */
   readonly options: S;
+  /**
+   * Maps the role's config to this plugin's options (`listen_addrs` → the network's `listen`,
+   * `keypair_path` → the identity file…), so that a new plugin brings its own mapping. The
+   * host calls it only for a plugin it chose; the config's `plugins: { <name>: {…} }` wins key
+   * by key. Return undefined when the config says nothing this plugin reads.
+   */
+  configure?(settings: RoleSettings): Record<string, unknown> | undefined;
   /** The Deno permissions this plugin needs with these options. */
   permissions?(options: ZodOutput<S>, ctx: PermissionContext): PermissionSet;
   /** Builds the plugin's ports from its parsed options; the host starts and stops them. */
@@ -163,7 +200,7 @@ export type PluginErrorCode =
   | "start-failed";
 
 /** A refused plugin set; `plugin` names the plugin at fault when there is one. */
-export class PluginError extends P2ProxyError<PluginErrorCode> {
+export class PluginError extends P2proxyError<PluginErrorCode> {
   /** The name of the plugin at fault, when one is. */
   readonly plugin?: string;
 
@@ -220,6 +257,12 @@ export function definitionProblems(definition: PluginDefinition): string[] {
   }
   if (definition.requires !== undefined && !Array.isArray(definition.requires)) {
     problems.push("requires must be a list of capabilities");
+  }
+  if (definition.wants !== undefined && !Array.isArray(definition.wants)) {
+    problems.push("wants must be a list of capabilities");
+  }
+  if (definition.configure !== undefined && typeof definition.configure !== "function") {
+    problems.push("configure must be a function");
   }
   if (typeof definition.options?.safeParse !== "function") {
     problems.push("options must be a zod schema");

@@ -15,15 +15,17 @@ import {
   type PluginDefinition,
   PluginError,
   type PluginInstance,
+  type RoleSettings,
 } from "./contract.ts";
 import { type EventSink, fanOut } from "../ports/event_sink.ts";
 import { mergePermissions, type PermissionSet } from "./permissions.ts";
 
 /**
  * Capabilities that every loaded provider serves at once, instead of one
- * chosen provider: events go to the log and to Prometheus together.
+ * chosen provider: events go to the log and to Prometheus together; every
+ * inbound door (SOCKS5, and the next ones) serves its own ports.
  */
-export const MULTI_PROVIDER_CAPABILITIES: ReadonlySet<string> = new Set(["event-sink"]);
+export const MULTI_PROVIDER_CAPABILITIES: ReadonlySet<string> = new Set(["event-sink", "inbound"]);
 
 /** What a role asks of the host. */
 export interface CompositionRequest {
@@ -37,8 +39,15 @@ export interface CompositionRequest {
   readonly choices?: Readonly<Record<string, string>>;
   /** Built-in choices, applied only when the plugin list is the built-in one. */
   readonly defaults?: Readonly<Record<string, string>>;
-  /** Config `plugins`: plugin name → raw options. */
+  /** Config `plugins`: plugin name → raw options. They win, key by key, over `configure`'s. */
   readonly options?: Readonly<Record<string, unknown>>;
+  /** The role's config, handed to each chosen plugin's `configure` hook. */
+  readonly settings?: RoleSettings;
+  /**
+   * Capabilities the caller supplies itself (e.g. the demo's shared clock and event sinks):
+   * no plugin is chosen for them, and plugins that require them get the caller's port.
+   */
+  readonly given?: readonly CapabilityName[];
 }
 
 /** One chosen plugin with its parsed options. */
@@ -56,6 +65,8 @@ export interface CompositionPlan {
   readonly entries: readonly PlannedPlugin[];
   /** Capability → the name of the plugin that provides it. */
   readonly providers: ReadonlyMap<CapabilityName, string>;
+  /** Capabilities the caller supplies (see {@link CompositionRequest.given}). */
+  readonly given: ReadonlySet<CapabilityName>;
 }
 
 /**
@@ -64,63 +75,121 @@ export interface CompositionPlan {
  * a duplicate name, a choice naming an unknown plugin or one that does not
  * provide the capability, a missing capability, two providers without a
  * choice, options for a plugin that is not loaded, bad options, a cycle.
+ *
+ * Two passes: the first chooses a provider for every capability the role
+ * needs or wants and for every `requires` of a chosen plugin; the second
+ * orders the chosen plugins so that each comes after what it requires and
+ * after the providers of what it `wants` that were chosen anyway.
  */
 export function planComposition(request: CompositionRequest): CompositionPlan {
   const byName = indexByName(request.plugins);
   const choices = { ...request.defaults, ...request.choices };
   checkChoices(choices, byName, request.choices ?? {});
   checkOptionsTargets(request.options ?? {}, byName);
+  const given = new Set<CapabilityName>(request.given ?? []);
 
   const providers = new Map<CapabilityName, string>();
-  const order: PluginDefinition[] = [];
-  const visiting = new Set<string>();
+  const chosen: PluginDefinition[] = [];
+
+  const choose = (plugin: PluginDefinition) => {
+    if (chosen.includes(plugin)) return;
+    chosen.push(plugin);
+    for (const capability of plugin.provides) {
+      if (!providers.has(capability) && !given.has(capability)) {
+        providers.set(capability, plugin.name);
+      }
+    }
+    for (const capability of plugin.requires ?? []) resolve(capability, plugin.name, true);
+  };
 
   const resolve = (capability: CapabilityName, neededBy: string | undefined, required: boolean) => {
+    if (given.has(capability)) return;
     if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
-      const all = request.plugins.filter((p) =>
-        (p.provides as readonly string[]).includes(capability)
-      );
+      const all = providersOf(capability, request.plugins);
       if (all.length === 0 && required) pickProvider(capability, [], choices, neededBy, true);
       if (all[0] && !providers.has(capability)) providers.set(capability, all[0].name);
-      for (const plugin of all) visit(plugin);
+      for (const plugin of all) choose(plugin);
       return;
     }
-    const chosen = providers.get(capability);
-    if (chosen) return visit(byName.get(chosen)!);
+    const already = providers.get(capability);
+    if (already) return choose(byName.get(already)!);
     const plugin = pickProvider(capability, request.plugins, choices, neededBy, required);
     if (!plugin) return;
     providers.set(capability, plugin.name);
-    visit(plugin);
-  };
-
-  const visit = (plugin: PluginDefinition) => {
-    if (order.includes(plugin)) return;
-    if (visiting.has(plugin.name)) {
-      throw new PluginError(
-        "dependency-cycle",
-        `Plugin "${plugin.name}" depends on itself through its requires (${
-          [...visiting].join(" → ")
-        }). Break the cycle in one of those plugins.`,
-        plugin.name,
-      );
-    }
-    visiting.add(plugin.name);
-    for (const capability of plugin.provides) {
-      if (!providers.has(capability)) providers.set(capability, plugin.name);
-    }
-    for (const capability of plugin.requires ?? []) resolve(capability, plugin.name, true);
-    visiting.delete(plugin.name);
-    order.push(plugin);
+    choose(plugin);
   };
 
   for (const capability of request.needs) resolve(capability, undefined, true);
   for (const capability of request.wants ?? []) resolve(capability, undefined, false);
 
+  const order = orderByDependencies(chosen, providers, byName);
   const entries = order.map((plugin) => ({
     plugin,
-    options: parseOptions(plugin, request.options?.[plugin.name]),
+    options: parseOptions(plugin, mergedOptions(plugin, request)),
   }));
-  return { entries, providers };
+  return { entries, providers, given };
+}
+
+/** The plugins of `plugins` that provide `capability`, in list order. */
+function providersOf(
+  capability: CapabilityName,
+  plugins: readonly PluginDefinition[],
+): PluginDefinition[] {
+  return plugins.filter((p) => (p.provides as readonly string[]).includes(capability));
+}
+
+/** What a chosen plugin is created after: the providers of its `requires` and chosen `wants`. */
+function dependenciesOf(
+  plugin: PluginDefinition,
+  chosen: readonly PluginDefinition[],
+  providers: ReadonlyMap<CapabilityName, string>,
+  byName: ReadonlyMap<string, PluginDefinition>,
+): PluginDefinition[] {
+  const capabilities = [...(plugin.requires ?? []), ...(plugin.wants ?? [])];
+  return capabilities.flatMap((capability) => {
+    if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
+      return providersOf(capability, chosen).filter((p) => p !== plugin);
+    }
+    const name = providers.get(capability);
+    const provider = name === undefined ? undefined : byName.get(name);
+    return provider && provider !== plugin && chosen.includes(provider) ? [provider] : [];
+  });
+}
+
+/** The chosen plugins, each after its dependencies (first-chosen first); refuses a cycle. */
+function orderByDependencies(
+  chosen: readonly PluginDefinition[],
+  providers: ReadonlyMap<CapabilityName, string>,
+  byName: ReadonlyMap<string, PluginDefinition>,
+): PluginDefinition[] {
+  const order: PluginDefinition[] = [];
+  const visiting: string[] = [];
+  const visit = (plugin: PluginDefinition) => {
+    if (order.includes(plugin)) return;
+    if (visiting.includes(plugin.name)) {
+      throw new PluginError(
+        "dependency-cycle",
+        `Plugin "${plugin.name}" depends on itself through its requires (${
+          [...visiting.slice(visiting.indexOf(plugin.name)), plugin.name].join(" → ")
+        }). Break the cycle in one of those plugins.`,
+        plugin.name,
+      );
+    }
+    visiting.push(plugin.name);
+    for (const dependency of dependenciesOf(plugin, chosen, providers, byName)) visit(dependency);
+    visiting.pop();
+    order.push(plugin);
+  };
+  for (const plugin of chosen) visit(plugin);
+  return order;
+}
+
+/** A plugin's raw options: what its `configure` maps from the role's config, then the config's own. */
+function mergedOptions(plugin: PluginDefinition, request: CompositionRequest): unknown {
+  const explicit = request.options?.[plugin.name];
+  const configured = request.settings ? plugin.configure?.(request.settings) : undefined;
+  if (configured === undefined) return explicit;
+  return { ...configured, ...(explicit as Record<string, unknown> | undefined) };
 }
 
 function indexByName(plugins: readonly PluginDefinition[]): Map<string, PluginDefinition> {
@@ -253,41 +322,84 @@ export function planPermissions(plan: CompositionPlan, ctx: PermissionContext): 
   );
 }
 
-/** Created plugins: ports by capability, and the lifecycle of all of them. */
+/**
+ * A role service the host runs after the plugins: a node, a registrar, a verifier. `stop` gets
+ * the shutdown's grace period (how long running sessions may take to finish).
+ */
+export interface RoleService {
+  /** Releases what the service holds; `graceMs` lets running work finish first. */
+  stop(graceMs?: number): Promise<void> | void;
+}
+
+/** Ports the caller supplies (see {@link CompositionRequest.given}). */
+export type GivenPorts = { readonly [K in CapabilityName]?: Capabilities[K] };
+
+/**
+ * Created plugins and the role services built on them: ports by capability, and one lifecycle.
+ * Plugins start in dependency order, then services in the order they were started; `stop`
+ * stops the services in reverse, then the plugins in reverse.
+ */
 export class Composition {
   readonly #instances: { name: string; instance: PluginInstance }[];
   readonly #ports: Map<string, unknown>;
+  readonly #multi: Map<string, unknown[]>;
+  readonly #services: { name: string; service: RoleService }[] = [];
   #stopped = false;
 
   private constructor(
     instances: { name: string; instance: PluginInstance }[],
     ports: Map<string, unknown>,
+    multi: Map<string, unknown[]>,
   ) {
     this.#instances = instances;
     this.#ports = ports;
+    this.#multi = multi;
   }
 
-  /** Creates the planned plugins in dependency order. Nothing is started yet. */
-  static async create(plan: CompositionPlan, ctx: PermissionContext): Promise<Composition> {
+  /**
+   * Creates the planned plugins in dependency order; `given` supplies the capabilities the plan
+   * left to the caller. Nothing is started yet.
+   */
+  static async create(
+    plan: CompositionPlan,
+    ctx: PermissionContext,
+    given: GivenPorts = {},
+  ): Promise<Composition> {
     const ports = new Map<string, unknown>();
     const multi = new Map<string, unknown[]>();
+    for (const capability of plan.given) {
+      const port = given[capability];
+      if (port === undefined) continue;
+      if (MULTI_PROVIDER_CAPABILITIES.has(capability)) multi.set(capability, [port]);
+      ports.set(capability, port);
+    }
     const instances: { name: string; instance: PluginInstance }[] = [];
     for (const { plugin, options } of plan.entries) {
-      const allowed = new Set<string>(plugin.requires ?? []);
+      const required = new Set<string>(plugin.requires ?? []);
+      const wanted = new Set<string>(plugin.wants ?? []);
+      const port = (capability: CapabilityName): unknown => {
+        if (capability === "event-sink" && !plan.given.has(capability)) {
+          return fanOut(...(multi.get(capability) as EventSink[] ?? []));
+        }
+        return ports.get(capability);
+      };
+      const undeclared = (capability: string, list: string) =>
+        new PluginError(
+          "missing-capability",
+          `Plugin "${plugin.name}" asked for "${capability}" without declaring it in ${list}.`,
+          plugin.name,
+        );
       const pluginCtx = {
         ...ctx,
         get: <K extends CapabilityName>(capability: K): Capabilities[K] => {
-          if (capability === "event-sink" && allowed.has(capability)) {
-            return fanOut(...(multi.get(capability) as EventSink[] ?? [])) as Capabilities[K];
+          if (!required.has(capability)) throw undeclared(capability, "requires");
+          return port(capability) as Capabilities[K];
+        },
+        find: <K extends CapabilityName>(capability: K): Capabilities[K] | undefined => {
+          if (!required.has(capability) && !wanted.has(capability)) {
+            throw undeclared(capability, "requires or wants");
           }
-          if (!allowed.has(capability)) {
-            throw new PluginError(
-              "missing-capability",
-              `Plugin "${plugin.name}" asked for "${capability}" without declaring it in requires.`,
-              plugin.name,
-            );
-          }
-          return ports.get(capability) as Capabilities[K];
+          return port(capability) as Capabilities[K] | undefined;
         },
       };
       let instance: PluginInstance;
@@ -313,15 +425,15 @@ export class Composition {
         }
       }
     }
-    if (multi.has("event-sink")) {
+    if (multi.has("event-sink") && !plan.given.has("event-sink")) {
       ports.set("event-sink", fanOut(...(multi.get("event-sink") as EventSink[])));
     }
-    return new Composition(instances, ports);
+    return new Composition(instances, ports, multi);
   }
 
   /** The port of a capability; throws when no chosen plugin provides it. */
   get<K extends CapabilityName>(capability: K): Capabilities[K] {
-    const port = this.#ports.get(capability);
+    const port = this.#ports.get(capability) ?? this.#multi.get(capability)?.[0];
     if (port === undefined) {
       throw new PluginError("missing-capability", `No plugin provides "${capability}".`);
     }
@@ -330,7 +442,14 @@ export class Composition {
 
   /** The port of a capability, or undefined when none was wanted or found. */
   find<K extends CapabilityName>(capability: K): Capabilities[K] | undefined {
-    return this.#ports.get(capability) as Capabilities[K] | undefined;
+    return (this.#ports.get(capability) ?? this.#multi.get(capability)?.[0]) as
+      | Capabilities[K]
+      | undefined;
+  }
+
+  /** Every provider's port of a capability that all providers serve at once (`inbound`). */
+  all<K extends CapabilityName>(capability: K): Capabilities[K][] {
+    return [...(this.#multi.get(capability) ?? [])] as Capabilities[K][];
   }
 
   /** Starts every plugin in dependency order; on failure stops them all. */
@@ -353,14 +472,50 @@ export class Composition {
   }
 
   /**
-   * Stops every created plugin in reverse order, once. `stop` releases what
+   * Runs a role service on the started plugins: `start` builds and starts it; the host stops
+   * it before the services started earlier and before every plugin. When `start` fails, what
+   * was started is stopped and the error is passed on.
+   */
+  async startService<S extends RoleService>(
+    name: string,
+    start: () => Promise<S> | S,
+  ): Promise<S> {
+    if (this.#stopped) {
+      throw new PluginError("start-failed", `Cannot start "${name}": the role is stopping.`);
+    }
+    let service: S;
+    try {
+      service = await start();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    this.#services.push({ name, service });
+    return service;
+  }
+
+  /**
+   * Stops the role services in reverse start order (each may let running work finish for
+   * `graceMs`), then every created plugin in reverse order, once. `stop` releases what
    * `create` or `start` acquired, so it runs for plugins that never started.
    * Never throws; returns the errors it met.
    */
-  async stop(): Promise<Error[]> {
+  async stop(graceMs = 0): Promise<Error[]> {
     if (this.#stopped) return [];
     this.#stopped = true;
-    return await stopAll([...this.#instances].reverse());
+    const errors: Error[] = [];
+    for (const { name, service } of [...this.#services].reverse()) {
+      try {
+        await service.stop(graceMs);
+      } catch (error) {
+        errors.push(
+          new PluginError("start-failed", `"${name}" failed to stop cleanly.`, undefined, {
+            cause: error,
+          }),
+        );
+      }
+    }
+    return [...errors, ...await stopAll([...this.#instances].reverse())];
   }
 }
 

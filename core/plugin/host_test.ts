@@ -7,6 +7,7 @@ import {
   type PluginContext,
   type PluginDefinition,
   PluginError,
+  type RoleSettings,
 } from "./contract.ts";
 import { Composition, planComposition, planPermissions } from "./host.ts";
 
@@ -245,4 +246,189 @@ Deno.test("every provider of event-sink serves at once, fanned out", async () =>
   await composition.stop();
   const none = rejection(() => planComposition({ plugins: [], needs: ["event-sink"] }));
   assert.equal(none.code, "missing-capability");
+});
+
+/** A proxy's loaded config, as far as these tests' `configure` hooks read it. */
+const PROXY_SETTINGS = {
+  role: "proxy",
+  config: { listenAddrs: ["/ip4/127.0.0.1/tcp/4001"], metricsPort: 9091 },
+} as unknown as RoleSettings;
+
+Deno.test("each chosen plugin maps the role's config to its options; the config's plugins win", () => {
+  const seen: string[] = [];
+  const mapped = aPlugin({
+    name: "@t/mapped",
+    options: z.object({ listen: z.array(z.string()).default([]), size: z.number().default(1) })
+      .strict(),
+    configure: (settings: RoleSettings) => {
+      seen.push(settings.role);
+      return {
+        listen: (settings.config as unknown as { listenAddrs: string[] }).listenAddrs,
+        size: 2,
+      };
+    },
+  });
+  const unchosen = aPlugin({
+    name: "@t/unchosen",
+    provides: ["identity"],
+    configure: () => assert.fail("configure runs only for a chosen plugin"),
+  });
+  const plan = planComposition({
+    plugins: [mapped, unchosen],
+    needs: ["clock"],
+    settings: PROXY_SETTINGS,
+    options: { "@t/mapped": { size: 3 } },
+  });
+  assert.deepEqual(plan.entries[0]!.options, { listen: ["/ip4/127.0.0.1/tcp/4001"], size: 3 });
+  assert.deepEqual(seen, ["proxy"]);
+  const wrong = aPlugin({
+    name: "@t/wrong",
+    options: z.object({ size: z.number() }).strict(),
+    configure: () => ({ size: "big" }),
+  });
+  const error = rejection(() =>
+    planComposition({ plugins: [wrong], needs: ["clock"], settings: PROXY_SETTINGS })
+  );
+  assert.equal(error.code, "bad-options");
+  assert.equal(error.plugin, "@t/wrong");
+});
+
+Deno.test("a plugin's wants: created after a chosen provider, found; never chosen by the want", async () => {
+  const token = { token: () => Promise.resolve("t") };
+  const found: unknown[] = [];
+  const directory = aPlugin({
+    name: "@t/directory",
+    provides: ["peer-directory"],
+    wants: ["authenticator"],
+    create: (_o: unknown, ctx: PluginContext) => {
+      found.push(ctx.find("authenticator"));
+      assert.throws(() => ctx.find("identity"), /requires or wants/);
+      return { provides: { "peer-directory": {} } };
+    },
+  });
+  const auth = (name: string) =>
+    aPlugin({
+      name,
+      provides: ["authenticator"],
+      create: () => ({ provides: { authenticator: token } }),
+    });
+  // Two authenticators and no choice: the want alone picks none (no ambiguity error).
+  const without = planComposition({
+    plugins: [directory, auth("@t/a"), auth("@t/b")],
+    needs: ["peer-directory"],
+  });
+  assert.deepEqual(without.entries.map((e) => e.plugin.name), ["@t/directory"]);
+  await (await Composition.create(without, { stateDir: ".", role: "proxy" })).stop();
+  // With the role wanting one, it is created first and handed over.
+  const withAuth = planComposition({
+    plugins: [directory, auth("@t/a"), auth("@t/b")],
+    needs: ["peer-directory"],
+    wants: ["authenticator"],
+    choices: { authenticator: "@t/b" },
+  });
+  assert.deepEqual(withAuth.entries.map((e) => e.plugin.name), ["@t/b", "@t/directory"]);
+  await (await Composition.create(withAuth, { stateDir: ".", role: "proxy" })).stop();
+  assert.deepEqual(found, [undefined, token]);
+});
+
+Deno.test("a given capability chooses no plugin, and plugins that require it get the caller's port", async () => {
+  const given = {
+    now: () => 42,
+    sleep: () => Promise.resolve(),
+    setTimer: () => ({ cancel() {} }),
+  };
+  const clock = aPlugin({
+    name: "@t/clock",
+    create: () => assert.fail("a given clock is not created"),
+  });
+  const store = aPlugin({
+    name: "@t/store",
+    provides: ["sticky-store"],
+    requires: ["clock"],
+    create: (_o: unknown, ctx: PluginContext) => {
+      assert.equal(ctx.get("clock"), given);
+      return { provides: { "sticky-store": {} } };
+    },
+  });
+  const plan = planComposition({
+    plugins: [clock, store],
+    needs: ["clock", "sticky-store"],
+    given: ["clock"],
+  });
+  assert.deepEqual(plan.entries.map((e) => e.plugin.name), ["@t/store"]);
+  const composition = await Composition.create(plan, { stateDir: ".", role: "proxy" }, {
+    clock: given,
+  });
+  assert.equal(composition.get("clock"), given);
+  await composition.stop();
+});
+
+Deno.test("every inbound door is served at once: all() lists each provider's port", async () => {
+  const door = (name: string) =>
+    aPlugin({
+      name,
+      provides: ["inbound"],
+      create: () => ({ provides: { inbound: { protocol: name.slice(3) } } }),
+    });
+  const plan = planComposition({
+    plugins: [door("@t/socks5"), door("@t/http")],
+    needs: ["inbound"],
+  });
+  const composition = await Composition.create(plan, { stateDir: ".", role: "proxy" });
+  assert.deepEqual(composition.all("inbound").map((d) => d.protocol), ["socks5", "http"]);
+  await composition.stop();
+});
+
+Deno.test("role services start after the plugins and stop before them, in reverse, with the grace", async () => {
+  const log: string[] = [];
+  const clock = aPlugin({
+    name: "@t/clock",
+    create: () => ({
+      provides: { clock: clockPort },
+      start: () => void log.push("start clock"),
+      stop: () => void log.push("stop clock"),
+    }),
+  });
+  const plan = planComposition({ plugins: [clock], needs: ["clock"] });
+  const composition = await Composition.create(plan, { stateDir: ".", role: "proxy" });
+  await composition.start();
+  const service = (name: string) => ({
+    stop: (graceMs?: number) => void log.push(`stop ${name} (${graceMs})`),
+  });
+  await composition.startService("node", () => (log.push("start node"), service("node")));
+  await composition.startService(
+    "registrar",
+    () => (log.push("start registrar"), service("registrar")),
+  );
+  await composition.stop(10_000);
+  assert.deepEqual(log, [
+    "start clock",
+    "start node",
+    "start registrar",
+    "stop registrar (10000)",
+    "stop node (10000)",
+    "stop clock",
+  ]);
+});
+
+Deno.test("a service that fails to start stops what was started, and the error is passed on", async () => {
+  const stopped: string[] = [];
+  const clock = aPlugin({
+    name: "@t/clock",
+    create: () => ({ provides: { clock: clockPort }, stop: () => void stopped.push("clock") }),
+  });
+  const composition = await Composition.create(
+    planComposition({ plugins: [clock], needs: ["clock"] }),
+    { stateDir: ".", role: "proxy" },
+  );
+  await composition.start();
+  await composition.startService("node", () => ({ stop: () => void stopped.push("node") }));
+  await assert.rejects(
+    composition.startService("listeners", () => {
+      throw new Error("port in use");
+    }),
+    /port in use/,
+  );
+  assert.deepEqual(stopped, ["node", "clock"]);
+  await assert.rejects(composition.startService("late", () => ({ stop() {} })), /stopping/);
 });

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /** Supplies the current token. */
 export interface Authenticator {
@@ -23,4 +23,4 @@ export type AuthErrorCode =
   | "expired";
 
 /** A failed token fetch. */
-export class AuthError extends P2ProxyError<AuthErrorCode> {}
+export class AuthError extends P2proxyError<AuthErrorCode> {}

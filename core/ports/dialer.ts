@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import type { Multiaddr, PeerId, Route } from "../ids.ts";
 
 /** Dials peers and says who is connected. */
@@ -24,4 +24,4 @@ export interface Dialer {
 export type DialErrorCode = "none-connected" | "shutdown";
 
 /** A failed dial. */
-export class DialError extends P2ProxyError<DialErrorCode> {}
+export class DialError extends P2proxyError<DialErrorCode> {}

@@ -7,6 +7,7 @@
  */
 import type { Multiaddr, PeerId } from "../ids.ts";
 import type { Dialer } from "./dialer.ts";
+import type { RelayServerControl } from "./relay_server.ts";
 import type { DuplexStream, StreamOpener } from "./stream_opener.ts";
 
 /** One connection to a peer. */
@@ -58,4 +59,6 @@ export interface NetworkNode extends Dialer, StreamOpener {
   ping(peer: PeerId, signal?: AbortSignal): Promise<number>;
   /** Closes every connection to a peer. */
   hangUp(peer: PeerId): Promise<void>;
+  /** The circuit relay server this node runs (a hub's), once started; undefined when it runs none. */
+  readonly relayServer?: RelayServerControl;
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import type { Multiaddr, PeerId } from "../ids.ts";
 import type { ExitAttributes, ServerFilters } from "../domain/attributes.ts";
 
@@ -40,6 +40,11 @@ export interface PeerDirectory {
    * port's filters with them). Unknown ids are absent from the map.
    */
   describePeers(ids: readonly PeerId[], signal?: AbortSignal): Promise<Map<PeerId, PeerRecord>>;
+  /**
+   * Set when this directory can never answer (a proxy with no hub configured), saying why: a
+   * port that pins no exit then answers its clients at once instead of discovering forever.
+   */
+  readonly unavailable?: string;
 }
 
 /** Why a directory query failed. */
@@ -54,4 +59,4 @@ export type DirectoryErrorCode =
   | "unavailable";
 
 /** A failed directory query. */
-export class DirectoryError extends P2ProxyError<DirectoryErrorCode> {}
+export class DirectoryError extends P2proxyError<DirectoryErrorCode> {}

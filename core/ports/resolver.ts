@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /** Resolves destination names to IP addresses. */
 export interface Resolver {
@@ -42,7 +42,7 @@ export type ResolveErrorCode =
  * throw new ResolveError("not-found", "dest.test", 'No address for "dest.test".');
  * ```
  */
-export class ResolveError extends P2ProxyError<ResolveErrorCode> {
+export class ResolveError extends P2proxyError<ResolveErrorCode> {
   /** The name that did not resolve. */
   readonly host: string;
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 import type { PeerId } from "../ids.ts";
 
 /**
@@ -50,7 +50,7 @@ export type StreamErrorCode =
   | "open-timeout";
 
 /** A failed stream open. */
-export class StreamError extends P2ProxyError<StreamErrorCode> {
+export class StreamError extends P2proxyError<StreamErrorCode> {
   /** True when retrying this peer is pointless: evict it and rediscover. */
   get isTerminalForPeer(): boolean {
     return this.code === "unsupported-protocol";

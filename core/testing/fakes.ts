@@ -1,7 +1,7 @@
 /**
- * In-memory fakes of the ports, for domain tests: a clock that records sleeps
- * and never waits, a scripted directory and dialer, a recording event sink and
- * a memory sticky store. Every fake answers on a microtask, so a whole connect
+ * In-memory fakes of the ports, for domain tests: a clock that records sleeps,
+ * never waits, and runs timers as its time passes them; a scripted directory
+ * and dialer, a recording event sink and a memory sticky store. Every fake answers on a microtask, so a whole connect
  * run finishes in one test tick.
  *
  * @module
@@ -15,8 +15,10 @@ import {
   type Route,
 } from "../ids.ts";
 import type { ExitAttributes } from "../domain/attributes.ts";
+import { createFilterMatcher, type FilterMatcher } from "../domain/filters.ts";
+import { describeError } from "../errors.ts";
 import type { P2ProxyEvent, P2ProxyEventType } from "../events.ts";
-import type { Clock } from "../ports/clock.ts";
+import type { Clock, ClockTimer } from "../ports/clock.ts";
 import { type Dialer, DialError } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
 import {
@@ -30,10 +32,19 @@ import { emptyStickyRecord, type StickyRecord, type StickyStore } from "../ports
 /** An arbitrary fixed start (2023-11-14T22:13:20Z), so timestamps are predictable. */
 export const FAKE_CLOCK_START_MS = 1_700_000_000_000;
 
+/** A timer of the {@link FakeClock}: when it is due, and its place among timers due together. */
+interface FakeTimer {
+  readonly dueMs: number;
+  readonly order: number;
+  readonly callback: () => void;
+}
+
 /**
- * A clock whose time moves only when something sleeps. Every sleep is recorded
- * in `sleeps` and resolves on a microtask; an aborted signal rejects it with
- * the signal's reason, like the real clock.
+ * A clock whose time moves only when something sleeps or a test calls
+ * `advance`. Every sleep is recorded in `sleeps` and resolves on a microtask;
+ * an aborted signal rejects it with the signal's reason, like the real clock.
+ * Timers (`setTimer`) run when fake time reaches their deadline, in deadline
+ * order, with `now()` reading that deadline while each runs.
  */
 export class FakeClock implements Clock {
   /** Every requested sleep, in order, in milliseconds. */
@@ -41,6 +52,8 @@ export class FakeClock implements Clock {
   /** Called with each sleep's duration before it settles (e.g. to abort from a test). */
   onSleep: ((ms: number) => void) | undefined;
   #nowMs: number;
+  readonly #timers: FakeTimer[] = [];
+  #timersSet = 0;
 
   /** Starts the fake time at `startMs`. */
   constructor(startMs: number = FAKE_CLOCK_START_MS) {
@@ -52,9 +65,9 @@ export class FakeClock implements Clock {
     return this.#nowMs;
   }
 
-  /** Moves time forward without recording a sleep. */
+  /** Moves time forward without recording a sleep, running the timers that come due on the way. */
   advance(ms: number): void {
-    this.#nowMs += ms;
+    this.#moveTo(this.#nowMs + ms);
   }
 
   /** Total time slept, in milliseconds. */
@@ -62,14 +75,49 @@ export class FakeClock implements Clock {
     return this.sleeps.reduce((total, ms) => total + ms, 0);
   }
 
-  /** Records `ms`, advances the time and resolves on a microtask. */
+  /** What is left of each pending timer, in milliseconds, soonest first. */
+  get pendingTimers(): number[] {
+    return this.#timers.map((timer) => timer.dueMs - this.#nowMs).sort((a, b) => a - b);
+  }
+
+  /** Records `ms`, advances the time (running the timers due) and resolves on a microtask. */
   async sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     this.sleeps.push(ms);
-    this.#nowMs += Math.max(0, ms);
+    this.#moveTo(this.#nowMs + Math.max(0, ms));
     this.onSleep?.(ms);
     await Promise.resolve();
     signal?.throwIfAborted();
+  }
+
+  /**
+   * Runs `callback` once fake time has moved `ms` past now. A delay below
+   * 1 ms counts as 1 ms (as Node's `setTimeout` does), so a timer that sets
+   * itself again always lets time move on.
+   */
+  setTimer(ms: number, callback: () => void): ClockTimer {
+    const timer = { dueMs: this.#nowMs + Math.max(1, ms), order: this.#timersSet++, callback };
+    this.#timers.push(timer);
+    return {
+      cancel: () => {
+        const index = this.#timers.indexOf(timer);
+        if (index >= 0) this.#timers.splice(index, 1);
+      },
+    };
+  }
+
+  /** Runs every timer due by `targetMs` in deadline order (ties: first set, first run). */
+  #moveTo(targetMs: number): void {
+    for (;;) {
+      const next = this.#timers
+        .filter((timer) => timer.dueMs <= targetMs)
+        .sort((a, b) => a.dueMs - b.dueMs || a.order - b.order)[0];
+      if (next === undefined) break;
+      this.#timers.splice(this.#timers.indexOf(next), 1);
+      this.#nowMs = Math.max(this.#nowMs, next.dueMs);
+      next.callback();
+    }
+    this.#nowMs = targetMs;
   }
 }
 
@@ -77,12 +125,14 @@ export class FakeClock implements Clock {
 export type FakeAnswer<Q, T> = T | Error | ((query: Q) => T | Promise<T>);
 
 /**
- * A scripted hub directory. `findNodes` answers from its queue, then with no
- * candidates. `resolvePeers` answers from its queue, then from the standing
- * routes (`setRoutes`) — or with `unsupported` after `resolveUnsupported()`;
- * either way only the asked ids come back. `describePeers` answers the
- * standing routes and the attributes set with `setAttributes` (or the same
- * failure). Every call is recorded.
+ * A scripted hub directory. `findNodes` answers from its queue, then like a
+ * hub from the exits registered with `setExits` (those matching the query's
+ * filters, in registration order; none when there are none). `resolvePeers`
+ * answers from its queue, then from the standing routes (`setRoutes`,
+ * `setExits`) — or with `unsupported` after `resolveUnsupported()`; either
+ * way only the asked ids come back. `describePeers` answers the standing
+ * routes and the attributes set with `setAttributes` or `setExits` (or the
+ * same failure). Every call is recorded.
  */
 export class FakeDirectory implements PeerDirectory {
   /** Every `findNodes` query, in order. */
@@ -98,6 +148,7 @@ export class FakeDirectory implements PeerDirectory {
   #routes = new Map<PeerId, Multiaddr[]>();
   readonly #attributes = new Map<PeerId, ExitAttributes>();
   #resolveFallback: Error | undefined;
+  #exits: RegisteredExit[] = [];
 
   /** Queues answers for the next `findNodes` calls. */
   queueFind(...answers: FakeAnswer<FindNodesQuery, PeerRecord[]>[]): this {
@@ -127,6 +178,20 @@ export class FakeDirectory implements PeerDirectory {
     return this;
   }
 
+  /**
+   * Registers exits as a hub would: `findNodes` answers them (filtered with the
+   * hub's matcher) once its queue is empty, and their routes and attributes
+   * join the standing ones `resolvePeers` and `describePeers` answer.
+   */
+  setExits(exits: readonly RegisteredExit[]): this {
+    this.#exits = exits.map((exit) => ({ ...exit, routes: [...exit.routes] }));
+    for (const exit of exits) {
+      this.#routes.set(exit.peerId, [...exit.routes]);
+      this.#attributes.set(exit.peerId, exit.attributes);
+    }
+    return this;
+  }
+
   /** Makes `resolvePeers` fail with `unsupported` once its queue is empty (an older hub). */
   resolveUnsupported(): this {
     this.#resolveFallback = new DirectoryError(
@@ -142,16 +207,33 @@ export class FakeDirectory implements PeerDirectory {
     return this;
   }
 
-  /** Records the query and answers from the queue (then `[]`), honouring limit and exclude. */
+  /**
+   * Records the query and answers from the queue, then the matching registered
+   * exits, honouring limit and exclude.
+   */
   async findNodes(query: FindNodesQuery, signal?: AbortSignal): Promise<PeerRecord[]> {
     signal?.throwIfAborted();
     this.findCalls.push({ ...query, exclude: [...query.exclude] });
-    const answer = this.#findQueue.shift() ?? [];
+    const answer = this.#findQueue.shift() ?? this.#matchingExits(query);
     const records = await settle(answer, query);
     const kept = this.honoursExclude
       ? records.filter((record) => !query.exclude.includes(record.peerId))
       : records;
     return kept.slice(0, query.limit);
+  }
+
+  #matchingExits(query: FindNodesQuery): PeerRecord[] {
+    if (this.#exits.length === 0) return [];
+    let matches: FilterMatcher;
+    try {
+      matches = createFilterMatcher(query.filters);
+    } catch (error) {
+      // What a hub answers to filters it cannot use (INVALID_ARGUMENT).
+      throw new DirectoryError("rejected", describeError(error), { cause: error });
+    }
+    return this.#exits
+      .filter((exit) => matches(exit.attributes).matches)
+      .map((exit) => ({ ...exit, routes: [...exit.routes] }));
   }
 
   /** Records the ids and answers from the queue, then the standing routes or failure. */
@@ -195,6 +277,9 @@ export class FakeDirectory implements PeerDirectory {
     return answer;
   }
 }
+
+/** An exit as `FakeDirectory.setExits` registers it: a record with the attributes it registered. */
+export type RegisteredExit = PeerRecord & { readonly attributes: ExitAttributes };
 
 async function settle<Q, T>(answer: FakeAnswer<Q, T>, query: Q): Promise<T> {
   await Promise.resolve();

@@ -70,6 +70,51 @@ Deno.test("FakeClock", async (t) => {
     await rejects(clock.sleep(10, controller.signal), /mid-sleep/);
     deepEqual(clock.sleeps, [10]);
   });
+
+  await t.step(
+    "timers run as advance or a sleep moves time past them, each at its deadline",
+    async () => {
+      const clock = new FakeClock();
+      const ran: [string, number][] = [];
+      const at = (name: string) => () => ran.push([name, clock.now() - FAKE_CLOCK_START_MS]);
+      clock.setTimer(300, at("late"));
+      clock.setTimer(100, at("early"));
+      const cancelled = clock.setTimer(200, at("cancelled"));
+      deepEqual(clock.pendingTimers, [100, 200, 300]);
+      cancelled.cancel();
+      clock.advance(99);
+      deepEqual(ran, [], "not a millisecond early");
+      clock.advance(1);
+      deepEqual(ran, [["early", 100]]);
+      await clock.sleep(500);
+      deepEqual(ran, [["early", 100], ["late", 300]], "a sleep runs the timers it passes");
+      equal(clock.now(), FAKE_CLOCK_START_MS + 600);
+      deepEqual(clock.pendingTimers, []);
+    },
+  );
+
+  await t.step("a timer that sets itself again runs once per period of an advance", () => {
+    const clock = new FakeClock();
+    const ticks: number[] = [];
+    const tick = () => {
+      ticks.push(clock.now() - FAKE_CLOCK_START_MS);
+      clock.setTimer(15, tick);
+    };
+    clock.setTimer(15, tick);
+    clock.advance(50);
+    deepEqual(ticks, [15, 30, 45]);
+    deepEqual(clock.pendingTimers, [10]);
+  });
+
+  await t.step("a timer of 0 ms waits for time to move by 1 ms", () => {
+    const clock = new FakeClock();
+    let ran = 0;
+    clock.setTimer(0, () => ran++);
+    clock.advance(0);
+    equal(ran, 0);
+    clock.advance(1);
+    equal(ran, 1);
+  });
 });
 
 Deno.test("FakeDirectory", async (t) => {

@@ -8,4 +8,5 @@
 export * from "./fakes.ts";
 export * from "./builders.ts";
 export * from "./fake_identity.ts";
+export * from "./memory_duplex.ts";
 export * from "./compliance/mod.ts";

@@ -8,7 +8,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { Backoff } from "../../core/domain/backoff.ts";
-import { describeError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 import { type Authenticator, AuthError } from "../../core/ports/authenticator.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { Identity } from "../../core/ports/identity.ts";
@@ -17,16 +17,17 @@ import {
   type AuthTransportKind,
   describeRpcFailure,
   type RpcFailure,
-} from "../../runtime/auth/client.ts";
+  type RpcFailureKind,
+} from "../../auth/client.ts";
 import {
   DEFAULT_REFRESH_AT,
   DEFAULT_RPC_TIMEOUT_MS,
   RETRY_FACTOR,
   RETRY_INITIAL_MS,
   RETRY_MAX_MS,
-} from "../../runtime/auth/constants.ts";
-import { signIssueTokenRequest } from "../../runtime/auth/issue_request.ts";
-import { readUnverifiedClaims, type TokenRole } from "../../runtime/auth/token.ts";
+} from "../../auth/constants.ts";
+import { signIssueTokenRequest } from "../../auth/issue_request.ts";
+import { readUnverifiedClaims, type TokenRole } from "../../auth/token.ts";
 
 const logger = getLogger(["p2proxy", "auth-connect"]);
 
@@ -58,12 +59,12 @@ interface HeldToken {
   readonly refreshAtMs: number;
 }
 
-/** An IssueToken call that failed: refused by the service, or not answered. */
-class FetchFailure extends Error {
+/** An IssueToken call that failed: `refused` by the service, or `unreachable`. */
+class FetchFailure extends P2proxyError<RpcFailureKind> {
   readonly failure: RpcFailure;
 
   constructor(failure: RpcFailure, options?: ErrorOptions) {
-    super(failure.message, options);
+    super(failure.kind, failure.message, options);
     this.failure = failure;
   }
 }
@@ -281,5 +282,5 @@ export class ConnectAuthenticator implements Authenticator {
 }
 
 function isRefusal(error: unknown): error is FetchFailure {
-  return error instanceof FetchFailure && error.failure.kind === "refused";
+  return error instanceof FetchFailure && error.code === "refused";
 }

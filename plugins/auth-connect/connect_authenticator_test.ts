@@ -9,9 +9,9 @@ import {
   startTestAuthService,
   TEST_NETWORK_ID,
   type TestAuthService,
-} from "../../runtime/auth/_test_support.ts";
-import type { AuthTransportKind } from "../../runtime/auth/client.ts";
-import { StaticKeySet, TokenVerifier } from "../../runtime/auth/token_verifier.ts";
+} from "../../auth-service/_test_support.ts";
+import type { AuthTransportKind } from "../../auth/client.ts";
+import { StaticKeySet, TokenVerifier } from "../../auth/token_verifier.ts";
 import { ConnectAuthenticator, type ConnectAuthenticatorOptions } from "./connect_authenticator.ts";
 import { renderPermissionFlags } from "../../core/plugin/permissions.ts";
 import { runUnder } from "../../tests/_permission_probe.ts";
@@ -237,6 +237,7 @@ async function pluginContext(role: "proxy" | "exit" | "hub") {
       if (capability === "clock") return clock;
       return assert.fail(`auth-connect asked for ${capability}`);
     },
+    find: (capability: string) => assert.fail(`auth-connect looked for ${capability}`),
   };
 }
 

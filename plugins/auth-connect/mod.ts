@@ -21,11 +21,16 @@
  */
 import { z } from "zod";
 import { describeError } from "../../core/errors.ts";
-import { definePlugin, PLUGIN_API_VERSION, type Role } from "../../core/plugin/contract.ts";
+import {
+  definePlugin,
+  PLUGIN_API_VERSION,
+  type Role,
+  type RoleSettings,
+} from "../../core/plugin/contract.ts";
 import { AuthError } from "../../core/ports/authenticator.ts";
-import { AUTH_TRANSPORTS } from "../../runtime/auth/client.ts";
-import { DEFAULT_REFRESH_AT, DEFAULT_RPC_TIMEOUT_MS } from "../../runtime/auth/constants.ts";
-import { TOKEN_ROLES, type TokenRole } from "../../runtime/auth/token.ts";
+import { AUTH_TRANSPORTS } from "../../auth/client.ts";
+import { DEFAULT_REFRESH_AT, DEFAULT_RPC_TIMEOUT_MS } from "../../auth/constants.ts";
+import { TOKEN_ROLES, type TokenRole } from "../../auth/token.ts";
 import { ConnectAuthenticator } from "./connect_authenticator.ts";
 
 export { ConnectAuthenticator, type ConnectAuthenticatorOptions } from "./connect_authenticator.ts";
@@ -115,6 +120,43 @@ async function readCaCert(path: string): Promise<string> {
   }
 }
 
+/**
+ * The options a proxy's or an exit's `auth` section implies (a hub only verifies tokens): the
+ * service's URL and transport, the token's role, the timings, the CA, and `api_key` when it came
+ * from the config file.
+ */
+function configureFromRole(settings: RoleSettings): Record<string, unknown> | undefined {
+  if (settings.role !== "proxy" && settings.role !== "exit") return undefined;
+  const { auth, apiKey } = settings.config;
+  if (!auth) return undefined;
+  return {
+    ...(auth.url ? { url: auth.url } : {}),
+    transport: auth.transport,
+    role: settings.role,
+    ...(apiKeyFromConfigFile(apiKey) ? { api_key: apiKey } : {}),
+    ...(auth.refreshAt === undefined ? {} : { refresh_at: auth.refreshAt }),
+    ...(auth.timeoutSecs === undefined ? {} : { timeout_secs: auth.timeoutSecs }),
+    ...(auth.caCert ? { ca_cert: auth.caCert } : {}),
+  };
+}
+
+/**
+ * Whether `api_key` should reach the plugin as an option. A key set through
+ * P2PROXY_API_KEY also lands in the loaded config (env beats file); passing it
+ * on would make the plugin's messages blame `api_key` in the config for a bad
+ * key that came from the environment. Left out, the plugin reads the same
+ * variable itself and names it.
+ */
+function apiKeyFromConfigFile(apiKey: string | undefined): apiKey is string {
+  if (!apiKey) return false;
+  try {
+    return Deno.env.get(API_KEY_ENV_VAR)?.trim() !== apiKey.trim();
+  } catch {
+    // Not allowed to read the variable: then the key cannot have come from it.
+    return true;
+  }
+}
+
 /** The plugin manifest. */
 export const plugin = definePlugin({
   name: "@p2proxy/auth-connect",
@@ -124,6 +166,7 @@ export const plugin = definePlugin({
   provides: ["authenticator"],
   requires: ["identity", "clock"],
   options: AuthConnectOptions,
+  configure: configureFromRole,
   permissions: (options) => ({
     net: [netGrantOf(options.url)],
     ...(options.api_key === undefined ? { env: [API_KEY_ENV_VAR] } : {}),

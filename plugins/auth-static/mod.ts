@@ -45,6 +45,11 @@ export const plugin = definePlugin({
   description: "A pre-shared token from the plugin options or P2PROXY_TOKEN.",
   provides: ["authenticator"],
   options: AuthStaticOptions,
+  // `auth.token` of a proxy's or an exit's config (a hub only verifies tokens).
+  configure: (settings) =>
+    (settings.role === "proxy" || settings.role === "exit") && settings.config.auth?.token
+      ? { token: settings.config.auth.token }
+      : undefined,
   permissions: (options) => (options.token === undefined ? { env: [TOKEN_ENV_VAR] } : {}),
   create: (options) => {
     const authenticator = new StaticAuthenticator(options.token ?? tokenFromEnv());

@@ -39,7 +39,11 @@ Deno.test("StaticAuthenticator does not reveal its token when inspected", () => 
 // The plugin (mod.ts): where the token comes from, and the permission that needs.
 
 const ctx = { stateDir: ".", role: "proxy" as const };
-const noRequires = { ...ctx, get: () => assert.fail("auth-static requires nothing") };
+const noRequires = {
+  ...ctx,
+  get: () => assert.fail("auth-static requires nothing"),
+  find: () => assert.fail("auth-static wants nothing"),
+};
 
 /** Runs `fn` with P2PROXY_TOKEN set to `value` (or unset), restoring it afterwards. */
 async function withEnvToken(value: string | undefined, fn: () => Promise<void>) {
@@ -111,7 +115,7 @@ Deno.test("auth-static works under exactly its declared permissions", async () =
   assert.deepEqual(flags, ["--allow-env=P2PROXY_TOKEN"]);
   const probe = `
     import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
-    const instance = await plugin.create(plugin.options.parse({}), { stateDir: ".", role: "proxy", get() {} });
+    const instance = await plugin.create(plugin.options.parse({}), { stateDir: ".", role: "proxy", get() {}, find() {} });
     let other = "allowed";
     try { Deno.env.get("HOME"); } catch (error) { other = error.name; }
     const token = await instance.provides.authenticator.token().catch((error) => error.code);

@@ -7,6 +7,7 @@ const noRequires = {
   stateDir: ".",
   role: "demo" as const,
   get: () => assert.fail("clock-fake requires nothing"),
+  find: () => assert.fail("clock-fake wants nothing"),
 };
 
 async function createClock(options: unknown = {}) {

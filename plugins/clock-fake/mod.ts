@@ -1,8 +1,8 @@
 /**
  * `@p2proxy/clock-fake`: the fake clock of `core/testing` as a plugin, for
  * tests and simulations. Time moves only when something sleeps, and sleeps
- * return at once, so a node using it retries in a tight loop: never choose it
- * for a real node.
+ * return at once (running the timers whose deadline they pass), so a node
+ * using it retries in a tight loop: never choose it for a real node.
  *
  * @module
  */

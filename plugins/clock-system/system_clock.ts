@@ -3,9 +3,12 @@
  *
  * @module
  */
-import type { Clock } from "../../core/ports/clock.ts";
+import type { Clock, ClockTimer } from "../../core/ports/clock.ts";
 
-/** Wall-clock time and timer-based sleeps. An aborted sleep clears its timer, so nothing leaks. */
+/**
+ * Wall-clock time, timer-based sleeps and timers. An aborted sleep and a
+ * cancelled timer clear their `setTimeout`, so nothing leaks.
+ */
 export class SystemClock implements Clock {
   /** Milliseconds since the Unix epoch (`Date.now()`). */
   now(): number {
@@ -29,5 +32,14 @@ export class SystemClock implements Clock {
       }, Math.max(0, ms));
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * Runs `callback` once after `ms` milliseconds (negative counts as 0), on a
+   * `setTimeout` that `cancel()` clears.
+   */
+  setTimer(ms: number, callback: () => void): ClockTimer {
+    const id = setTimeout(callback, Math.max(0, ms));
+    return { cancel: () => clearTimeout(id) };
   }
 }

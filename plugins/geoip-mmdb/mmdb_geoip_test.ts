@@ -15,8 +15,8 @@ import assert from "node:assert/strict";
 import { NO_FILTERS } from "../../core/domain/attributes.ts";
 import { asMultiaddr } from "../../core/ids.ts";
 import { someAttributes } from "../../core/testing/builders.ts";
-import { registerOnce, TestNet } from "../../runtime/directory/_testing.ts";
-import { HubDirectory } from "../../runtime/directory/hub_directory.ts";
+import { registerOnce, TestNet } from "../../hub/_testing.ts";
+import { HubDirectory } from "../directory-hub/hub_directory.ts";
 import { buildMmdb } from "./_testing.ts";
 import { MmdbGeoIp } from "./mmdb_geoip.ts";
 import { GeoIpMmdbOptions, plugin } from "./mod.ts";
@@ -94,7 +94,12 @@ Deno.test("geoip-mmdb options, permissions and unreadable files", async () => {
   );
   const dir = await Deno.makeTempDir({ prefix: "p2proxy-geoip-" });
   try {
-    const context = { stateDir: dir, role: "hub" as const, get: () => assert.fail("none") };
+    const context = {
+      stateDir: dir,
+      role: "hub" as const,
+      get: () => assert.fail("geoip-mmdb requires nothing"),
+      find: () => assert.fail("geoip-mmdb wants nothing"),
+    };
     await assert.rejects(
       Promise.resolve(
         plugin.create(GeoIpMmdbOptions.parse({ files: [`${dir}/none.mmdb`] }), context),

@@ -18,8 +18,7 @@
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts";
-import { P2ProxyError } from "../../core/errors.ts";
-import { describeError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 
 export type { MmdbGeoIp } from "./mmdb_geoip.ts";
 
@@ -27,7 +26,7 @@ export type { MmdbGeoIp } from "./mmdb_geoip.ts";
 export type GeoIpMmdbErrorCode = "unreadable";
 
 /** A database file could not be read or is not a MaxMind DB. */
-export class GeoIpMmdbError extends P2ProxyError<GeoIpMmdbErrorCode> {}
+export class GeoIpMmdbError extends P2proxyError<GeoIpMmdbErrorCode> {}
 
 /** Options of `@p2proxy/geoip-mmdb`. */
 export const GeoIpMmdbOptions = z.strictObject({

@@ -20,7 +20,7 @@ import { describeError } from "../../core/errors.ts";
 import { asPeerId, type PeerId } from "../../core/ids.ts";
 import type { Identity } from "../../core/ports/identity.ts";
 import { IdentityError } from "./identity_error.ts";
-import { warnIfReadableByOthers, writeNewSecretFile } from "../_shared/secret_file.ts";
+import { warnIfReadableByOthers, writeNewSecretFile } from "../../wire/secret_file.ts";
 
 const logger = getLogger(["p2proxy", "identity-file"]);
 

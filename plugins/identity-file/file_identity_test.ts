@@ -213,6 +213,7 @@ const contextFor = (stateDir: string) => ({
   stateDir,
   role: "exit" as const,
   get: () => assert.fail("identity-file requires nothing"),
+  find: () => assert.fail("identity-file wants nothing"),
 });
 
 Deno.test("the identity-file plugin's identity passes the identity compliance suite", (t) =>
@@ -276,7 +277,7 @@ Deno.test("identity-file works under exactly its declared permissions", async ()
     );
     const probe = `
       import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
-      const ctx = { stateDir: ${JSON.stringify(nodeStateDir)}, role: "exit", get() {} };
+      const ctx = { stateDir: ${JSON.stringify(nodeStateDir)}, role: "exit", get() {}, find() {} };
       const instance = await plugin.create(plugin.options.parse({}), ctx);
       console.log(instance.provides.identity.peerId);
     `;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../../core/errors.ts";
+import { P2proxyError } from "../../core/errors.ts";
 
 /** Why the identity file could not be used. */
 export type IdentityErrorCode =
@@ -19,7 +19,7 @@ export type IdentityErrorCode =
   | "unwritable";
 
 /** The node identity could not be loaded or created; the message names the file and the fix. */
-export class IdentityError extends P2ProxyError<IdentityErrorCode> {
+export class IdentityError extends P2proxyError<IdentityErrorCode> {
   /** The identity file concerned. */
   readonly path: string;
 

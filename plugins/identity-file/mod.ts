@@ -42,6 +42,9 @@ export const plugin = definePlugin({
   description: "The node's Ed25519 identity in node_keypair.bin (created with mode 0600).",
   provides: ["identity"],
   options: IdentityFileOptions,
+  // `keypair_path` in the role's config.
+  configure: (settings) =>
+    "keypairPath" in settings.config ? { file: settings.config.keypairPath } : undefined,
   permissions: (options, ctx) => {
     const folder = dirname(identityFilePath(ctx.stateDir, options.file));
     return { read: [folder], write: [folder] };

@@ -298,6 +298,7 @@ const pluginContext = {
   stateDir: ".",
   role: "proxy" as const,
   get: () => assert.fail("log-events requires nothing"),
+  find: () => assert.fail("log-events wants nothing"),
 };
 
 Deno.test("log-events options: level in the config's spellings, nothing else", () => {

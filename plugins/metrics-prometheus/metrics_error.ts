@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { P2ProxyError } from "../../core/errors.ts";
+import { P2proxyError } from "../../core/errors.ts";
 
 /** Why the metrics endpoint could not be set up. */
 export type MetricsErrorCode =
@@ -17,4 +17,4 @@ export type MetricsErrorCode =
   | "listen-failed";
 
 /** The metrics endpoint was refused or could not listen; the message says what to change. */
-export class MetricsError extends P2ProxyError<MetricsErrorCode> {}
+export class MetricsError extends P2proxyError<MetricsErrorCode> {}

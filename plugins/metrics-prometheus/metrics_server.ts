@@ -27,7 +27,7 @@ import {
   PORT_MAX,
 } from "../../core/config/common.ts";
 import { PROXY_DEFAULT_METRICS_PORT } from "../../core/config/proxy_config.ts";
-import { isAddressInUse, type ListenError, listenError } from "../../runtime/listen_error.ts";
+import { isAddressInUse, type ListenError, listenError } from "../../wire/listen_error.ts";
 import { MetricsError } from "./metrics_error.ts";
 
 const logger = getLogger(["p2proxy", "metrics"]);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ListenError } from "../../runtime/listen_error.ts";
+import { ListenError } from "../../wire/listen_error.ts";
 import { MetricsError } from "./metrics_error.ts";
 import {
   METRICS_PATH,
@@ -286,6 +286,7 @@ const createCtx = (role: "proxy" | "exit" = "proxy") => ({
   stateDir: ".",
   role,
   get: () => assert.fail("metrics-prometheus requires nothing"),
+  find: () => assert.fail("metrics-prometheus wants nothing"),
 });
 
 /** A port that was free a moment ago (the plugin, unlike the server, reads 0 as "disabled"). */
@@ -420,6 +421,9 @@ Deno.test("metrics-prometheus exposes its HTTP endpoint for routes (the proxy's 
     role: "proxy",
     get: () => {
       throw new Error("no capabilities needed");
+    },
+    find: () => {
+      throw new Error("no capabilities wanted");
     },
   });
   // Port 0 disables the endpoint: routes are accepted and ignored, there is no URL.

@@ -3,7 +3,7 @@
  * that keeps the anchor's `p2proxy_*` metrics, and an HTTP endpoint serving
  * them at `GET /metrics`.
  *
- * Options (the CLI maps the top-level `metrics_port` / `metrics_bind` here):
+ * Options (`configure` maps the role's `metrics_port` / `metrics_bind` here):
  * - `port` (default 9091): the TCP port of `/metrics`. **0 disables the
  *   endpoint**, as `metrics_port: 0` does in the config; the sink still counts.
  * - `bind` (default `127.0.0.1`): an IP address. A non-loopback address is
@@ -138,6 +138,16 @@ export const plugin = definePlugin({
   description: "Prometheus metrics (p2proxy_*) at GET /metrics on 127.0.0.1:9091.",
   provides: ["event-sink", "http-routes"],
   options: MetricsPrometheusOptions,
+  // `metrics_port` and `metrics_bind`; a non-loopback bind in the role's own config is a
+  // deliberate choice.
+  configure: (settings) =>
+    "metricsPort" in settings.config
+      ? {
+        port: settings.config.metricsPort,
+        bind: settings.config.metricsBind,
+        allow_remote: !isLoopbackAddress(settings.config.metricsBind),
+      }
+      : undefined,
   permissions: (options) => metricsPermissions(options),
   create: (options, ctx) => {
     const endpoint = createMetricsEndpoint(options, { role: ctx.role });

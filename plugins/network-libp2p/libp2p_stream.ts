@@ -44,6 +44,12 @@ export class Libp2pDuplexStream implements DuplexStream {
       if (error) this.#fail(error);
       else this.#onEnd();
     });
+    if (stream.remoteWriteStatus === "closed") {
+      // The remote wrote and closed during protocol negotiation: libp2p fired its one `end`
+      // before we listened. End after the buffered bytes, whose hand-over was queued first.
+      this.#remoteClosedWrite = true;
+      queueMicrotask(() => this.#onEnd());
+    }
   }
 
   /** The underlying libp2p stream (for its protocol and id in logs). */
@@ -145,6 +151,11 @@ export class Libp2pDuplexStream implements DuplexStream {
 
   #onEnd(): void {
     if (this.#ended || this.#error) return;
+    // A reset ends libp2p's readable side before the reset is reported: it is no EOF.
+    if (this.#stream.status === "reset") {
+      this.#fail(new Error("The peer reset the stream."));
+      return;
+    }
     // The FIN may have come before this adapter listened; only a dead connection is a failure.
     if (!this.#remoteClosedWrite && !this.#connectionOpen()) {
       this.#fail(new Error("The connection to the peer was lost before it finished sending."));

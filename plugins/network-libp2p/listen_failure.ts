@@ -7,7 +7,7 @@
  * @module
  */
 import { describeError } from "../../core/errors.ts";
-import { type ListenError, listenError } from "../../runtime/listen_error.ts";
+import { type ListenError, listenError } from "../../wire/listen_error.ts";
 
 /** The config key of the node's listen addresses (the CLI fills the plugin's `listen` from it). */
 const LISTEN_KEY = "listen_addrs";

@@ -2,7 +2,9 @@
  * `@p2proxy/network-libp2p`: the libp2p node (TCP, noise, yamux, identify,
  * ping, circuit relay transport) as the `network`, `dialer` and
  * `stream-opener` capabilities; with `relay_server`, also a circuit relay v2
- * server (the hub's), whose default limits are never unlimited.
+ * server (the hub's), whose default limits are never unlimited. Its options
+ * come from the role's `listen_addrs`, `announce_addrs`, `relay` and
+ * `bootstrap` ({@link networkOptionsOf}).
  *
  * @module
  */
@@ -15,7 +17,8 @@ import {
   DEFAULT_RELAY_DATA_LIMIT_BYTES,
   DEFAULT_RELAY_DURATION_LIMIT_SECS,
 } from "../../core/config/hub_config.ts";
-import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts";
+import { createEgressPolicy } from "../../core/domain/egress_policy.ts";
+import { definePlugin, PLUGIN_API_VERSION, type RoleSettings } from "../../core/plugin/contract.ts";
 import { MAX_CONNECTIONS } from "./constants.ts";
 
 // Types only: the libp2p runtime is imported when the plugin is created, so
@@ -85,6 +88,58 @@ const options = z.strictObject({
   }).optional(),
 });
 
+/**
+ * The node's options a role's config implies: listen and announce addresses, the hub's relay
+ * server (its `relay` limits, mapped here and nowhere else), and an exit's relay listens.
+ */
+export function networkOptionsOf(settings: RoleSettings): Record<string, unknown> | undefined {
+  switch (settings.role) {
+    case "proxy":
+      return { listen: [...settings.config.listenAddrs], announce: [] };
+    case "hub": {
+      const { relay, listenAddrs, announceAddrs } = settings.config;
+      return {
+        listen: [...listenAddrs],
+        announce: [...announceAddrs],
+        relay_server: {
+          max_reservations: relay.maxReservations,
+          default_data_limit_bytes: relay.defaultDataLimitBytes,
+          default_duration_limit_secs: relay.defaultDurationLimitMs / 1000,
+        },
+      };
+    }
+    case "exit": {
+      const { listenAddrs, announceAddrs, bootstrap } = settings.config;
+      const circuits = usesRelay(settings.config.relay, announceAddrs)
+        ? bootstrap.map((hub) => `${hub}/p2p-circuit`)
+        : [];
+      // A circuit may already be in listen_addrs (a relay-only exit): list each address once.
+      return { listen: [...new Set([...listenAddrs, ...circuits])], announce: [...announceAddrs] };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether an exit reserves a slot on its hubs' relays: `always`, `never`, or
+ * (`auto`) unless it announces a public IP address — an exit that does not
+ * say how the internet reaches it is assumed to be behind NAT.
+ *
+ * @example
+ * ```ts
+ * usesRelay("auto", ["/ip4/127.0.0.1/tcp/4002"]); // true: loopback is not public
+ * ```
+ */
+export function usesRelay(mode: "auto" | "always" | "never", announce: readonly string[]): boolean {
+  if (mode !== "auto") return mode === "always";
+  const publicPolicy = createEgressPolicy();
+  return !announce.some((address) => {
+    const ip = /^\/ip[46]\/([^/]+)/.exec(address)?.[1];
+    return ip !== undefined && publicPolicy.check(ip, 443).allowed;
+  });
+}
+
 /** The plugin. */
 export const plugin = definePlugin({
   name: "@p2proxy/network-libp2p",
@@ -94,6 +149,7 @@ export const plugin = definePlugin({
   provides: ["network", "dialer", "stream-opener"],
   requires: ["identity"],
   options,
+  configure: networkOptionsOf,
   permissions: (o) => networkPermissions(o.listen),
   create: async (o, ctx) => {
     const { Libp2pNetwork } = await import("./libp2p_network.ts");

@@ -19,18 +19,13 @@ import { circuitRelayServer, type RelayReservation } from "@libp2p/circuit-relay
 import type { PeerId as Libp2pPeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { getLogger } from "@logtape/logtape";
-import { describeError, P2ProxyError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 import { asPeerId, type PeerId } from "../../core/ids.ts";
+import type { RelayLimits, RelayServerControl } from "../../core/ports/relay_server.ts";
+
+export type { RelayLimits, RelayServerControl };
 
 const logger = getLogger(["p2proxy", "relay"]);
-
-/** Limits of one relayed connection; 0 means unlimited for that dimension. */
-export interface RelayLimits {
-  /** Bytes relayed per connection, both directions together; 0 = unlimited. */
-  readonly dataLimitBytes: number;
-  /** Lifetime of a relayed connection; 0 = unlimited. */
-  readonly durationLimitMs: number;
-}
 
 /** How the relay server is built. */
 export interface RelayServerOptions {
@@ -44,30 +39,8 @@ export interface RelayServerOptions {
   readonly reservationTtlMs?: number;
 }
 
-/** What the hub controls on the relay server. */
-export interface RelayServerControl {
-  /** The limits every peer gets unless {@link setPeerLimits} raised them. */
-  readonly defaultLimits: RelayLimits;
-  /** True while `peer` holds a reservation. */
-  hasReservation(peer: PeerId): boolean;
-  /** Every peer holding a reservation. */
-  reservedPeers(): PeerId[];
-  /** The limits of `peer`'s current reservation; undefined when it holds none. */
-  reservationLimits(peer: PeerId): RelayLimits | undefined;
-  /**
-   * Gives `peer` these limits now (if it holds a reservation) and whenever its
-   * reservation is created or refreshed; `undefined` restores the defaults.
-   */
-  setPeerLimits(peer: PeerId, limits: RelayLimits | undefined): void;
-  /** Called with the peer whenever a reservation is created or refreshed; returns the unsubscribe. */
-  onReservation(listener: (peer: PeerId) => void): () => void;
-}
-
 /** Why the relay server cannot be built. */
 export type RelayServerErrorCode = "bad-option";
-
-/** A relay server option out of range. */
-export class RelayServerError extends P2ProxyError<RelayServerErrorCode> {}
 
 /** The largest duration a relay `Limit` carries (a uint32 on the wire). */
 const MAX_LIMIT_DURATION_MS = 4_294_967_295;
@@ -106,7 +79,7 @@ export function relayServerService(options: RelayServerOptions): (components: an
 function checkOptions(options: RelayServerOptions): void {
   const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER) => {
     if (Number.isSafeInteger(value) && value > 0 && value <= max) return;
-    throw new RelayServerError(
+    throw new P2proxyError<RelayServerErrorCode>(
       "bad-option",
       `Relay server option ${name} is ${value}; it must be a whole number from 1 to ${max} ` +
         "(the default limits are never unlimited, so the hub is not an open relay).",

@@ -6,10 +6,10 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { describeError, P2ProxyError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
 import type { ExitRegistration, RegistryStore } from "../../core/ports/registry_store.ts";
-import { parseRegistration } from "./record.ts";
+import { parseRegistration } from "../_shared/registry_record.ts";
 
 const logger = getLogger(["p2proxy", "registry-kv"]);
 
@@ -25,9 +25,6 @@ export const KV_EXPIRY_GRACE_MS = 60 * 60 * 1000;
 
 /** Why the KV registry could not be used. */
 export type KvRegistryStoreErrorCode = "unavailable";
-
-/** The KV database could not be opened. */
-export class KvRegistryStoreError extends P2ProxyError<KvRegistryStoreErrorCode> {}
 
 /**
  * Keeps each registration under `["p2proxy", "registry", <peer id>]`. Reads
@@ -48,12 +45,12 @@ export class KvRegistryStore implements RegistryStore {
     this.location = location;
   }
 
-  /** Opens the database at `location`; throws `KvRegistryStoreError` naming it when that fails. */
+  /** Opens the database at `location`; throws a `P2proxyError` `unavailable` naming it when that fails. */
   static async open(location: string): Promise<KvRegistryStore> {
     try {
       return new KvRegistryStore(await Deno.openKv(location), location);
     } catch (error) {
-      throw new KvRegistryStoreError(
+      throw new P2proxyError<KvRegistryStoreErrorCode>(
         "unavailable",
         `Could not open the Deno KV registry "${location}": ${describeError(error)}. ` +
           "Check that its folder exists and that p2proxy may read and write it " +

@@ -11,6 +11,7 @@ const contextFor = (stateDir: string) => ({
   stateDir,
   role: "hub" as const,
   get: () => assert.fail("registry-kv requires nothing"),
+  find: () => assert.fail("registry-kv wants nothing"),
 });
 
 Deno.test("the registry-kv plugin's store passes the registry store compliance suite", (t) =>

@@ -18,7 +18,6 @@ import { KvRegistryStore } from "./kv_registry_store.ts";
 export {
   KV_EXPIRY_GRACE_MS,
   KvRegistryStore,
-  KvRegistryStoreError,
   type KvRegistryStoreErrorCode,
   REGISTRY_KV_PREFIX,
 } from "./kv_registry_store.ts";

@@ -6,6 +6,7 @@ const noRequires = {
   stateDir: ".",
   role: "hub" as const,
   get: () => assert.fail("registry-memory requires nothing"),
+  find: () => assert.fail("registry-memory wants nothing"),
 };
 
 Deno.test("the registry-memory plugin's store passes the registry store compliance suite", (t) =>

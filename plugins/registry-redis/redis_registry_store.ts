@@ -30,7 +30,7 @@ import type {
   RegistryStore,
 } from "../../core/ports/registry_store.ts";
 import { RegistryIndex } from "../_shared/registry_index.ts";
-import { parseRegistration } from "../registry-kv/record.ts";
+import { parseRegistration } from "../_shared/registry_record.ts";
 import { PUT_SCRIPT, REMOVE_SCRIPT } from "./redis_scripts.ts";
 import { RedisRegistryError, type RedisTarget } from "./redis_target.ts";
 

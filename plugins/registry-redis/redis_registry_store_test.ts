@@ -20,8 +20,8 @@ import { parseRedisUrl } from "./redis_target.ts";
 import type { RedisRegistryStore } from "./redis_registry_store.ts";
 import { PUT_SCRIPT } from "./redis_scripts.ts";
 
-const TLS_CERT = new URL("../../runtime/auth/testdata/localhost.crt", import.meta.url).pathname;
-const TLS_KEY = new URL("../../runtime/auth/testdata/localhost.key", import.meta.url).pathname;
+const TLS_CERT = new URL("../../auth-service/testdata/localhost.crt", import.meta.url).pathname;
+const TLS_KEY = new URL("../../auth-service/testdata/localhost.key", import.meta.url).pathname;
 
 /** Bound on a condition that follows a Redis event (reconnects back off to at most 5 s). */
 const WAIT_MS = 15_000;
@@ -30,6 +30,7 @@ const hubContext = {
   stateDir: ".",
   role: "hub" as const,
   get: () => assert.fail("registry-redis requires nothing"),
+  find: () => assert.fail("registry-redis wants nothing"),
 };
 
 /** A started store over `redis` under a fresh key prefix. */

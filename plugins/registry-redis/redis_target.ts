@@ -6,13 +6,13 @@
  * @module
  */
 import { hostPort } from "../../core/host_port.ts";
-import { P2ProxyError } from "../../core/errors.ts";
+import { P2proxyError } from "../../core/errors.ts";
 
 /** Why the Redis registry cannot be used. */
 export type RedisRegistryErrorCode = "bad-url" | "no-password" | "auth-failed" | "unavailable";
 
 /** The Redis registry's options or server are unusable; the message says what to change. */
-export class RedisRegistryError extends P2ProxyError<RedisRegistryErrorCode> {}
+export class RedisRegistryError extends P2proxyError<RedisRegistryErrorCode> {}
 
 /** The default Redis port. */
 export const DEFAULT_REDIS_PORT = 6379;

@@ -8,6 +8,7 @@ const noRequires = {
   stateDir: ".",
   role: "exit" as const,
   get: () => assert.fail("resolver-static requires nothing"),
+  find: () => assert.fail("resolver-static wants nothing"),
 };
 
 async function createResolver(options: unknown) {

@@ -23,12 +23,12 @@ import {
 } from "../../core/codec/socks5.ts";
 import type { UserCredentials } from "../../core/config/proxy_config.ts";
 import { constantTimeEqualText } from "../../core/constant_time.ts";
-import { P2ProxyError } from "../../core/errors.ts";
-import { type TcpConn, writeAll } from "../../runtime/tcp_conn.ts";
+import { P2proxyError } from "../../core/errors.ts";
+import { type TcpConn, writeAll } from "../../wire/tcp_conn.ts";
 
 /** Why a handshake ended without a request to serve. The reply (if any) was already sent. */
 export class HandshakeError
-  extends P2ProxyError<"closed" | "no-method" | "auth" | "protocol" | "unsupported"> {}
+  extends P2proxyError<"closed" | "no-method" | "auth" | "protocol" | "unsupported"> {}
 
 /** A parsed request and any bytes the client sent after it (early data). */
 export interface HandshakeResult {

@@ -12,8 +12,8 @@ import {
   type StickyRecord,
   type StickyStore,
 } from "../../core/ports/sticky_store.ts";
-import { LatestWriter } from "./latest_writer.ts";
-import { parseStickyJson } from "./record.ts";
+import { LatestWriter } from "../_shared/latest_writer.ts";
+import { parseStickyJson } from "../_shared/sticky_record.ts";
 
 const logger = getLogger(["p2proxy", "sticky-file"]);
 

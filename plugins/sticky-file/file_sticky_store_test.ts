@@ -340,6 +340,7 @@ const contextFor = (stateDir: string) => ({
   stateDir,
   role: "proxy" as const,
   get: () => assert.fail("sticky-file requires nothing"),
+  find: () => assert.fail("sticky-file wants nothing"),
 });
 
 Deno.test("the sticky-file plugin's store passes the sticky store compliance suite", (t) =>
@@ -423,7 +424,7 @@ Deno.test("sticky-file works under exactly its declared permissions", async () =
       flags,
       `
       import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
-      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {} };
+      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {}, find() {} };
       const instance = await plugin.create(plugin.options.parse({}), ctx);
       const store = instance.provides["sticky-store"];
       const record = { version: 1, servers: { "1080": { fingerprint: "fp", peers: [] } } };

@@ -6,15 +6,15 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { serialize } from "node:v8";
-import { describeError, P2ProxyError } from "../../core/errors.ts";
+import { describeError, P2proxyError } from "../../core/errors.ts";
 import {
   STICKY_RECORD_VERSION,
   type StickyRecord,
   type StickyServerRecord,
   type StickyStore,
 } from "../../core/ports/sticky_store.ts";
-import { LatestWriter } from "../sticky-file/latest_writer.ts";
-import { isPortKey, parseServerRecord } from "../sticky-file/record.ts";
+import { LatestWriter } from "../_shared/latest_writer.ts";
+import { isPortKey, parseServerRecord } from "../_shared/sticky_record.ts";
 
 const logger = getLogger(["p2proxy", "sticky-kv"]);
 
@@ -36,9 +36,6 @@ const MAX_COMMIT_ATTEMPTS = 5;
 
 /** Why the KV store could not be used. */
 export type KvStickyStoreErrorCode = "unavailable";
-
-/** The KV database could not be opened. */
-export class KvStickyStoreError extends P2ProxyError<KvStickyStoreErrorCode> {}
 
 type Entries = ReadonlyMap<number, StickyServerRecord>;
 
@@ -73,12 +70,12 @@ export class KvStickyStore implements StickyStore {
     );
   }
 
-  /** Opens the database at `location`; throws `KvStickyStoreError` naming it when that fails. */
+  /** Opens the database at `location`; throws a `P2proxyError` `unavailable` naming it when that fails. */
   static async open(location: string): Promise<KvStickyStore> {
     try {
       return new KvStickyStore(await Deno.openKv(location), location);
     } catch (error) {
-      throw new KvStickyStoreError(
+      throw new P2proxyError<KvStickyStoreErrorCode>(
         "unavailable",
         `Could not open the Deno KV sticky store "${location}": ${describeError(error)}. ` +
           "Check that its folder exists and that p2proxy may read and write it " +

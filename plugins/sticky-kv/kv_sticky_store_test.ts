@@ -4,7 +4,8 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { emptyStickyRecord, type StickyRecord } from "../../core/ports/sticky_store.ts";
 import { aPeerId } from "../../core/testing/builders.ts";
 import { sampleRecord, stickyStoreCompliance } from "../../core/testing/compliance/sticky_store.ts";
-import { KvStickyStore, KvStickyStoreError, STICKY_KV_PREFIX } from "./kv_sticky_store.ts";
+import { isP2proxyError } from "../../core/errors.ts";
+import { KvStickyStore, STICKY_KV_PREFIX } from "./kv_sticky_store.ts";
 import { renderPermissionFlags } from "../../core/plugin/permissions.ts";
 import { runUnder } from "../../tests/_permission_probe.ts";
 import { plugin, stickyKvLocation } from "./mod.ts";
@@ -254,8 +255,7 @@ Deno.test("KvStickyStore.open names the database it could not open", async () =>
   const path = join(dir, "missing", "dir", "sticky.kv");
   try {
     await assert.rejects(KvStickyStore.open(path), (error) => {
-      assert.ok(error instanceof KvStickyStoreError);
-      assert.equal(error.code, "unavailable");
+      assert.ok(isP2proxyError(error, "unavailable"), String(error));
       assert.ok(error.message.includes(`"${path}"`), error.message);
       return true;
     });
@@ -286,6 +286,7 @@ const contextFor = (stateDir: string) => ({
   stateDir,
   role: "proxy" as const,
   get: () => assert.fail("sticky-kv requires nothing"),
+  find: () => assert.fail("sticky-kv wants nothing"),
 });
 
 Deno.test("the sticky-kv plugin's store passes the sticky store compliance suite", (t) =>
@@ -366,7 +367,7 @@ Deno.test("sticky-kv works under exactly its declared permissions", async () => 
       flags,
       `
       import { plugin } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
-      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {} };
+      const ctx = { stateDir: ${JSON.stringify(stateDir)}, role: "proxy", get() {}, find() {} };
       const instance = await plugin.create(plugin.options.parse({}), ctx);
       const store = instance.provides["sticky-store"];
       await store.save({ version: 1, servers: { "1080": { fingerprint: "fp", peers: [] } } });

@@ -14,12 +14,7 @@ import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts"
 import { kvLocation, kvPathOptions, kvPermissions } from "../_shared/kv_location.ts";
 import { KvStickyStore } from "./kv_sticky_store.ts";
 
-export {
-  KvStickyStore,
-  KvStickyStoreError,
-  type KvStickyStoreErrorCode,
-  STICKY_KV_PREFIX,
-} from "./kv_sticky_store.ts";
+export { KvStickyStore, type KvStickyStoreErrorCode, STICKY_KV_PREFIX } from "./kv_sticky_store.ts";
 
 /** The database file name in the state directory. */
 export const DEFAULT_STICKY_KV = "sticky.kv";

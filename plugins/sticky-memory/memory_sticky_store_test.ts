@@ -19,6 +19,7 @@ Deno.test("the sticky-memory plugin's store passes the sticky store compliance s
       stateDir: ".",
       role: "proxy",
       get: () => assert.fail("sticky-memory requires nothing"),
+      find: () => assert.fail("sticky-memory wants nothing"),
     });
     return { store: instance.provides["sticky-store"] };
   }));

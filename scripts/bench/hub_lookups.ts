@@ -12,7 +12,7 @@
 import { asMultiaddr } from "../../core/ids.ts";
 import { FileIdentity } from "../../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork } from "../../plugins/network-libp2p/libp2p_network.ts";
-import { HubDirectory } from "../../runtime/directory/hub_directory.ts";
+import { HubDirectory } from "../../plugins/directory-hub/hub_directory.ts";
 import { benchFilters } from "./hub_workload.ts";
 
 /** The candidates a proxy port asks for (docs/proxy-behaviour.md). */

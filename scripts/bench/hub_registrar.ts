@@ -25,10 +25,7 @@ import {
   DirectoryRequestSchema,
   DirectoryResponseSchema,
 } from "../../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import {
-  attributesToWire,
-  DIRECTORY_PROTOCOL,
-} from "../../runtime/directory/directory_protocol.ts";
+import { attributesToWire, DIRECTORY_PROTOCOL } from "../../wire/directory_protocol.ts";
 import { benchAttributes } from "./hub_workload.ts";
 
 /** Bound on one registration, dial included. */

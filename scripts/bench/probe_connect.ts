@@ -15,7 +15,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { asMultiaddr, peerIdOfAddress } from "../../core/ids.ts";
 import { FileIdentity } from "../../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork } from "../../plugins/network-libp2p/libp2p_network.ts";
-import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../../runtime/connect_protocol.ts";
+import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../../wire/connect_protocol.ts";
 import { startExit } from "../cluster.ts";
 import { Children } from "./children.ts";
 import { median, percentile } from "./stats.ts";

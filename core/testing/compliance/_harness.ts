@@ -93,3 +93,52 @@ export async function watchTimers<T>(run: () => Promise<T>): Promise<TimerReport
     for (const id of pending) originalClear(id);
   }
 }
+
+/** A step's bound on waiting for something another party does (a remote's event, a reply). */
+export const SETTLE_TIMEOUT_MS = 5_000;
+
+/**
+ * Settles like `promise`, or rejects naming `what` once `ms` have passed, so
+ * that a step waiting on an implementation fails in seconds instead of hanging.
+ * The timer is cleared either way.
+ */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not happen within ${ms} ms.`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Pause between two looks of {@link eventually}. */
+const POLL_INTERVAL_MS = 10;
+
+/** Resolves once `probe` returns true, looking every few ms; rejects naming `what` after `ms`. */
+export async function eventually(probe: () => boolean, ms: number, what: string): Promise<void> {
+  const started = Date.now();
+  while (!probe()) {
+    if (Date.now() - started > ms) throw new Error(`${what} did not happen within ${ms} ms.`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
+
+/** The settled outcome of `promise`, for steps that accept more than one way to fail. */
+export function outcomeOf<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return promise.then((value) => ({ ok: true as const, value }), (error) => ({
+    ok: false as const,
+    error,
+  }));
+}

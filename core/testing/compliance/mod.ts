@@ -15,11 +15,16 @@
  */
 export * from "./authenticator.ts";
 export * from "./clock.ts";
+export * from "./dialer.ts";
 export * from "./event_sink.ts";
 export * from "./identity.ts";
+export * from "./inbound.ts";
+export * from "./network.ts";
+export * from "./peer_directory.ts";
 export * from "./plugin_manifest.ts";
 export * from "./registry_store.ts";
 export * from "./resolver.ts";
 export * from "./sticky_store.ts";
+export * from "./stream_opener.ts";
 export type { StepDefinition, TestContext } from "./_test_context.ts";
 export type { Awaitable, Releasable } from "./_harness.ts";

@@ -281,8 +281,11 @@ export async function pluginManifestCompliance(
               `"${capability}" is not an implementation of its port`,
             );
           }
-          const requires: readonly string[] = fixture.plugin.requires ?? [];
-          const undeclared = asked.filter((c) => !requires.includes(c));
+          const declared: readonly string[] = [
+            ...(fixture.plugin.requires ?? []),
+            ...(fixture.plugin.wants ?? []),
+          ];
+          const undeclared = asked.filter((c) => !declared.includes(c));
           assert.deepEqual(undeclared, [], "create asked for capabilities it did not require");
         } finally {
           await instance.stop?.();
@@ -338,6 +341,16 @@ async function createInstance(fixture: PluginManifestFixture) {
         throw new Error(`The plugin asked for "${capability}" without declaring it in requires.`);
       }
       return ports.get(capability) as Capabilities[K];
+    },
+    // A capability the plugin only `wants` is absent here, as in a role that has none.
+    find: <K extends CapabilityName>(capability: K): Capabilities[K] | undefined => {
+      asked.push(capability);
+      if (!requires.has(capability) && !(plugin.wants ?? []).includes(capability)) {
+        throw new Error(
+          `The plugin asked for "${capability}" without declaring it in requires or wants.`,
+        );
+      }
+      return ports.get(capability) as Capabilities[K] | undefined;
     },
   };
   const instance = await plugin.create(options, ctx);

@@ -1,0 +1,551 @@
+/**
+ * The hub's side of `/p2proxy/directory/1.0.0` (docs/hub-behaviour.md): one request
+ * per stream, read within {@link DIRECTORY_REQUEST_TIMEOUT_MS}, one answer,
+ * close. Bad input never takes the hub down and never holds a stream:
+ *
+ * - an oversized frame or a broken length prefix resets the stream;
+ * - the deadline passing resets the stream;
+ * - an undecodable message, bytes after the request, a request ending early,
+ *   an empty or unknown request kind, bad fields: an `ErrorResponse`
+ *   (INVALID_ARGUMENT, or UNSUPPORTED for the request kind), then close;
+ * - more than `maxConcurrentRequests` streams at once: RESOURCE_EXHAUSTED;
+ * - a store failure: INTERNAL (logged).
+ *
+ * The registered id is always the connection's remote peer. The rules live
+ * in `core/domain/registry.ts`; this file only decodes, dispatches, counts.
+ *
+ * @module
+ */
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { getLogger } from "@logtape/logtape";
+import { FrameError, readFrame } from "../core/codec/frame.ts";
+import { FilterError } from "../core/domain/filters.ts";
+import {
+  acceptRegistration,
+  announcedHeartbeatSecs,
+  circuitsThrough,
+  type ExitRotation,
+  isExpired,
+  MAX_EXCLUDE_IDS,
+  MAX_RESOLVE_IDS,
+  peerListProblems,
+  RegistryError,
+  registryQueryOf,
+  routesOf,
+  selectExits,
+} from "../core/domain/registry.ts";
+import { observedIpOf, verifyLocation } from "../core/domain/verified_location.ts";
+import { describeError, P2proxyError } from "../core/errors.ts";
+import { asPeerId, isRelayedAddress, type Multiaddr, type PeerId } from "../core/ids.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import type { GeoIp, GeoLocation } from "../core/ports/geoip.ts";
+import type { ConnectionInfo, NetworkNode } from "../core/ports/network.ts";
+import type { ExitRegistration, RegistryStore } from "../core/ports/registry_store.ts";
+import type { DuplexStream } from "../core/ports/stream_opener.ts";
+import {
+  type DirectoryRequest,
+  DirectoryRequestSchema,
+  type DirectoryResponse,
+  DirectoryResponseSchema,
+  ErrorCode,
+  type FindNodesRequest,
+  PeerRecordSchema,
+  type RegisterRequest,
+  type ResolvePeersRequest,
+} from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
+import { chunksOf } from "../wire/duplex.ts";
+import {
+  attributesFromWire,
+  attributesToWire,
+  DIRECTORY_PROTOCOL,
+  DIRECTORY_REQUEST_TIMEOUT_MS,
+  DirectoryWireError,
+  filtersFromWire,
+  sendResponse,
+} from "../wire/directory_protocol.ts";
+
+const logger = getLogger(["p2proxy", "hub", "directory"]);
+
+/** Directory streams served at once, over all peers; more get RESOURCE_EXHAUSTED. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
+
+/** Concurrent directory streams one connection may open; a caller needs one at a time. */
+export const MAX_DIRECTORY_STREAMS_PER_CONNECTION = 16;
+
+/** The role a token must carry for a request: exits register, proxies query. */
+export type DirectoryRole = "exit" | "proxy";
+
+/** Verdict of a token check: a missing or bad token is `unauthenticated`, a wrong role or peer `permission-denied`. */
+export type DirectoryTokenVerdict =
+  | { readonly ok: true }
+  | {
+    readonly ok: false;
+    readonly code: "unauthenticated" | "permission-denied";
+    readonly message: string;
+  };
+
+/** Checks a token for a peer and a role; absent = auth off. */
+export type VerifyDirectoryToken = (
+  token: string,
+  peer: PeerId,
+  role: DirectoryRole,
+) => Promise<DirectoryTokenVerdict>;
+
+/** What the directory server needs. */
+export interface DirectoryServerOptions {
+  /** The hub's node; the protocol is served on it. */
+  readonly network: NetworkNode;
+  /** Where registrations are kept. */
+  readonly registry: RegistryStore;
+  /** Decides registration times and expiry. */
+  readonly clock: Clock;
+  /** The interval exits are told to re-register at. */
+  readonly heartbeatIntervalMs: number;
+  /** Missed heartbeats after which an exit is no longer returned. */
+  readonly missedHeartbeats: number;
+  /** Most exits one FindNodes answer holds (capped at 100 anyway). */
+  readonly findNodesMax: number;
+  /** The hub's rotation state (shared with whoever forgets expired exits). */
+  readonly rotation: ExitRotation;
+  /** True when this hub holds a relay reservation of `peer`; absent = no relay. */
+  readonly holdsReservation?: (peer: PeerId) => boolean;
+  /** Called after a registration was stored (the hub raises the exit's relay limits). */
+  readonly onRegistered?: (registration: ExitRegistration) => void;
+  /** Token check; absent = auth off. */
+  readonly verifyToken?: VerifyDirectoryToken;
+  /** Locates exits' observed addresses (verified locations); absent = declared values stand. */
+  readonly geoip?: GeoIp;
+  /** Streams served at once; default {@link DEFAULT_MAX_CONCURRENT_REQUESTS}. */
+  readonly maxConcurrentRequests?: number;
+  /** Deadline for a caller to send its request; default {@link DIRECTORY_REQUEST_TIMEOUT_MS}. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Error counts by wire code, plus streams reset for broken framing or a missed deadline. */
+export interface DirectoryErrorCounts {
+  invalid_argument: number;
+  unauthenticated: number;
+  permission_denied: number;
+  unsupported: number;
+  resource_exhausted: number;
+  internal: number;
+  /** Streams reset: oversized frame, broken length prefix, deadline passed. */
+  reset: number;
+}
+
+/** What the server counts (exported by the lead as `p2proxy_hub_*` metrics). */
+export interface DirectoryCounters {
+  /** Registrations accepted (first ones and heartbeats). */
+  readonly registrations: number;
+  /** FindNodes requests answered. */
+  readonly finds: number;
+  /** ResolvePeers requests answered. */
+  readonly resolves: number;
+  /** Exits returned by FindNodes, summed. */
+  readonly exitsReturned: number;
+  readonly errors: Readonly<DirectoryErrorCounts>;
+}
+
+/** An error answer, thrown by handlers: the wire code the requester gets. */
+class Refusal extends P2proxyError<"refused"> {
+  readonly wireCode: ErrorCode;
+  constructor(wireCode: ErrorCode, message: string) {
+    super("refused", message);
+    this.wireCode = wireCode;
+  }
+}
+
+const ERROR_COUNT_KEYS: Readonly<Record<ErrorCode, keyof DirectoryErrorCounts | undefined>> = {
+  [ErrorCode.UNSPECIFIED]: undefined,
+  [ErrorCode.INVALID_ARGUMENT]: "invalid_argument",
+  [ErrorCode.UNAUTHENTICATED]: "unauthenticated",
+  [ErrorCode.PERMISSION_DENIED]: "permission_denied",
+  [ErrorCode.UNSUPPORTED]: "unsupported",
+  [ErrorCode.RESOURCE_EXHAUSTED]: "resource_exhausted",
+  [ErrorCode.INTERNAL]: "internal",
+};
+
+/** Serves the directory protocol on a network node. Start with `DirectoryServer.start`. */
+export class DirectoryServer {
+  readonly #options: DirectoryServerOptions;
+  readonly #inFlight = new Set<DuplexStream>();
+  #counters = {
+    registrations: 0,
+    finds: 0,
+    resolves: 0,
+    exitsReturned: 0,
+    errors: {
+      invalid_argument: 0,
+      unauthenticated: 0,
+      permission_denied: 0,
+      unsupported: 0,
+      resource_exhausted: 0,
+      internal: 0,
+      reset: 0,
+    } satisfies DirectoryErrorCounts,
+  };
+  #stopped = false;
+
+  private constructor(options: DirectoryServerOptions) {
+    this.#options = options;
+  }
+
+  /** Registers the protocol handler. */
+  static async start(options: DirectoryServerOptions): Promise<DirectoryServer> {
+    const server = new DirectoryServer(options);
+    await options.network.handle(
+      DIRECTORY_PROTOCOL,
+      (stream, remote) => void server.#serve(stream, remote),
+      { maxInboundStreams: MAX_DIRECTORY_STREAMS_PER_CONNECTION },
+    );
+    return server;
+  }
+
+  /** A snapshot of the counters. */
+  get counters(): DirectoryCounters {
+    return structuredClone(this.#counters);
+  }
+
+  /** Streams being served right now. */
+  get activeRequests(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Stops serving and resets the streams still being served. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#options.network.unhandle(DIRECTORY_PROTOCOL);
+    for (const stream of this.#inFlight) stream.abort(new Error("The hub is shutting down."));
+    this.#inFlight.clear();
+  }
+
+  async #serve(stream: DuplexStream, remote: ConnectionInfo): Promise<void> {
+    const max = this.#options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+    if (this.#inFlight.size >= max) {
+      await this.#answer(
+        stream,
+        errorResponse(ErrorCode.RESOURCE_EXHAUSTED, `The hub is serving ${max} requests; retry.`),
+        AbortSignal.timeout(this.#timeoutMs),
+      );
+      return;
+    }
+    this.#inFlight.add(stream);
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const read = await this.#readRequest(stream, deadline);
+      if (read === undefined) return;
+      const response = "response" in read
+        ? read.response
+        : await this.#respond(read.request, remote);
+      await this.#answer(stream, response, deadline);
+    } catch (error) {
+      logger.error("Serving a directory stream from {peer} failed: {error}", {
+        peer: remote.peerId,
+        error: describeError(error),
+      });
+      stream.abort(error instanceof Error ? error : undefined);
+    } finally {
+      this.#inFlight.delete(stream);
+    }
+  }
+
+  get #timeoutMs(): number {
+    return this.#options.requestTimeoutMs ?? DIRECTORY_REQUEST_TIMEOUT_MS;
+  }
+
+  /**
+   * The decoded request, the error answer that input earns, or undefined once
+   * the stream was reset.
+   */
+  async #readRequest(
+    stream: DuplexStream,
+    deadline: AbortSignal,
+  ): Promise<{ request: DirectoryRequest } | { response: DirectoryResponse } | undefined> {
+    let frame: Uint8Array;
+    let rest: Uint8Array;
+    try {
+      ({ frame, rest } = await readFrame(chunksOf(stream), deadline));
+    } catch (error) {
+      if (error instanceof FrameError && error.code === "truncated") {
+        return {
+          response: invalid(
+            "The stream ended before a whole request arrived: send one framed request.",
+          ),
+        };
+      }
+      // Oversized, broken prefix, missed deadline, or the peer reset: reset the stream
+      // (docs/hub-behaviour.md#bad-requests).
+      this.#counters.errors.reset++;
+      stream.abort(error instanceof Error ? error : undefined);
+      return undefined;
+    }
+    if (rest.byteLength > 0) {
+      return {
+        response: invalid(
+          `${rest.byteLength} bytes followed the request: send exactly one request per stream.`,
+        ),
+      };
+    }
+    try {
+      return { request: fromBinary(DirectoryRequestSchema, frame) };
+    } catch (error) {
+      return {
+        response: invalid(`The request is not a DirectoryRequest (${describeError(error)}).`),
+      };
+    }
+  }
+
+  async #respond(request: DirectoryRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
+    try {
+      switch (request.request.case) {
+        case "register":
+          return await this.#register(request.request.value, remote);
+        case "findNodes":
+          return await this.#findNodes(request.request.value, remote);
+        case "resolvePeers":
+          return await this.#resolvePeers(request.request.value, remote);
+        default:
+          throw new Refusal(
+            ErrorCode.UNSUPPORTED,
+            "The hub does not know this request kind: it serves register, find_nodes and " +
+              "resolve_peers of p2proxy.directory.v1.",
+          );
+      }
+    } catch (error) {
+      return this.#refusalOf(error, remote);
+    }
+  }
+
+  #refusalOf(error: unknown, remote: ConnectionInfo): DirectoryResponse {
+    if (error instanceof Refusal) return errorResponse(error.wireCode, error.message);
+    if (
+      error instanceof RegistryError || error instanceof FilterError ||
+      error instanceof DirectoryWireError
+    ) {
+      return errorResponse(ErrorCode.INVALID_ARGUMENT, error.message);
+    }
+    logger.error("A directory request from {peer} failed: {error}", {
+      peer: remote.peerId,
+      error: describeError(error),
+    });
+    return errorResponse(ErrorCode.INTERNAL, "The hub failed to answer; retry later.");
+  }
+
+  /** Sends the response, half-closes, then waits (within the deadline) for the caller to close. */
+  async #answer(
+    stream: DuplexStream,
+    response: DirectoryResponse,
+    deadline: AbortSignal,
+  ): Promise<void> {
+    if (response.response.case === "error") {
+      const key = ERROR_COUNT_KEYS[response.response.value.code];
+      if (key) this.#counters.errors[key]++;
+    }
+    try {
+      await sendResponse(stream, response);
+      await stream.closeWrite();
+      await drain(stream, deadline);
+    } catch {
+      // The caller reset or stopped reading: it has what it will get.
+      stream.abort();
+    }
+  }
+
+  async #authorize(token: string, remote: ConnectionInfo, role: DirectoryRole): Promise<void> {
+    const verify = this.#options.verifyToken;
+    if (!verify) return;
+    const verdict = await verify(token, remote.peerId, role);
+    if (verdict.ok) return;
+    const code = verdict.code === "unauthenticated"
+      ? ErrorCode.UNAUTHENTICATED
+      : ErrorCode.PERMISSION_DENIED;
+    throw new Refusal(code, verdict.message);
+  }
+
+  async #register(request: RegisterRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
+    await this.#authorize(request.token, remote, "exit");
+    const registrant = remote.peerId;
+    const previous = await this.#options.registry.get(registrant);
+    const registration = acceptRegistration(
+      {
+        attributes: attributesFromWire(request.attributes),
+        addresses: request.addresses,
+        relayed: request.relayed,
+      },
+      {
+        registrant,
+        now: this.#options.clock.now(),
+        heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+        missedHeartbeats: this.#options.missedHeartbeats,
+        hubAddresses: this.#hubAddresses(),
+        hub: this.#options.network.peerId,
+        holdsReservation: this.#options.holdsReservation?.(registrant) ?? false,
+        ...(previous ? { previous } : {}),
+      },
+    );
+    const verified = await this.#verifiedLocation(registration, remote, previous);
+    await this.#options.registry.put(verified);
+    this.#counters.registrations++;
+    if (!previous || isExpired(previous, registration.lastSeenAt)) {
+      logger.info(
+        registration.relayed
+          ? "Exit {peer} registered with {count} direct address(es), reachable through the relay."
+          : "Exit {peer} registered with {count} direct address(es).",
+        { peer: registrant, count: registration.addresses.length, relayed: registration.relayed },
+      );
+    }
+    this.#options.onRegistered?.(verified);
+    return create(DirectoryResponseSchema, {
+      response: {
+        case: "register",
+        value: {
+          heartbeatSecs: announcedHeartbeatSecs(this.#options.heartbeatIntervalMs),
+          message: `Registered ${registrant}; re-register before ${
+            new Date(registration.expiresAt).toISOString()
+          }.`,
+        },
+      },
+    });
+  }
+
+  /**
+   * The registration with the located values of the address it came from
+   * (docs/hub-behaviour.md#verified-locations); unchanged without a geoip port or an IP
+   * address (a relayed connection shows the relay's).
+   */
+  async #verifiedLocation(
+    registration: ExitRegistration,
+    remote: ConnectionInfo,
+    previous: ExitRegistration | undefined,
+  ): Promise<ExitRegistration> {
+    const geoip = this.#options.geoip;
+    const ip = remote.relayed ? undefined : observedIpOf(remote.address);
+    if (!geoip || ip === undefined) return registration;
+    let located: GeoLocation | undefined;
+    try {
+      located = await geoip.locate(ip);
+    } catch (error) {
+      logger.warn("Locating {ip} of exit {peer} failed: {error}. Its declared location stands.", {
+        ip,
+        peer: registration.peerId,
+        error: describeError(error),
+      });
+    }
+    const { attributes, location } = verifyLocation(registration.attributes, ip, located);
+    const alreadySaid = JSON.stringify(previous?.location?.replaced) ===
+      JSON.stringify(location.replaced);
+    if (location.replaced.length > 0 && !alreadySaid) {
+      logger.warn(
+        "Exit {peer} registers from {ip}, which the geolocation database places elsewhere than it " +
+          "declared ({replaced}): registered with the located values.",
+        {
+          peer: registration.peerId,
+          ip,
+          replaced: location.replaced
+            .map((r) => `${r.field} ${JSON.stringify(r.declared)} → ${JSON.stringify(r.located)}`)
+            .join(", "),
+        },
+      );
+    }
+    return { ...registration, attributes, location };
+  }
+
+  async #findNodes(request: FindNodesRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
+    await this.#authorize(request.token, remote, "proxy");
+    const problems = peerListProblems("exclude", request.exclude, MAX_EXCLUDE_IDS);
+    if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
+    const filters = filtersFromWire(request.filters);
+    // An indexed store reads only the records of the filters' country/ASN (docs/hub-behaviour.md).
+    const { registry } = this.#options;
+    const registrations = registry.find
+      ? await registry.find(registryQueryOf(filters))
+      : await registry.list();
+    const hubAddresses = this.#hubAddresses();
+    const chosen = selectExits(
+      registrations,
+      { filters, limit: request.limit, exclude: request.exclude },
+      {
+        now: this.#options.clock.now(),
+        findNodesMax: this.#options.findNodesMax,
+        rotation: this.#options.rotation,
+        hubCircuits: (peer) => this.#hubCircuits(peer, hubAddresses),
+      },
+    );
+    this.#counters.finds++;
+    this.#counters.exitsReturned += chosen.length;
+    return create(DirectoryResponseSchema, {
+      response: {
+        case: "findNodes",
+        value: {
+          peers: chosen.map(({ registration, routes }) => peerRecord(registration, routes)),
+        },
+      },
+    });
+  }
+
+  async #resolvePeers(
+    request: ResolvePeersRequest,
+    remote: ConnectionInfo,
+  ): Promise<DirectoryResponse> {
+    await this.#authorize(request.token, remote, "proxy");
+    const problems = peerListProblems("peer_ids", request.peerIds, MAX_RESOLVE_IDS);
+    if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
+    const now = this.#options.clock.now();
+    const hubAddresses = this.#hubAddresses();
+    const ids = [...new Set(request.peerIds)].map(asPeerId);
+    const found = await Promise.all(ids.map((id) => this.#options.registry.get(id)));
+    const peers = found
+      .filter((r): r is ExitRegistration => r !== undefined && !isExpired(r, now))
+      .map((r) => peerRecord(r, routesOf(r, this.#hubCircuits(r.peerId, hubAddresses))));
+    this.#counters.resolves++;
+    return create(DirectoryResponseSchema, {
+      response: { case: "resolvePeers", value: { peers } },
+    });
+  }
+
+  /** This hub's own direct addresses, for circuits through it. */
+  #hubAddresses(): Multiaddr[] {
+    return this.#options.network.addresses().filter((address) => !isRelayedAddress(address));
+  }
+
+  #hubCircuits(peer: PeerId, hubAddresses: readonly Multiaddr[]): Multiaddr[] {
+    return this.#options.holdsReservation?.(peer) ? circuitsThrough(hubAddresses, peer) : [];
+  }
+}
+
+function peerRecord(registration: ExitRegistration, routes: readonly Multiaddr[]) {
+  return create(PeerRecordSchema, {
+    peerId: registration.peerId,
+    routes: [...routes],
+    attributes: attributesToWire(registration.attributes),
+  });
+}
+
+function errorResponse(code: ErrorCode, message: string): DirectoryResponse {
+  return create(DirectoryResponseSchema, { response: { case: "error", value: { code, message } } });
+}
+
+function invalid(message: string): DirectoryResponse {
+  return errorResponse(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+/** Reads and drops whatever the caller still sends until it closes; rejects when `deadline` passes. */
+async function drain(stream: DuplexStream, deadline: AbortSignal): Promise<void> {
+  deadline.throwIfAborted();
+  const chunks = chunksOf(stream);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(deadline.reason);
+    deadline.addEventListener("abort", onAbort, { once: true });
+  });
+  // Settled by the race below, or never looked at again once the caller closed.
+  aborted.catch(() => {});
+  try {
+    while (!(await Promise.race([chunks.next(), aborted])).done) {
+      // Nothing to do with extra bytes: the one request was already answered.
+    }
+  } finally {
+    deadline.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The proxy role's core service (docs/proxy-behaviour.md): the discovery actor choosing and
+ * keeping each port's exit, and the session router that opens confirmed streams to it. The doors
+ * that accept clients (proxy/inbound_listeners.ts) are a service of their own on top, so a
+ * program can use the router with no listener at all.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { ProxyConfig } from "../core/config/proxy_config.ts";
+import { ExitConnector } from "../core/domain/connect.ts";
+import type { ExitSelectionSettings } from "../core/domain/server.ts";
+import { StickyState } from "../core/domain/sticky_state.ts";
+import type { Multiaddr } from "../core/ids.ts";
+import type { Authenticator } from "../core/ports/authenticator.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import type { Dialer } from "../core/ports/dialer.ts";
+import type { EventSink } from "../core/ports/event_sink.ts";
+import type { NetworkNode } from "../core/ports/network.ts";
+import type { PeerDirectory } from "../core/ports/peer_directory.ts";
+import type { StickyStore } from "../core/ports/sticky_store.ts";
+import type { StreamOpener } from "../core/ports/stream_opener.ts";
+import { forwardConnectionEvents } from "../wire/connection_events.ts";
+import { DiscoveryActor, type DiscoveryActorDeps, UnusableExits } from "./discovery_actor.ts";
+import { ExitSessionRouter } from "./session_router.ts";
+
+const logger = getLogger(["p2proxy", "proxy"]);
+
+/** How often relayed byte counts become `bandwidth` events. */
+export const BANDWIDTH_EVENT_INTERVAL_MS = 1_000;
+
+/** What the proxy is built from. */
+export interface ProxyNodeDeps {
+  readonly config: Pick<ProxyConfig, "servers">;
+  /** Connection events and pings of the exits in use (the `network` capability). */
+  readonly network: NetworkNode;
+  /** Dials exits over their routes (the `dialer` capability; default: `network`). */
+  readonly dialer?: Dialer;
+  /** Opens the connect streams (the `stream-opener` capability; default: `network`). */
+  readonly streams?: StreamOpener;
+  readonly directory: PeerDirectory;
+  readonly clock: Clock;
+  readonly stickyStore: StickyStore;
+  readonly events: EventSink;
+  readonly authenticator?: Authenticator;
+  /** The hub's relay address (ends in /p2p/<hub>), for circuit routes. */
+  readonly relayAddress?: Multiaddr;
+  readonly timings?: DiscoveryActorDeps["timings"];
+}
+
+/** A running proxy: exits chosen, sessions routed. */
+export class ProxyNode {
+  /** Chooses, keeps and replaces each port's exit. */
+  readonly actor: DiscoveryActor;
+  /** Opens confirmed exit sessions (what the doors ask). */
+  readonly router: ExitSessionRouter;
+  readonly #ticker: ReturnType<typeof setInterval>;
+  readonly #unsubscribe: () => void;
+
+  private constructor(actor: DiscoveryActor, router: ExitSessionRouter, unsubscribe: () => void) {
+    this.actor = actor;
+    this.router = router;
+    this.#unsubscribe = unsubscribe;
+    this.#ticker = setInterval(() => router.emitBandwidth(), BANDWIDTH_EVENT_INTERVAL_MS);
+  }
+
+  /** Loads the sticky pools and starts choosing exits. */
+  static async start(deps: ProxyNodeDeps): Promise<ProxyNode> {
+    const sticky = StickyState.fromRecord(await deps.stickyStore.load());
+    const unusable = new UnusableExits(() => deps.clock.now());
+    const routeless = new Map(deps.config.servers.flatMap((server) => {
+      const why = missingRoute(server, deps.directory);
+      return why === undefined ? [] : [[server.port, why] as const];
+    }));
+    for (const why of routeless.values()) logger.error(why);
+    const connector = new ExitConnector({
+      isUnusable: (peer) => unusable.has(peer),
+      directory: deps.directory,
+      dialer: deps.dialer ?? deps.network,
+      clock: deps.clock,
+      events: deps.events,
+      sticky,
+      ...(deps.relayAddress ? { relayAddress: deps.relayAddress } : {}),
+    });
+    const actor = new DiscoveryActor({
+      // A port without a route gets no discovery: it would retry, and log, forever.
+      servers: deps.config.servers.filter((server) => !routeless.has(server.port)),
+      network: deps.network,
+      directory: deps.directory,
+      connector,
+      sticky,
+      unusable,
+      store: deps.stickyStore,
+      clock: deps.clock,
+      events: deps.events,
+      ...(deps.timings ? { timings: deps.timings } : {}),
+    });
+    const router = new ExitSessionRouter({
+      servers: deps.config.servers,
+      routeless,
+      exits: actor,
+      streams: deps.streams ?? deps.network,
+      events: deps.events,
+      ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
+    });
+    const unsubscribe = forwardConnectionEvents(deps.network, deps.events);
+    actor.start();
+    return new ProxyNode(actor, router, unsubscribe);
+  }
+
+  /** Stops the bandwidth reports (flushing the last counts) and stops choosing exits. */
+  async stop(): Promise<void> {
+    clearInterval(this.#ticker);
+    this.router.emitBandwidth();
+    this.#unsubscribe();
+    await this.actor.stop();
+  }
+}
+
+/**
+ * Why `server` can never get an exit through `directory`, or undefined when
+ * it can: a server that pins no exit needs a directory to discover one. The config
+ * loader refuses such a server (`servers[i]`); this catches a library caller
+ * that builds one by hand, so its clients are answered at once, with the
+ * reason, instead of waiting out a discovery that cannot succeed.
+ *
+ * @example
+ * ```ts
+ * missingRoute({ port: 1080, pinned: [] }, { unavailable: "No hub is configured." } as PeerDirectory);
+ * // "Port 1080 can never reach an exit: …"
+ * ```
+ */
+export function missingRoute(
+  server: Pick<ExitSelectionSettings, "port" | "pinned">,
+  directory: PeerDirectory,
+): string | undefined {
+  if (server.pinned.length > 0 || directory.unavailable === undefined) return undefined;
+  return `Port ${server.port} can never reach an exit: its server pins none ` +
+    "(`destination_peers`) and the proxy has no hub to find one (`bootstrap` is empty). Add a " +
+    "hub to `bootstrap`, or `destination_peers` to this server.";
+}

@@ -1,0 +1,174 @@
+/**
+ * The proxy's half of one CONNECT (docs/proxy-behaviour.md): the `SessionRouter` a door asks for
+ * a stream. Top to bottom: the port's exit (from the discovery actor, waiting for its one shared
+ * connect when it has none), a stream to it (the `stream-opener` capability, under the server's
+ * open timeout and per-peer limit), the ConnectRequest with this node's token, and the exit's
+ * answer — success only once the exit has connected to the destination.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { SOCKS_REPLY } from "../core/codec/socks5.ts";
+import type { ServerConfig } from "../core/config/proxy_config.ts";
+import { describeError } from "../core/errors.ts";
+import type { PeerId } from "../core/ids.ts";
+import type { Authenticator } from "../core/ports/authenticator.ts";
+import type { EventSink } from "../core/ports/event_sink.ts";
+import type { SessionOutcome, SessionRequest, SessionRouter } from "../core/ports/inbound.ts";
+import { StreamError, type StreamOpener } from "../core/ports/stream_opener.ts";
+import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../wire/connect_protocol.ts";
+
+const logger = getLogger(["p2proxy", "proxy"]);
+
+/** Where the router gets a port's exit; the discovery actor is one. */
+export interface ExitChooser {
+  /** The port's exit, waiting (bounded) for its connect when it has none; undefined when none came. */
+  exitForSession(port: number, signal?: AbortSignal): Promise<PeerId | undefined>;
+  /** The exit does not speak the connect protocol: forget it and choose another. */
+  reportUnusable(peer: PeerId): void;
+}
+
+/** What the router is built from. */
+export interface ExitSessionRouterDeps {
+  /** The configured servers, by port. */
+  readonly servers: readonly ServerConfig[];
+  /** Ports that can never get an exit, and why: their clients are answered at once. */
+  readonly routeless?: ReadonlyMap<number, string>;
+  readonly exits: ExitChooser;
+  readonly streams: StreamOpener;
+  readonly events: EventSink;
+  /** Supplies the token sent with each ConnectRequest; absent = auth off (an empty token). */
+  readonly authenticator?: Authenticator;
+}
+
+/** Opens confirmed exit sessions for the proxy's doors, and counts the bytes they relay. */
+export class ExitSessionRouter implements SessionRouter {
+  readonly #deps: ExitSessionRouterDeps;
+  readonly #servers: Map<number, ServerConfig>;
+  readonly #bytes = new Map<PeerId, { up: number; down: number }>();
+
+  /** A router over `deps.servers`. */
+  constructor(deps: ExitSessionRouterDeps) {
+    this.#deps = deps;
+    this.#servers = new Map(deps.servers.map((s) => [s.port, s]));
+  }
+
+  /** A stream to the port's exit, connected to `host:targetPort`, or why there is none. */
+  async open(request: SessionRequest): Promise<SessionOutcome> {
+    // 1. The port's exit.
+    const server = this.#servers.get(request.port);
+    if (!server) return noPeer("no server");
+    const routeless = this.#deps.routeless?.get(server.port);
+    if (routeless !== undefined) return noPeer(routeless);
+    const peer = await this.#deps.exits.exitForSession(server.port, request.signal);
+    if (!peer) return noPeer(`No exit is available for port ${server.port}.`);
+
+    // 2. A stream to it.
+    const started = performance.now();
+    let stream;
+    try {
+      stream = await this.#deps.streams.open(peer, {
+        protocol: CONNECT_PROTOCOL,
+        timeoutMs: server.openTimeoutMs,
+        maxConcurrent: server.poolMaxTotal,
+        signal: request.signal,
+      });
+    } catch (error) {
+      const code = error instanceof StreamError ? error.code : "io";
+      this.#deps.events.emit({
+        type: "stream-open-failed",
+        peerId: peer,
+        code,
+        durationMs: performance.now() - started,
+      });
+      if (error instanceof StreamError && error.isTerminalForPeer) {
+        this.#deps.exits.reportUnusable(peer);
+      }
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.generalFailure,
+        stage: "stream",
+        message: describeError(error),
+        peerId: peer,
+      };
+    }
+    this.#deps.events.emit({
+      type: "stream-opened",
+      peerId: peer,
+      durationMs: performance.now() - started,
+    });
+
+    // 3. The ConnectRequest, and the exit's answer within the open timeout.
+    try {
+      const token = this.#deps.authenticator
+        ? await this.#deps.authenticator.token(request.signal)
+        : "";
+      const deadline = AbortSignal.timeout(server.openTimeoutMs);
+      const reply = await requestConnect(
+        stream,
+        { host: request.host, port: request.targetPort, token, sessionId: request.sessionId },
+        AbortSignal.any([deadline, request.signal]),
+      );
+      if (reply.status !== ConnectStatus.SUCCEEDED) {
+        stream.abort();
+        return {
+          ok: false,
+          replyCode: toReplyCode(reply.status),
+          stage: "refused",
+          message: reply.message || `The exit answered status ${reply.status}.`,
+          peerId: peer,
+        };
+      }
+      return {
+        ok: true,
+        stream: reply.stream,
+        peerId: peer,
+        boundHost: reply.boundHost,
+        boundPort: reply.boundPort,
+      };
+    } catch (error) {
+      stream.abort(error instanceof Error ? error : undefined);
+      logger.debug("Connect request to {peer} failed: {error}", {
+        peer,
+        error: describeError(error),
+      });
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.generalFailure,
+        stage: "stream",
+        message: describeError(error),
+        peerId: peer,
+      };
+    }
+  }
+
+  /** Adds a relayed chunk to the exit's counters (the hot path: a map update, nothing more). */
+  countBytes(peer: PeerId, direction: "up" | "down", bytes: number): void {
+    let entry = this.#bytes.get(peer);
+    if (!entry) {
+      entry = { up: 0, down: 0 };
+      this.#bytes.set(peer, entry);
+    }
+    entry[direction] += bytes;
+  }
+
+  /** Turns the counts since the last call into one `bandwidth` event per exit. */
+  emitBandwidth(): void {
+    for (const [peer, { up, down }] of this.#bytes) {
+      if (up > 0 || down > 0) this.#deps.events.emit({ type: "bandwidth", peerId: peer, up, down });
+    }
+    this.#bytes.clear();
+  }
+}
+
+/** A session that got no exit: a general failure. */
+function noPeer(message: string): SessionOutcome {
+  return { ok: false, replyCode: SOCKS_REPLY.generalFailure, stage: "no-peer", message };
+}
+
+/** The exit's status as a SOCKS reply code; anything unknown is a general failure. */
+function toReplyCode(status: number): number {
+  return Number.isInteger(status) && status >= 1 && status <= 8
+    ? status
+    : SOCKS_REPLY.generalFailure;
+}

@@ -1,0 +1,125 @@
+/**
+ * The data plane's hot path: full-duplex copying between a TCP connection
+ * and a stream, with half-close (docs/proxy-behaviour.md#relay). The TCP side's EOF closes only
+ * the stream's write side and the other direction keeps flowing; the
+ * stream's EOF closes the socket's write side; the relay ends when both
+ * directions are done, or on an error in either, which resets both.
+ * Memory is bounded by backpressure: each direction awaits its write before
+ * reading more.
+ *
+ * @module
+ */
+import { P2proxyError } from "../core/errors.ts";
+import type { DuplexStream } from "../core/ports/stream_opener.ts";
+import { closeQuietly, type TcpConn, writeAll } from "./tcp_conn.ts";
+
+/**
+ * Largest socket read. Large reads mean fewer syscalls and fewer yamux
+ * frames on a bulk transfer; the buffer is fresh per read because the stream
+ * keeps a reference to what it was given until it is sent.
+ */
+export const RELAY_READ_BYTES = 256 * 1024;
+
+/**
+ * Smallest (and first) socket read. Reads grow ×2 while they come back full
+ * and shrink when they come back under a quarter full, so an idle or
+ * interactive session holds 16 KiB, not 256 KiB (bench: 1000 sessions,
+ * peak RSS 636 → 444 MB, same bulk CPU).
+ */
+export const RELAY_MIN_READ_BYTES = 16 * 1024;
+
+/** How often the idle timer looks at the last activity. */
+const IDLE_CHECK_FRACTION = 4;
+
+/** Counts and outcome of one relay. */
+export interface RelayResult {
+  /** Bytes read from the TCP side and written to the stream. */
+  readonly bytesFromTcp: number;
+  /** Bytes read from the stream and written to the TCP side. */
+  readonly bytesFromStream: number;
+  /** Set when the relay ended on an error (both sides were reset). */
+  readonly error?: Error;
+}
+
+/** Options of one relay. */
+export interface RelayOptions {
+  /** Ends the relay after this long without bytes in either direction; 0 = never. */
+  readonly idleTimeoutMs?: number;
+  /** Called for every chunk (cheap counters only: this is the hot path). */
+  readonly onBytes?: (direction: "fromTcp" | "fromStream", bytes: number) => void;
+  /** Aborting resets both sides (shutdown after the drain grace). */
+  readonly signal?: AbortSignal;
+}
+
+/** The code of the error a relay ends with when it was idle for longer than its timeout. */
+export const IDLE_TIMEOUT_CODE = "idle-timeout";
+
+/** Relays until both directions end; never throws. Closes `tcp` and ends `stream`. */
+export async function relay(
+  tcp: TcpConn,
+  stream: DuplexStream,
+  options: RelayOptions = {},
+): Promise<RelayResult> {
+  let bytesFromTcp = 0;
+  let bytesFromStream = 0;
+  let lastActivity = Date.now();
+  let failure: Error | undefined;
+  const onBytes = options.onBytes;
+
+  const fail = (error: unknown) => {
+    if (failure) return;
+    failure = error instanceof Error ? error : new Error(String(error));
+    stream.abort(failure);
+    closeQuietly(tcp);
+  };
+
+  const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+  const idleTimer = idleTimeoutMs > 0
+    ? setInterval(() => {
+      if (Date.now() - lastActivity >= idleTimeoutMs) {
+        fail(new P2proxyError(IDLE_TIMEOUT_CODE, `No bytes moved for ${idleTimeoutMs} ms.`));
+      }
+    }, Math.max(50, Math.floor(idleTimeoutMs / IDLE_CHECK_FRACTION)))
+    : undefined;
+  const onAbort = () => fail(options.signal?.reason ?? new Error("The relay was cancelled."));
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  const tcpToStream = async () => {
+    let readBytes = RELAY_MIN_READ_BYTES;
+    while (failure === undefined) {
+      const buffer = new Uint8Array(readBytes);
+      const n = await tcp.read(buffer);
+      if (n === null) break;
+      if (n === readBytes) readBytes = Math.min(readBytes * 2, RELAY_READ_BYTES);
+      else if (n < readBytes / 4) readBytes = Math.max(readBytes / 2, RELAY_MIN_READ_BYTES);
+      lastActivity = Date.now();
+      bytesFromTcp += n;
+      onBytes?.("fromTcp", n);
+      await stream.write(buffer.subarray(0, n));
+    }
+    if (failure === undefined) await stream.closeWrite();
+  };
+
+  const streamToTcp = async () => {
+    while (failure === undefined) {
+      const chunk = await stream.read();
+      if (chunk === null) break;
+      lastActivity = Date.now();
+      bytesFromStream += chunk.byteLength;
+      onBytes?.("fromStream", chunk.byteLength);
+      await writeAll(tcp, chunk);
+    }
+    if (failure === undefined) await tcp.closeWrite();
+  };
+
+  try {
+    await Promise.all([tcpToStream().catch(fail), streamToTcp().catch(fail)]);
+  } finally {
+    if (idleTimer !== undefined) clearInterval(idleTimer);
+    options.signal?.removeEventListener("abort", onAbort);
+    closeQuietly(tcp);
+  }
+  return failure
+    ? { bytesFromTcp, bytesFromStream, error: failure }
+    : { bytesFromTcp, bytesFromStream };
+}

@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { isP2proxyError } from "../core/errors.ts";
+import { memoryConnectionPair, memoryStreamPair } from "../core/testing/memory_duplex.ts";
+import { IDLE_TIMEOUT_CODE, relay } from "./relay.ts";
+
+const encode = (text: string) => new TextEncoder().encode(text);
+
+async function readText(conn: { read(buffer: Uint8Array): Promise<number | null> }) {
+  const buffer = new Uint8Array(64);
+  const n = await conn.read(buffer);
+  return n === null ? null : new TextDecoder().decode(buffer.subarray(0, n));
+}
+
+Deno.test("the relay copies both ways with half-close and counts the bytes", async () => {
+  const [client, tcp] = memoryConnectionPair();
+  const [stream, exit] = memoryStreamPair();
+  const counted: string[] = [];
+  const running = relay(tcp, stream, {
+    onBytes: (direction, n) => counted.push(`${direction} ${n}`),
+  });
+  await client.write(encode("hello"));
+  assert.equal(new TextDecoder().decode((await exit.read())!), "hello");
+  await client.closeWrite();
+  assert.equal(await exit.read(), null, "the client's EOF closes only the stream's write side");
+  await exit.write(encode("world"));
+  assert.equal(await readText(client), "world", "the other direction keeps flowing");
+  await exit.closeWrite();
+  assert.equal(await readText(client), null);
+  const result = await running;
+  assert.deepEqual([result.bytesFromTcp, result.bytesFromStream, result.error], [5, 5, undefined]);
+  assert.deepEqual(counted, ["fromTcp 5", "fromStream 5"]);
+});
+
+Deno.test("an idle relay ends with the idle-timeout code and resets both sides", async () => {
+  const [client, tcp] = memoryConnectionPair();
+  const [stream, exit] = memoryStreamPair();
+  const result = await relay(tcp, stream, { idleTimeoutMs: 60 });
+  assert.ok(isP2proxyError(result.error, IDLE_TIMEOUT_CODE), String(result.error));
+  await assert.rejects(exit.read(), "the exit's stream was reset");
+  assert.equal(await readText(client), null, "the client's connection was closed");
+});
