@@ -18,6 +18,9 @@ import { Cluster, curlVia, freePort, pollUntil, startWhoami } from "./_network.t
 /** Bound on the upgrade: DCUtR starts once identify ran on the relayed connection. */
 const UPGRADE_MS = 20_000;
 
+/** How long no new proxy→exit connection must open before the connections count as settled. */
+const SETTLE_MS = 1_500;
+
 const HOLE_PUNCHING = { "@p2proxy/network-libp2p": { hole_punching: true } };
 
 const cluster = new Cluster();
@@ -70,10 +73,25 @@ try {
     proxy.logs().split("\n")
       .filter((line) => line.includes(`Connected to ${exit.peerId}`))
       .map((line) => /\((direct|relayed)\)/.exec(line)?.[1] ?? line);
+  // The upgrade closes the relayed connection before the proxy sees the direct one, so the pinned
+  // port counts the exit lost for a moment and dials its circuit address again, and DCUtR upgrades
+  // that connection too (docs/proxy-behaviour.md#hole-punching): wait until no connection has
+  // opened for SETTLE_MS and the last one is direct.
+  let seen = "";
+  let unchangedSince = performance.now();
   await pollUntil(
-    () => routes().includes("direct") || undefined,
+    () => {
+      const now = routes();
+      if (now.join() !== seen) {
+        seen = now.join();
+        unchangedSince = performance.now();
+        return undefined;
+      }
+      const settled = performance.now() - unchangedSince >= SETTLE_MS;
+      return (settled && now.at(-1) === "direct") || undefined;
+    },
     UPGRADE_MS,
-    "a direct connection between the proxy and the exit",
+    "a direct connection between the proxy and the exit, and no new connection after it",
   ).catch(() => {});
   result.routes = routes();
   // The relayed connection is closed once the direct one is up: this request goes direct.
