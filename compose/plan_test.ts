@@ -74,3 +74,19 @@ Deno.test("an exit behind NAT listens through its hubs' relays; auth chooses the
   const auth = optionsOf(plan, "@p2proxy/auth-connect");
   assert.deepEqual([auth.url, auth.role], ["http://127.0.0.1:8443", "exit"]);
 });
+
+Deno.test("a hub locates exits only when its config asks for a geolocation database", () => {
+  const hub = (extra: Record<string, unknown>) =>
+    planRole({ role: "hub", config: loadHubConfig(JSON.stringify(extra), { source: "h.json" }) });
+  assert.equal(hub({}).providers.get("geoip"), undefined, "a built-in provider alone: off");
+  const withOptions = hub({ plugins: { "@p2proxy/geoip-mmdb": { files: ["/db/City.mmdb"] } } });
+  assert.equal(withOptions.providers.get("geoip"), "@p2proxy/geoip-mmdb");
+  assert.deepEqual(optionsOf(withOptions, "@p2proxy/geoip-mmdb").files, ["/db/City.mmdb"]);
+  const chosen = hub({ providers: { geoip: "geoip-mmdb" } });
+  assert.equal(chosen.providers.get("geoip"), "@p2proxy/geoip-mmdb", "a providers choice: on");
+  assert.equal(
+    hub({ plugins: { "@p2proxy/registry-kv": { path: "r.kv" } } }).providers.get("geoip"),
+    undefined,
+    "options for a plugin that provides something else: off",
+  );
+});

@@ -32,6 +32,7 @@ import type { Authenticator } from "../ports/authenticator.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
+import type { GeoIp } from "../ports/geoip.ts";
 import type { HttpRoutes } from "../ports/http_routes.ts";
 import type { Identity } from "../ports/identity.ts";
 import type { InboundProtocol } from "../ports/inbound.ts";
@@ -94,6 +95,8 @@ export interface Capabilities {
   "inbound": InboundProtocol;
   /** The live terminal UI of a role (it is an event sink too). */
   "operator-console": OperatorConsole;
+  /** Locates an exit's observed address (the hub verifies declared locations with it). */
+  "geoip": GeoIp;
 }
 
 /** A capability name. */

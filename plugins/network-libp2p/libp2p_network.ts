@@ -7,7 +7,9 @@
  */
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
+import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
+import { dcutr } from "@libp2p/dcutr";
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
 import type { Connection, Libp2p, PeerId as Libp2pPeerId, ServiceMap } from "@libp2p/interface";
@@ -82,6 +84,11 @@ export interface NetworkOptions {
   readonly dialTimeoutMs?: number;
   /** Run a circuit relay v2 server (the hub) with these limits; see `relay_server.ts`. */
   readonly relayServer?: RelayServerOptions;
+  /**
+   * DCUtR and AutoNAT: a relayed connection upgrades to a direct one when the
+   * two peers can reach each other (docs/proxy-behaviour.md#hole-punching). Default false.
+   */
+  readonly holePunching?: boolean;
 }
 
 type Services = ServiceMap & { ping: Ping };
@@ -157,6 +164,7 @@ export class Libp2pNetwork implements NetworkNode {
           ? { [RELAY_SERVICE_NAME]: relayServerService(options.relayServer) }
           : {}),
         ...(relayListen.length > 0 ? { [RELAY_LISTEN_SERVICE_NAME]: relayListenService() } : {}),
+        ...(options.holePunching ? holePunchingServices() : {}),
         ...(options.services ?? {}),
       } as never,
     };
@@ -338,6 +346,18 @@ export class Libp2pNetwork implements NetworkNode {
       }
     }
   }
+}
+
+/**
+ * DCUtR: the peer that accepted a relayed connection dials the other one
+ * directly (or both dial at once after a synchronising round trip over the
+ * relay), and the relayed connection closes once a direct one is up; js-libp2p
+ * dials only public addresses for it. AutoNAT: peers dial back the addresses
+ * a node observes for itself, so it learns which are reachable and offers
+ * those for the upgrade.
+ */
+function holePunchingServices(): Record<string, unknown> {
+  return { dcutr: dcutr(), autoNAT: autoNAT() };
 }
 
 function toLibp2pPeerId(peer: PeerId): Libp2pPeerId {
