@@ -17,6 +17,7 @@ export * from "./authenticator.ts";
 export * from "./clock.ts";
 export * from "./dialer.ts";
 export * from "./event_sink.ts";
+export * from "./http_routes.ts";
 export * from "./identity.ts";
 export * from "./inbound.ts";
 export * from "./network.ts";
