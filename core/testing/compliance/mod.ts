@@ -24,6 +24,7 @@ export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./plugin_manifest.ts";
 export * from "./registry_store.ts";
+export * from "./relay_server.ts";
 export * from "./resolver.ts";
 export * from "./sticky_store.ts";
 export * from "./stream_opener.ts";
