@@ -116,6 +116,11 @@ export const SELECTION_PORT_BASE = 65_536;
 export const MAX_SELECTIONS = 1_024;
 /** A selection (a session id) unused this long ends: its next session may get another exit. */
 export const SELECTION_IDLE_MS = 10 * 60_000;
+/**
+ * Discovery queries of a selection's connect (1 s apart): a client waits on the answer, and
+ * none of the port's background retries follows, so "no exit" comes in seconds, not 20.
+ */
+export const SELECTION_DISCOVERY_ATTEMPTS = 3;
 
 /**
  * What a selection's server is besides its filters: discovery only (no pins), nothing
@@ -742,6 +747,9 @@ export class DiscoveryActor {
       () =>
         this.#deps.connector.connect(server, {
           ...(connect.attempt === 0 && avoid ? { avoid } : {}),
+          ...(isSelectionPort(server.port)
+            ? { discoveryAttempts: SELECTION_DISCOVERY_ATTEMPTS }
+            : {}),
           signal: AbortSignal.any([this.#stop.signal, connect.abort.signal]),
         }),
       (outcome) => ({ type: "connect-done", connect, outcome }),
