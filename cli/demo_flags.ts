@@ -26,6 +26,8 @@ export interface DemoFlags {
   readonly port?: string;
   readonly whoamiPort?: string;
   readonly metricsPort?: string;
+  /** Where to write the options `createClient` needs to reach the demo (JSON). */
+  readonly clientConfig?: string;
 }
 
 /**

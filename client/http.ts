@@ -44,7 +44,7 @@ export class ExitHttp {
   readonly #agents = new Map<string, Agent>();
   readonly #caCerts: readonly string[];
 
-  /** `caCerts`: PEM certificates to trust besides the system's roots (a test's CA). */
+  /** `caCerts`: PEM root certificates to trust instead of the built-in ones (a test's CA). */
   constructor(caCerts: readonly string[]) {
     this.#caCerts = caCerts;
   }
@@ -122,7 +122,9 @@ export class ExitHttp {
       // SNI carries names only (RFC 6066); the certificate is still checked against an IP.
       ...(isIP(hostname) === 0 ? { servername: servername || hostname } : {}),
       ALPNProtocols: ["http/1.1"],
-      ...(this.#caCerts.length > 0 ? { ca: [...tls.rootCertificates, ...this.#caCerts] } : {}),
+      // As Node's `ca` (and Deno's node:tls, tried): these roots replace the built-in ones.
+      // Adding them to `tls.rootCertificates` instead would need `--allow-sys=ca`.
+      ...(this.#caCerts.length > 0 ? { ca: [...this.#caCerts] } : {}),
     });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -96,7 +96,7 @@ export interface ClientOptions {
   readonly sessionIdleSecs?: number;
   /** Most session ids and filter sets kept at once (default 1024). */
   readonly maxSessions?: number;
-  /** PEM certificates `fetch()` trusts for `https://` besides the system's (a test CA). */
+  /** PEM root certificates `fetch()` trusts for `https://` instead of the built-in roots (a test's or a private CA). */
   readonly caCerts?: readonly string[];
 }
 

@@ -37,7 +37,7 @@ import { startProxy } from "./proxy_role.ts";
 import type { ComposeOptions, RunningRole } from "./role.ts";
 
 export { clientProxyConfig, type ClientRole } from "./client_role.ts";
-export { DEMO_ALLOWED_CIDRS, type DemoRole, type DemoServer } from "./demo.ts";
+export { DEMO_ALLOWED_CIDRS, demoClientOptions, type DemoRole, type DemoServer } from "./demo.ts";
 export {
   BUILTIN_PLUGIN_LIST,
   type PlanOptions,

@@ -31,6 +31,10 @@ export function registerDemo(program: Command, context: CliContext): void {
       "Prometheus /metrics port (0 = off)",
       String(DEMO_DEFAULT_METRICS_PORT),
     )
+    .option(
+      "--client-config <file>",
+      "write the JSON options createClient() (./client) takes to reach the demo to this file",
+    )
     .action(async (options: DemoFlags) => {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);

@@ -40,6 +40,7 @@ interface PermissionsFlags {
   readonly port?: string;
   readonly whoamiPort?: string;
   readonly metricsPort?: string;
+  readonly clientConfig?: string;
   readonly npx?: boolean;
   readonly flagsOnly?: boolean;
 }
@@ -49,6 +50,7 @@ const DEMO_FLAGS = [
   ["port", "--port"],
   ["whoamiPort", "--whoami-port"],
   ["metricsPort", "--metrics-port"],
+  ["clientConfig", "--client-config"],
 ] as const;
 
 /** Adds the command. */
@@ -65,6 +67,7 @@ export function registerPermissions(program: Command, context: CliContext): void
     .option("--port <port>", "demo only: its --port")
     .option("--whoami-port <port>", "demo only: its --whoami-port")
     .option("--metrics-port <port>", "demo only: its --metrics-port")
+    .option("--client-config <file>", "demo only: its --client-config (granted writing it)")
     .option("--npx", "print the line through `npx -y deno@<version>` instead of `deno`")
     .option("--flags-only", "print only the permission flags")
     .action(async (command: PermissionsCommand, flags: PermissionsFlags) => {
@@ -172,8 +175,13 @@ async function demoPermissionSet(
     demoConfigOf(flags),
     await loadPlugins(context.cwd, context.staticModules),
   );
+  // The client options are written beside themselves first (`<file>.partial`), then renamed.
+  const clientConfig = flags.clientConfig
+    ? [{ write: [flags.clientConfig, `${flags.clientConfig}.partial`] }]
+    : [];
   return mergePermissions(
     demoPermissions(),
+    ...clientConfig,
     ...plans.map(({ role, plan }) => planPermissions(plan, { stateDir: ".", role })),
   );
 }

@@ -63,7 +63,7 @@ export interface ClientConfig {
   readonly sessionIdleMs: number;
   /** Most session ids and filter sets kept at once (least recently used dropped first). */
   readonly maxSessions: number;
-  /** PEM certificates `fetch()` trusts for `https://` besides the system's roots. */
+  /** PEM root certificates `fetch()` trusts for `https://` instead of the built-in ones. */
   readonly caCerts: readonly string[];
 }
 
