@@ -81,6 +81,33 @@ Deno.test("client: connect() and fetch() through the demo's exits, chosen per ca
       assert.equal(await viaNl.text(), "you came from 127.0.0.2\n");
     });
 
+    await t.step(
+      "fetch(): redirects are followed as fetch follows them, through the exit",
+      async () => {
+        const redirector = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {} },
+          () => Response.redirect(whoami, 302),
+        );
+        try {
+          const response = await client!.fetch(`http://127.0.0.1:${redirector.addr.port}/go`, {
+            country: "NL",
+          });
+          assert.equal(response.redirected, true);
+          assert.equal(response.url, whoami);
+          assert.equal(await response.text(), "you came from 127.0.0.2\n");
+          const manual = await client!.fetch(`http://127.0.0.1:${redirector.addr.port}/go`, {
+            country: "NL",
+            redirect: "manual",
+          });
+          assert.equal(manual.status, 302);
+          assert.equal(manual.headers.get("location"), whoami);
+          await manual.body?.cancel();
+        } finally {
+          await redirector.shutdown();
+        }
+      },
+    );
+
     await t.step("fetch(): https is TLS from the client, streamed bodies up", async () => {
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
