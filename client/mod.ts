@@ -96,7 +96,7 @@ export interface ClientOptions {
   readonly sessionIdleSecs?: number;
   /** Most session ids and filter sets kept at once (default 1024). */
   readonly maxSessions?: number;
-  /** PEM root certificates `fetch()` trusts for `https://` instead of the built-in roots (a test's or a private CA). */
+  /** PEM roots `fetch()` trusts for `https://` instead of the built-in ones (a test or private CA). */
   readonly caCerts?: readonly string[];
 }
 
