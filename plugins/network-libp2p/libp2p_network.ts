@@ -5,6 +5,8 @@
  *
  * @module
  */
+// First: gives Deno's BroadcastChannel the `unref` mortice (the peer store's lock) calls.
+import "./broadcast_channel_unref.ts";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { autoNAT } from "@libp2p/autonat";
