@@ -52,12 +52,13 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
         "AUTHENTICATION IS OFF: this proxy sends no token; only hubs and exits without auth will serve it.",
       );
     }
+    const streams = composition.get("stream-opener");
     const node = await composition.startService("proxy-node", () =>
       ProxyNode.start({
         config,
         network,
         dialer: composition.get("dialer"),
-        streams: composition.get("stream-opener"),
+        streams,
         directory: composition.get("peer-directory"),
         clock: composition.get("clock"),
         stickyStore: composition.get("sticky-store"),
@@ -77,6 +78,7 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
       registerAdminRoutes(routes, {
         actor: node.actor,
         ports: config.servers.map((s) => s.port),
+        transportOf: (peer) => streams.transportOf?.(peer),
         ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
       });
       const warning = adminTokenWarning(config);

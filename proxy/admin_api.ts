@@ -30,7 +30,7 @@
 import { peerIdFromString } from "@libp2p/peer-id";
 import { isLoopbackAddress } from "../core/config/common.ts";
 import type { ProxyConfig } from "../core/config/proxy_config.ts";
-import { asPeerId } from "../core/ids.ts";
+import { asPeerId, type PeerId } from "../core/ids.ts";
 import { describeSource } from "../core/events.ts";
 import { bearerTokenMatches, isJsonContentType } from "../core/local_http_guard.ts";
 import type { HttpClient, HttpRoutes } from "../core/ports/http_routes.ts";
@@ -55,6 +55,8 @@ export interface AdminApiOptions {
   readonly token?: string;
   /** How long a body may take to arrive; default {@link ADMIN_BODY_TIMEOUT_MS}. */
   readonly bodyTimeoutMs?: number;
+  /** The transport carrying an exit's sessions (`quic`, `libp2p`), from the stream opener. */
+  readonly transportOf?: (peer: PeerId) => string | undefined;
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -99,6 +101,7 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
           port,
           peer_id: active?.peerId ?? null,
           source: active ? describeSource(active.source) : null,
+          transport: active ? options.transportOf?.(active.peerId) ?? null : null,
         };
       }),
     );

@@ -146,7 +146,11 @@ export class QuicNetwork implements NetworkNode {
     this.#stopped = true;
     this.#unsubscribe();
     if (this.#server) {
-      await this.#inner.unhandle(QUIC_OFFER_PROTOCOL).catch(() => {});
+      try {
+        await this.#inner.unhandle(QUIC_OFFER_PROTOCOL);
+      } catch {
+        // The inner node may be stopping too.
+      }
       await this.#server.stop();
     }
     for (const peer of [...this.#peers.keys()]) this.#forget(peer);
