@@ -30,7 +30,14 @@ Deno.test("a proxy: its door, its directory (from bootstrap), dialer and streams
   assert.equal(plan.providers.get("inbound"), "@p2proxy/socks5");
   assert.equal(plan.providers.get("peer-directory"), "@p2proxy/directory-hub");
   assert.equal(plan.providers.get("dialer"), "@p2proxy/network-libp2p");
-  assert.equal(plan.providers.get("stream-opener"), "@p2proxy/network-libp2p");
+  // QUIC wraps the libp2p network: streams over QUIC where the exit offers it.
+  assert.equal(plan.providers.get("network"), "@p2proxy/network-quic");
+  assert.equal(plan.providers.get("stream-opener"), "@p2proxy/network-quic");
+  assert.equal(
+    plan.wrapped.get("@p2proxy/network-quic")?.get("network"),
+    "@p2proxy/network-libp2p",
+  );
+  assert.equal(optionsOf(plan, "@p2proxy/network-quic").mode, "auto");
   assert.deepEqual(optionsOf(plan, "@p2proxy/directory-hub").hubs, [HUB]);
   assert.deepEqual(optionsOf(plan, "@p2proxy/network-libp2p").listen, ["/ip4/127.0.0.1/tcp/0"]);
   assert.equal(optionsOf(plan, "@p2proxy/identity-file").file, "keys/me.bin");

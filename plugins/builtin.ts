@@ -17,6 +17,7 @@ import { plugin as identityMemory } from "./identity-memory/mod.ts";
 import { plugin as logEvents } from "./log-events/mod.ts";
 import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
+import { plugin as networkQuic } from "./network-quic/mod.ts";
 import { plugin as registryKv } from "./registry-kv/mod.ts";
 import { plugin as registryMemory } from "./registry-memory/mod.ts";
 import { plugin as registryRedis } from "./registry-redis/mod.ts";
@@ -35,6 +36,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   identityFile,
   identityMemory,
   networkLibp2p,
+  networkQuic,
   directoryHub,
   socks5,
   metricsPrometheus,

@@ -18,6 +18,7 @@ import { SystemClock } from "./clock-system/system_clock.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { aPeerId } from "../core/testing/builders.ts";
 import { FakeNetwork } from "../proxy/_fake_network.ts";
+import { MemoryNetwork } from "../core/testing/compliance/_fake_stream_network.ts";
 
 /** What a built-in needs beyond the defaults, given the test's running services. */
 type Extra = (services: { auth?: TestAuthService }) => Partial<PluginManifestFixture>;
@@ -29,6 +30,14 @@ const EXTRAS: Readonly<Record<string, Extra>> = {
     broadPermissions: {
       env: "js-libp2p's logger lists the whole environment at import (see LIBP2P_ENV).",
     },
+  }),
+  // An exit's endpoint on a free UDP port, wrapping an in-memory network (the offer handler).
+  "@p2proxy/network-quic": () => ({
+    createOptions: { listen: "127.0.0.1:0" },
+    requires: (() => {
+      const network = new MemoryNetwork().node();
+      return { network, "stream-opener": network };
+    })(),
   }),
   "@p2proxy/resolver-system": () => ({
     broadPermissions: {

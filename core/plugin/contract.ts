@@ -170,6 +170,15 @@ export interface PluginDefinition<
    */
   readonly wants?: readonly CapabilityName[];
   /**
+   * Capabilities this plugin provides by wrapping another plugin's provider of the same one
+   * (the QUIC network wraps the libp2p network: libp2p stays the control plane, streams move to
+   * QUIC). The host also chooses the other provider, creates it first, and `ctx.get` hands this
+   * plugin that provider's port; the role and every other plugin get this plugin's. A loaded
+   * wrapper is chosen over what it wraps unless the config's `providers` says otherwise. Each
+   * must also be in `provides`.
+   */
+  readonly wraps?: readonly CapabilityName[];
+  /**
    * Typed options with defaults, strict (unknown keys refused). Parsing `{}`
    * must succeed, unless an option has no sensible default (a service URL):
    * then refusing `{}` names it.
@@ -263,6 +272,18 @@ export function definitionProblems(definition: PluginDefinition): string[] {
   }
   if (definition.wants !== undefined && !Array.isArray(definition.wants)) {
     problems.push("wants must be a list of capabilities");
+  }
+  if (definition.wraps !== undefined) {
+    if (!Array.isArray(definition.wraps)) problems.push("wraps must be a list of capabilities");
+    else {
+      const provided = new Set<string>(
+        Array.isArray(definition.provides) ? definition.provides : [],
+      );
+      const stray = definition.wraps.filter((capability) => !provided.has(capability));
+      if (stray.length > 0) {
+        problems.push(`wraps names capabilities it does not provide (${stray.join(", ")})`);
+      }
+    }
   }
   if (definition.configure !== undefined && typeof definition.configure !== "function") {
     problems.push("configure must be a function");

@@ -40,6 +40,11 @@ export interface OpenOptions {
 export interface StreamOpener<S extends DuplexStream = DuplexStream> {
   /** Opens a stream of `options.protocol` to a peer, over an existing connection or a new one. */
   open(peer: PeerId, options: OpenOptions): Promise<S>;
+  /**
+   * The transport that carries streams to `peer` (`quic`, `libp2p`…), for the admin API;
+   * undefined before the first open, or from an opener with one transport only.
+   */
+  transportOf?(peer: PeerId): string | undefined;
 }
 
 /** Why a stream could not be opened. */

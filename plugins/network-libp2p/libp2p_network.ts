@@ -50,7 +50,7 @@ import {
 } from "./constants.ts";
 import { libp2pListenError } from "./listen_failure.ts";
 import { Libp2pDuplexStream } from "./libp2p_stream.ts";
-import { OpenLimiter } from "./open_limiter.ts";
+import { OpenLimiter } from "../_shared/open_limiter.ts";
 import {
   isRelayListenAddress,
   RELAY_LISTEN_SERVICE_NAME,
