@@ -34,6 +34,13 @@ export interface OpenOptions {
   readonly maxConcurrent: number;
   /** Aborts the open (and the wait for a slot). */
   readonly signal?: AbortSignal;
+  /**
+   * The caller writes first and reads the peer's answer: the opener may resolve before the peer
+   * confirmed the protocol and send the negotiation with the first write (saving a round trip).
+   * A protocol the peer does not serve then fails the first `read` with `StreamError`
+   * `unsupported-protocol` instead of the open. Openers without a negotiation round trip ignore it.
+   */
+  readonly lazy?: boolean;
 }
 
 /** Opens streams. */
