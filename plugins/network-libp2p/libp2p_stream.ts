@@ -105,6 +105,42 @@ export class Libp2pDuplexStream implements DuplexStream {
     });
   }
 
+  readInto(buffer: Uint8Array): Promise<number | null> {
+    if (this.#queue.length > 0 && !this.#selectRequest) {
+      return Promise.resolve(this.#copyQueued(buffer, 0));
+    }
+    return this.read().then((chunk) => {
+      if (chunk === null) return null;
+      const n = Math.min(chunk.byteLength, buffer.byteLength);
+      buffer.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n));
+      if (n < chunk.byteLength) {
+        this.#queue.unshift(chunk.subarray(n));
+        this.#queuedBytes += chunk.byteLength - n;
+      }
+      return this.#copyQueued(buffer, n);
+    });
+  }
+
+  /** Moves queued bytes into `buffer` from `offset` on; resolves the new fill level. */
+  #copyQueued(buffer: Uint8Array, offset: number): number {
+    const queue = this.#queue;
+    while (offset < buffer.byteLength && queue.length > 0) {
+      const head = queue[0]!;
+      const n = Math.min(head.byteLength, buffer.byteLength - offset);
+      if (n === head.byteLength) {
+        buffer.set(head, offset);
+        queue.shift();
+      } else {
+        buffer.set(head.subarray(0, n), offset);
+        queue[0] = head.subarray(n);
+      }
+      this.#queuedBytes -= n;
+      offset += n;
+    }
+    this.#maybeResume();
+    return offset;
+  }
+
   /**
    * A lazy stream's first write goes out with the negotiation at once; later writes and
    * `closeWrite` wait for the listener's answer: js-libp2p's listener resets a stream whose
