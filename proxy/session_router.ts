@@ -72,7 +72,8 @@ export class ExitSessionRouter implements SessionRouter {
     if (!chosen.ok) return chosen;
     const { server, peer } = chosen;
 
-    // 2. A stream to it.
+    // 2. A stream to it. Lazy: the protocol negotiation goes out with the ConnectRequest, so
+    // the exit's answer is one round trip away (docs/wire-protocols.md#connect-protocol).
     const started = performance.now();
     let stream;
     try {
@@ -81,27 +82,10 @@ export class ExitSessionRouter implements SessionRouter {
         timeoutMs: server.openTimeoutMs,
         maxConcurrent: server.poolMaxTotal,
         signal: request.signal,
+        lazy: true,
       });
     } catch (error) {
-      const code = error instanceof StreamError ? error.code : "io";
-      const timedOut = code === "open-timeout";
-      this.#deps.events.emit({
-        type: "stream-open-failed",
-        peerId: peer,
-        code,
-        durationMs: performance.now() - started,
-      });
-      if (error instanceof StreamError && error.isTerminalForPeer) {
-        this.#deps.exits.reportUnusable(peer);
-      }
-      return {
-        ok: false,
-        replyCode: SOCKS_REPLY.generalFailure,
-        stage: "stream",
-        message: describeError(error),
-        ...(timedOut ? { reason: "timeout" } : {}),
-        peerId: peer,
-      };
+      return this.#streamFailed(peer, error, started);
     }
     this.#deps.events.emit({
       type: "stream-opened",
@@ -151,6 +135,8 @@ export class ExitSessionRouter implements SessionRouter {
       };
     } catch (error) {
       stream.abort(error instanceof Error ? error : undefined);
+      // A lazily negotiated stream learns here that the exit does not speak the protocol.
+      if (error instanceof StreamError) return this.#streamFailed(peer, error, started);
       logger.debug("Connect request to {peer} failed: {error}", {
         peer,
         error: describeError(error),
@@ -189,6 +175,29 @@ export class ExitSessionRouter implements SessionRouter {
     const peer = await this.#deps.exits.exitForSession(configured.port, request.signal);
     if (!peer) return noPeer(`No exit is available for port ${configured.port}.`);
     return { ok: true, server: configured, peer };
+  }
+
+  /** A stream that could not be opened (or negotiated): counted, and the exit dropped if final. */
+  #streamFailed(peer: PeerId, error: unknown, started: number): SessionOutcome {
+    const code = error instanceof StreamError ? error.code : "io";
+    const timedOut = code === "open-timeout";
+    this.#deps.events.emit({
+      type: "stream-open-failed",
+      peerId: peer,
+      code,
+      durationMs: performance.now() - started,
+    });
+    if (error instanceof StreamError && error.isTerminalForPeer) {
+      this.#deps.exits.reportUnusable(peer);
+    }
+    return {
+      ok: false,
+      replyCode: SOCKS_REPLY.generalFailure,
+      stage: "stream",
+      message: describeError(error),
+      ...(timedOut ? { reason: "timeout" } : {}),
+      peerId: peer,
+    };
   }
 
   /** Adds a relayed chunk to the exit's counters (the hot path: a map update, nothing more). */

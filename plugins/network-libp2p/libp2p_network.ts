@@ -14,7 +14,14 @@ import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { dcutr } from "@libp2p/dcutr";
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
-import type { Connection, Libp2p, PeerId as Libp2pPeerId, ServiceMap } from "@libp2p/interface";
+import type {
+  Connection,
+  Libp2p,
+  PeerId as Libp2pPeerId,
+  ServiceMap,
+  Stream,
+  StreamMuxer,
+} from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { type Ping, ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
@@ -275,15 +282,25 @@ export class Libp2pNetwork implements NetworkNode {
         maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
       };
       if (connection) {
+        const lazy = options.lazy ? await createUnnegotiatedStream(connection) : undefined;
+        if (lazy) {
+          lazy.protocol = options.protocol;
+          return new Libp2pDuplexStream(lazy, {
+            connectionOpen: () => connection.status === "open",
+            lazyProtocol: options.protocol,
+          });
+        }
         const stream = await connection.newStream(options.protocol, streamOptions);
-        return new Libp2pDuplexStream(stream, () => connection.status === "open");
+        return new Libp2pDuplexStream(stream, {
+          connectionOpen: () => connection.status === "open",
+        });
       }
       const stream = await this.#node.dialProtocol(
         toLibp2pPeerId(peer),
         options.protocol,
         streamOptions,
       );
-      return new Libp2pDuplexStream(stream, () => this.isConnected(peer));
+      return new Libp2pDuplexStream(stream, { connectionOpen: () => this.isConnected(peer) });
     } catch (error) {
       throw toStreamError(error, peer, options, deadline.aborted);
     } finally {
@@ -299,7 +316,7 @@ export class Libp2pNetwork implements NetworkNode {
     const limit = options.maxInboundStreams ?? MAX_STREAMS_PER_CONNECTION;
     await this.#node.handle(protocol, (stream, connection) => {
       handler(
-        new Libp2pDuplexStream(stream, () => connection.status === "open"),
+        new Libp2pDuplexStream(stream, { connectionOpen: () => connection.status === "open" }),
         infoOf(connection),
       );
     }, { maxInboundStreams: limit, maxOutboundStreams: limit, runOnLimitedConnection: true });
@@ -360,6 +377,26 @@ export class Libp2pNetwork implements NetworkNode {
  */
 function holePunchingServices(): Record<string, unknown> {
   return { dcutr: dcutr(), autoNAT: autoNAT() };
+}
+
+/** js-libp2p's Connection keeps its stream muxer in a field its types call private. */
+type MuxedConnection = { readonly muxer?: Partial<StreamMuxer> };
+
+/**
+ * A new stream on `connection` with no protocol negotiated yet, for lazy select
+ * (`lazy_select.ts`); undefined when this libp2p version does not expose the muxer, and the
+ * caller negotiates in full instead. `connection.newStream` would wait a round trip for the
+ * listener's answer (js-libp2p 3.3 has no lazy select of its own). What newStream checks
+ * besides: the outbound stream limit, which the muxer enforces too (MAX_STREAMS_PER_CONNECTION),
+ * and limited connections, which every p2proxy stream may use.
+ */
+async function createUnnegotiatedStream(connection: Connection): Promise<Stream | undefined> {
+  const muxer = (connection as unknown as MuxedConnection).muxer;
+  if (typeof muxer?.createStream !== "function") return undefined;
+  if (connection.status !== "open" || muxer.status !== "open") {
+    throw new Error(`The connection to ${connection.remotePeer} is ${connection.status}.`);
+  }
+  return await muxer.createStream();
 }
 
 function toLibp2pPeerId(peer: PeerId): Libp2pPeerId {
