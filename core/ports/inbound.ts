@@ -59,6 +59,12 @@ export interface SessionRequest {
    * port's exit; the port (when it is a configured one) still sets the open timeout.
    */
   readonly selection?: ExitSelection;
+  /**
+   * The account the client authenticated as (the RFC 1929 / HTTP Basic user; with username
+   * routing, the account part of the name); undefined on a port without users. Limits and
+   * usage records are kept per account.
+   */
+  readonly account?: string;
 }
 
 /** Where a session failed: no exit in time, no stream to it, or the exit said no. */
