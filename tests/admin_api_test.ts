@@ -341,7 +341,11 @@ Deno.test("admin API: refuses what a web page or a careless caller sends; overri
             headers: auth,
           });
           assert.equal(back.status, 200, name);
-          assert.deepEqual((await back.json()).listener.exit, { peer_id: nl!.peerId, source });
+          const { exit } = (await back.json()).listener;
+          assert.deepEqual({ peer_id: exit.peer_id, source: exit.source }, {
+            peer_id: nl!.peerId,
+            source,
+          });
           assert.equal(await whoamiVia(port, whoami), NL.source, `${name} leaves from NL again`);
         }
         const logs = proxy.logs();
