@@ -121,7 +121,13 @@ export class UdpExitService {
       return;
     }
     const refuse = async (status: ConnectStatus, reason: string, message: string) => {
-      this.#options.events.emit({ type: "exit-denied", peerId: peer, target: "udp", reason, message });
+      this.#options.events.emit({
+        type: "exit-denied",
+        peerId: peer,
+        target: "udp",
+        reason,
+        message,
+      });
       try {
         await sendUdpAssociateResponse(stream, { status, message, reason });
         await stream.closeWrite();

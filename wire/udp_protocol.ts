@@ -8,8 +8,8 @@
  * ```ts
  * const answer = await requestUdpAssociation(stream, { token, sessionId }, signal);
  * if (answer.status === ConnectStatus.SUCCEEDED) {
- *   await stream.write(encodeUdpPacketFrame({ host: "127.0.0.1", port: 53, data }));
- *   const frame = await answer.frames.next(); // a reply, a refusal, or null at the end
+ *   await answer.stream.write(encodeUdpPacketFrame({ host: "127.0.0.1", port: 53, data }));
+ *   const frame = await new UdpFrameReader(answer.stream).next(); // a reply, a refusal, or null
  * }
  * ```
  *
@@ -25,7 +25,7 @@ import {
   UdpAssociateResponseSchema,
   UdpDatagramSchema,
 } from "../proto/gen/p2proxy/udp/v1/udp_pb.ts";
-import { chunksOf } from "./duplex.ts";
+import { chunksOf, withPrefix } from "./duplex.ts";
 
 /** The protocol id, versioned so a peer that lacks it is told so by multistream-select. */
 export const UDP_PROTOCOL = "/p2proxy/udp/1.0.0";
@@ -134,7 +134,10 @@ export function decodeUdpFrame(payload: Uint8Array): UdpFrame {
   const problem = invalidAddress(message.host, message.port);
   if (problem) throw new UdpProtocolError("malformed", problem);
   if (message.data.byteLength > MAX_UDP_PAYLOAD_BYTES) throw tooLarge(message.data.byteLength);
-  return { kind: "datagram", packet: { host: message.host, port: message.port, data: message.data } };
+  return {
+    kind: "datagram",
+    packet: { host: message.host, port: message.port, data: message.data },
+  };
 }
 
 /** Reads the frames that follow the handshake, one datagram (or refusal) at a time. */
@@ -175,8 +178,8 @@ export interface UdpAssociationReply {
   readonly status: ConnectStatus;
   readonly message: string;
   readonly reason: string;
-  /** The frames after the answer. */
-  readonly frames: UdpFrameReader;
+  /** The stream, with any bytes that arrived behind the answer put back in front. */
+  readonly stream: DuplexStream;
 }
 
 /** Proxy side: sends the request and waits (bounded by `signal`) for the answer. */
@@ -194,7 +197,7 @@ export async function requestUdpAssociation(
     status: response.status,
     message: response.message,
     reason: response.reason,
-    frames: new UdpFrameReader(stream, rest),
+    stream: withPrefix(stream, rest),
   };
 }
 
