@@ -4,7 +4,8 @@
  * country, a real UDP echo server on loopback that answers with the source address it saw, and
  * a SOCKS5 client written here (a TCP control connection and a Deno datagram socket).
  *
- * Proves: datagrams round-trip through each exit (the echo names which one carried them), names
+ * Proves: datagrams round-trip through each exit (the echo names which one carried them), over
+ * QUIC streams to one and libp2p streams to the other, names
  * resolve at the exit, a destination the exit's egress policy denies gets nothing through, FRAG
  * ≠ 0 is dropped, only the associated client is served, the association ends with its TCP
  * connection at both ends, and the metrics count it.
@@ -14,7 +15,7 @@
 import assert from "node:assert/strict";
 import { AUTH_METHOD, SOCKS_REPLY } from "../core/codec/socks5.ts";
 import { encodeUdpDatagram, parseUdpDatagram } from "../core/codec/socks5_udp.ts";
-import { Cluster, freePort, metric, pollUntil, scrape } from "./_network.ts";
+import { Cluster, freePort, metric, pollUntil, scrape, serverRow } from "./_network.ts";
 import { connectLocal, ConnReader, greet, request } from "./_socks_client.ts";
 
 /** Bound on a wait for an answer: far above a loopback round trip through three processes. */
@@ -181,7 +182,8 @@ Deno.test("UDP ASSOCIATE: datagrams through two exits, names at the exit, policy
     const exitMetricsPort = freePort();
     const [nlExit] = await Promise.all([
       cluster.exit(NL.source, hub, { ...exitConfig(NL.country), metrics_port: exitMetricsPort }),
-      cluster.exit(DE.source, hub, exitConfig(DE.country)),
+      // The DE exit serves no QUIC: its associations ride libp2p streams, the NL exit's QUIC ones.
+      cluster.exit(DE.source, hub, { ...exitConfig(DE.country), quic: "never" }),
     ]);
     assert.ok(nlExit);
     await pollUntil(
@@ -210,6 +212,14 @@ Deno.test("UDP ASSOCIATE: datagrams through two exits, names at the exit, policy
       const answer = await association.roundTrip("127.0.0.1", echo.port, "hello de");
       assert.match(answer, /^127\.0\.0\.3:\d+ hello de$/, answer);
     });
+
+    await t.step(
+      "the same stream opener carried them: QUIC to NL, libp2p streams to DE",
+      async () => {
+        assert.equal((await serverRow(proxy.metricsPort, nlPort)).transport, "quic");
+        assert.equal((await serverRow(proxy.metricsPort, dePort)).transport, "libp2p");
+      },
+    );
 
     await t.step("a name is resolved at the exit; the reply names the echo's address", async () => {
       const association = await open(nlPort);

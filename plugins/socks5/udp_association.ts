@@ -15,6 +15,7 @@ import { getLogger } from "@logtape/logtape";
 import { encodeReply, type Socks5Request, SOCKS_REPLY } from "../../core/codec/socks5.ts";
 import { encodeUdpDatagram, parseUdpDatagram } from "../../core/codec/socks5_udp.ts";
 import type { ServerConfig } from "../../core/config/proxy_config.ts";
+import type { ExitSelection } from "../../core/domain/server.ts";
 import {
   DatagramRateLimit,
   UDP_IDLE_TIMEOUT_MS,
@@ -60,6 +61,11 @@ export interface UdpAssociationSession {
   readonly signal: AbortSignal;
   /** The account the client authenticated as, when the port has users. */
   readonly account?: string;
+  /**
+   * The exit the session asks for itself (as `SessionRequest.selection`): pass the one the
+   * CONNECT path would pass, so an association leaves where a CONNECT would.
+   */
+  readonly selection?: ExitSelection;
   /** Bounds; default {@link DEFAULT_UDP_ASSOCIATION_LIMITS}. */
   readonly limits?: UdpAssociationLimits;
 }
@@ -113,6 +119,7 @@ export async function serveUdpAssociation(
     sessionId: session.sessionId,
     signal: session.signal,
     ...(session.account === undefined ? {} : { account: session.account }),
+    ...(session.selection === undefined ? {} : { selection: session.selection }),
   });
   if (!outcome.ok) {
     socket.close();
