@@ -5,15 +5,15 @@
  *
  * @module
  */
-import { ActiveSet, type MetricSet } from "./_metric_set.ts";
-import { Counter, Gauge } from "prom-client";
+import { ActiveSet, labelledCounter, type MetricSet } from "./_metric_set.ts";
+import { Gauge } from "prom-client";
 import { METRIC_PREFIX } from "./constants.ts";
 
 /** The UDP association metrics (one set per process, both sides labelled). */
 export const udpMetrics: MetricSet = ({ registry }) => {
   const active = { proxy: new ActiveSet<string>(), exit: new ActiveSet<string>() };
-  const labelled = (name: string, help: string, labelNames: string[]) =>
-    new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [registry] });
+  const labelled = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    labelledCounter(registry, name, help, labelNames);
   const associations = labelled(
     "udp_associations_total",
     "UDP associations started, by side (proxy or exit).",
