@@ -2,7 +2,7 @@
  * SOCKS5 UDP ASSOCIATE end to end (docs/proxy-behaviour.md#udp-associate) with real processes:
  * a hub, two exits leaving from 127.0.0.2 (NL) and 127.0.0.3 (DE), a proxy with a port per
  * country, a real UDP echo server on loopback that answers with the source address it saw, and
- * a SOCKS5 client written here (a TCP control connection and a Deno datagram socket).
+ * a SOCKS5 client written here (a TCP control connection and a Deno datagram socket), and PySocks.
  *
  * Proves: datagrams round-trip through each exit (the echo names which one carried them), over
  * QUIC streams to one and libp2p streams to the other, names
@@ -152,6 +152,49 @@ class Association {
   }
 }
 
+/**
+ * Debian's python3 with its `python3-socks` package (PySocks): a SOCKS5 UDP client nobody here
+ * wrote. `.ci/run` installs it.
+ */
+const PYTHON = "/usr/bin/python3";
+
+/** PySocks' UDP ASSOCIATE: one datagram to the echo through `proxyPort`, its answer's text. */
+async function pysocksRoundTrip(proxyPort: number, echoPort: number, payload: string) {
+  const script = [
+    "import socket, socks, sys",
+    "s = socks.socksocket(socket.AF_INET, socket.SOCK_DGRAM)",
+    "s.set_proxy(socks.SOCKS5, '127.0.0.1', int(sys.argv[1]))",
+    "s.settimeout(10)",
+    "s.sendto(sys.argv[3].encode(), ('127.0.0.1', int(sys.argv[2])))",
+    "data, source = s.recvfrom(4096)",
+    "assert source == ('127.0.0.1', int(sys.argv[2])), source",
+    "sys.stdout.write(data.decode())",
+    "s.close()",
+  ].join("\n");
+  let output;
+  try {
+    output = await new Deno.Command(PYTHON, {
+      args: ["-c", script, String(proxyPort), String(echoPort), payload],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(WAIT_MS * 2),
+    }).output();
+  } catch (error) {
+    throw new Error(
+      `${PYTHON} did not run (${error}); this test needs PySocks: apt-get install python3-socks.`,
+    );
+  }
+  const stderr = untext.decode(output.stderr);
+  assert.ok(
+    output.success,
+    /No module named 'socks'/.test(stderr)
+      ? "PySocks is missing: apt-get install python3-socks (.ci/run installs it)."
+      : `the PySocks client failed: ${stderr}`,
+  );
+  return untext.decode(output.stdout);
+}
+
 /** The sample `name{labels} value` in Prometheus text (0 when absent). */
 function labelled(textBody: string, key: string): number {
   for (const line of textBody.split("\n")) {
@@ -220,6 +263,11 @@ Deno.test("UDP ASSOCIATE: datagrams through two exits, names at the exit, policy
         assert.equal((await serverRow(proxy.metricsPort, dePort)).transport, "libp2p");
       },
     );
+
+    await t.step("a third-party client (PySocks) round-trips through the DE exit", async () => {
+      const answer = await pysocksRoundTrip(dePort, echo.port, "from pysocks");
+      assert.match(answer, /^127\.0\.0\.3:\d+ from pysocks$/, answer);
+    });
 
     await t.step("a name is resolved at the exit; the reply names the echo's address", async () => {
       const association = await open(nlPort);
@@ -326,7 +374,7 @@ Deno.test("UDP ASSOCIATE: datagrams through two exits, names at the exit, policy
         }
         // Counted: associations started and datagrams both ways, at both ends.
         const proxyMetrics = await scrape(proxy.metricsPort);
-        assert.ok(labelled(proxyMetrics, 'p2proxy_udp_associations_total{side="proxy"}') >= 7);
+        assert.ok(labelled(proxyMetrics, 'p2proxy_udp_associations_total{side="proxy"}') >= 8);
         assert.ok(
           labelled(proxyMetrics, 'p2proxy_udp_datagrams_total{side="proxy",direction="up"}') >= 8,
         );
