@@ -28,8 +28,8 @@ import {
 /** RSV (2 bytes) and FRAG (1) before ATYP. */
 const UDP_PREFIX_BYTES = 3;
 
-/** The shortest header: the prefix, ATYP, an IPv4 address and the port. */
-export const MIN_UDP_HEADER_BYTES: number = UDP_PREFIX_BYTES + 1 + 4 + 2;
+/** The shortest header: the prefix, ATYP, a one-byte domain with its length, and the port. */
+export const MIN_UDP_HEADER_BYTES: number = UDP_PREFIX_BYTES + 1 + 1 + 1 + 2;
 
 /** The longest header: the prefix, ATYP, a 255-byte domain with its length, and the port. */
 export const MAX_UDP_HEADER_BYTES: number = UDP_PREFIX_BYTES + 1 + 1 + MAX_FIELD_BYTES + 2;
