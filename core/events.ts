@@ -176,6 +176,31 @@ export type P2ProxyEvent =
     readonly reason: string;
     /** What the exit told the proxy, for people (the log line). */
     readonly message?: string;
+  }
+  | {
+    /** A SOCKS5 UDP association began (docs/proxy-behaviour.md#udp-associate). */
+    readonly type: "udp-association-start";
+    /** Which end counts it: the proxy's door or the exit. */
+    readonly side: "proxy" | "exit";
+    readonly sessionId: string;
+    /** The exit carrying it (on the exit: the proxy it serves). */
+    readonly peerId: PeerId;
+  }
+  | {
+    readonly type: "udp-association-end";
+    readonly side: "proxy" | "exit";
+    readonly sessionId: string;
+    readonly peerId: PeerId;
+    /** Datagrams and payload bytes from the client toward destinations. */
+    readonly datagramsUp: number;
+    readonly bytesUp: number;
+    /** Datagrams and payload bytes from destinations toward the client. */
+    readonly datagramsDown: number;
+    readonly bytesDown: number;
+    /** Datagrams dropped (fragments, over the rate or buffer bound, refused, unsolicited). */
+    readonly dropped: number;
+    /** Why it ended: `closed` (control connection or stream), `idle`, `error`, `shutdown`. */
+    readonly reason: string;
   };
 
 /** The `type` of every event. */

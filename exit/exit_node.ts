@@ -13,7 +13,9 @@ import type { Resolver } from "../core/ports/resolver.ts";
 import { CONNECT_PROTOCOL } from "../wire/connect_protocol.ts";
 import { forwardConnectionEvents } from "../wire/connection_events.ts";
 import { drainWithin } from "../wire/drain.ts";
+import { UDP_PROTOCOL } from "../wire/udp_protocol.ts";
 import { ExitService, type ExitServiceOptions } from "./exit_service.ts";
+import { UdpExitService } from "./udp_exit_service.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
 
@@ -30,12 +32,20 @@ export interface ExitNodeDeps {
 /** A running exit. */
 export class ExitNode {
   readonly service: ExitService;
+  /** The UDP associations (`/p2proxy/udp/1.0.0`), under the same policy and limits. */
+  readonly udp: UdpExitService;
   readonly #network: NetworkNode;
 
   readonly #unsubscribe: () => void;
 
-  private constructor(service: ExitService, network: NetworkNode, unsubscribe: () => void) {
+  private constructor(
+    service: ExitService,
+    udp: UdpExitService,
+    network: NetworkNode,
+    unsubscribe: () => void,
+  ) {
     this.service = service;
+    this.udp = udp;
     this.#network = network;
     this.#unsubscribe = unsubscribe;
   }
@@ -65,8 +75,23 @@ export class ExitNode {
       ...(bindAddress ? { bindAddress } : {}),
       ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
     });
+    const udp = new UdpExitService({
+      egress: policy,
+      events: deps.events,
+      resolver: deps.resolver,
+      maxAssociations: limits.maxSessions,
+      maxAssociationsPerPeer: limits.maxSessionsPerPeer,
+      ...(bindAddress ? { bindAddress } : {}),
+      ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
+    });
     await deps.network.handle(CONNECT_PROTOCOL, service.handler);
-    return new ExitNode(service, deps.network, forwardConnectionEvents(deps.network, deps.events));
+    await deps.network.handle(UDP_PROTOCOL, udp.handler);
+    return new ExitNode(
+      service,
+      udp,
+      deps.network,
+      forwardConnectionEvents(deps.network, deps.events),
+    );
   }
 
   /** Stops serving and resets the sessions still running. */
@@ -77,7 +102,9 @@ export class ExitNode {
   async stop(graceMs = 0): Promise<void> {
     this.#unsubscribe();
     await this.#network.unhandle(CONNECT_PROTOCOL);
+    await this.#network.unhandle(UDP_PROTOCOL);
     await drainWithin(() => this.service.activeSessions > 0, graceMs);
     this.service.close();
+    this.udp.close();
   }
 }

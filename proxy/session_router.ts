@@ -16,9 +16,16 @@ import { describeError } from "../core/errors.ts";
 import type { PeerId } from "../core/ids.ts";
 import type { Authenticator } from "../core/ports/authenticator.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
-import type { SessionOutcome, SessionRequest, SessionRouter } from "../core/ports/inbound.ts";
-import { StreamError, type StreamOpener } from "../core/ports/stream_opener.ts";
+import type {
+  SessionOutcome,
+  SessionRequest,
+  SessionRouter,
+  UdpAssociationOutcome,
+  UdpAssociationRequest,
+} from "../core/ports/inbound.ts";
+import { type DuplexStream, StreamError, type StreamOpener } from "../core/ports/stream_opener.ts";
 import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../wire/connect_protocol.ts";
+import { requestUdpAssociation, UDP_PROTOCOL } from "../wire/udp_protocol.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
 
@@ -67,47 +74,11 @@ export class ExitSessionRouter implements SessionRouter {
 
   /** A stream to the port's exit, connected to `host:targetPort`, or why there is none. */
   async open(request: SessionRequest): Promise<SessionOutcome> {
-    // 1. The port's exit, or the one the session asks for.
-    const chosen = await this.#exitFor(request);
-    if (!chosen.ok) return chosen;
-    const { server, peer } = chosen;
-
-    // 2. A stream to it. Lazy: the protocol negotiation goes out with the ConnectRequest, so
-    // the exit's answer is one round trip away (docs/wire-protocols.md#connect-protocol).
-    const started = performance.now();
-    let stream;
-    try {
-      stream = await this.#deps.streams.open(peer, {
-        protocol: CONNECT_PROTOCOL,
-        timeoutMs: server.openTimeoutMs,
-        maxConcurrent: server.poolMaxTotal,
-        signal: request.signal,
-        lazy: true,
-      });
-    } catch (error) {
-      return this.#streamFailed(peer, error, started);
-    }
-    this.#deps.events.emit({
-      type: "stream-opened",
-      peerId: peer,
-      durationMs: performance.now() - started,
-    });
+    const opened = await this.#openStream(request, CONNECT_PROTOCOL);
+    if (!opened.ok) return opened;
+    const { server, peer, stream, token, started } = opened;
 
     // 3. The ConnectRequest, and the exit's answer within the open timeout.
-    let token = "";
-    try {
-      if (this.#deps.authenticator) token = await this.#deps.authenticator.token(request.signal);
-    } catch (error) {
-      stream.abort();
-      return {
-        ok: false,
-        replyCode: SOCKS_REPLY.generalFailure,
-        stage: "stream",
-        message: `No token to send the exit: ${describeError(error)}`,
-        reason: "auth",
-        peerId: peer,
-      };
-    }
     try {
       const deadline = AbortSignal.timeout(server.openTimeoutMs);
       const reply = await requestConnect(
@@ -153,9 +124,110 @@ export class ExitSessionRouter implements SessionRouter {
     }
   }
 
+  /**
+   * A UDP association through the exit a CONNECT on the same port (or with the same selection)
+   * would use: a stream of the UDP protocol, the request with this node's token, the exit's
+   * answer within the open timeout (docs/proxy-behaviour.md#udp-associate).
+   */
+  async openUdp(request: UdpAssociationRequest): Promise<UdpAssociationOutcome> {
+    const opened = await this.#openStream(request, UDP_PROTOCOL);
+    if (!opened.ok) return opened;
+    const { server, peer, stream, token, started } = opened;
+    try {
+      const deadline = AbortSignal.timeout(server.openTimeoutMs);
+      const reply = await requestUdpAssociation(
+        stream,
+        { token, sessionId: request.sessionId },
+        AbortSignal.any([deadline, request.signal]),
+      );
+      if (reply.status !== ConnectStatus.SUCCEEDED) {
+        stream.abort();
+        return {
+          ok: false,
+          replyCode: toReplyCode(reply.status),
+          stage: "refused",
+          message: reply.message || `The exit answered status ${reply.status}.`,
+          ...(reply.reason ? { reason: reply.reason } : {}),
+          peerId: peer,
+        };
+      }
+      return { ok: true, stream: reply.stream, peerId: peer };
+    } catch (error) {
+      stream.abort(error instanceof Error ? error : undefined);
+      if (error instanceof StreamError) return this.#streamFailed(peer, error, started);
+      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.generalFailure,
+        stage: "stream",
+        message: describeError(error),
+        ...(timedOut ? { reason: "timeout" } : {}),
+        peerId: peer,
+      };
+    }
+  }
+
+  /** Steps 1 and 2 of both: the exit, a stream of `protocol` to it, and the token to send. */
+  async #openStream(
+    request: UdpAssociationRequest,
+    protocol: string,
+  ): Promise<
+    | {
+      ok: true;
+      server: Pick<ServerConfig, "openTimeoutMs" | "poolMaxTotal">;
+      peer: PeerId;
+      stream: DuplexStream;
+      token: string;
+      started: number;
+    }
+    | SessionOutcome & { ok: false }
+  > {
+    // 1. The port's exit, or the one the session asks for.
+    const chosen = await this.#exitFor(request);
+    if (!chosen.ok) return chosen;
+    const { server, peer } = chosen;
+
+    // 2. A stream to it. Lazy: the protocol negotiation goes out with the first request, so
+    // the exit's answer is one round trip away (docs/wire-protocols.md#connect-protocol).
+    const started = performance.now();
+    let stream;
+    try {
+      stream = await this.#deps.streams.open(peer, {
+        protocol,
+        timeoutMs: server.openTimeoutMs,
+        maxConcurrent: server.poolMaxTotal,
+        signal: request.signal,
+        lazy: true,
+      });
+    } catch (error) {
+      return this.#streamFailed(peer, error, started);
+    }
+    this.#deps.events.emit({
+      type: "stream-opened",
+      peerId: peer,
+      durationMs: performance.now() - started,
+    });
+
+    let token = "";
+    try {
+      if (this.#deps.authenticator) token = await this.#deps.authenticator.token(request.signal);
+    } catch (error) {
+      stream.abort();
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.generalFailure,
+        stage: "stream",
+        message: `No token to send the exit: ${describeError(error)}`,
+        reason: "auth",
+        peerId: peer,
+      };
+    }
+    return { ok: true, server, peer, stream, token, started };
+  }
+
   /** The session's exit: the one its selection asks for, else its port's. */
   async #exitFor(
-    request: SessionRequest,
+    request: UdpAssociationRequest,
   ): Promise<
     | { ok: true; server: Pick<ServerConfig, "openTimeoutMs" | "poolMaxTotal">; peer: PeerId }
     | SessionOutcome & { ok: false }
@@ -178,7 +250,7 @@ export class ExitSessionRouter implements SessionRouter {
   }
 
   /** A stream that could not be opened (or negotiated): counted, and the exit dropped if final. */
-  #streamFailed(peer: PeerId, error: unknown, started: number): SessionOutcome {
+  #streamFailed(peer: PeerId, error: unknown, started: number): SessionOutcome & { ok: false } {
     const code = error instanceof StreamError ? error.code : "io";
     const timedOut = code === "open-timeout";
     this.#deps.events.emit({

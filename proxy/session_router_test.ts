@@ -19,6 +19,11 @@ import {
   readConnectRequest,
   sendConnectResponse,
 } from "../wire/connect_protocol.ts";
+import {
+  readUdpAssociateRequest,
+  sendUdpAssociateResponse,
+  UDP_PROTOCOL,
+} from "../wire/udp_protocol.ts";
 import { ExitSessionRouter } from "./session_router.ts";
 
 const EXIT = aPeerId(1);
@@ -225,4 +230,43 @@ Deno.test("a session with its own selection gets that selection's exit, and a fa
   assert.ok(!none.ok);
   assert.equal(none.stage, "no-peer");
   assert.match(none.message, /country=DE.*session "s1"/);
+});
+
+/** An exit answering each UDP association request with `status`, recording the tokens. */
+function udpExitAnswering(status: ConnectStatus, tokens: string[]) {
+  return (opened: OpenOptions) => {
+    assert.equal(opened.protocol, UDP_PROTOCOL);
+    assert.equal(opened.lazy, true);
+    const [proxyEnd, exitEnd] = memoryStreamPair();
+    void (async () => {
+      const request = await readUdpAssociateRequest(exitEnd, AbortSignal.timeout(2_000));
+      tokens.push(request.token);
+      await sendUdpAssociateResponse(exitEnd, { status, message: "at its limit", reason: "limit" });
+    })();
+    return proxyEnd;
+  };
+}
+
+Deno.test("a UDP association takes the port's exit over the UDP protocol; a refusal is its status", async () => {
+  const tokens: string[] = [];
+  const { router } = routerWith(udpExitAnswering(ConnectStatus.SUCCEEDED, tokens));
+  const { host: _host, targetPort: _targetPort, ...udpRequest } = request();
+  const ok = await router.openUdp(udpRequest);
+  assert.ok(ok.ok);
+  assert.equal(ok.peerId, EXIT);
+  assert.deepEqual(tokens, [""], "auth off: an empty token");
+  ok.stream.abort();
+
+  const refused = await routerWith(udpExitAnswering(ConnectStatus.GENERAL_FAILURE, tokens)).router
+    .openUdp(udpRequest);
+  assert.ok(!refused.ok);
+  assert.deepEqual(
+    [refused.stage, refused.replyCode, refused.reason, refused.message],
+    ["refused", SOCKS_REPLY.generalFailure, "limit", "at its limit"],
+  );
+
+  const noExit = await routerWith(udpExitAnswering(ConnectStatus.SUCCEEDED, tokens), null).router
+    .openUdp(udpRequest);
+  assert.ok(!noExit.ok);
+  assert.equal(noExit.stage, "no-peer");
 });

@@ -6,3 +6,4 @@
  */
 export * from "./socks5.ts";
 export * from "./frame.ts";
+export * from "./socks5_udp.ts";

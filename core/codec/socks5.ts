@@ -636,3 +636,53 @@ export function encodeRequest(request: Socks5RequestInit): Uint8Array {
   assertByte(code, "command");
   return encodeAddressed(code, request);
 }
+
+/** A destination as SOCKS5 writes it after a header: ATYP, ADDR and PORT (RFC 1928 §4, §7). */
+export interface Socks5Address {
+  /** IPv4 dotted quad, IPv6 in RFC 5952 form without brackets, or a domain (UTF-8, unresolved). */
+  readonly host: string;
+  /** 0..65535. */
+  readonly port: number;
+  /** Which ATYP carried the host. */
+  readonly addressType: Socks5AddressType;
+}
+
+/**
+ * Parses ATYP, ADDR and PORT starting at `offset`: the tail that requests, replies and UDP
+ * datagram headers share. `consumed` counts the bytes from `offset` on. Throws
+ * {@link Socks5Error} (`bad-address-type`, `bad-domain`) without a reply code.
+ *
+ * @example
+ * ```ts
+ * const result = parseAddress(Uint8Array.of(0, 0, 0, 1, 127, 0, 0, 1, 0, 53), 3);
+ * // { kind: "ok", value: { host: "127.0.0.1", port: 53, addressType: "ipv4" }, consumed: 7 }
+ * ```
+ */
+export function parseAddress(buf: Uint8Array, offset = 0): ParseResult<Socks5Address> {
+  if (buf.length < offset + 1) return needMore(offset + 2);
+  const length = addressLength(buf, offset, false);
+  if (length === "need-more") return needMore(offset + 2);
+  const end = offset + 1 + length + PORT_BYTES;
+  if (buf.length < end) return needMore(end);
+  const { host, addressType } = decodeAddress(buf, offset, false);
+  return parsed({ host, port: readPort(buf, end - PORT_BYTES), addressType }, end - offset);
+}
+
+/**
+ * ATYP, ADDR and PORT of an endpoint, the address type chosen from the host's form as in
+ * {@link encodeRequest}.
+ *
+ * @example
+ * ```ts
+ * encodeAddressAndPort({ host: "127.0.0.1", port: 53 }); // 01 7f 00 00 01 00 35
+ * ```
+ */
+export function encodeAddressAndPort(endpoint: Socks5Endpoint): Uint8Array {
+  assertPort(endpoint.port);
+  const address = encodeAddress(endpoint.host);
+  const out = new Uint8Array(address.length + PORT_BYTES);
+  out.set(address);
+  out[out.length - 2] = endpoint.port >> 8;
+  out[out.length - 1] = endpoint.port & 0xff;
+  return out;
+}

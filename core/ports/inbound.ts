@@ -40,6 +40,10 @@ export interface ClientConnection {
   closeWrite(): Promise<void>;
   /** Closes both directions. */
   close(): void;
+  /** The client's address, when the transport has one (a UDP door serves only that host). */
+  readonly remoteAddr?: { readonly hostname: string; readonly port: number };
+  /** The address the client connected to (a UDP door's reply names it on a wildcard bind). */
+  readonly localAddr?: { readonly hostname: string; readonly port: number };
 }
 
 /** What a door asks of the router: a stream to an exit already connected to `host:targetPort`. */
@@ -112,9 +116,35 @@ export type SessionOutcome =
 export interface SessionRouter {
   /** A stream to an exit connected to the destination, or why there is none. Never rejects. */
   open(request: SessionRequest): Promise<SessionOutcome>;
+  /**
+   * Optional: a UDP association through the exit the port (or the session's selection) would
+   * carry a CONNECT through. Never rejects. Routers without it refuse UDP ASSOCIATE (reply 07).
+   */
+  openUdp?(request: UdpAssociationRequest): Promise<UdpAssociationOutcome>;
   /** Called for every relayed chunk (`up`: client → exit): cheap counters only. */
   countBytes?(peer: PeerId, direction: "up" | "down", bytes: number): void;
 }
+
+/**
+ * What a door asks of the router for a UDP association (SOCKS5 UDP ASSOCIATE): the same exit
+ * choice as a CONNECT on the port (or the session's own selection), without a destination —
+ * each datagram names its own.
+ */
+export type UdpAssociationRequest = Omit<SessionRequest, "host" | "targetPort">;
+
+/** The router's answer to a UDP association: a stream of datagram frames, or why not. */
+export type UdpAssociationOutcome =
+  | {
+    readonly ok: true;
+    /**
+     * The association's stream to the exit, after the exit's answer: length-prefixed
+     * `UdpDatagram` frames both ways (docs/wire-protocols.md#udp-protocol).
+     */
+    readonly stream: DuplexStream;
+    /** The exit carrying the association. */
+    readonly peerId: PeerId;
+  }
+  | SessionOutcome & { readonly ok: false };
 
 /** What a door's handler gets besides its server's settings. */
 export interface InboundContext {

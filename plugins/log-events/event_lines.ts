@@ -225,6 +225,35 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
         bytesDown: e.bytesDown,
       }),
   },
+  "udp-association-start": {
+    level: "debug",
+    line: (e) =>
+      line(e, "UDP association {sessionId} started at the {side} (peer {peerId}).", {
+        sessionId: e.sessionId,
+        side: e.side,
+        peerId: e.peerId,
+      }),
+  },
+  "udp-association-end": {
+    level: "debug",
+    line: (e) =>
+      line(
+        e,
+        "UDP association {sessionId} ended ({reason}): {datagramsUp} datagrams up, " +
+          "{datagramsDown} down, {dropped} dropped.",
+        {
+          sessionId: e.sessionId,
+          side: e.side,
+          peerId: e.peerId,
+          reason: clip(e.reason),
+          datagramsUp: e.datagramsUp,
+          datagramsDown: e.datagramsDown,
+          bytesUp: e.bytesUp,
+          bytesDown: e.bytesDown,
+          dropped: e.dropped,
+        },
+      ),
+  },
   "exit-denied": {
     level: "info",
     // Keyed without the target: a proxy scanning many destinations is one flood, not many.

@@ -17,6 +17,7 @@ import { hubMetrics } from "./hub_metrics.ts";
 import { nodeMetrics } from "./node_metrics.ts";
 import { processMetrics } from "./process_metrics.ts";
 import { proxyMetrics } from "./proxy_metrics.ts";
+import { udpMetrics } from "./udp_metrics.ts";
 
 const logger = getLogger(["p2proxy", "metrics"]);
 
@@ -28,10 +29,10 @@ export const P2PROXY_VERSION: string = manifest.version;
  * set in the `hub` entry (and `demo`, which runs a hub in-process).
  */
 export const METRIC_SETS_BY_ROLE: Readonly<Record<Role, readonly MetricSet[]>> = {
-  proxy: [processMetrics, nodeMetrics, proxyMetrics],
-  exit: [processMetrics, nodeMetrics, exitMetrics],
+  proxy: [processMetrics, nodeMetrics, proxyMetrics, udpMetrics],
+  exit: [processMetrics, nodeMetrics, exitMetrics, udpMetrics],
   hub: [processMetrics, nodeMetrics, hubMetrics],
-  demo: [processMetrics, nodeMetrics, proxyMetrics, exitMetrics],
+  demo: [processMetrics, nodeMetrics, proxyMetrics, exitMetrics, udpMetrics],
   auth: [processMetrics],
   tool: [processMetrics],
 };

@@ -120,7 +120,7 @@ export async function serverHandshake(
       account = credentials.username;
     }
     const request = await reader.next(parseRequest);
-    if (request.command !== "connect") {
+    if (request.command === "bind") {
       await writeAll(conn, encodeReply(SOCKS_REPLY.commandNotSupported));
       throw new HandshakeError("unsupported", `The ${request.command} command is not supported.`);
     }

@@ -21,6 +21,7 @@ import type {
 import { relay } from "../../wire/relay.ts";
 import { closeQuietly, writeAll } from "../../wire/tcp_conn.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
+import { serveUdpAssociation } from "./udp_association.ts";
 
 const logger = getLogger(["p2proxy", "socks5"]);
 
@@ -111,6 +112,10 @@ export async function serveSocks5(
 
   // 2. Ask the router for a stream to an exit connected to the destination.
   const { request, early, account } = handshake;
+  if (request.command === "udp-associate") {
+    const session = { request, sessionId, signal, ...(account === undefined ? {} : { account }) };
+    return await serveUdpAssociation(conn, server, { router, events }, session);
+  }
   const target = hostPort(request.host, request.port);
   const outcome = await router.open({
     port,

@@ -34,6 +34,8 @@ Deno.test("RecordingSink passes the event sink compliance suite", async (t) => {
     "exit-session-start": true,
     "exit-session-end": true,
     "exit-denied": true,
+    "udp-association-start": true,
+    "udp-association-end": true,
     "session-failed": true,
     "hub-registration": true,
     "hub-stats": true,
