@@ -5,6 +5,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { join } from "node:path";
 import type { ExitConfig } from "../core/config/exit_config.ts";
 import { createEgressPolicy } from "../core/domain/egress_policy.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
@@ -13,13 +14,23 @@ import type { Resolver } from "../core/ports/resolver.ts";
 import { CONNECT_PROTOCOL } from "../wire/connect_protocol.ts";
 import { forwardConnectionEvents } from "../wire/connection_events.ts";
 import { drainWithin } from "../wire/drain.ts";
+import { QuotaBook } from "../wire/quota_book.ts";
+import { StateFile } from "../wire/state_file.ts";
 import { ExitService, type ExitServiceOptions } from "./exit_service.ts";
+import { ShareLimiter } from "./share_limiter.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
 
+/** The exit's share quota count, in the state directory (docs/limits.md#share). */
+export const SHARE_QUOTA_FILE = "share_quota.json";
+/** How often the exit looks whether it is still full (a quota's new period starts). */
+const SHARE_CHECK_INTERVAL_MS = 1_000;
+
 /** What the exit is built from. */
 export interface ExitNodeDeps {
-  readonly config: Pick<ExitConfig, "egress" | "limits" | "bindAddress">;
+  readonly config:
+    & Pick<ExitConfig, "egress" | "limits" | "bindAddress">
+    & Partial<Pick<ExitConfig, "share" | "stateDir">>;
   readonly network: NetworkNode;
   readonly events: EventSink;
   /** Resolves destination names (the `resolver` capability). */
@@ -30,14 +41,29 @@ export interface ExitNodeDeps {
 /** A running exit. */
 export class ExitNode {
   readonly service: ExitService;
+  /** The `share` caps: whether the exit is full, and a listener for changes (the registrar's). */
+  readonly share: ShareLimiter;
   readonly #network: NetworkNode;
+  readonly #quota: QuotaBook;
+  readonly #ticker: ReturnType<typeof setInterval> | undefined;
 
   readonly #unsubscribe: () => void;
 
-  private constructor(service: ExitService, network: NetworkNode, unsubscribe: () => void) {
+  private constructor(
+    service: ExitService,
+    share: ShareLimiter,
+    quota: QuotaBook,
+    network: NetworkNode,
+    unsubscribe: () => void,
+  ) {
     this.service = service;
+    this.share = share;
+    this.#quota = quota;
     this.#network = network;
     this.#unsubscribe = unsubscribe;
+    this.#ticker = share.active
+      ? setInterval(() => share.update(service.activeSessions), SHARE_CHECK_INTERVAL_MS)
+      : undefined;
   }
 
   /** Builds the egress policy and serves the connect protocol. */
@@ -54,7 +80,17 @@ export class ExitNode {
         cidrs: egress.allowCidrs.join(", "),
       });
     }
+    const shareConfig = deps.config.share ?? {};
+    const stateDir = deps.config.stateDir;
+    const quota = await QuotaBook.open(
+      shareConfig.quota && stateDir !== undefined
+        ? new StateFile(join(stateDir, SHARE_QUOTA_FILE))
+        : undefined,
+    );
+    const share = new ShareLimiter(shareConfig, () => Date.now(), quota);
+    share.update(0);
     const service = new ExitService({
+      ...(share.active ? { share } : {}),
       egress: policy,
       events: deps.events,
       maxSessions: limits.maxSessions,
@@ -66,7 +102,13 @@ export class ExitNode {
       ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
     });
     await deps.network.handle(CONNECT_PROTOCOL, service.handler);
-    return new ExitNode(service, deps.network, forwardConnectionEvents(deps.network, deps.events));
+    return new ExitNode(
+      service,
+      share,
+      quota,
+      deps.network,
+      forwardConnectionEvents(deps.network, deps.events),
+    );
   }
 
   /** Stops serving and resets the sessions still running. */
@@ -79,5 +121,8 @@ export class ExitNode {
     await this.#network.unhandle(CONNECT_PROTOCOL);
     await drainWithin(() => this.service.activeSessions > 0, graceMs);
     this.service.close();
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.share.flush();
+    await this.#quota.stop();
   }
 }

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, curlVia, freePort, pollUntil, startWhoami } from "./_network.ts";
+import { startEchoServer } from "./_servers.ts";
 import { openSocks, SocksReplyError } from "./_socks_client.ts";
 
 const MIB = 1024 * 1024;
@@ -121,6 +122,38 @@ Deno.test("limits: a quota of 5 MB refuses the next connection once used up (SOC
     assert.ok(saved.accounts[`${port}/alice`].bytes >= 6_000_000, JSON.stringify(saved));
   } finally {
     await cluster.close();
+    await whoami.close();
+  }
+});
+
+Deno.test("share: an exit at its session cap is passed over; the client gets another exit, not an error", async () => {
+  const cluster = new Cluster();
+  const whoami = startWhoami();
+  const echo = startEchoServer();
+  try {
+    const capped = await cluster.exit("127.0.0.2", undefined, { share: { sessions: 1 } });
+    const other = await cluster.exit("127.0.0.3", undefined);
+    const port = freePort();
+    // Pinned in rank order: the capped exit is the port's first choice.
+    const proxy = await cluster.proxy(undefined, {
+      servers: [{ port, destination_peers: [capped.address, other.address] }],
+    }, { logLevel: "info" });
+    const held = await pollUntil(
+      () => openSocks({ proxyPort: port, host: "127.0.0.1", port: echo.port }),
+      READY_MS,
+      "a session through the capped exit",
+    );
+    try {
+      const through = await curlVia(port, whoami.url, CURL_TIMEOUT_SECS);
+      assert.equal(through.code, 0, through.stderr + cluster.logs());
+      assert.equal(through.text.trim(), "127.0.0.3", "the other exit carried it");
+      assert.match(proxy.logs(), new RegExp(`Exit ${capped.peerId} is full`));
+    } finally {
+      held.reader.close();
+    }
+  } finally {
+    await cluster.close();
+    await echo.close();
     await whoami.close();
   }
 });
