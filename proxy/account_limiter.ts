@@ -63,6 +63,8 @@ interface Buckets {
  */
 export class AccountLimiter {
   readonly #limits: Map<number, PortLimits>;
+  /** Each port's required exit country, for the usage records. */
+  readonly #countries: Map<number, string>;
   readonly #now: () => number;
   readonly #quota: QuotaBook;
   readonly #usage: UsageBook | undefined;
@@ -73,13 +75,17 @@ export class AccountLimiter {
 
   /** Limits of `servers` (those with a `limits` key), counting into `quota` and `usage`. */
   constructor(
-    servers: readonly Pick<ServerConfig, "port" | "limits">[],
+    servers:
+      readonly (Pick<ServerConfig, "port" | "limits"> & { filters?: { country?: string } })[],
     now: () => number,
     quota: QuotaBook,
     usage?: UsageBook,
   ) {
     this.#limits = new Map(
       servers.flatMap((s) => (s.limits ? [[s.port, s.limits] as const] : [])),
+    );
+    this.#countries = new Map(
+      servers.flatMap((s) => (s.filters?.country ? [[s.port, s.filters.country] as const] : [])),
     );
     this.#now = now;
     this.#quota = quota;
@@ -93,29 +99,32 @@ export class AccountLimiter {
 
   /**
    * Admits a session of `account` (undefined: a port without users, the account `""`) on `port`,
-   * or says why not. `lease` is absent when nothing is limited or recorded for it.
+   * or says why not. `lease` is absent when nothing is limited or recorded for it. `country` is
+   * the exit country the session's own selection requires, if any (else the port's).
    */
   admit(
     port: number,
     account: string | undefined,
+    country?: string,
   ): { readonly ok: true; readonly lease?: AccountLease } | LimitRefusal {
     const portLimits = this.#limits.get(port);
     if (!portLimits && (account === undefined || !this.#usage)) return { ok: true };
     const name = account ?? "";
     const limits = portLimits ? limitsOf(portLimits, name) : {};
     const key = `${port}/${name}`;
+    const where = country ?? this.#countries.get(port) ?? "";
     const now = this.#now();
     if (limits.quota && this.#quota.ledger.exhausted(key, limits.quota, now)) {
       const message = `Account "${name}" has used its quota of ` +
         `${formatByteSize(limits.quota.bytes)} per ${limits.quota.period} on port ${port}.`;
       if (this.#quota.ledger.firstReport(key, limits.quota.period, now)) logger.warn(message);
-      this.#usage?.refused(name);
+      this.#usage?.refused(name, where);
       return { ok: false, reason: "quota", message };
     }
     if (
       limits.connections !== undefined && !this.#connections.tryAcquire(key, limits.connections)
     ) {
-      this.#usage?.refused(name);
+      this.#usage?.refused(name, where);
       return {
         ok: false,
         reason: "limit",
@@ -123,14 +132,14 @@ export class AccountLimiter {
           `on port ${port}.`,
       };
     }
-    return { ok: true, lease: this.#lease(key, name, limits) };
+    return { ok: true, lease: this.#lease(key, name, where, limits) };
   }
 
-  #lease(key: string, account: string, limits: AccountLimits): AccountLease {
+  #lease(key: string, account: string, country: string, limits: AccountLimits): AccountLease {
     const buckets = limits.rateBps === undefined ? {} : this.#bucketsOf(key, limits.rateBps);
     const counted = limits.connections !== undefined;
     const ledger = this.#quota.ledger;
-    const usage = this.#usage?.account(account);
+    const usage = this.#usage?.account(account, country);
     let released = false;
     let pending = 0;
     const flush = () => {

@@ -85,6 +85,7 @@ export class ProxyNode {
   readonly #limiter: AccountLimiter;
   readonly #quota: QuotaBook;
   readonly #usageFile: UsageFile | undefined;
+  readonly #events: EventSink;
   readonly #ticker: ReturnType<typeof setInterval>;
   readonly #unsubscribe: () => void;
 
@@ -101,10 +102,11 @@ export class ProxyNode {
     this.#quota = accounting.quota;
     this.#usageFile = accounting.usageFile;
     this.#unsubscribe = unsubscribe;
+    this.#events = accounting.events;
     this.#ticker = setInterval(() => {
       router.emitBandwidth();
       this.#limiter.flush();
-      this.usage.roll();
+      this.#emitUsage();
     }, BANDWIDTH_EVENT_INTERVAL_MS);
   }
 
@@ -159,6 +161,23 @@ export class ProxyNode {
     return new ProxyNode(actor, router, accounting, unsubscribe);
   }
 
+  /** Closes the hour when it is over, and sends each account's new usage to the event sinks. */
+  #emitUsage(): void {
+    this.usage.roll();
+    for (const delta of this.usage.takeDeltas()) {
+      this.#events.emit({
+        type: "account-usage",
+        account: delta.account,
+        country: delta.country,
+        up: delta.bytes_up,
+        down: delta.bytes_down,
+        sessions: delta.sessions,
+        errors: delta.errors,
+        refused: delta.refused,
+      });
+    }
+  }
+
   /** Stops the bandwidth reports (flushing the last counts) and stops choosing exits. */
   async stop(): Promise<void> {
     clearInterval(this.#ticker);
@@ -166,6 +185,7 @@ export class ProxyNode {
     this.#unsubscribe();
     await this.actor.stop();
     this.#limiter.flush();
+    this.#emitUsage();
     await this.#quota.stop();
     // The hour in progress is written too (marked partial): its counts would be lost otherwise.
     await this.#usageFile?.append(this.usage.records({ sinceMs: Date.now() }), true);
@@ -174,6 +194,7 @@ export class ProxyNode {
 
 /** The limits, the quota counts and the usage records of a proxy. */
 interface Accounting {
+  readonly events: EventSink;
   readonly limiter: AccountLimiter;
   readonly quota: QuotaBook;
   readonly usage: UsageBook;
@@ -197,6 +218,7 @@ async function startAccounting(deps: ProxyNodeDeps): Promise<Accounting> {
   const now = () => deps.clock.now();
   const usage = new UsageBook(now, (records) => void usageFile?.append(records, false));
   return {
+    events: deps.events,
     limiter: new AccountLimiter(deps.config.servers, now, quota, usage),
     quota,
     usage,

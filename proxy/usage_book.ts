@@ -21,6 +21,11 @@ export interface UsageRecord {
   readonly hour: string;
   /** The account (`""`: sessions without one on a limited port; `(other)`: past the bound). */
   readonly account: string;
+  /**
+   * The exit's country as the session's filters required it (the port's `country`, or the
+   * username's routing part), `""` when nothing required one.
+   */
+  readonly country: string;
   /** Client → exit bytes. */
   readonly bytes_up: number;
   /** Exit → client bytes. */
@@ -77,6 +82,8 @@ export class UsageBook {
   /** The counters as they were when the current hour began. */
   #atHourStart = new Map<string, AccountUsage>();
   readonly #closed: UsageRecord[][] = [];
+  /** The counters as {@link takeDeltas} last saw them. */
+  readonly #reported = new Map<string, AccountUsage>();
 
   /** A book on `now`; `onHourClosed` gets each closed hour's records (the hourly file). */
   constructor(now: () => number, onHourClosed?: (records: readonly UsageRecord[]) => void) {
@@ -85,15 +92,31 @@ export class UsageBook {
     this.#hourStart = Math.floor(now() / HOUR_MS) * HOUR_MS;
   }
 
-  /** The counters of `account`, for a session to report to for as long as it runs. */
-  account(account: string): AccountUsage {
+  /** The counters of `account` in `country`, for a session to report to while it runs. */
+  account(account: string, country = ""): AccountUsage {
     this.roll();
-    return counterOf(this.#live, account);
+    return counterOf(this.#live, `${account}\n${country}`);
   }
 
   /** A session of `account` was refused by the limits. */
-  refused(account: string): void {
-    this.account(account).refused++;
+  refused(account: string, country = ""): void {
+    this.account(account, country).refused++;
+  }
+
+  /**
+   * What changed per account and country since the last call (for the metrics, once a second);
+   * accounts without change left out.
+   */
+  takeDeltas(): UsageRecord[] {
+    const hour = new Date(this.#hourStart).toISOString();
+    const deltas: UsageRecord[] = [];
+    for (const [key, now] of this.#live) {
+      const before = this.#reported.get(key) ?? new AccountUsage();
+      const record = difference(hour, key, now, before);
+      if (record) deltas.push(record);
+      this.#reported.set(key, copyOf(now));
+    }
+    return deltas;
   }
 
   /** Closes the hour when it is over (called every second, and on every new session). */
@@ -122,34 +145,39 @@ export class UsageBook {
     );
   }
 
-  /** Counters since the process started, per account. */
-  totals(): ReadonlyMap<string, AccountUsage> {
-    return this.#live;
-  }
-
   /** This hour's records: the counters now minus the counters at its start; idle accounts left out. */
   #currentHour(): UsageRecord[] {
     const hour = new Date(this.#hourStart).toISOString();
     const records: UsageRecord[] = [];
-    for (const [account, now] of this.#live) {
-      const before = this.#atHourStart.get(account) ?? new AccountUsage();
-      const record = {
-        hour,
-        account,
-        bytes_up: now.bytesUp - before.bytesUp,
-        bytes_down: now.bytesDown - before.bytesDown,
-        sessions: now.sessions - before.sessions,
-        errors: now.errors - before.errors,
-        refused: now.refused - before.refused,
-      };
-      if (
-        record.bytes_up || record.bytes_down || record.sessions || record.errors || record.refused
-      ) {
-        records.push(record);
-      }
+    for (const [key, now] of this.#live) {
+      const record = difference(hour, key, now, this.#atHourStart.get(key) ?? new AccountUsage());
+      if (record) records.push(record);
     }
     return records;
   }
+}
+
+/** `now - before` as the record of `key` (`account\ncountry`); undefined when nothing changed. */
+function difference(
+  hour: string,
+  key: string,
+  now: AccountUsage,
+  before: AccountUsage,
+): UsageRecord | undefined {
+  const split = key.lastIndexOf("\n");
+  const record = {
+    hour,
+    account: split < 0 ? key : key.slice(0, split),
+    country: split < 0 ? "" : key.slice(split + 1),
+    bytes_up: now.bytesUp - before.bytesUp,
+    bytes_down: now.bytesDown - before.bytesDown,
+    sessions: now.sessions - before.sessions,
+    errors: now.errors - before.errors,
+    refused: now.refused - before.refused,
+  };
+  const changed = record.bytes_up || record.bytes_down || record.sessions || record.errors ||
+    record.refused;
+  return changed ? record : undefined;
 }
 
 function copyOf(usage: AccountUsage): AccountUsage {
@@ -160,7 +188,7 @@ function copyOf(usage: AccountUsage): AccountUsage {
 function counterOf(map: Map<string, AccountUsage>, account: string): AccountUsage {
   let usage = map.get(account);
   if (usage) return usage;
-  const name = map.size >= MAX_USAGE_ACCOUNTS ? OTHER_ACCOUNTS : account;
+  const name = map.size >= MAX_USAGE_ACCOUNTS ? `${OTHER_ACCOUNTS}\n` : account;
   usage = map.get(name) ?? new AccountUsage();
   map.set(name, usage);
   return usage;
