@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Cluster, curlVia, freePort, pollUntil, startWhoami } from "./_network.ts";
+import { Cluster, curlVia, freePort, pollUntil, scrape, startWhoami } from "./_network.ts";
 import { startEchoServer } from "./_servers.ts";
 import { openSocks, SocksReplyError } from "./_socks_client.ts";
 
@@ -41,7 +41,7 @@ Deno.test("limits: an account limited to 1 MB/s needs ≥ 2 s for 3 MiB; another
   try {
     const exit = await cluster.exit("127.0.0.2", undefined);
     const port = freePort();
-    await cluster.proxy(undefined, {
+    const proxy = await cluster.proxy(undefined, {
       servers: [{
         port,
         destination_peers: [exit.address],
@@ -64,6 +64,31 @@ Deno.test("limits: an account limited to 1 MB/s needs ≥ 2 s for 3 MiB; another
     assert.equal(bob.code, 0, bob.stderr);
     assert.equal(bob.bytes, RATE_TEST_BYTES);
     assert.ok(bobFinishedFirst, `bob (${bob.ms} ms) was held back with alice`);
+
+    // Usage per account: the admin API, and the metrics with the account as a label.
+    const usage = await pollUntil(
+      async () => {
+        const response = await fetch(
+          `http://127.0.0.1:${proxy.metricsPort}/v1/usage?account=alice`,
+          { signal: AbortSignal.timeout(5_000) },
+        );
+        const body = await response.json() as { records: { bytes_down: number }[] };
+        const down = body.records.reduce((sum, r) => sum + r.bytes_down, 0);
+        return down >= RATE_TEST_BYTES ? body.records : undefined;
+      },
+      5_000,
+      "alice's usage record",
+    );
+    assert.equal(usage.length, 1);
+    const metrics = await scrape(proxy.metricsPort);
+    assert.match(
+      metrics,
+      /p2proxy_account_download_bytes_total\{account="alice",country="-"\} \d{7}/,
+    );
+    assert.match(
+      metrics,
+      /p2proxy_account_download_bytes_total\{account="bob",country="-"\} \d{7}/,
+    );
   } finally {
     await cluster.close();
     await whoami.close();
@@ -115,6 +140,12 @@ Deno.test("limits: a quota of 5 MB refuses the next connection once used up (SOC
     assert.equal(bob.code, 0, "bob's quota is his own");
 
     await proxy.stop();
+    // The hour in progress was written at stop, marked partial (docs/limits.md#usage-file).
+    const lines = (await Deno.readTextFile(`${proxy.dir}/usage_hourly.jsonl`)).trim().split("\n");
+    const aliceLine = lines.map((line) => JSON.parse(line)).find((r) => r.account === "alice");
+    assert.equal(aliceLine?.partial, true, lines.join("\n"));
+    assert.equal(aliceLine?.refused, 1);
+    assert.ok(aliceLine.bytes_down >= 6_000_000);
     const restarted = await cluster.proxy(undefined, config, { dir: proxy.dir });
     await firstRequest(port, whoami.url, BOB);
     assert.equal(await refusedReply(), 0x02, "the restart kept the count");
