@@ -1,6 +1,6 @@
 /**
- * The `limits` key of a proxy server and the `share` key of an exit (docs/limits.md,
- * docs/config-reference.md#limits): rates parse like every bandwidth in the config (`10Mbps`,
+ * The `limits` key of a proxy server and the `share` key of an exit (docs/limits.md; every key in
+ * docs/config-reference.md): rates parse like every bandwidth in the config (`10Mbps`,
  * bits per second), sizes like `50GB` (bytes), periods are `day`, `week` or `month`.
  *
  * @module
