@@ -46,3 +46,21 @@ Deno.test("share: without caps the stream is passed on as it is", async () => {
   ours.abort();
   theirs.abort();
 });
+
+Deno.test("share: a session over the exit's rate is held back (the chunk waits), not cut", async () => {
+  // 8 kbps = 1000 bytes/s each way, with the smallest burst (16 KiB).
+  const share = new ShareLimiter({ rateBps: 8_000 }, () => DAY, await QuotaBook.open(undefined));
+  const [ours, theirs] = memoryStreamPair();
+  const metered = share.meter(ours);
+  await theirs.write(new Uint8Array(8 * 1024));
+  assert.equal((await metered.read())?.byteLength, 8 * 1024, "within the burst: at once");
+  await theirs.write(new Uint8Array(64 * 1024));
+  let settled = false;
+  const held = metered.read();
+  held.then(() => (settled = true), () => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(settled, false, "56 KiB of debt at 1000 bytes/s: the chunk waits");
+  metered.abort(new Error("stop"));
+  await assert.rejects(held, /stop/);
+  theirs.abort();
+});
