@@ -14,7 +14,9 @@ export const QUOTA_PERIODS: readonly QuotaPeriod[] = ["day", "week", "month"];
 
 /** A quota: at most `bytes` (both directions summed) per `period`. */
 export interface Quota {
+  /** Bytes allowed per period (both directions summed). */
   readonly bytes: number;
+  /** When the count starts again. */
   readonly period: QuotaPeriod;
 }
 
