@@ -71,9 +71,12 @@ export function startExit(config: ExitConfig, options: ComposeOptions = {}): Pro
           heartbeatIntervalMs: config.heartbeatIntervalMs,
           clock,
           events,
+          full: () => node.share.full,
           ...(authenticator ? { token: () => authenticator.token() } : {}),
         }))
       : undefined;
+    // A change of fullness goes to the hubs at once, not at the next heartbeat.
+    if (registrar) node.share.onChange(() => registrar.refresh());
     if (!registrar) {
       logger.warn("No hub in `bootstrap`: only proxies that pin this exit's address can use it.");
     }

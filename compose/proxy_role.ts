@@ -88,6 +88,7 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
       registerAdminRoutes(routes, {
         control,
         transportOf: (peer) => streams.transportOf?.(peer),
+        usage: node.usage,
         ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
       });
       const warning = adminTokenWarning(config);

@@ -68,6 +68,27 @@ export type P2ProxyEvent =
     /** Exit → client. */
     readonly down: number;
   }
+  | {
+    /**
+     * One account's usage since the previous such event (about once a second, only when it
+     * changed; docs/limits.md#usage): what the metrics count per account.
+     */
+    readonly type: "account-usage";
+    /** The account (`""`: sessions without one on a limited port). */
+    readonly account: string;
+    /** The exit country the session's filters required; `""` when none. */
+    readonly country: string;
+    /** Client → exit bytes. */
+    readonly up: number;
+    /** Exit → client bytes. */
+    readonly down: number;
+    /** Sessions that got an exit. */
+    readonly sessions: number;
+    /** Admitted sessions that got no exit. */
+    readonly errors: number;
+    /** Sessions refused by the account's limits. */
+    readonly refused: number;
+  }
   | { readonly type: "error"; readonly port?: number; readonly message: string }
   | { readonly type: "server-pool"; readonly port: number; readonly peers: readonly PoolPeer[] }
   | {

@@ -5,6 +5,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { join } from "node:path";
 import type { ExitConfig } from "../core/config/exit_config.ts";
 import { createEgressPolicy } from "../core/domain/egress_policy.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
@@ -16,12 +17,22 @@ import { drainWithin } from "../wire/drain.ts";
 import { UDP_PROTOCOL } from "../wire/udp_protocol.ts";
 import { ExitService, type ExitServiceOptions } from "./exit_service.ts";
 import { UdpExitService } from "./udp_exit_service.ts";
+import { QuotaBook } from "../wire/quota_book.ts";
+import { StateFile } from "../wire/state_file.ts";
+import { ShareLimiter } from "./share_limiter.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
 
+/** The exit's share quota count, in the state directory (docs/limits.md#share). */
+export const SHARE_QUOTA_FILE = "share_quota.json";
+/** How often the exit looks whether it is still full (a quota's new period starts). */
+const SHARE_CHECK_INTERVAL_MS = 1_000;
+
 /** What the exit is built from. */
 export interface ExitNodeDeps {
-  readonly config: Pick<ExitConfig, "egress" | "limits" | "bindAddress">;
+  readonly config:
+    & Pick<ExitConfig, "egress" | "limits" | "bindAddress">
+    & Partial<Pick<ExitConfig, "share" | "stateDir">>;
   readonly network: NetworkNode;
   readonly events: EventSink;
   /** Resolves destination names (the `resolver` capability). */
@@ -34,20 +45,31 @@ export class ExitNode {
   readonly service: ExitService;
   /** The UDP associations (`/p2proxy/udp/1.0.0`), under the same policy and limits. */
   readonly udp: UdpExitService;
+  /** The `share` caps: whether the exit is full, and a listener for changes (the registrar's). */
+  readonly share: ShareLimiter;
   readonly #network: NetworkNode;
+  readonly #quota: QuotaBook;
+  readonly #ticker: ReturnType<typeof setInterval> | undefined;
 
   readonly #unsubscribe: () => void;
 
   private constructor(
     service: ExitService,
     udp: UdpExitService,
+    share: ShareLimiter,
+    quota: QuotaBook,
     network: NetworkNode,
     unsubscribe: () => void,
   ) {
     this.service = service;
     this.udp = udp;
+    this.share = share;
+    this.#quota = quota;
     this.#network = network;
     this.#unsubscribe = unsubscribe;
+    this.#ticker = share.active
+      ? setInterval(() => share.update(service.activeSessions), SHARE_CHECK_INTERVAL_MS)
+      : undefined;
   }
 
   /** Builds the egress policy and serves the connect protocol. */
@@ -64,7 +86,17 @@ export class ExitNode {
         cidrs: egress.allowCidrs.join(", "),
       });
     }
+    const shareConfig = deps.config.share ?? {};
+    const stateDir = deps.config.stateDir;
+    const quota = await QuotaBook.open(
+      shareConfig.quota && stateDir !== undefined
+        ? new StateFile(join(stateDir, SHARE_QUOTA_FILE))
+        : undefined,
+    );
+    const share = new ShareLimiter(shareConfig, () => Date.now(), quota);
+    share.update(0);
     const service = new ExitService({
+      ...(share.active ? { share } : {}),
       egress: policy,
       events: deps.events,
       maxSessions: limits.maxSessions,
@@ -89,6 +121,8 @@ export class ExitNode {
     return new ExitNode(
       service,
       udp,
+      share,
+      quota,
       deps.network,
       forwardConnectionEvents(deps.network, deps.events),
     );
@@ -106,5 +140,8 @@ export class ExitNode {
     await drainWithin(() => this.service.activeSessions > 0, graceMs);
     this.service.close();
     this.udp.close();
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.share.flush();
+    await this.#quota.stop();
   }
 }

@@ -61,6 +61,8 @@ export interface ExitRegistrarOptions {
   readonly timeoutMs?: number;
   /** Receives a `hub-registration` event per attempt (the terminal UI shows them). */
   readonly events?: EventSink;
+  /** Whether the exit is at a sharing cap right now (docs/limits.md#share); absent: never. */
+  readonly full?: () => boolean;
 }
 
 /** Where the registration with one hub stands. */
@@ -88,6 +90,8 @@ class HubLoop {
   lastError: string | undefined;
   heartbeatIntervalMs: number;
   attempting = false;
+  /** A refresh came during an attempt: register again right after it. */
+  again = false;
   wake: AbortController = new AbortController();
   readonly waiters = new Set<() => void>();
 
@@ -150,6 +154,17 @@ export class ExitRegistrar {
     return Promise.all(loops.map((loop) => this.#nextRegistration(loop, signal))).then(() => {});
   }
 
+  /**
+   * Registers again with every hub now (not at the next heartbeat): what the exit says about
+   * itself changed, e.g. it became full or takes sessions again.
+   */
+  refresh(): void {
+    for (const loop of this.#loops) {
+      if (loop.attempting) loop.again = true;
+      else loop.wake.abort();
+    }
+  }
+
   /** Cancels every wait and attempt; resolves when the loops have ended. */
   async stop(): Promise<void> {
     if (this.#stop.signal.aborted) return;
@@ -200,6 +215,11 @@ export class ExitRegistrar {
       } finally {
         loop.attempting = false;
       }
+      // A refresh during the attempt may have sent the old state: go again at once.
+      if (loop.again) {
+        loop.again = false;
+        continue;
+      }
       await this.#wait(loop, waitMs);
     }
   }
@@ -214,6 +234,7 @@ export class ExitRegistrar {
           attributes: attributesToWire(attributes),
           addresses: directAddresses(network.addresses()),
           relayed: listensThrough(network.addresses(), loop.target.peer),
+          full: this.#options.full?.() ?? false,
           token,
         },
       },

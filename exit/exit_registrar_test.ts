@@ -141,3 +141,37 @@ Deno.test("directAddresses and listensThrough", () => {
   const many = Array.from({ length: 20 }, (_, i) => asMultiaddr(`/ip4/10.0.0.${i}/tcp/1`));
   assert.equal(directAddresses(many).length, 16);
 });
+
+Deno.test("ExitRegistrar tells the hub at once when the exit becomes full, and again when it is not", async () => {
+  const net = new TestNet();
+  let registrar: ExitRegistrar | undefined;
+  try {
+    const hub = await net.hub();
+    const exit = await net.node();
+    let full = false;
+    registrar = ExitRegistrar.start({
+      network: exit,
+      hubs: [hub.address],
+      attributes: someAttributes(),
+      // Far away: only a refresh can bring the next registration within the test.
+      heartbeatIntervalMs: 600_000,
+      clock,
+      full: () => full,
+    });
+    await registrar.whenRegistered(AbortSignal.timeout(5_000));
+    assert.equal((await hub.registry.get(exit.peerId))?.full, undefined);
+    full = true;
+    const registered = registrar.whenRegistered(AbortSignal.timeout(5_000));
+    registrar.refresh();
+    await registered;
+    assert.equal((await hub.registry.get(exit.peerId))?.full, true);
+    full = false;
+    const again = registrar.whenRegistered(AbortSignal.timeout(5_000));
+    registrar.refresh();
+    await again;
+    assert.equal((await hub.registry.get(exit.peerId))?.full, undefined);
+  } finally {
+    await registrar?.stop();
+    await net.close();
+  }
+});

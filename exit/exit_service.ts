@@ -24,6 +24,7 @@ import {
   sendConnectResponse,
 } from "../wire/connect_protocol.ts";
 import { relay } from "../wire/relay.ts";
+import type { ShareLimiter } from "./share_limiter.ts";
 import { dialTcp, type TcpDialError } from "./tcp_dial.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
@@ -55,6 +56,8 @@ export interface ExitServiceOptions {
   readonly verifyToken?: (token: string, peer: PeerId) => Promise<TokenVerdict>;
   /** Resolves destination names (IP literals never reach it). */
   readonly resolver: Resolver;
+  /** The `share` caps (docs/limits.md#share); absent = none. */
+  readonly share?: ShareLimiter;
 }
 
 /** Serves connect requests; one instance per exit node. */
@@ -129,6 +132,11 @@ export class ExitService {
       const verdict = await this.#options.verifyToken(request.token, peer);
       if (!verdict.ok) return await refuse(ConnectStatus.NOT_ALLOWED, "auth", verdict.message);
     }
+    const share = this.#options.share?.admit(this.#sessions.size);
+    if (share && !share.ok) {
+      // A status the proxy maps to "try another exit" (docs/wire-protocols.md#connect-protocol).
+      return await refuse(ConnectStatus.GENERAL_FAILURE, "full", share.message);
+    }
     if (this.#sessions.size >= this.#options.maxSessions) {
       return await refuse(
         ConnectStatus.GENERAL_FAILURE,
@@ -148,6 +156,7 @@ export class ExitService {
     const abort = new AbortController();
     this.#sessions.set(sessionId, { peer, abort });
     this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
+    this.#options.share?.update(this.#sessions.size);
     try {
       await this.#connectAndRelay(
         stream,
@@ -163,6 +172,7 @@ export class ExitService {
       const left = (this.#perPeer.get(peer) ?? 1) - 1;
       if (left <= 0) this.#perPeer.delete(peer);
       else this.#perPeer.set(peer, left);
+      this.#options.share?.update(this.#sessions.size);
     }
   }
 
@@ -228,7 +238,8 @@ export class ExitService {
       return;
     }
     this.#options.events.emit({ type: "exit-session-start", sessionId, peerId: peer, target });
-    const result = await relay(dialed.conn, stream, {
+    const shared = this.#options.share ? this.#options.share.meter(stream) : stream;
+    const result = await relay(dialed.conn, shared, {
       idleTimeoutMs: this.#options.idleTimeoutMs,
       signal,
     });

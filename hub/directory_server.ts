@@ -372,6 +372,7 @@ export class DirectoryServer {
         attributes: attributesFromWire(request.attributes),
         addresses: request.addresses,
         relayed: request.relayed,
+        full: request.full,
       },
       {
         registrant,

@@ -8,7 +8,9 @@
  *   each is offered for and used by;
  * - `PUT /v1/listeners/{name}/exit` with `{"peer_id": "12D3…"}` (and
  *   optionally `"override": true`) → choose by hand (kept in the sticky store);
- * - `DELETE /v1/listeners/{name}/exit` → back to automatic.
+ * - `DELETE /v1/listeners/{name}/exit` → back to automatic;
+ * - `GET /v1/usage?account=…&since=…` → usage records per account and hour
+ *   (docs/limits.md#usage; 400 for a bad `account` or `since`).
  *
  * Deprecated aliases, kept for one release and answered with `Deprecation:
  * true` and a `Link` to their successor: `GET /servers` and `POST
@@ -50,6 +52,7 @@ import type {
   ListenerStatus,
 } from "../core/ports/exit_control.ts";
 import type { HttpRoutes } from "../core/ports/http_routes.ts";
+import type { UsageBook } from "./usage_book.ts";
 
 /** Largest request body the admin API reads: `{"peer_id": …, "override": true}` is under 100 bytes. */
 export const ADMIN_MAX_BODY_BYTES = 4096;
@@ -81,7 +84,12 @@ export interface AdminApiOptions {
   readonly automaticWaitMs?: number;
   /** The transport carrying an exit's sessions (`quic`, `libp2p`), from the stream opener. */
   readonly transportOf?: (peer: PeerId) => string | undefined;
+  /** Usage records per account and hour, for `GET /v1/usage`; absent: the route is not served. */
+  readonly usage?: Pick<UsageBook, "records">;
 }
+
+/** Longest `account` a usage query takes (RFC 1929's username limit). */
+const MAX_ACCOUNT_QUERY_CHARS = 255;
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), {
@@ -156,6 +164,17 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
     }
     return selection;
   };
+
+  const usage = options.usage;
+  if (usage) {
+    routes.route("GET", /^\/v1\/usage$/, (request) => {
+      const refused = unauthorized(request);
+      if (refused) return refused;
+      const query = usageQueryOf(new URL(request.url).searchParams);
+      if (typeof query === "string") return json(400, { error: query });
+      return json(200, { records: usage.records(query) });
+    });
+  }
 
   routes.route("GET", /^\/v1\/listeners$/, (request) => {
     return unauthorized(request) ?? json(200, { listeners: control.listeners().map(listenerJson) });
@@ -432,4 +451,30 @@ async function readBodyAtMost(
     offset += chunk.byteLength;
   }
   return body;
+}
+
+/**
+ * The filter of `GET /v1/usage`: `account` (exact; absent = all) and `since` (ISO 8601 or Unix
+ * milliseconds: hours ending after it), or why the query cannot be used.
+ */
+export function usageQueryOf(
+  params: URLSearchParams,
+): { account?: string; sinceMs?: number } | string {
+  const account = params.get("account");
+  const since = params.get("since");
+  if (account !== null && account.length > MAX_ACCOUNT_QUERY_CHARS) {
+    return `The account is over ${MAX_ACCOUNT_QUERY_CHARS} characters.`;
+  }
+  let sinceMs: number | undefined;
+  if (since !== null) {
+    sinceMs = /^\d{1,16}$/.test(since) ? Number(since) : Date.parse(since);
+    if (!Number.isFinite(sinceMs)) {
+      return `\`since\` must be an ISO 8601 time (2026-12-07T00:00:00Z) or Unix milliseconds, ` +
+        `got ${JSON.stringify(since.slice(0, 64))}.`;
+    }
+  }
+  return {
+    ...(account === null ? {} : { account }),
+    ...(sinceMs === undefined ? {} : { sinceMs }),
+  };
 }

@@ -83,6 +83,9 @@ export const PINNED_RECLAIM_INTERVAL_MS = 10_000;
 /** How long an exit that does not speak the connect protocol stays out of selection (it may be upgraded). */
 export const UNUSABLE_EXIT_MS = 10 * 60_000;
 
+/** How long an exit that said it is full (its sharing cap, docs/limits.md#share) is passed over. */
+export const FULL_EXIT_MS = 60_000;
+
 /** Exits found not to speak the connect protocol, each until a deadline. */
 export class UnusableExits {
   readonly #until = new Map<PeerId, number>();
@@ -92,9 +95,9 @@ export class UnusableExits {
     this.#now = now;
   }
 
-  /** Marks `peer` unusable for {@link UNUSABLE_EXIT_MS}. */
-  add(peer: PeerId): void {
-    this.#until.set(peer, this.#now() + UNUSABLE_EXIT_MS);
+  /** Marks `peer` unusable for `ms` ({@link UNUSABLE_EXIT_MS} unless said). */
+  add(peer: PeerId, ms = UNUSABLE_EXIT_MS): void {
+    this.#until.set(peer, this.#now() + ms);
   }
 
   /** True while `peer` is marked. */
@@ -294,6 +297,7 @@ type Message =
   /** The caller of `resumeAutomatic` stopped waiting (its signal aborted). */
   | { readonly type: "resume-gone"; readonly resumer: Resumer }
   | { readonly type: "unusable"; readonly peer: PeerId }
+  | { readonly type: "full"; readonly peer: PeerId }
   | {
     readonly type: "connect-done";
     readonly connect: PortConnect;
@@ -461,6 +465,11 @@ export class DiscoveryActor {
     this.#post({ type: "unusable", peer });
   }
 
+  /** The exit is at its sharing cap: pass it over for {@link FULL_EXIT_MS}, choose another now. */
+  reportFull(peer: PeerId): void {
+    this.#post({ type: "full", peer });
+  }
+
   // -------------------------------------------------------------------------
   // The mailbox
 
@@ -525,6 +534,8 @@ export class DiscoveryActor {
         return this.#answerResumer(message.resumer, { kind: "searching" });
       case "unusable":
         return this.#onUnusable(message.peer);
+      case "full":
+        return this.#onFull(message.peer);
       case "connect-done":
         return this.#onConnectDone(message.connect, message.outcome);
       case "retry-due":
@@ -802,6 +813,20 @@ export class DiscoveryActor {
       if (active.peerId !== peer) continue;
       this.#clearActive(port);
       this.#connect(port, undefined);
+    }
+  }
+
+  #onFull(peer: PeerId): void {
+    if (this.#deps.unusable.has(peer)) return;
+    logger.info("Exit {peer} is full (its sharing cap); choosing another for {secs} s.", {
+      peer,
+      secs: FULL_EXIT_MS / 1000,
+    });
+    this.#deps.unusable.add(peer, FULL_EXIT_MS);
+    for (const [port, active] of this.#active) {
+      if (active.peerId !== peer) continue;
+      this.#clearActive(port);
+      this.#connect(port, peer);
     }
   }
 

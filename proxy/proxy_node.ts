@@ -7,6 +7,8 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { join } from "node:path";
+import { describeError } from "../core/errors.ts";
 import {
   DEFAULT_OPEN_TIMEOUT_SECS,
   DEFAULT_POOL_MAX_TOTAL,
@@ -25,6 +27,10 @@ import type { PeerDirectory } from "../core/ports/peer_directory.ts";
 import type { StickyStore } from "../core/ports/sticky_store.ts";
 import type { StreamOpener } from "../core/ports/stream_opener.ts";
 import { forwardConnectionEvents } from "../wire/connection_events.ts";
+import { QuotaBook } from "../wire/quota_book.ts";
+import { StateFile } from "../wire/state_file.ts";
+import { AccountLimiter } from "./account_limiter.ts";
+import { UsageBook, type UsageRecord } from "./usage_book.ts";
 import { DiscoveryActor, type DiscoveryActorDeps, UnusableExits } from "./discovery_actor.ts";
 import { ExitSessionRouter, type SelectionLimits } from "./session_router.ts";
 
@@ -33,9 +39,14 @@ const logger = getLogger(["p2proxy", "proxy"]);
 /** How often relayed byte counts become `bandwidth` events. */
 export const BANDWIDTH_EVENT_INTERVAL_MS = 1_000;
 
+/** The quota counts' file in the state directory (docs/limits.md#quota). */
+export const QUOTA_FILE = "usage_quota.json";
+/** The hourly usage file in the state directory (docs/limits.md#usage-file). */
+export const USAGE_FILE = "usage_hourly.jsonl";
+
 /** What the proxy is built from. */
 export interface ProxyNodeDeps {
-  readonly config: Pick<ProxyConfig, "servers">;
+  readonly config: Pick<ProxyConfig, "servers"> & Partial<Pick<ProxyConfig, "stateDir">>;
   /** Connection events and pings of the exits in use (the `network` capability). */
   readonly network: NetworkNode;
   /** Dials exits over their routes (the `dialer` capability; default: `network`). */
@@ -69,14 +80,34 @@ export class ProxyNode {
   readonly actor: DiscoveryActor;
   /** Opens confirmed exit sessions (what the doors ask). */
   readonly router: ExitSessionRouter;
+  /** Usage per account (what `GET /v1/usage` and the hourly file show). */
+  readonly usage: UsageBook;
+  readonly #limiter: AccountLimiter;
+  readonly #quota: QuotaBook;
+  readonly #usageFile: UsageFile | undefined;
+  readonly #events: EventSink;
   readonly #ticker: ReturnType<typeof setInterval>;
   readonly #unsubscribe: () => void;
 
-  private constructor(actor: DiscoveryActor, router: ExitSessionRouter, unsubscribe: () => void) {
+  private constructor(
+    actor: DiscoveryActor,
+    router: ExitSessionRouter,
+    accounting: Accounting,
+    unsubscribe: () => void,
+  ) {
     this.actor = actor;
     this.router = router;
+    this.usage = accounting.usage;
+    this.#limiter = accounting.limiter;
+    this.#quota = accounting.quota;
+    this.#usageFile = accounting.usageFile;
     this.#unsubscribe = unsubscribe;
-    this.#ticker = setInterval(() => router.emitBandwidth(), BANDWIDTH_EVENT_INTERVAL_MS);
+    this.#events = accounting.events;
+    this.#ticker = setInterval(() => {
+      router.emitBandwidth();
+      this.#limiter.flush();
+      this.#emitUsage();
+    }, BANDWIDTH_EVENT_INTERVAL_MS);
   }
 
   /** Loads the sticky pools and starts choosing exits. */
@@ -111,7 +142,9 @@ export class ProxyNode {
       ...(deps.timings ? { timings: deps.timings } : {}),
       ...(deps.selections ? { selections: deps.selections } : {}),
     });
+    const accounting = await startAccounting(deps);
     const router = new ExitSessionRouter({
+      limiter: accounting.limiter,
       servers: deps.config.servers,
       routeless,
       exits: actor,
@@ -125,7 +158,24 @@ export class ProxyNode {
     });
     const unsubscribe = forwardConnectionEvents(deps.network, deps.events);
     actor.start();
-    return new ProxyNode(actor, router, unsubscribe);
+    return new ProxyNode(actor, router, accounting, unsubscribe);
+  }
+
+  /** Closes the hour when it is over, and sends each account's new usage to the event sinks. */
+  #emitUsage(): void {
+    this.usage.roll();
+    for (const delta of this.usage.takeDeltas()) {
+      this.#events.emit({
+        type: "account-usage",
+        account: delta.account,
+        country: delta.country,
+        up: delta.bytes_up,
+        down: delta.bytes_down,
+        sessions: delta.sessions,
+        errors: delta.errors,
+        refused: delta.refused,
+      });
+    }
   }
 
   /** Stops the bandwidth reports (flushing the last counts) and stops choosing exits. */
@@ -134,6 +184,77 @@ export class ProxyNode {
     this.router.emitBandwidth();
     this.#unsubscribe();
     await this.actor.stop();
+    this.#limiter.flush();
+    this.#emitUsage();
+    await this.#quota.stop();
+    // The hour in progress is written too (marked partial): its counts would be lost otherwise.
+    await this.#usageFile?.append(this.usage.records({ sinceMs: Date.now() }), true);
+  }
+}
+
+/** The limits, the quota counts and the usage records of a proxy. */
+interface Accounting {
+  readonly events: EventSink;
+  readonly limiter: AccountLimiter;
+  readonly quota: QuotaBook;
+  readonly usage: UsageBook;
+  readonly usageFile?: UsageFile;
+}
+
+/**
+ * The quota counts (a file in the state directory when a server has a quota) and the usage
+ * records (written hourly to the state directory when one is configured).
+ */
+async function startAccounting(deps: ProxyNodeDeps): Promise<Accounting> {
+  const stateDir = deps.config.stateDir;
+  const hasQuota = deps.config.servers.some((server) =>
+    server.limits?.quota !== undefined ||
+    [...(server.limits?.accounts.values() ?? [])].some((limits) => limits.quota !== undefined)
+  );
+  const quota = await QuotaBook.open(
+    hasQuota && stateDir !== undefined ? new StateFile(join(stateDir, QUOTA_FILE)) : undefined,
+  );
+  const usageFile = stateDir === undefined ? undefined : new UsageFile(join(stateDir, USAGE_FILE));
+  const now = () => deps.clock.now();
+  const usage = new UsageBook(now, (records) => void usageFile?.append(records, false));
+  return {
+    events: deps.events,
+    limiter: new AccountLimiter(deps.config.servers, now, quota, usage),
+    quota,
+    usage,
+    ...(usageFile ? { usageFile } : {}),
+  };
+}
+
+/** The hourly usage file: one JSON line per account and hour (docs/limits.md#usage-file). */
+class UsageFile {
+  readonly #path: string;
+  #tail: Promise<void> = Promise.resolve();
+  #warned = false;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** Appends `records` (`partial`: the hour was still running); never rejects. */
+  append(records: readonly UsageRecord[], partial: boolean): Promise<void> {
+    if (records.length === 0) return this.#tail;
+    const text = records.map((r) => JSON.stringify(partial ? { ...r, partial } : r) + "\n").join(
+      "",
+    );
+    this.#tail = this.#tail.then(async () => {
+      try {
+        await Deno.writeTextFile(this.#path, text, { append: true, create: true });
+      } catch (error) {
+        if (this.#warned) return;
+        this.#warned = true;
+        logger.warn("Could not append the usage records to {path}: {error}", {
+          path: this.#path,
+          error: describeError(error),
+        });
+      }
+    });
+    return this.#tail;
   }
 }
 

@@ -26,6 +26,7 @@ import type {
 import { type DuplexStream, StreamError, type StreamOpener } from "../core/ports/stream_opener.ts";
 import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../wire/connect_protocol.ts";
 import { requestUdpAssociation, UDP_PROTOCOL } from "../wire/udp_protocol.ts";
+import type { AccountLimiter } from "./account_limiter.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
 
@@ -40,6 +41,22 @@ export interface ExitChooser {
    * waiting (bounded) for its connect; undefined when none came.
    */
   exitForSelection?(selection: ExitSelection, signal?: AbortSignal): Promise<PeerId | undefined>;
+  /**
+   * The exit refused a session because it is at its sharing cap (reason `full`): choose another
+   * for a while (docs/limits.md#share).
+   */
+  reportFull?(peer: PeerId): void;
+}
+
+/** What the router asks of the account limits (proxy/account_limiter.ts). */
+export type SessionAdmission = Pick<AccountLimiter, "admit">;
+
+/** Exits tried after one that said `full`, before the client gets that answer. */
+export const FULL_EXIT_RETRIES = 2;
+
+/** True when the exit refused the session for being at its sharing cap. */
+function isFull(outcome: SessionOutcome): outcome is SessionOutcome & { ok: false } {
+  return !outcome.ok && outcome.reason === "full" && outcome.peerId !== undefined;
 }
 
 /** The open timeout and per-peer open limit of sessions that came in on no configured port. */
@@ -58,6 +75,8 @@ export interface ExitSessionRouterDeps {
   readonly authenticator?: Authenticator;
   /** Limits of sessions that bring their own selection on no configured port (the client). */
   readonly selectionLimits?: SelectionLimits;
+  /** Per-account limits and usage (docs/limits.md); absent = none. */
+  readonly limiter?: SessionAdmission;
 }
 
 /** Opens confirmed exit sessions for the proxy's doors, and counts the bytes they relay. */
@@ -72,8 +91,42 @@ export class ExitSessionRouter implements SessionRouter {
     this.#servers = new Map(deps.servers.map((s) => [s.port, s]));
   }
 
-  /** A stream to the port's exit, connected to `host:targetPort`, or why there is none. */
+  /**
+   * A stream to the port's exit, connected to `host:targetPort`, or why there is none. The
+   * account's limits admit the session first (a refusal has the reason `limit` or `quota`), and
+   * meter its stream; an exit at its sharing cap (reason `full`) is passed over for another.
+   */
   async open(request: SessionRequest): Promise<SessionOutcome> {
+    const admission = this.#deps.limiter?.admit(
+      request.port,
+      request.account,
+      request.selection?.filters.country,
+    ) ?? { ok: true };
+    if (!admission.ok) {
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.notAllowed,
+        stage: "refused",
+        message: admission.message,
+        reason: admission.reason,
+      };
+    }
+    let outcome = await this.#openOnce(request);
+    for (let retry = 0; retry < FULL_EXIT_RETRIES && isFull(outcome); retry++) {
+      // The exit gives no more (docs/limits.md#share): another exit, not an error for the client.
+      this.#deps.exits.reportFull?.(outcome.peerId!);
+      outcome = await this.#openOnce(request);
+    }
+    const lease = admission.lease;
+    if (!lease) return outcome;
+    if (!outcome.ok) {
+      lease.fail();
+      return outcome;
+    }
+    return { ...outcome, stream: lease.wrap(outcome.stream) };
+  }
+
+  async #openOnce(request: SessionRequest): Promise<SessionOutcome> {
     const opened = await this.#openStream(request, CONNECT_PROTOCOL);
     if (!opened.ok) return opened;
     const { server, peer, stream, token, started } = opened;

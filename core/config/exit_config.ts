@@ -33,6 +33,7 @@ import {
 } from "./common.ts";
 import { rewriteTopLevel } from "./_legacy.ts";
 import { checkPortShorthand } from "./_checks.ts";
+import { type ShareLimits, shareLimitsSchema } from "./limits_config.ts";
 import {
   type ConfigNotes,
   type EnvBinding,
@@ -113,6 +114,8 @@ export interface ExitConfig extends CommonConfig, ConfigNotes {
   readonly bindAddress?: string;
   /** Session limits. */
   readonly limits: ExitLimits;
+  /** What the exit gives away: rate, quota and sessions caps (docs/limits.md#share); {} = no caps. */
+  readonly share: ShareLimits;
   /** How often the exit re-registers with its hubs. */
   readonly heartbeatIntervalMs: number;
   /** When to reserve a relay slot on the hub. */
@@ -216,6 +219,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   egress: egressSchema.prefault({}),
   bind_address: ipLiteralSchema.optional(),
   limits: limitsSchema.prefault({}),
+  share: shareLimitsSchema.prefault({}),
   heartbeat_secs: durationSecsSchema({ allowZero: false }).prefault(DEFAULT_HEARTBEAT_SECS),
   relay: choiceSchema<RelayMode>(["auto", "always", "never"]).default("auto"),
   quic: choiceSchema<QuicMode>(QUIC_MODES).default("auto"),
@@ -229,6 +233,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   egress: raw.egress,
   ...(raw.bind_address === undefined ? {} : { bindAddress: raw.bind_address }),
   limits: raw.limits,
+  share: raw.share,
   heartbeatIntervalMs: raw.heartbeat_secs,
   relay: raw.relay,
   quic: raw.quic,

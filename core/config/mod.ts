@@ -83,6 +83,8 @@ export {
   loadExitConfig,
   type RelayMode,
 } from "./exit_config.ts";
+export type { AccountLimits, PortLimits, ShareLimits } from "./limits_config.ts";
+export type { Quota, QuotaPeriod } from "../domain/quota.ts";
 export {
   DEFAULT_MAX_RESERVATIONS,
   DEFAULT_MISSED_HEARTBEATS,

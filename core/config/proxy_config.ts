@@ -39,6 +39,7 @@ import {
   tcpPortSchema,
 } from "./common.ts";
 import { rewriteServer, rewriteTopLevel } from "./_legacy.ts";
+import { type PortLimits, portLimitsSchema } from "./limits_config.ts";
 import { checkPortShorthand, isRecord, rawPort } from "./_checks.ts";
 import {
   type ConfigNotes,
@@ -104,6 +105,8 @@ export interface ServerConfig extends ExitSelectionSettings {
   readonly handshakeTimeoutMs: number;
   /** Port + filters identity; a change invalidates this server's sticky pool. */
   readonly fingerprint: string;
+  /** Rate, connection and quota limits per account (docs/limits.md); absent = none. */
+  readonly limits?: PortLimits;
 }
 
 /** The proxy role's configuration. */
@@ -207,6 +210,7 @@ const serverShape = {
   handshake_timeout_secs: durationSecsSchema({ allowZero: false }).prefault(
     DEFAULT_HANDSHAKE_TIMEOUT_SECS,
   ),
+  limits: portLimitsSchema.optional(),
 };
 
 type RawServer = z.output<z.ZodObject<typeof serverShape>>;
@@ -241,6 +245,7 @@ function toServerConfig(raw: RawServer, ctx: z.core.$RefinementCtx): ServerConfi
     idleTimeoutMs: raw.idle_timeout_secs,
     handshakeTimeoutMs: raw.handshake_timeout_secs,
     fingerprint: serverFingerprint(raw.port, filters),
+    ...(raw.limits === undefined ? {} : { limits: raw.limits }),
   };
 }
 

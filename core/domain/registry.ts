@@ -93,6 +93,8 @@ export interface RegistrationRequest {
   /** The exit's own direct addresses; bare ones get `/p2p/<registrant>` appended. */
   readonly addresses: readonly string[];
   readonly relayed: boolean;
+  /** The exit is at a sharing cap (docs/limits.md#share). */
+  readonly full?: boolean;
 }
 
 /** What the hub knows beside the request. */
@@ -144,6 +146,7 @@ export function acceptRegistration(
     attributes,
     addresses,
     relayed: request.relayed,
+    ...(request.full ? { full: true } : {}),
     relayRoutes: relayRoutesOf(relaySlots),
     registeredAt: context.previous?.registeredAt ?? context.now,
     lastSeenAt: context.now,
@@ -449,7 +452,8 @@ export interface SelectionContext {
 /**
  * The exits a `FindNodes` answers, in the documented order (module doc):
  * unexpired, not excluded, matching the filters with the core matcher, with
- * at least one route; direct before relay-only, then least recently returned,
+ * at least one route; exits at a sharing cap after all others, then direct before relay-only,
+ * then least recently returned,
  * then peer id. Marks the returned exits in the rotation.
  *
  * @throws {FilterError} when the filters cannot be used.
@@ -476,6 +480,7 @@ export function selectExits(
       registration,
       hubCircuits,
       direct,
+      full: registration.full === true,
       lastReturned: context.rotation.lastReturned(registration.peerId),
     });
   }
@@ -506,10 +511,14 @@ interface Candidate {
   readonly registration: ExitRegistration;
   readonly hubCircuits: readonly Multiaddr[];
   readonly direct: boolean;
+  /** At a sharing cap: after every exit that is not (docs/limits.md#share). */
+  readonly full: boolean;
   readonly lastReturned: number;
 }
 
 function compareCandidates(a: Candidate, b: Candidate): number {
+  const fullLast = Number(a.full) - Number(b.full);
+  if (fullLast !== 0) return fullLast;
   const directFirst = Number(!a.direct) - Number(!b.direct);
   if (directFirst !== 0) return directFirst;
   const leastRecent = a.lastReturned - b.lastReturned;

@@ -386,6 +386,27 @@ Deno.test("selectExits", async (t) => {
     );
   });
 
+  await t.step("puts exits at a sharing cap after every other, even a relay-only one", () => {
+    const full = registered(1, { full: true });
+    const relayOnly = registered(2, {
+      addresses: [],
+      relayRoutes: [asMultiaddr(`${HUB_ADDRESS}/p2p-circuit/p2p/${aPeerId(2)}`)],
+    });
+    const open = registered(3);
+    const rotation = new ExitRotation();
+    for (let round = 0; round < 3; round++) {
+      const chosen = selectExits(
+        [full, relayOnly, open],
+        { filters: NO_FILTERS, limit: 10, exclude: [] },
+        selection(rotation),
+      );
+      assert.equal(ids(chosen).at(-1), full.peerId, `round ${round}`);
+    }
+    const record = acceptRegistration(request({ full: true }), context(aPeerId(4)));
+    assert.equal(record.full, true, "the registration's flag is stored");
+    assert.equal(acceptRegistration(request(), context(aPeerId(5))).full, undefined);
+  });
+
   await t.step("puts exits with direct routes before relay-only ones", () => {
     const relayOnly = registered(1, {
       addresses: [],

@@ -31,6 +31,11 @@ export interface ExitRegistration {
   /** The exit said it is reachable through the hub's relay. */
   readonly relayed: boolean;
   /**
+   * The exit said it is at a sharing cap and refuses new sessions (docs/limits.md#share);
+   * `FindNodes` returns it after every exit that is not. Absent: not full.
+   */
+  readonly full?: boolean;
+  /**
    * Circuits through the hubs whose relay holds the exit's reservation
    * (`<hub>/p2p-circuit/p2p/<peerId>`), so that any hub sharing the registry
    * can hand out a route through the hub the exit holds its relay slot on:

@@ -24,6 +24,7 @@ export function copyRegistration(record: ExitRegistration): ExitRegistration {
     attributes: { ...record.attributes },
     addresses: [...record.addresses],
     relayed: record.relayed,
+    ...(record.full ? { full: true } : {}),
     relayRoutes: [...record.relayRoutes],
     registeredAt: record.registeredAt,
     lastSeenAt: record.lastSeenAt,

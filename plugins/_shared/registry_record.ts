@@ -48,6 +48,7 @@ export function parseRegistration(value: unknown): ParsedRegistration {
       attributes,
       addresses: value.addresses.map(asMultiaddr),
       relayed: value.relayed,
+      ...(value.full === true ? { full: true } : {}),
       relayRoutes: value.relayRoutes.map(asMultiaddr),
       registeredAt: value.registeredAt as number,
       lastSeenAt: value.lastSeenAt as number,

@@ -103,6 +103,8 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
     },
   },
   "bandwidth": undefined,
+  // Usage goes to the metrics, the admin API and the hourly file, not the log.
+  "account-usage": undefined,
   "hub-stats": undefined,
   // The registrar logs each registration and failure itself, with the retry delay.
   "hub-registration": undefined,

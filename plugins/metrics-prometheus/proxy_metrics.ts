@@ -83,6 +83,41 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "Exits whose sessions fell back from QUIC to libp2p streams, by reason.",
     ["reason"],
   );
+  // Per account (docs/limits.md#usage): the first LABEL_VALUES_MAX accounts and countries by
+  // name, the rest summed under `other`, so a flood of accounts cannot grow the scrape.
+  const accounts = new BoundedLabel();
+  const countries = new BoundedLabel();
+  const accountLabels = ["account", "country"];
+  const accountUp = labelledCounter(
+    registry,
+    "account_upload_bytes_total",
+    "Bytes relayed client → exit, per account and required exit country.",
+    accountLabels,
+  );
+  const accountDown = labelledCounter(
+    registry,
+    "account_download_bytes_total",
+    "Bytes relayed exit → client, per account and required exit country.",
+    accountLabels,
+  );
+  const accountSessions = labelledCounter(
+    registry,
+    "account_sessions_total",
+    "Sessions that got an exit, per account and required exit country.",
+    accountLabels,
+  );
+  const accountErrors = labelledCounter(
+    registry,
+    "account_session_errors_total",
+    "Sessions admitted that got no exit, per account and required exit country.",
+    accountLabels,
+  );
+  const accountRefused = labelledCounter(
+    registry,
+    "account_refused_total",
+    "Sessions refused by the account's limits (connections or quota).",
+    accountLabels,
+  );
   const countError = (stage: string) => sessionErrors.inc({ stage: stages.value(stage) });
 
   return {
@@ -111,6 +146,18 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "stream-open-failed": (event) => {
       acquireFailed.inc({ code: codes.value(event.code) });
       observeMs(acquireDuration, event.durationMs);
+    },
+    "account-usage": (event) => {
+      const labels = {
+        // An empty label value reads as absent in Prometheus: name the anonymous account.
+        account: event.account === "" ? "-" : accounts.value(event.account),
+        country: event.country === "" ? "-" : countries.value(event.country),
+      };
+      if (event.up > 0) accountUp.inc(labels, event.up);
+      if (event.down > 0) accountDown.inc(labels, event.down);
+      if (event.sessions > 0) accountSessions.inc(labels, event.sessions);
+      if (event.errors > 0) accountErrors.inc(labels, event.errors);
+      if (event.refused > 0) accountRefused.inc(labels, event.refused);
     },
     "jit-discovery": () => jitDiscovery.inc(),
     "transport-selected": (event) => {

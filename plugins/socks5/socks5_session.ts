@@ -46,6 +46,10 @@ export function connectFailureLine(
   outcome: Extract<SessionOutcome, { ok: false }>,
 ): ConnectFailureLine {
   const at = outcome.peerId === undefined ? "" : " at exit {peer}";
+  // The account's own limits (docs/limits.md): the client's business, not the operator's.
+  if (outcome.reason === "limit" || outcome.reason === "quota") {
+    return { level: "info", template: "CONNECT {target} on port {port} refused: {message}" };
+  }
   if (outcome.replyCode === SOCKS_REPLY.notAllowed) {
     return {
       level: "warn",

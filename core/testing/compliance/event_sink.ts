@@ -72,6 +72,16 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     error: { stage: "relay", message: "Stream reset by the exit." },
   },
   "bandwidth": { type: "bandwidth", peerId: PEER, up: 1_024, down: 65_536 },
+  "account-usage": {
+    type: "account-usage",
+    account: "alice",
+    country: "NL",
+    up: 1_024,
+    down: 65_536,
+    sessions: 1,
+    errors: 0,
+    refused: 0,
+  },
   "error": { type: "error", port: 1080, message: "No exit is available for port 1080." },
   "server-pool": {
     type: "server-pool",

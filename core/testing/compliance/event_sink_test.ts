@@ -17,6 +17,7 @@ Deno.test("RecordingSink passes the event sink compliance suite", async (t) => {
     "session-new": true,
     "session-end": true,
     "bandwidth": true,
+    "account-usage": true,
     "error": true,
     "server-pool": true,
     "peer-route": true,
