@@ -15,11 +15,12 @@ export {
 } from "./api_keys.ts";
 export { type AuthServiceSettings, AuthTokenService } from "./auth_service.ts";
 export {
-  type AuthServerOptions,
+  type AuthFetchHandler,
+  authFetchHandler,
   HEALTH_PATH,
-  type RunningAuthServer,
-  startAuthServer,
-} from "./server.ts";
+  type RequestInfo,
+} from "./fetch_handler.ts";
+export { type AuthServerOptions, type RunningAuthServer, startAuthServer } from "./server.ts";
 export {
   loadServiceSettings,
   readTlsFiles,

@@ -1,9 +1,9 @@
 /**
  * Serves the auth service over HTTP.
  *
- * - The main listener is `Deno.serve`: the Connect protocol (JSON and
- *   binary) and gRPC-web, over HTTP/1.1 and h2c. Each RPC of a Connect
- *   router is mapped by its path to a fetch handler.
+ * - The main listener is `Deno.serve` running the service's fetch handler
+ *   (`fetch_handler.ts`): the Connect protocol (JSON and binary) and
+ *   gRPC-web, over HTTP/1.1 and h2c.
  * - Real gRPC needs HTTP/2 response trailers, which `Deno.serve` does not
  *   send (a gRPC client fails with "missing status"), so gRPC gets an
  *   optional second port served by `node:http2` with `connectNodeAdapter`.
@@ -17,18 +17,14 @@
  */
 import { hostPort } from "../core/host_port.ts";
 import { listenError } from "../wire/listen_error.ts";
-import { createConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createFetchHandler } from "@connectrpc/connect/protocol";
 import { getLogger } from "@logtape/logtape";
 import * as http2 from "node:http2";
 import type { AuthTokenService } from "./auth_service.ts";
 import { RPC_MAX_MESSAGE_BYTES } from "../auth/constants.ts";
+import { authFetchHandler } from "./fetch_handler.ts";
 
 const logger = getLogger(["p2proxy", "auth"]);
-
-/** A health check path for load balancers and scripts; answers `ok`. */
-export const HEALTH_PATH = "/healthz";
 
 /** How long a stopping gRPC listener waits for open HTTP/2 sessions before cutting them. */
 const GRPC_CLOSE_GRACE_MS = 2_000;
@@ -95,31 +91,8 @@ export async function startAuthServer(options: AuthServerOptions): Promise<Runni
   };
 }
 
-/** Path → fetch handler for every RPC of the service. */
-function connectHandlers(service: AuthTokenService) {
-  const router = createConnectRouter({
-    readMaxBytes: RPC_MAX_MESSAGE_BYTES,
-    writeMaxBytes: RPC_MAX_MESSAGE_BYTES,
-  });
-  service.register(router);
-  return new Map(
-    router.handlers.map((handler) => [handler.requestPath, createFetchHandler(handler)]),
-  );
-}
-
 function serveConnect(options: AuthServerOptions): Deno.HttpServer<Deno.NetAddr> {
-  const handlers = connectHandlers(options.service);
-  const handle = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
-    const path = new URL(request.url).pathname;
-    if (path === HEALTH_PATH && request.method === "GET") return new Response("ok\n");
-    const handler = handlers.get(path);
-    if (handler === undefined) {
-      return new Response(`No RPC at ${path}: this is p2proxy.auth.v1.AuthService.\n`, {
-        status: 404,
-      });
-    }
-    return handler(detachSignal(request, info));
-  };
+  const handle = authFetchHandler(options.service);
   return Deno.serve({
     hostname: options.hostname,
     port: options.port,
@@ -130,22 +103,6 @@ function serveConnect(options: AuthServerOptions): Deno.HttpServer<Deno.NetAddr>
       return new Response("internal error\n", { status: 500 });
     },
   }, handle);
-}
-
-/**
- * The same request with a signal that aborts when the response is done.
- * Connect's handler reads `request.signal`, and `Deno.serve`'s own signal
- * still has legacy semantics that print a warning when read.
- */
-function detachSignal(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Request {
-  const controller = new AbortController();
-  info.completed.finally(() => controller.abort()).catch(() => {});
-  return new Request(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    signal: controller.signal,
-  });
 }
 
 interface GrpcListener {

@@ -33,6 +33,8 @@ export interface DemoFlags {
   readonly adminPort?: string;
   /** False with `--no-ui`. */
   readonly ui?: boolean;
+  /** Where to write the options `createClient` needs to reach the demo (JSON). */
+  readonly clientConfig?: string;
 }
 
 /**

@@ -176,6 +176,19 @@ export function planDemo(
   ];
 }
 
+/**
+ * The options `createClient` (./client) takes to reach a running demo: its hub (the demo runs
+ * without authentication, so no token).
+ *
+ * @example
+ * ```ts
+ * const client = await createClient(demoClientOptions(demo));
+ * ```
+ */
+export function demoClientOptions(demo: Pick<DemoRole, "hub">): { bootstrap: string[] } {
+  return { bootstrap: [demo.hub] };
+}
+
 /** True when this host can bind outgoing connections to `address` (Linux loopback /8 can; macOS cannot). */
 function canBind(address: string): boolean {
   try {

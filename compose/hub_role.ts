@@ -1,6 +1,7 @@
 /**
  * The hub role, composed (docs/hub-behaviour.md): the token verifier (when `auth` is set), the
- * directory server and relay policy on the network and registry the plugins provide, and the
+ * directory server and relay policy on the network and registry the plugins provide (and the
+ * geolocation database, when one is configured: docs/hub-behaviour.md#verified-locations), and the
  * `hub-stats` reports for the metrics.
  *
  * @module
@@ -48,6 +49,8 @@ export function startHub(config: HubConfig, options: ComposeOptions = {}): Promi
         return verifier;
       });
     }
+    // Present only when the config opted in (compose/roles.ts): declared locations stand otherwise.
+    const geoip = composition.find("geoip");
     const node = await composition.startService("hub-node", () =>
       HubNode.start({
         config,
@@ -55,6 +58,7 @@ export function startHub(config: HubConfig, options: ComposeOptions = {}): Promi
         registry: composition.get("registry-store"),
         clock,
         events,
+        ...(geoip ? { geoip } : {}),
         ...(verifier
           ? {
             verifyToken: async (token, peer, role) => {

@@ -21,6 +21,7 @@
  * @module
  */
 import type { AuthServiceConfig } from "../core/config/auth_config.ts";
+import type { ClientConfig } from "../core/config/client_config.ts";
 import type { DemoConfig } from "../core/config/demo_config.ts";
 import type { ExitConfig } from "../core/config/exit_config.ts";
 import type { HubConfig } from "../core/config/hub_config.ts";
@@ -29,13 +30,15 @@ import type { ExitControl } from "../core/ports/exit_control.ts";
 import type { SessionRouter } from "../core/ports/inbound.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { startAuthService } from "./auth_role.ts";
+import { type ClientRole, startClient } from "./client_role.ts";
 import { type DemoRole, startDemo } from "./demo.ts";
 import { startExit } from "./exit_role.ts";
 import { startHub } from "./hub_role.ts";
 import { startProxy } from "./proxy_role.ts";
 import type { ComposeOptions, RunningRole } from "./role.ts";
 
-export { DEMO_ALLOWED_CIDRS, type DemoRole, type DemoServer } from "./demo.ts";
+export { clientProxyConfig, type ClientRole } from "./client_role.ts";
+export { DEMO_ALLOWED_CIDRS, demoClientOptions, type DemoRole, type DemoServer } from "./demo.ts";
 export {
   BUILTIN_PLUGIN_LIST,
   type PlanOptions,
@@ -108,6 +111,8 @@ export interface RoleConfigs {
   readonly auth: AuthServiceConfig;
   /** The demo's flags. */
   readonly demo: DemoConfig;
+  /** `loadClientConfig`'s output: a proxy without doors (the client library's). */
+  readonly client: ClientConfig;
 }
 
 /** Each role's running handle. */
@@ -122,6 +127,8 @@ export interface RoleHandles {
   readonly auth: AuthHandle;
   /** A running demo. */
   readonly demo: DemoRole;
+  /** A running client. */
+  readonly client: ClientRole;
 }
 
 const STARTERS: {
@@ -135,6 +142,7 @@ const STARTERS: {
   hub: startHub,
   auth: startAuthService,
   demo: startDemo,
+  client: startClient,
 };
 
 /**

@@ -61,10 +61,13 @@ export function planRole(
   list: PluginList = BUILTIN_PLUGIN_LIST,
   options: PlanOptions = {},
 ): CompositionPlan {
-  const { needs, wants } = capabilitiesOf(settings.role);
+  const { needs, wants, optIn = [] } = capabilitiesOf(settings.role);
   const config = settings.role === "tool" ? {} : settings.config as PluginChoices;
   const choices = expandShortNames(config.providers ?? {});
-  const extraWants = [...(options.wants ?? [])];
+  const extraWants = [
+    ...(options.wants ?? []),
+    ...optIn.filter((capability) => optedIn(capability, choices, config, list)),
+  ];
   // A proxy or an exit presents a token of its own; a hub only verifies them.
   if (config.auth && (settings.role === "proxy" || settings.role === "exit")) {
     choices["authenticator"] ??= AUTH_PROVIDER_PLUGINS[config.auth.provider] ??
@@ -81,6 +84,23 @@ export function planRole(
     ...(settings.role === "tool" ? {} : { settings }),
     ...(options.given ? { given: options.given } : {}),
   });
+}
+
+/**
+ * Whether the config asks for an opt-in capability: it chooses a provider for it, or gives
+ * options to a loaded plugin that provides it.
+ */
+function optedIn(
+  capability: CapabilityName,
+  choices: Readonly<Record<string, string>>,
+  config: PluginChoices,
+  list: PluginList,
+): boolean {
+  if (choices[capability] !== undefined) return true;
+  const configured = new Set(Object.keys(config.plugins ?? {}));
+  return list.plugins.some((plugin) =>
+    configured.has(plugin.name) && plugin.provides.includes(capability)
+  );
 }
 
 /** The keys of a role's config that choose and configure plugins. */

@@ -30,7 +30,14 @@ Deno.test("a proxy: its door, its directory (from bootstrap), dialer and streams
   assert.equal(plan.providers.get("inbound"), "@p2proxy/socks5");
   assert.equal(plan.providers.get("peer-directory"), "@p2proxy/directory-hub");
   assert.equal(plan.providers.get("dialer"), "@p2proxy/network-libp2p");
-  assert.equal(plan.providers.get("stream-opener"), "@p2proxy/network-libp2p");
+  // QUIC wraps the libp2p network: streams over QUIC where the exit offers it.
+  assert.equal(plan.providers.get("network"), "@p2proxy/network-quic");
+  assert.equal(plan.providers.get("stream-opener"), "@p2proxy/network-quic");
+  assert.equal(
+    plan.wrapped.get("@p2proxy/network-quic")?.get("network"),
+    "@p2proxy/network-libp2p",
+  );
+  assert.equal(optionsOf(plan, "@p2proxy/network-quic").mode, "auto");
   assert.deepEqual(optionsOf(plan, "@p2proxy/directory-hub").hubs, [HUB]);
   assert.deepEqual(optionsOf(plan, "@p2proxy/network-libp2p").listen, ["/ip4/127.0.0.1/tcp/0"]);
   assert.equal(optionsOf(plan, "@p2proxy/identity-file").file, "keys/me.bin");
@@ -73,4 +80,20 @@ Deno.test("an exit behind NAT listens through its hubs' relays; auth chooses the
   assert.equal(plan.providers.get("authenticator"), "@p2proxy/auth-connect");
   const auth = optionsOf(plan, "@p2proxy/auth-connect");
   assert.deepEqual([auth.url, auth.role], ["http://127.0.0.1:8443", "exit"]);
+});
+
+Deno.test("a hub locates exits only when its config asks for a geolocation database", () => {
+  const hub = (extra: Record<string, unknown>) =>
+    planRole({ role: "hub", config: loadHubConfig(JSON.stringify(extra), { source: "h.json" }) });
+  assert.equal(hub({}).providers.get("geoip"), undefined, "a built-in provider alone: off");
+  const withOptions = hub({ plugins: { "@p2proxy/geoip-mmdb": { files: ["/db/City.mmdb"] } } });
+  assert.equal(withOptions.providers.get("geoip"), "@p2proxy/geoip-mmdb");
+  assert.deepEqual(optionsOf(withOptions, "@p2proxy/geoip-mmdb").files, ["/db/City.mmdb"]);
+  const chosen = hub({ providers: { geoip: "geoip-mmdb" } });
+  assert.equal(chosen.providers.get("geoip"), "@p2proxy/geoip-mmdb", "a providers choice: on");
+  assert.equal(
+    hub({ plugins: { "@p2proxy/registry-kv": { path: "r.kv" } } }).providers.get("geoip"),
+    undefined,
+    "options for a plugin that provides something else: off",
+  );
 });

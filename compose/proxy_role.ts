@@ -61,12 +61,13 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
       );
     }
     const directory = composition.get("peer-directory");
+    const streams = composition.get("stream-opener");
     const node = await composition.startService("proxy-node", () =>
       ProxyNode.start({
         config,
         network,
         dialer: composition.get("dialer"),
-        streams: composition.get("stream-opener"),
+        streams,
         directory,
         clock: composition.get("clock"),
         stickyStore: composition.get("sticky-store"),
@@ -86,6 +87,7 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
     if (routes && adminApiEnabled(config)) {
       registerAdminRoutes(routes, {
         control,
+        transportOf: (peer) => streams.transportOf?.(peer),
         ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
       });
       const warning = adminTokenWarning(config);

@@ -113,6 +113,17 @@ export type P2ProxyEvent =
     readonly code: string;
     readonly durationMs: number;
   }
+  | {
+    /**
+     * The transport that carries a proxy's sessions to an exit was chosen or changed
+     * (docs/proxy-behaviour.md#quic): QUIC, or libp2p streams and why not QUIC.
+     */
+    readonly type: "transport-selected";
+    readonly peerId: PeerId;
+    readonly transport: "quic" | "libp2p";
+    /** Why not QUIC: `relayed`, `not-offered`, `unreachable`, `refused`, `no-address`, `unavailable`. */
+    readonly reason?: string;
+  }
   | { readonly type: "ping"; readonly peerId: PeerId; readonly rttMs: number }
   | { readonly type: "ping-failed"; readonly peerId: PeerId; readonly strikes: number }
   // --- hub ---

@@ -26,6 +26,7 @@ export * from "./domain/sticky_state.ts";
 export * from "./domain/single_flight.ts";
 export * from "./domain/connect.ts";
 export * from "./domain/manual_choice.ts";
+export * from "./domain/verified_location.ts";
 // Named by `CoreErrorCode`; the registry rules themselves are the hub's business.
 export type { RegistryErrorCode } from "./domain/registry.ts";
 export * from "./config/mod.ts";

@@ -112,7 +112,7 @@ export class ExitService {
       // Logged once, by the event sink (which counts a flood of them instead of writing each).
       this.#options.events.emit({ type: "exit-denied", peerId: peer, target, reason, message });
       try {
-        await sendConnectResponse(stream, { status, message });
+        await sendConnectResponse(stream, { status, message, reason });
         await stream.closeWrite();
       } catch {
         stream.abort();

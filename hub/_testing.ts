@@ -91,6 +91,7 @@ export class TestNet {
       listen?: string;
       verifyToken?: HubNodeDeps["verifyToken"];
       sweepIntervalMs?: number;
+      geoip?: HubNodeDeps["geoip"];
     } = {},
   ): Promise<TestHub> {
     const config = testHubConfig(options.config);
@@ -111,6 +112,7 @@ export class TestNet {
       clock: options.clock ?? new SystemClock(),
       ...(options.verifyToken ? { verifyToken: options.verifyToken } : {}),
       ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+      ...(options.geoip ? { geoip: options.geoip } : {}),
     });
     let stopped = false;
     const stop = async () => {

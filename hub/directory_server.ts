@@ -30,12 +30,15 @@ import {
   MAX_RESOLVE_IDS,
   peerListProblems,
   RegistryError,
+  registryQueryOf,
   routesOf,
   selectExits,
 } from "../core/domain/registry.ts";
+import { observedIpOf, verifyLocation } from "../core/domain/verified_location.ts";
 import { describeError, P2proxyError } from "../core/errors.ts";
 import { asPeerId, isRelayedAddress, type Multiaddr, type PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
+import type { GeoIp, GeoLocation } from "../core/ports/geoip.ts";
 import type { ConnectionInfo, NetworkNode } from "../core/ports/network.ts";
 import type { ExitRegistration, RegistryStore } from "../core/ports/registry_store.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
@@ -110,6 +113,8 @@ export interface DirectoryServerOptions {
   readonly onRegistered?: (registration: ExitRegistration) => void;
   /** Token check; absent = auth off. */
   readonly verifyToken?: VerifyDirectoryToken;
+  /** Locates exits' observed addresses (verified locations); absent = declared values stand. */
+  readonly geoip?: GeoIp;
   /** Streams served at once; default {@link DEFAULT_MAX_CONCURRENT_REQUESTS}. */
   readonly maxConcurrentRequests?: number;
   /** Deadline for a caller to send its request; default {@link DIRECTORY_REQUEST_TIMEOUT_MS}. */
@@ -374,11 +379,13 @@ export class DirectoryServer {
         heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
         missedHeartbeats: this.#options.missedHeartbeats,
         hubAddresses: this.#hubAddresses(),
+        hub: this.#options.network.peerId,
         holdsReservation: this.#options.holdsReservation?.(registrant) ?? false,
         ...(previous ? { previous } : {}),
       },
     );
-    await this.#options.registry.put(registration);
+    const verified = await this.#verifiedLocation(registration, remote, previous);
+    await this.#options.registry.put(verified);
     this.#counters.registrations++;
     if (!previous || isExpired(previous, registration.lastSeenAt)) {
       logger.info(
@@ -388,7 +395,7 @@ export class DirectoryServer {
         { peer: registrant, count: registration.addresses.length, relayed: registration.relayed },
       );
     }
-    this.#options.onRegistered?.(registration);
+    this.#options.onRegistered?.(verified);
     return create(DirectoryResponseSchema, {
       response: {
         case: "register",
@@ -402,12 +409,58 @@ export class DirectoryServer {
     });
   }
 
+  /**
+   * The registration with the located values of the address it came from
+   * (docs/hub-behaviour.md#verified-locations); unchanged without a geoip port or an IP
+   * address (a relayed connection shows the relay's).
+   */
+  async #verifiedLocation(
+    registration: ExitRegistration,
+    remote: ConnectionInfo,
+    previous: ExitRegistration | undefined,
+  ): Promise<ExitRegistration> {
+    const geoip = this.#options.geoip;
+    const ip = remote.relayed ? undefined : observedIpOf(remote.address);
+    if (!geoip || ip === undefined) return registration;
+    let located: GeoLocation | undefined;
+    try {
+      located = await geoip.locate(ip);
+    } catch (error) {
+      logger.warn("Locating {ip} of exit {peer} failed: {error}. Its declared location stands.", {
+        ip,
+        peer: registration.peerId,
+        error: describeError(error),
+      });
+    }
+    const { attributes, location } = verifyLocation(registration.attributes, ip, located);
+    const alreadySaid = JSON.stringify(previous?.location?.replaced) ===
+      JSON.stringify(location.replaced);
+    if (location.replaced.length > 0 && !alreadySaid) {
+      logger.warn(
+        "Exit {peer} registers from {ip}, which the geolocation database places elsewhere than it " +
+          "declared ({replaced}): registered with the located values.",
+        {
+          peer: registration.peerId,
+          ip,
+          replaced: location.replaced
+            .map((r) => `${r.field} ${JSON.stringify(r.declared)} → ${JSON.stringify(r.located)}`)
+            .join(", "),
+        },
+      );
+    }
+    return { ...registration, attributes, location };
+  }
+
   async #findNodes(request: FindNodesRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
     await this.#authorize(request.token, remote, "proxy");
     const problems = peerListProblems("exclude", request.exclude, MAX_EXCLUDE_IDS);
     if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
     const filters = filtersFromWire(request.filters);
-    const registrations = await this.#options.registry.list();
+    // An indexed store reads only the records of the filters' country/ASN (docs/hub-behaviour.md).
+    const { registry } = this.#options;
+    const registrations = registry.find
+      ? await registry.find(registryQueryOf(filters))
+      : await registry.list();
     const hubAddresses = this.#hubAddresses();
     const chosen = selectExits(
       registrations,

@@ -11,13 +11,16 @@ import { plugin as authStatic } from "./auth-static/mod.ts";
 import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
 import { plugin as directoryHub } from "./directory-hub/mod.ts";
+import { plugin as geoipMmdb } from "./geoip-mmdb/mod.ts";
 import { plugin as identityFile } from "./identity-file/mod.ts";
 import { plugin as identityMemory } from "./identity-memory/mod.ts";
 import { plugin as logEvents } from "./log-events/mod.ts";
 import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
+import { plugin as networkQuic } from "./network-quic/mod.ts";
 import { plugin as registryKv } from "./registry-kv/mod.ts";
 import { plugin as registryMemory } from "./registry-memory/mod.ts";
+import { plugin as registryRedis } from "./registry-redis/mod.ts";
 import { plugin as resolverStatic } from "./resolver-static/mod.ts";
 import { plugin as resolverSystem } from "./resolver-system/mod.ts";
 import { plugin as socks5 } from "./socks5/mod.ts";
@@ -33,6 +36,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   identityFile,
   identityMemory,
   networkLibp2p,
+  networkQuic,
   directoryHub,
   socks5,
   metricsPrometheus,
@@ -42,11 +46,13 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   stickyMemory,
   registryMemory,
   registryKv,
+  registryRedis,
   authStatic,
   authConnect,
   resolverSystem,
   resolverStatic,
   tuiInk,
+  geoipMmdb,
 ] as unknown as readonly PluginDefinition[];
 
 /**

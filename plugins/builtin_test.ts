@@ -18,6 +18,7 @@ import { SystemClock } from "./clock-system/system_clock.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
 import { aPeerId } from "../core/testing/builders.ts";
 import { FakeNetwork } from "../proxy/_fake_network.ts";
+import { MemoryNetwork } from "../core/testing/compliance/_fake_stream_network.ts";
 
 /** What a built-in needs beyond the defaults, given the test's running services. */
 type Extra = (services: { auth?: TestAuthService }) => Partial<PluginManifestFixture>;
@@ -30,12 +31,28 @@ const EXTRAS: Readonly<Record<string, Extra>> = {
       env: "js-libp2p's logger lists the whole environment at import (see LIBP2P_ENV).",
     },
   }),
+  // An exit's endpoint on a free UDP port, wrapping an in-memory network (the offer handler).
+  "@p2proxy/network-quic": () => ({
+    createOptions: { listen: "127.0.0.1:0" },
+    requires: (() => {
+      const network = new MemoryNetwork().node();
+      return { network, "stream-opener": network };
+    })(),
+  }),
   "@p2proxy/resolver-system": () => ({
     broadPermissions: {
       net: "Deno checks net access to every name getaddrinfo is asked about: any destination.",
     },
   }),
   "@p2proxy/metrics-prometheus": () => ({ createOptions: { port: freePort() } }),
+  "@p2proxy/registry-redis": () => ({
+    broadPermissions: {
+      env: "the debug package ioredis loads lists the whole environment at import.",
+    },
+    // Nothing listens there: start() logs that Redis is unreachable and goes on (its own tests
+    // run against a real redis-server).
+    createOptions: { url: `redis://127.0.0.1:${freePort()}/0`, connect_timeout_secs: 1 },
+  }),
   // The hub directory asks its hubs only when queried: a scripted network is enough to build it.
   "@p2proxy/directory-hub": () => ({
     createOptions: { hubs: [`/ip4/127.0.0.1/tcp/4001/p2p/${aPeerId(1)}`] },

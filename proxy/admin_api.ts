@@ -40,7 +40,7 @@
 import { peerIdFromString } from "@libp2p/peer-id";
 import { isLoopbackAddress } from "../core/config/common.ts";
 import type { ProxyConfig } from "../core/config/proxy_config.ts";
-import { asPeerId } from "../core/ids.ts";
+import { asPeerId, type PeerId } from "../core/ids.ts";
 import { describeSource } from "../core/events.ts";
 import { bearerTokenMatches, isJsonContentType } from "../core/local_http_guard.ts";
 import type {
@@ -79,6 +79,8 @@ export interface AdminApiOptions {
   readonly bodyTimeoutMs?: number;
   /** How long a DELETE waits for the automatic choice; default {@link ADMIN_AUTOMATIC_WAIT_MS}. */
   readonly automaticWaitMs?: number;
+  /** The transport carrying an exit's sessions (`quic`, `libp2p`), from the stream opener. */
+  readonly transportOf?: (peer: PeerId) => string | undefined;
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -109,6 +111,9 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
   const { control, token } = options;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? ADMIN_BODY_TIMEOUT_MS;
   const automaticWaitMs = options.automaticWaitMs ?? ADMIN_AUTOMATIC_WAIT_MS;
+  const transportOf = (peer: PeerId | undefined) =>
+    peer === undefined ? null : options.transportOf?.(peer) ?? null;
+  const listenerJson = (listener: ListenerStatus) => listenerView(listener, transportOf);
   const unauthorized = (request: Request): Response | undefined => {
     if (token === undefined || bearerTokenMatches(request.headers.get("authorization"), token)) {
       return undefined;
@@ -218,6 +223,7 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
         port: listener.port,
         peer_id: listener.exit?.peerId ?? null,
         source: listener.exit ? describeSource(listener.exit.source) : null,
+        transport: transportOf(listener.exit?.peerId),
       })),
       deprecated("/v1/listeners"),
     );
@@ -246,14 +252,21 @@ export function registerAdminRoutes(routes: HttpRoutes, options: AdminApiOptions
 }
 
 /** A listener as the API shows it. */
-function listenerJson(listener: ListenerStatus) {
+function listenerView(
+  listener: ListenerStatus,
+  transportOf: (peer: PeerId) => string | null,
+) {
   return {
     name: listener.name,
     protocol: listener.protocol,
     bind: listener.bind,
     port: listener.port,
     exit: listener.exit
-      ? { peer_id: listener.exit.peerId, source: describeSource(listener.exit.source) }
+      ? {
+        peer_id: listener.exit.peerId,
+        source: describeSource(listener.exit.source),
+        transport: transportOf(listener.exit.peerId),
+      }
       : null,
   };
 }

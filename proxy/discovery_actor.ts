@@ -18,7 +18,10 @@
  *   shared connect (20 waiters, one discovery);
  * - prefer direct: a direct connection to a pool member replaces a relayed exit;
  * - liveness: ping active exits every 15 s, 10 s timeout, 3 strikes hang up;
- * - manual selection; unusable exits (no connect protocol) are forgotten.
+ * - manual selection; unusable exits (no connect protocol) are forgotten;
+ * - selections: a session that brings its own filters (and session id) gets a server of its own,
+ *   keyed by what it asks for, kept while used (idle timeout, least recently used first past a
+ *   bound); such a server connects only when a client waits for it and never retries on its own.
  *
  * @module
  */
@@ -38,7 +41,8 @@ import {
   pinnedCandidateRoutes,
   shouldPreferDirect,
 } from "../core/domain/connect.ts";
-import { serverFingerprint } from "../core/domain/fingerprint.ts";
+import { selectionKey, serverFingerprint } from "../core/domain/fingerprint.ts";
+import { describeFilters } from "../core/domain/filters.ts";
 import {
   filterConflict,
   hardPinConflict,
@@ -46,7 +50,7 @@ import {
   needsFilterCheck,
   type PeerAttributesLookup,
 } from "../core/domain/manual_choice.ts";
-import type { ExitSelectionSettings } from "../core/domain/server.ts";
+import type { ExitSelection, ExitSelectionSettings } from "../core/domain/server.ts";
 import type { StickyState } from "../core/domain/sticky_state.ts";
 import { describeError } from "../core/errors.ts";
 import type { DestinationSource } from "../core/events.ts";
@@ -101,6 +105,40 @@ export class UnusableExits {
     this.#until.delete(peer);
     return false;
   }
+}
+
+/**
+ * The first port number of the servers made for selections (docs/client.md#sessions): above
+ * every TCP port, so they never share a configured server's events or sticky pool.
+ */
+export const SELECTION_PORT_BASE = 65_536;
+/** Most selections kept at once; past it the least recently used one is dropped. */
+export const MAX_SELECTIONS = 1_024;
+/** A selection (a session id) unused this long ends: its next session may get another exit. */
+export const SELECTION_IDLE_MS = 10 * 60_000;
+/**
+ * Discovery queries of a selection's connect (1 s apart): a client waits on the answer, and
+ * none of the port's background retries follows, so "no exit" comes in seconds, not 20.
+ */
+export const SELECTION_DISCOVERY_ATTEMPTS = 3;
+
+/**
+ * What a selection's server is besides its filters: discovery only (no pins), nothing
+ * remembered — it lives in memory while it is used, so a sticky pool would outlive it for nothing.
+ */
+const SELECTION_SERVER: Omit<ExitSelectionSettings, "port" | "filters"> = {
+  pinned: [],
+  fallbackToDiscovery: false,
+  sticky: false,
+  stickyReconnect: "fail-fast",
+  poolMaxTotal: 30,
+};
+
+/** A server made for a selection, and when it was last asked for. */
+interface SelectionServer {
+  readonly key: string;
+  readonly server: ExitSelectionSettings;
+  usedAt: number;
 }
 
 /** A server's current exit. */
@@ -164,6 +202,8 @@ export interface DiscoveryActorDeps {
     pingTimeoutMs: number;
     pinnedReclaimIntervalMs: number;
   }>;
+  /** Bounds of the selections' servers (defaults: {@link MAX_SELECTIONS}, {@link SELECTION_IDLE_MS}). */
+  readonly selections?: Partial<{ max: number; idleMs: number }>;
 }
 
 // ---------------------------------------------------------------------------
@@ -212,6 +252,8 @@ interface PortConnect {
   attempt: number;
   /** A manual selection landed while this ran: when it lands, the operator's choice stays. */
   overtaken: boolean;
+  /** Ends this connect's attempts: the actor stops, or the selection's server is dropped. */
+  readonly abort: AbortController;
 }
 
 /** A ping in flight, with its timeout. */
@@ -234,6 +276,11 @@ type Message =
   | { readonly type: "stop"; readonly done: (saved: Promise<void>) => void }
   | { readonly type: "connection"; readonly event: ConnectionEvent }
   | { readonly type: "client-waiting"; readonly waiter: Waiter }
+  | {
+    readonly type: "selection-waiting";
+    readonly selection: ExitSelection;
+    readonly waiter: Omit<Waiter, "port">;
+  }
   /** The client left (its signal aborted) or waited out the JIT window. */
   | { readonly type: "client-gone"; readonly waiter: Waiter }
   | { readonly type: "select"; readonly selection: Selection }
@@ -300,6 +347,12 @@ export class DiscoveryActor {
   readonly #strikes = new Map<PeerId, number>();
   #reclaiming = false;
   #saving: Promise<void> = Promise.resolve();
+  /** The selections' servers by selection key, least recently used first. */
+  readonly #selections = new Map<string, SelectionServer>();
+  /** Ports of dropped selections' servers, for the next one (so ports stay few). */
+  readonly #freeSelectionPorts: number[] = [];
+  #nextSelectionPort = SELECTION_PORT_BASE;
+  readonly #selectionBounds: { readonly max: number; readonly idleMs: number };
 
   constructor(deps: DiscoveryActorDeps) {
     this.#deps = deps;
@@ -310,6 +363,10 @@ export class DiscoveryActor {
       pingIntervalMs: deps.timings?.pingIntervalMs ?? PING_INTERVAL_MS,
       pingTimeoutMs: deps.timings?.pingTimeoutMs ?? PING_TIMEOUT_MS,
       pinnedReclaimIntervalMs: deps.timings?.pinnedReclaimIntervalMs ?? PINNED_RECLAIM_INTERVAL_MS,
+    };
+    this.#selectionBounds = {
+      max: Math.max(1, deps.selections?.max ?? MAX_SELECTIONS),
+      idleMs: deps.selections?.idleMs ?? SELECTION_IDLE_MS,
     };
   }
 
@@ -344,6 +401,22 @@ export class DiscoveryActor {
     return new Promise((answer) => {
       this.#post({ type: "client-waiting", waiter: { port, signal, answer } });
     });
+  }
+
+  /**
+   * The exit for a session that brings its own selection (filters, session id): the active exit
+   * of the selection's server — made on first use, kept while used — or (JIT) the result of its
+   * one shared connect within the JIT wait. Undefined when none came, or `signal` aborted first.
+   */
+  exitForSelection(selection: ExitSelection, signal?: AbortSignal): Promise<PeerId | undefined> {
+    return new Promise((answer) => {
+      this.#post({ type: "selection-waiting", selection, waiter: { signal, answer } });
+    });
+  }
+
+  /** The selections' servers alive now (for tests and the admin view). */
+  get selectionCount(): number {
+    return this.#selections.size;
   }
 
   /**
@@ -434,6 +507,11 @@ export class DiscoveryActor {
         return this.#onConnection(message.event);
       case "client-waiting":
         return this.#onClientWaiting(message.waiter);
+      case "selection-waiting":
+        return this.#onClientWaiting({
+          ...message.waiter,
+          port: this.#serverForSelection(message.selection).port,
+        });
       case "client-gone":
         // No exit came in time (a port with waiters has no active exit: setActive answers them).
         return this.#answerWaiter(message.waiter, undefined);
@@ -481,6 +559,7 @@ export class DiscoveryActor {
         this.#persist();
         return message.done(this.#saving);
       case "client-waiting":
+      case "selection-waiting":
         return message.waiter.answer(undefined);
       case "select":
       case "manual-reached":
@@ -494,6 +573,7 @@ export class DiscoveryActor {
 
   #answerAfterFailure(message: Message, error: unknown): void {
     if (message.type === "stop") message.done(this.#saving);
+    if (message.type === "selection-waiting") message.waiter.answer(undefined);
     if (message.type === "client-waiting" || message.type === "client-gone") {
       this.#answerWaiter(message.waiter, undefined);
       message.waiter.answer(undefined); // in case it failed before it was registered
@@ -743,6 +823,7 @@ export class DiscoveryActor {
       ),
       attempt: 0,
       overtaken: false,
+      abort: new AbortController(),
     };
     this.#connects.set(port, connect);
     this.#deps.events.emit({ type: "connection-connecting", port });
@@ -756,7 +837,10 @@ export class DiscoveryActor {
       () =>
         this.#deps.connector.connect(server, {
           ...(connect.attempt === 0 && avoid ? { avoid } : {}),
-          signal: this.#stop.signal,
+          ...(isSelectionPort(server.port)
+            ? { discoveryAttempts: SELECTION_DISCOVERY_ATTEMPTS }
+            : {}),
+          signal: AbortSignal.any([this.#stop.signal, connect.abort.signal]),
         }),
       (outcome) => ({ type: "connect-done", connect, outcome }),
     );
@@ -775,6 +859,7 @@ export class DiscoveryActor {
       this.#connects.delete(server.port);
       return;
     }
+    if (isSelectionPort(server.port)) return this.#onSelectionConnectFailed(connect, error);
     if (error instanceof ExitConnectError && error.code === "pinned-exhausted") {
       this.#pinnedDown.add(server.port);
     }
@@ -850,9 +935,11 @@ export class DiscoveryActor {
     this.#strikes.delete(connection.peerId);
     for (const [port, active] of this.#active) {
       if (active.peerId !== connection.peerId) continue;
-      logger.warn("Lost exit {peer} of port {port}.", { peer: active.peerId, port });
       this.#lost.set(port, active.peerId);
       this.#clearActive(port);
+      // A selection's server finds another exit when a client next asks for it.
+      if (isSelectionPort(port)) continue;
+      logger.warn("Lost exit {peer} of port {port}.", { peer: active.peerId, port });
       this.#scheduleRediscovery(port, active.peerId);
     }
   }
@@ -1009,6 +1096,68 @@ export class DiscoveryActor {
     this.#setActive(server, { peerId: peer, source: { kind: "pinned", rank } });
   }
 
+  /**
+   * The server of `selection`: the one it already has (now the most recently used), or a new
+   * one; idle selections are dropped first, and the least recently used when there are too many.
+   */
+  #serverForSelection(selection: ExitSelection): ExitSelectionSettings {
+    const key = selectionKey(selection);
+    const now = this.#deps.clock.now();
+    for (const entry of this.#selections.values()) {
+      if (now - entry.usedAt < this.#selectionBounds.idleMs) break;
+      this.#dropSelection(entry, "idle");
+    }
+    let entry = this.#selections.get(key);
+    if (entry) {
+      this.#selections.delete(key);
+    } else {
+      const oldest = this.#selections.values().next().value;
+      if (oldest && this.#selections.size >= this.#selectionBounds.max) {
+        this.#dropSelection(oldest, "least recently used");
+      }
+      const port = this.#freeSelectionPorts.pop() ?? this.#nextSelectionPort++;
+      entry = {
+        key,
+        server: { ...SELECTION_SERVER, port, filters: selection.filters },
+        usedAt: now,
+      };
+      this.#servers.set(port, entry.server);
+    }
+    entry.usedAt = now;
+    this.#selections.set(key, entry);
+    return entry.server;
+  }
+
+  /** Forgets a selection's server: its waiters get no exit, its connect stops, its port is free. */
+  #dropSelection(entry: SelectionServer, why: string): void {
+    const { port } = entry.server;
+    logger.debug("Dropping the selection {key} ({why}).", { key: entry.key, why });
+    this.#selections.delete(entry.key);
+    this.#servers.delete(port);
+    for (const waiter of [...(this.#waiters.get(port) ?? [])]) {
+      this.#answerWaiter(waiter, undefined);
+    }
+    this.#connects.get(port)?.abort.abort(new Error("The selection was dropped."));
+    this.#connects.delete(port);
+    if (this.#active.has(port)) this.#clearActive(port);
+    this.#lost.delete(port);
+    this.#lastRediscovery.delete(port);
+    this.#freeSelectionPorts.push(port);
+  }
+
+  /** A selection's connect failed: its waiting clients get no exit now (it does not retry). */
+  #onSelectionConnectFailed(connect: PortConnect, error: unknown): void {
+    const { port, filters } = connect.server;
+    this.#connects.delete(port);
+    logger.info("No exit for {filters}: {error}", {
+      filters: describeFilters(filters),
+      error: describeError(error),
+    });
+    for (const waiter of [...(this.#waiters.get(port) ?? [])]) {
+      this.#answerWaiter(waiter, undefined);
+    }
+  }
+
   /** Saves the sticky state when it changed; saves run one after another. */
   #persist(): void {
     const sticky = this.#deps.sticky;
@@ -1022,4 +1171,9 @@ export class DiscoveryActor {
       logger.warn("Saving the sticky pools failed: {error}", { error: describeError(error) })
     );
   }
+}
+
+/** True for the port of a selection's server (never a configured one). */
+function isSelectionPort(port: number): boolean {
+  return port >= SELECTION_PORT_BASE;
 }

@@ -7,7 +7,11 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { ProxyConfig } from "../core/config/proxy_config.ts";
+import {
+  DEFAULT_OPEN_TIMEOUT_SECS,
+  DEFAULT_POOL_MAX_TOTAL,
+  type ProxyConfig,
+} from "../core/config/proxy_config.ts";
 import { ExitConnector } from "../core/domain/connect.ts";
 import type { ExitSelectionSettings } from "../core/domain/server.ts";
 import { StickyState } from "../core/domain/sticky_state.ts";
@@ -22,7 +26,7 @@ import type { StickyStore } from "../core/ports/sticky_store.ts";
 import type { StreamOpener } from "../core/ports/stream_opener.ts";
 import { forwardConnectionEvents } from "../wire/connection_events.ts";
 import { DiscoveryActor, type DiscoveryActorDeps, UnusableExits } from "./discovery_actor.ts";
-import { ExitSessionRouter } from "./session_router.ts";
+import { ExitSessionRouter, type SelectionLimits } from "./session_router.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
 
@@ -46,7 +50,18 @@ export interface ProxyNodeDeps {
   /** The hub's relay address (ends in /p2p/<hub>), for circuit routes. */
   readonly relayAddress?: Multiaddr;
   readonly timings?: DiscoveryActorDeps["timings"];
+  /**
+   * Sessions that bring their own exit selection (the client library, per-connection filters):
+   * how many selections are kept and for how long, and their open timeout and per-peer limit.
+   */
+  readonly selections?: DiscoveryActorDeps["selections"] & Partial<SelectionLimits>;
 }
+
+/** Open timeout and per-peer open limit of selection sessions, as a server's defaults. */
+const DEFAULT_SELECTION_LIMITS: SelectionLimits = {
+  openTimeoutMs: DEFAULT_OPEN_TIMEOUT_SECS * 1000,
+  poolMaxTotal: DEFAULT_POOL_MAX_TOTAL,
+};
 
 /** A running proxy: exits chosen, sessions routed. */
 export class ProxyNode {
@@ -94,6 +109,7 @@ export class ProxyNode {
       clock: deps.clock,
       events: deps.events,
       ...(deps.timings ? { timings: deps.timings } : {}),
+      ...(deps.selections ? { selections: deps.selections } : {}),
     });
     const router = new ExitSessionRouter({
       servers: deps.config.servers,
@@ -102,6 +118,10 @@ export class ProxyNode {
       streams: deps.streams ?? deps.network,
       events: deps.events,
       ...(deps.authenticator ? { authenticator: deps.authenticator } : {}),
+      selectionLimits: {
+        openTimeoutMs: deps.selections?.openTimeoutMs ?? DEFAULT_SELECTION_LIMITS.openTimeoutMs,
+        poolMaxTotal: deps.selections?.poolMaxTotal ?? DEFAULT_SELECTION_LIMITS.poolMaxTotal,
+      },
     });
     const unsubscribe = forwardConnectionEvents(deps.network, deps.events);
     actor.start();

@@ -10,6 +10,8 @@
 import { getLogger } from "@logtape/logtape";
 import { SOCKS_REPLY } from "../core/codec/socks5.ts";
 import type { ServerConfig } from "../core/config/proxy_config.ts";
+import { describeFilters } from "../core/domain/filters.ts";
+import type { ExitSelection } from "../core/domain/server.ts";
 import { describeError } from "../core/errors.ts";
 import type { PeerId } from "../core/ids.ts";
 import type { Authenticator } from "../core/ports/authenticator.ts";
@@ -26,7 +28,15 @@ export interface ExitChooser {
   exitForSession(port: number, signal?: AbortSignal): Promise<PeerId | undefined>;
   /** The exit does not speak the connect protocol: forget it and choose another. */
   reportUnusable(peer: PeerId): void;
+  /**
+   * The exit of a selection that came with the session (its own filters and session id),
+   * waiting (bounded) for its connect; undefined when none came.
+   */
+  exitForSelection?(selection: ExitSelection, signal?: AbortSignal): Promise<PeerId | undefined>;
 }
+
+/** The open timeout and per-peer open limit of sessions that came in on no configured port. */
+export type SelectionLimits = Pick<ServerConfig, "openTimeoutMs" | "poolMaxTotal">;
 
 /** What the router is built from. */
 export interface ExitSessionRouterDeps {
@@ -39,6 +49,8 @@ export interface ExitSessionRouterDeps {
   readonly events: EventSink;
   /** Supplies the token sent with each ConnectRequest; absent = auth off (an empty token). */
   readonly authenticator?: Authenticator;
+  /** Limits of sessions that bring their own selection on no configured port (the client). */
+  readonly selectionLimits?: SelectionLimits;
 }
 
 /** Opens confirmed exit sessions for the proxy's doors, and counts the bytes they relay. */
@@ -55,15 +67,13 @@ export class ExitSessionRouter implements SessionRouter {
 
   /** A stream to the port's exit, connected to `host:targetPort`, or why there is none. */
   async open(request: SessionRequest): Promise<SessionOutcome> {
-    // 1. The port's exit.
-    const server = this.#servers.get(request.port);
-    if (!server) return noPeer("no server");
-    const routeless = this.#deps.routeless?.get(server.port);
-    if (routeless !== undefined) return noPeer(routeless);
-    const peer = await this.#deps.exits.exitForSession(server.port, request.signal);
-    if (!peer) return noPeer(`No exit is available for port ${server.port}.`);
+    // 1. The port's exit, or the one the session asks for.
+    const chosen = await this.#exitFor(request);
+    if (!chosen.ok) return chosen;
+    const { server, peer } = chosen;
 
-    // 2. A stream to it.
+    // 2. A stream to it. Lazy: the protocol negotiation goes out with the ConnectRequest, so
+    // the exit's answer is one round trip away (docs/wire-protocols.md#connect-protocol).
     const started = performance.now();
     let stream;
     try {
@@ -72,25 +82,10 @@ export class ExitSessionRouter implements SessionRouter {
         timeoutMs: server.openTimeoutMs,
         maxConcurrent: server.poolMaxTotal,
         signal: request.signal,
+        lazy: true,
       });
     } catch (error) {
-      const code = error instanceof StreamError ? error.code : "io";
-      this.#deps.events.emit({
-        type: "stream-open-failed",
-        peerId: peer,
-        code,
-        durationMs: performance.now() - started,
-      });
-      if (error instanceof StreamError && error.isTerminalForPeer) {
-        this.#deps.exits.reportUnusable(peer);
-      }
-      return {
-        ok: false,
-        replyCode: SOCKS_REPLY.generalFailure,
-        stage: "stream",
-        message: describeError(error),
-        peerId: peer,
-      };
+      return this.#streamFailed(peer, error, started);
     }
     this.#deps.events.emit({
       type: "stream-opened",
@@ -99,10 +94,21 @@ export class ExitSessionRouter implements SessionRouter {
     });
 
     // 3. The ConnectRequest, and the exit's answer within the open timeout.
+    let token = "";
     try {
-      const token = this.#deps.authenticator
-        ? await this.#deps.authenticator.token(request.signal)
-        : "";
+      if (this.#deps.authenticator) token = await this.#deps.authenticator.token(request.signal);
+    } catch (error) {
+      stream.abort();
+      return {
+        ok: false,
+        replyCode: SOCKS_REPLY.generalFailure,
+        stage: "stream",
+        message: `No token to send the exit: ${describeError(error)}`,
+        reason: "auth",
+        peerId: peer,
+      };
+    }
+    try {
       const deadline = AbortSignal.timeout(server.openTimeoutMs);
       const reply = await requestConnect(
         stream,
@@ -116,6 +122,7 @@ export class ExitSessionRouter implements SessionRouter {
           replyCode: toReplyCode(reply.status),
           stage: "refused",
           message: reply.message || `The exit answered status ${reply.status}.`,
+          ...(reply.reason ? { reason: reply.reason } : {}),
           peerId: peer,
         };
       }
@@ -128,18 +135,69 @@ export class ExitSessionRouter implements SessionRouter {
       };
     } catch (error) {
       stream.abort(error instanceof Error ? error : undefined);
+      // A lazily negotiated stream learns here that the exit does not speak the protocol.
+      if (error instanceof StreamError) return this.#streamFailed(peer, error, started);
       logger.debug("Connect request to {peer} failed: {error}", {
         peer,
         error: describeError(error),
       });
+      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
       return {
         ok: false,
         replyCode: SOCKS_REPLY.generalFailure,
         stage: "stream",
         message: describeError(error),
+        ...(timedOut ? { reason: "timeout" } : {}),
         peerId: peer,
       };
     }
+  }
+
+  /** The session's exit: the one its selection asks for, else its port's. */
+  async #exitFor(
+    request: SessionRequest,
+  ): Promise<
+    | { ok: true; server: Pick<ServerConfig, "openTimeoutMs" | "poolMaxTotal">; peer: PeerId }
+    | SessionOutcome & { ok: false }
+  > {
+    const configured = this.#servers.get(request.port);
+    if (request.selection) {
+      const limits = configured ?? this.#deps.selectionLimits;
+      const exits = this.#deps.exits;
+      if (!limits || !exits.exitForSelection) return noPeer("This router takes no selections.");
+      const peer = await exits.exitForSelection(request.selection, request.signal);
+      if (!peer) return noPeer(noExitMessage(request.selection));
+      return { ok: true, server: limits, peer };
+    }
+    if (!configured) return noPeer("no server");
+    const routeless = this.#deps.routeless?.get(configured.port);
+    if (routeless !== undefined) return noPeer(routeless);
+    const peer = await this.#deps.exits.exitForSession(configured.port, request.signal);
+    if (!peer) return noPeer(`No exit is available for port ${configured.port}.`);
+    return { ok: true, server: configured, peer };
+  }
+
+  /** A stream that could not be opened (or negotiated): counted, and the exit dropped if final. */
+  #streamFailed(peer: PeerId, error: unknown, started: number): SessionOutcome {
+    const code = error instanceof StreamError ? error.code : "io";
+    const timedOut = code === "open-timeout";
+    this.#deps.events.emit({
+      type: "stream-open-failed",
+      peerId: peer,
+      code,
+      durationMs: performance.now() - started,
+    });
+    if (error instanceof StreamError && error.isTerminalForPeer) {
+      this.#deps.exits.reportUnusable(peer);
+    }
+    return {
+      ok: false,
+      replyCode: SOCKS_REPLY.generalFailure,
+      stage: "stream",
+      message: describeError(error),
+      ...(timedOut ? { reason: "timeout" } : {}),
+      peerId: peer,
+    };
   }
 
   /** Adds a relayed chunk to the exit's counters (the hot path: a map update, nothing more). */
@@ -161,8 +219,17 @@ export class ExitSessionRouter implements SessionRouter {
   }
 }
 
+/** Why a selection got no exit, naming what it asked for. */
+function noExitMessage(selection: ExitSelection): string {
+  const wanted = describeFilters(selection.filters);
+  const session = selection.session === undefined ? "" : ` (session "${selection.session}")`;
+  return wanted === "no filters"
+    ? `No exit was found${session}.`
+    : `No exit matching ${wanted} was found${session}.`;
+}
+
 /** A session that got no exit: a general failure. */
-function noPeer(message: string): SessionOutcome {
+function noPeer(message: string): SessionOutcome & { ok: false } {
   return { ok: false, replyCode: SOCKS_REPLY.generalFailure, stage: "no-peer", message };
 }
 

@@ -169,3 +169,62 @@ Deno.test("relayed bytes become one bandwidth event per exit, then the counts st
     down: 5,
   }]);
 });
+
+Deno.test("a session with its own selection gets that selection's exit, and a failed token says auth", async () => {
+  const asked: { host: string; port: number }[] = [];
+  const selections: unknown[] = [];
+  const streams = {
+    open: () =>
+      Promise.resolve(
+        exitAnswering(ConnectStatus.SUCCEEDED, asked)(
+          { protocol: CONNECT_PROTOCOL, timeoutMs: 1_000, maxConcurrent: SERVER.poolMaxTotal },
+        ),
+      ),
+  };
+  const base = {
+    servers: [SERVER],
+    exits: {
+      exitForSession: () => Promise.resolve(undefined),
+      exitForSelection: (selection: unknown) => {
+        selections.push(selection);
+        return Promise.resolve(EXIT);
+      },
+      reportUnusable: () => {},
+    },
+    streams,
+    events: new RecordingSink(),
+    selectionLimits: { openTimeoutMs: 1_000, poolMaxTotal: SERVER.poolMaxTotal },
+  };
+  const selection = { filters: { ...NO_FILTERS, country: "DE" }, session: "s1" };
+  const request = {
+    port: 0,
+    host: "dest.test",
+    targetPort: 80,
+    sessionId: "c-1",
+    signal: AbortSignal.timeout(2_000),
+    selection,
+  };
+  const ok = await new ExitSessionRouter(base).open(request);
+  assert.ok(ok.ok);
+  assert.equal(ok.peerId, EXIT);
+  assert.deepEqual(selections, [selection], "the selection was asked, not a port");
+  ok.stream.abort();
+
+  const noToken = await new ExitSessionRouter({
+    ...base,
+    // Nothing reads the exit's end: the request is never sent.
+    streams: { open: () => Promise.resolve(memoryStreamPair()[0]) },
+    authenticator: { token: () => Promise.reject(new Error("The auth service said no.")) },
+  }).open(request);
+  assert.ok(!noToken.ok);
+  assert.equal(noToken.reason, "auth");
+  assert.match(noToken.message, /said no/);
+
+  const none = await new ExitSessionRouter({
+    ...base,
+    exits: { ...base.exits, exitForSelection: () => Promise.resolve(undefined) },
+  }).open(request);
+  assert.ok(!none.ok);
+  assert.equal(none.stage, "no-peer");
+  assert.match(none.message, /country=DE.*session "s1"/);
+});

@@ -468,9 +468,20 @@ function summarize(samples: readonly EchoTiming[]) {
   };
 }
 
+/** `count` bare libp2p streams between the raw peers, each opened and used for one echo. */
+async function bareStreamEchoes(rig: Rig, count: number): Promise<number[]> {
+  await rig.rawFetch.send(`echo ${WARMUP_ECHOES}`);
+  await rig.rawFetch.nextJson(HELPER_READY_MS);
+  await rig.rawFetch.send(`echo ${count}`);
+  const { samplesMs } = await rig.rawFetch.nextJson<{ samplesMs: number[] }>(600_000);
+  return samplesMs;
+}
+
 async function latencyPhase(rig: Rig, options: Options) {
   log(`latency: ${options.echoes} × (new connection + 1-byte echo), direct`);
   const direct = await echoSamples({ direct: true }, rig.ports.echo, options.echoes);
+  log(`latency: ${options.echoes} × (new bare libp2p stream + 1-byte echo) between the raw peers`);
+  const bare = await bareStreamEchoes(rig, options.echoes);
   log(`latency: ${options.echoes} × (new SOCKS5 CONNECT + 1-byte echo) through the proxy`);
   const cpuBefore = await roleCpu(rig);
   const socks = await echoSamples({ socksPort: rig.socksPort }, rig.ports.echo, options.echoes);
@@ -480,6 +491,7 @@ async function latencyPhase(rig: Rig, options: Options) {
   return {
     count: options.echoes,
     direct: summarize(direct),
+    bareStream: { medianMs: median(bare), p99Ms: percentile(bare, 99) },
     socks: summarize(socks),
     /** CPU the proxy and the exit spent per CONNECT + echo (warm-up included in both). */
     cpuMsPerConnect: {
@@ -646,6 +658,7 @@ function rowsOf(results: Results, options: Options): Row[] {
   const { bulk, latency, concurrency, startup, peakRssMB } = results;
   const size = `${fixed(bulk.bytes / BYTES_PER_MIB, 0)} MiB`;
   const chainVsRaw = bulk.mbps.chain / bulk.mbps.raw;
+  const connectMs = latency.socks.medianStepsMs?.requestMs ?? NaN;
   const c = concurrency;
   const leftOpen = (r: typeof c.socks) =>
     r.destinationConnectionsLeftOpen + Math.max(0, r.fdsAfter.proxy - r.fdsBefore.proxy) +
@@ -701,6 +714,14 @@ function rowsOf(results: Results, options: Options): Row[] {
       baseline: `direct ${fixed(latency.direct.p99Ms, 2)} ms`,
       ratio: fixed(latency.socks.p99Ms / latency.direct.p99Ms, 1),
       target: "",
+    },
+    {
+      measurement: `SOCKS5 CONNECT request → reply (stream, exit's dial, confirmation), median`,
+      result: `${fixed(connectMs, 2)} ms`,
+      baseline: `bare libp2p stream open + 1-byte echo ${fixed(latency.bareStream.medianMs, 2)} ms`,
+      ratio: `+${fixed(connectMs - latency.bareStream.medianMs, 2)} ms`,
+      target: `≤ +${TARGETS.connectOverBareStreamMaxMs} ms`,
+      met: connectMs - latency.bareStream.medianMs <= TARGETS.connectOverBareStreamMaxMs,
     },
     {
       measurement: "CPU per CONNECT + echo (proxy + exit)",

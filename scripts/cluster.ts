@@ -407,3 +407,120 @@ export function startHub(
 ): Promise<NodeProcess> {
   return startRole("hub", config, options);
 }
+
+/** A throwaway `redis-server` on loopback (no persistence), for the Redis registry's tests and the bench. */
+export interface RedisProcess {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>/0` (`rediss://` with TLS; the password is not in it). */
+  readonly url: string;
+  /** Everything the server wrote so far. */
+  logs(): string;
+  /** SIGKILL: Redis vanishes mid-conversation, as a crash would. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, empty (nothing persisted): a restarted Redis. */
+  restart(): Promise<void>;
+  /** Stops it for good. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startRedis}. */
+export interface RedisOptions {
+  /** The port (default: a free one). */
+  readonly port?: number;
+  /** `requirepass`: clients must authenticate with it. */
+  readonly password?: string;
+  /** Serve TLS only (`rediss://`) with this certificate and key (PEM files). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+/** Deadline for redis-server to accept connections (it starts in well under a second). */
+const REDIS_READY_MS = 10_000;
+
+/**
+ * Starts `redis-server` on 127.0.0.1 with nothing saved to disk. Needs the
+ * Debian package `redis-server` (`.ci/run` installs it).
+ */
+export async function startRedis(options: RedisOptions = {}): Promise<RedisProcess> {
+  const port = options.port ?? freePort();
+  const args = [
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--protected-mode",
+    "no",
+    ...(options.password ? ["--requirepass", options.password] : []),
+    ...(options.tls
+      ? [
+        "--port",
+        "0",
+        "--tls-port",
+        `${port}`,
+        "--tls-cert-file",
+        options.tls.certFile,
+        "--tls-key-file",
+        options.tls.keyFile,
+        "--tls-auth-clients",
+        "no",
+      ]
+      : ["--port", `${port}`]),
+  ];
+  let log = "";
+  let child: Deno.ChildProcess | undefined;
+  let pump: Promise<void> = Promise.resolve();
+  const launch = async () => {
+    try {
+      child = new Deno.Command("redis-server", {
+        args,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (error) {
+      throw new Error(
+        `Cannot start redis-server (${error}): install it with \`apt-get install -y redis-server\`.`,
+      );
+    }
+    const running = child;
+    const decoder = new TextDecoder();
+    const read = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream) log += decoder.decode(chunk, { stream: true });
+    };
+    pump = Promise.all([read(running.stdout), read(running.stderr)]).then(() => {});
+    const stopWaiting = new AbortController();
+    try {
+      await Promise.race([
+        waitForPort(port, REDIS_READY_MS, "127.0.0.1", stopWaiting.signal),
+        running.status.then((s) => {
+          throw new Error(`redis-server exited with ${s.code} before it was ready:\n${log}`);
+        }),
+      ]);
+    } finally {
+      stopWaiting.abort();
+    }
+  };
+  const end = async (signal: Deno.Signal) => {
+    const running = child;
+    child = undefined;
+    if (!running) return;
+    try {
+      running.kill(signal);
+    } catch { /* already gone */ }
+    await running.status;
+    await pump;
+  };
+  await launch();
+  return {
+    port,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}/0`,
+    logs: () => log,
+    kill: () => end("SIGKILL"),
+    async restart() {
+      await end("SIGKILL");
+      await launch();
+    },
+    stop: () => end("SIGTERM"),
+  };
+}

@@ -55,6 +55,8 @@ export const LAYER_RULE: Readonly<Record<string, readonly string[]>> = {
   "compose": BELOW_ROOT,
   "mod.ts": ["core", "compose"],
   "cli": [...BELOW_ROOT, "compose"],
+  // The client library is the root's other user: a proxy without doors, driven from code.
+  "client": [...BELOW_ROOT, "compose"],
   "scripts": ["*"],
   "tests": ["*"],
 };

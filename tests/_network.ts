@@ -229,6 +229,8 @@ export interface ServerRow {
   readonly port: number;
   readonly peer_id: string | null;
   readonly source: string | null;
+  /** `quic` or `libp2p` once the proxy opened a session to the exit. */
+  readonly transport?: string | null;
 }
 
 async function adminFetch(metricsPort: number, path: string, init?: RequestInit) {

@@ -29,7 +29,7 @@ Deno.test("the package deno publish would ship: every export, no tests, test dat
     assert.ok(files.includes(target.replace(/^\.\//, "")), `export "${name}" (${target}) ships`);
   }
   assert.deepEqual(files.filter((f) => /_test\.ts$|testdata\/|\.(key|pem)$|keypair/.test(f)), []);
-  assert.deepEqual(files.filter((f) => /^(tests|scripts)\//.test(f)), []);
+  assert.deepEqual(files.filter((f) => /^(tests|scripts|examples)\//.test(f)), []);
 });
 
 Deno.test("LICENSE is the license deno.json declares", async () => {

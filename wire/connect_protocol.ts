@@ -32,6 +32,8 @@ export interface ConnectTarget {
 export interface ConnectReply {
   readonly status: ConnectStatus;
   readonly message: string;
+  /** On failure, the exit's machine-readable reason (`auth`, an egress reason); may be empty. */
+  readonly reason: string;
   readonly boundHost: string;
   readonly boundPort: number;
   /** The stream, with any bytes that arrived behind the response put back in front. */
@@ -52,6 +54,7 @@ export async function requestConnect(
   return {
     status: response.status,
     message: response.message,
+    reason: response.reason,
     boundHost: response.boundHost,
     boundPort: response.boundPort,
     stream: withPrefix(stream, rest),
@@ -70,11 +73,18 @@ export async function readConnectRequest(
 /** Exit side: sends the response. */
 export async function sendConnectResponse(
   stream: DuplexStream,
-  response: { status: ConnectStatus; message?: string; boundHost?: string; boundPort?: number },
+  response: {
+    status: ConnectStatus;
+    message?: string;
+    reason?: string;
+    boundHost?: string;
+    boundPort?: number;
+  },
 ): Promise<void> {
   const message = create(ConnectResponseSchema, {
     status: response.status,
     message: response.message ?? "",
+    reason: response.reason ?? "",
     boundHost: response.boundHost ?? "",
     boundPort: response.boundPort ?? 0,
   });

@@ -28,6 +28,17 @@ export function withPrefix(stream: DuplexStream, prefix: Uint8Array): DuplexStre
       }
       return stream.read();
     },
+    ...(stream.readInto
+      ? {
+        readInto(buffer: Uint8Array): Promise<number | null> {
+          if (!pending) return stream.readInto!(buffer);
+          const n = Math.min(pending.byteLength, buffer.byteLength);
+          buffer.set(pending.subarray(0, n));
+          pending = n === pending.byteLength ? undefined : pending.subarray(n);
+          return Promise.resolve(n);
+        },
+      }
+      : {}),
     write: (chunk) => stream.write(chunk),
     closeWrite: () => stream.closeWrite(),
     abort: (reason) => stream.abort(reason),

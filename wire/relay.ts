@@ -54,6 +54,13 @@ export interface RelayOptions {
 /** The code of the error a relay ends with when it was idle for longer than its timeout. */
 export const IDLE_TIMEOUT_CODE = "idle-timeout";
 
+/** The next read size after a read of `size` bytes that returned `n`: ×2 when full, ÷2 when under a quarter. */
+function nextReadBytes(size: number, n: number): number {
+  if (n === size) return Math.min(size * 2, RELAY_READ_BYTES);
+  if (n < size / 4) return Math.max(size / 2, RELAY_MIN_READ_BYTES);
+  return size;
+}
+
 /** Relays until both directions end; never throws. Closes `tcp` and ends `stream`. */
 export async function relay(
   tcp: TcpConn,
@@ -90,8 +97,7 @@ export async function relay(
       const buffer = new Uint8Array(readBytes);
       const n = await tcp.read(buffer);
       if (n === null) break;
-      if (n === readBytes) readBytes = Math.min(readBytes * 2, RELAY_READ_BYTES);
-      else if (n < readBytes / 4) readBytes = Math.max(readBytes / 2, RELAY_MIN_READ_BYTES);
+      readBytes = nextReadBytes(readBytes, n);
       lastActivity = Date.now();
       bytesFromTcp += n;
       onBytes?.("fromTcp", n);
@@ -101,13 +107,28 @@ export async function relay(
   };
 
   const streamToTcp = async () => {
-    while (failure === undefined) {
-      const chunk = await stream.read();
-      if (chunk === null) break;
-      lastActivity = Date.now();
-      bytesFromStream += chunk.byteLength;
-      onBytes?.("fromStream", chunk.byteLength);
-      await writeAll(tcp, chunk);
+    if (stream.readInto) {
+      // One buffer, reused: what arrived in pieces leaves in one socket write, no allocation.
+      let buffer = new Uint8Array(RELAY_MIN_READ_BYTES);
+      while (failure === undefined) {
+        const n = await stream.readInto(buffer);
+        if (n === null) break;
+        lastActivity = Date.now();
+        bytesFromStream += n;
+        onBytes?.("fromStream", n);
+        await writeAll(tcp, n === buffer.byteLength ? buffer : buffer.subarray(0, n));
+        const size = nextReadBytes(buffer.byteLength, n);
+        if (size !== buffer.byteLength) buffer = new Uint8Array(size);
+      }
+    } else {
+      while (failure === undefined) {
+        const chunk = await stream.read();
+        if (chunk === null) break;
+        lastActivity = Date.now();
+        bytesFromStream += chunk.byteLength;
+        onBytes?.("fromStream", chunk.byteLength);
+        await writeAll(tcp, chunk);
+      }
     }
     if (failure === undefined) await tcp.closeWrite();
   };

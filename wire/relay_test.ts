@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isP2proxyError } from "../core/errors.ts";
 import { memoryConnectionPair, memoryStreamPair } from "../core/testing/memory_duplex.ts";
+import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import { IDLE_TIMEOUT_CODE, relay } from "./relay.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -38,4 +39,46 @@ Deno.test("an idle relay ends with the idle-timeout code and resets both sides",
   assert.ok(isP2proxyError(result.error, IDLE_TIMEOUT_CODE), String(result.error));
   await assert.rejects(exit.read(), "the exit's stream was reset");
   assert.equal(await readText(client), null, "the client's connection was closed");
+});
+
+/** `stream` with a `readInto` over its `read`, as the libp2p adapter offers one. */
+function withReadInto(stream: DuplexStream): DuplexStream {
+  let left: Uint8Array | undefined;
+  return {
+    read: () => stream.read(),
+    async readInto(buffer) {
+      const chunk = left ?? await stream.read();
+      if (chunk === null) return null;
+      const n = Math.min(chunk.byteLength, buffer.byteLength);
+      buffer.set(chunk.subarray(0, n));
+      left = n < chunk.byteLength ? chunk.subarray(n) : undefined;
+      return n;
+    },
+    write: (chunk) => stream.write(chunk),
+    closeWrite: () => stream.closeWrite(),
+    abort: (reason) => stream.abort(reason),
+  };
+}
+
+Deno.test("a stream with readInto: one reused buffer carries everything, byte-exact", async () => {
+  const [client, tcp] = memoryConnectionPair();
+  const [stream, exit] = memoryStreamPair();
+  const running = relay(tcp, withReadInto(stream));
+  const sent = Uint8Array.from({ length: 1_000_000 }, (_, i) => (i * 7) % 251);
+  for (let offset = 0; offset < sent.byteLength; offset += 300_000) {
+    await exit.write(sent.subarray(offset, offset + 300_000));
+  }
+  await exit.closeWrite();
+  const received = new Uint8Array(sent.byteLength);
+  let length = 0;
+  while (true) {
+    const n = await client.read(received.subarray(length));
+    if (n === null) break;
+    length += n;
+  }
+  assert.equal(length, sent.byteLength);
+  assert.deepEqual(received, sent);
+  await client.closeWrite();
+  const result = await running;
+  assert.deepEqual([result.bytesFromStream, result.error], [sent.byteLength, undefined]);
 });

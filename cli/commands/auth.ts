@@ -3,6 +3,10 @@
  * `p2proxy auth add-key -c Auth.yaml --role proxy|exit|both [--name N]`:
  * creates an API key, prints it once, and stores only its hash in the file.
  *
+ * `p2proxy auth export-env -c Auth.yaml [--format env|json]`: prints the environment variables
+ * the `./auth-handler` export runs on (signing key, API-key hashes, network id, token ttl), to
+ * stdout only: they hold the signing key.
+ *
  * `auth serve` reloads its config on SIGHUP (new API keys, revocations,
  * token settings, key rotation) without dropping a connection.
  *
@@ -41,7 +45,7 @@ const logger = getLogger(["p2proxy", "auth"]);
 /** Mode of a config file add-key creates: it holds hashes only, but nobody else needs it. */
 const NEW_CONFIG_FILE_MODE = 0o600;
 
-/** Adds `auth serve` and `auth add-key`. */
+/** Adds `auth serve`, `auth add-key` and `auth export-env`. */
 export function registerAuth(program: Command, context: CliContext): void {
   const auth = program
     .command("auth")
@@ -74,6 +78,22 @@ export function registerAuth(program: Command, context: CliContext): void {
     )
     .action(async (options: { config: string; role: ApiKeyRole; name?: string }) => {
       await addKey(options);
+    });
+
+  auth
+    .command("export-env")
+    .description(
+      "print the environment variables the auth handler (deno serve, serverless) runs on",
+    )
+    .requiredOption("-c, --config <file>", "the auth config (YAML or JSON)")
+    .option("--state-dir <dir>", "where the signing key lives (created there if absent)")
+    .addOption(
+      new Option("--format <format>", "NAME='value' lines, or one JSON object")
+        .choices(["env", "json"])
+        .default("env"),
+    )
+    .action(async (options: ExportEnvFlags) => {
+      await exportEnv(options);
     });
 }
 
@@ -288,6 +308,54 @@ async function modeOf(path: string): Promise<number | undefined> {
     return undefined;
   }
 }
+
+// ---------------------------------------------------------------------------
+// auth export-env
+
+interface ExportEnvFlags {
+  readonly config: string;
+  readonly stateDir?: string;
+  readonly format: "env" | "json";
+}
+
+async function exportEnv(flags: ExportEnvFlags): Promise<void> {
+  const overrides = flags.stateDir ? { state_dir: flags.stateDir } : {};
+  const config = await loadAuthConfigFile(flags.config, overrides);
+  const { authEnvValues } = await import("../../auth-service/env_export.ts");
+  // A signing key created here is logged where it is created (signing_key.ts).
+  const { values, signingKeyPath } = await authEnvValues(config);
+  console.log(flags.format === "json" ? JSON.stringify(values, null, 2) : formatEnvFile(values));
+  console.error(
+    `These values hold the token-signing key of ${signingKeyPath}: set them as secrets of the ` +
+      `platform (or in a private --env-file), never in a repository. ${config.apiKeys.length} ` +
+      "API key hash(es) are included: export again after adding or revoking a key.",
+  );
+}
+
+/**
+ * `NAME='value'` lines, which a POSIX shell, `deno serve --env-file` and most platforms' `.env`
+ * importers read alike. A `'` inside the JSON value (a key name may hold one) is written as a
+ * JSON escape; any other value that an env file cannot carry (a quote or a line break in the
+ * issuer) is refused with a pointer to `--format json`.
+ */
+export function formatEnvFile(values: Readonly<Record<string, string>>): string {
+  return Object.entries(values)
+    .map(([name, value]) => {
+      const quoted = name === AUTH_API_KEYS_VARIABLE ? value.replaceAll("'", "\\u0027") : value;
+      if (/['\n\r]/.test(quoted)) {
+        throw new CliExit(
+          EXIT_BAD_USAGE,
+          `The value of ${name} holds a quote or a line break, which an env file cannot carry: ` +
+            "use --format json, or change it in the config.",
+        );
+      }
+      return `${name}='${quoted}'`;
+    })
+    .join("\n");
+}
+
+/** The variable of the API keys' JSON (`auth-service/env_settings.ts`, not imported up front). */
+const AUTH_API_KEYS_VARIABLE = "P2PROXY_AUTH_API_KEYS";
 
 // ---------------------------------------------------------------------------
 // Permissions

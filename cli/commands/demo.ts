@@ -36,6 +36,10 @@ export function registerDemo(program: Command, context: CliContext): void {
       "serve the admin API (/v1/listeners, /v1/exits) on 127.0.0.1:<port> (0 = off)",
       "0",
     )
+    .option(
+      "--client-config <file>",
+      "write the JSON options createClient() (./client) takes to reach the demo to this file",
+    )
     .action(async (options: DemoFlags) => {
       const { runDemo } = await import("../run/demo.ts");
       await runDemo(options, context);

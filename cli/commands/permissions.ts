@@ -44,6 +44,7 @@ export interface PermissionsFlags {
   readonly whoamiPort?: string;
   readonly metricsPort?: string;
   readonly adminPort?: string;
+  readonly clientConfig?: string;
   readonly npx?: boolean;
   readonly flagsOnly?: boolean;
 }
@@ -54,6 +55,7 @@ const DEMO_FLAGS = [
   ["whoamiPort", "--whoami-port"],
   ["metricsPort", "--metrics-port"],
   ["adminPort", "--admin-port"],
+  ["clientConfig", "--client-config"],
 ] as const;
 
 /** Adds the command. */
@@ -71,6 +73,7 @@ export function registerPermissions(program: Command, context: CliContext): void
     .option("--whoami-port <port>", "demo only: its --whoami-port")
     .option("--metrics-port <port>", "demo only: its --metrics-port")
     .option("--admin-port <port>", "demo only: its --admin-port")
+    .option("--client-config <file>", "demo only: its --client-config (granted writing it)")
     .option("--npx", "print the line through `npx -y deno@<version>` instead of `deno`")
     .option("--flags-only", "print only the permission flags")
     .action(async (command: PermissionsCommand, flags: PermissionsFlags) => {
@@ -206,8 +209,13 @@ async function demoPermissionSet(
     demoConfigOf(flags),
     await loadPlugins(context.cwd, context.staticModules),
   );
+  // The client options are written beside themselves first (`<file>.partial`), then renamed.
+  const clientConfig = flags.clientConfig
+    ? [{ write: [flags.clientConfig, `${flags.clientConfig}.partial`] }]
+    : [];
   return mergePermissions(
     demoPermissions(),
+    ...clientConfig,
     ...plans.map(({ role, plan }) => planPermissions(plan, { stateDir: ".", role })),
   );
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DEMO_ALLOWED_CIDRS, startDemo } from "../../compose/demo.ts";
+import { DEMO_ALLOWED_CIDRS, demoClientOptions, startDemo } from "../../compose/demo.ts";
 import type { CliContext } from "../context.ts";
 import { demoConfigOf, type DemoFlags } from "../demo_flags.ts";
 import { loadPlugins } from "../plugin_loader.ts";
@@ -16,6 +16,12 @@ export async function runDemo(flags: DemoFlags, context: CliContext): Promise<vo
   const config = demoConfigOf(flags);
   const plugins = await loadPlugins(context.cwd, context.staticModules);
   const demo = await startDemo(config, { plugins });
+  if (flags.clientConfig) {
+    // Written whole, then renamed: a reader polling for the file never sees half of it.
+    const partial = `${flags.clientConfig}.partial`;
+    await Deno.writeTextFile(partial, `${JSON.stringify(demoClientOptions(demo), null, 2)}\n`);
+    await Deno.rename(partial, flags.clientConfig);
+  }
   const pad = "\n                   ";
   const whoami = `http://127.0.0.1:${demo.whoamiPort}/`;
   const tryIt = demo.servers.map((s) => `curl --socks5-hostname 127.0.0.1:${s.port} ${whoami}`);
@@ -51,6 +57,11 @@ export async function runDemo(flags: DemoFlags, context: CliContext): Promise<vo
           ? [`  metrics          http://127.0.0.1:${config.metricsPort}/metrics`]
           : []),
         ...(adminUrl ? [`  admin API        ${adminUrl}`] : []),
+        ...(flags.clientConfig
+          ? [
+            `  client options   ${flags.clientConfig} (createClient(JSON.parse(…)) reaches the demo)`,
+          ]
+          : []),
         "",
         `  DEMO ONLY: the exits' egress policy allows ${
           DEMO_ALLOWED_CIDRS.join(", ")

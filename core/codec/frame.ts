@@ -30,7 +30,7 @@
  * @module
  */
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { P2ProxyError } from "../errors.ts";
+import { P2proxyError } from "../errors.ts";
 
 /**
  * Largest payload of one frame: 64 KiB (docs/wire-protocols.md#framing); larger resets the stream.
@@ -54,7 +54,7 @@ export type FrameErrorCode =
   | "bad-option";
 
 /** A frame that cannot be encoded or decoded. */
-export class FrameError extends P2ProxyError<FrameErrorCode> {}
+export class FrameError extends P2proxyError<FrameErrorCode> {}
 
 /** Options of a {@link FrameDecoder}. */
 export interface FrameDecoderOptions {

@@ -30,6 +30,16 @@ import { describeValue, type PathSegment, quote } from "./problems.ts";
 /** Largest TCP/UDP port number. */
 export const PORT_MAX = 65_535;
 
+/**
+ * When a proxy carries an exit's sessions over QUIC, and whether an exit serves QUIC
+ * (docs/proxy-behaviour.md#quic): `auto` uses it where both sides have it and falls back to
+ * libp2p streams, `always` refuses to fall back, `never` turns it off.
+ */
+export type QuicMode = "auto" | "always" | "never";
+
+/** The values of the `quic` key of the proxy and exit configs. */
+export const QUIC_MODES: readonly QuicMode[] = ["auto", "always", "never"];
+
 /** Default `log_level`. */
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 

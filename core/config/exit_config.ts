@@ -27,6 +27,8 @@ import {
   fail,
   ipLiteralSchema,
   optionalTextSchema,
+  QUIC_MODES,
+  type QuicMode,
   tcpPortSchema,
 } from "./common.ts";
 import { rewriteTopLevel } from "./_legacy.ts";
@@ -115,6 +117,11 @@ export interface ExitConfig extends CommonConfig, ConfigNotes {
   readonly heartbeatIntervalMs: number;
   /** When to reserve a relay slot on the hub. */
   readonly relay: RelayMode;
+  /**
+   * Sessions over QUIC where both sides have it (`auto`, the default), only over QUIC
+   * (`always`), or never (docs/proxy-behaviour.md#quic); read by the QUIC network plugin.
+   */
+  readonly quic?: QuicMode;
 }
 
 // ---------------------------------------------------------------------------
@@ -211,6 +218,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   limits: limitsSchema.prefault({}),
   heartbeat_secs: durationSecsSchema({ allowZero: false }).prefault(DEFAULT_HEARTBEAT_SECS),
   relay: choiceSchema<RelayMode>(["auto", "always", "never"]).default("auto"),
+  quic: choiceSchema<QuicMode>(QUIC_MODES).default("auto"),
   ...commonShape(EXIT_DEFAULTS),
 }).transform((raw): Omit<ExitConfig, "warnings"> => ({
   ...commonOutput(raw, EXIT_DEFAULTS),
@@ -223,6 +231,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   limits: raw.limits,
   heartbeatIntervalMs: raw.heartbeat_secs,
   relay: raw.relay,
+  quic: raw.quic,
 }));
 
 /** The environment variables the exit reads (`P2PROXY_<KEY>`). */
@@ -241,6 +250,7 @@ export const EXIT_ENV: readonly EnvBinding[] = [
   envBinding("bind_address", "string"),
   envBinding("heartbeat_secs", "number"),
   envBinding("relay", "string"),
+  envBinding("quic", "string"),
 ] as const;
 
 /** Everything the generic loader needs to load an exit config. */

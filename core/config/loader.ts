@@ -26,6 +26,8 @@ import {
 export interface LoadOptions {
   /** File name, for messages; a name ending in `.json` is parsed as JSON, anything else as YAML. */
   readonly source: string;
+  /** How to parse the text when the source's name does not say: `json`, or `yaml` (default). */
+  readonly format?: "yaml" | "json";
   /** Environment variables; only `P2PROXY_*` names are read. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Values from command-line flags, keyed by snake_case config key (`log_level`). */
@@ -137,7 +139,7 @@ export function loadConfig<T>(
   text: string,
   options: LoadOptions,
 ): T & ConfigNotes {
-  const document = readConfigDocument(text, options.source);
+  const document = readConfigDocument(text, options.source, options.format);
   const placer = new ProblemPlacer(document.locate);
   const warnings: ConfigProblem[] = [];
   const file = document.value;
@@ -183,8 +185,12 @@ export interface ConfigDocument {
  * readConfigDocument("log_level: debug\nx-anchor: 1\n", "Hub.yaml").value; // { log_level: "debug" }
  * ```
  */
-export function readConfigDocument(text: string, source: string): ConfigDocument {
-  const parsed = parseText(text, source);
+export function readConfigDocument(
+  text: string,
+  source: string,
+  format?: "yaml" | "json",
+): ConfigDocument {
+  const parsed = parseText(text, source, format);
   const value = rootMapping(parsed.value, source);
   for (const key of Object.keys(value)) {
     if (key.startsWith(EXTENSION_KEY_PREFIX)) delete value[key];
@@ -233,7 +239,7 @@ interface ParsedText {
   readonly locate: (path: readonly PathSegment[]) => number | undefined;
 }
 
-function parseText(text: string, source: string): ParsedText {
+function parseText(text: string, source: string, format?: "yaml" | "json"): ParsedText {
   if (text.length > MAX_CONFIG_CHARS) {
     throw new ConfigError("syntax", source, [{
       path: "",
@@ -242,7 +248,8 @@ function parseText(text: string, source: string): ParsedText {
     }]);
   }
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
-  return source.toLowerCase().endsWith(".json") ? parseJson(body, source) : parseYaml(body, source);
+  const json = format === "json" || source.toLowerCase().endsWith(".json");
+  return json ? parseJson(body, source) : parseYaml(body, source);
 }
 
 function parseYaml(text: string, source: string): ParsedText {

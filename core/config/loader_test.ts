@@ -59,6 +59,20 @@ Deno.test("loader: JSON syntax errors carry a line", () => {
   assert.doesNotMatch(error.problems[0]?.message ?? "", /position/, "the column says it");
 });
 
+Deno.test("loader: format json parses a text whose source is not a file name as JSON", () => {
+  const text = '{ "log_level": "debug" }';
+  assert.equal(
+    loadHubConfig(text, { source: "the environment", format: "json" }).logLevel,
+    "debug",
+  );
+  // YAML would take `log_level: debug` (and a JSON parser refuses it, naming JSON).
+  const error = errorOf(() =>
+    loadHubConfig("log_level: debug", { source: "the environment", format: "json" })
+  );
+  assert.equal(error.code, "syntax");
+  assert.match(error.message, /^the environment has 1 problem:\n.*not valid JSON/);
+});
+
 Deno.test("loader: JSON errors: a cut-off file points at its end; V8's quote of the text is dropped", () => {
   const cut = errorOf(() => loadHubConfig('{\n  "log_level": ', { source: "hub.json" }));
   assert.deepEqual(cut.problems.map((p) => [p.line, p.column]), [[2, 16]]);

@@ -44,6 +44,16 @@ export {
   type PluginOptions,
 } from "./common.ts";
 export {
+  applyFilterOverrides,
+  CLIENT_DEFAULT_CONNECT_TIMEOUT_SECS,
+  CLIENT_DEFAULT_MAX_SESSIONS,
+  CLIENT_DEFAULT_SESSION_IDLE_SECS,
+  CLIENT_DEFAULT_TRANSPORT,
+  type ClientConfig,
+  type FilterOverrides,
+  loadClientConfig,
+} from "./client_config.ts";
+export {
   DEFAULT_HANDSHAKE_TIMEOUT_SECS,
   DEFAULT_IDLE_TIMEOUT_SECS,
   DEFAULT_MIN_BANDWIDTH,

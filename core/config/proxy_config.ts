@@ -34,6 +34,8 @@ import {
   isUnspecifiedAddress,
   parseIpLiteral,
   pinnedPeersSchema,
+  QUIC_MODES,
+  type QuicMode,
   tcpPortSchema,
 } from "./common.ts";
 import { rewriteServer, rewriteTopLevel } from "./_legacy.ts";
@@ -136,6 +138,11 @@ export interface ProxyConfig extends CommonConfig, ConfigNotes {
   readonly allowOpenProxy: boolean;
   /** The admin API's bearer token (`admin_token`); absent: requests need none. */
   readonly adminToken?: string;
+  /**
+   * Sessions over QUIC where both sides have it (`auto`, the default), only over QUIC
+   * (`always`), or never (docs/proxy-behaviour.md#quic); read by the QUIC network plugin.
+   */
+  readonly quic?: QuicMode;
 }
 
 // ---------------------------------------------------------------------------
@@ -282,6 +289,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
   bootstrap: bootstrapSchema.prefault([]),
   allow_open_proxy: z.boolean().default(false),
   admin_token: adminTokenSchema.optional(),
+  quic: choiceSchema<QuicMode>(QUIC_MODES).default("auto"),
   ...commonShape(PROXY_DEFAULTS),
 }).transform((raw): Omit<ProxyConfig, "warnings"> => ({
   ...commonOutput(raw, PROXY_DEFAULTS),
@@ -290,6 +298,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
   bootstrap: raw.bootstrap,
   allowOpenProxy: raw.allow_open_proxy,
   ...(raw.admin_token === undefined ? {} : { adminToken: raw.admin_token }),
+  quic: raw.quic,
 }));
 
 // ---------------------------------------------------------------------------
@@ -309,6 +318,7 @@ export const PROXY_ENV: readonly EnvBinding[] = [
   envBinding("bootstrap", "list"),
   envBinding("allow_open_proxy", "boolean"),
   envBinding("admin_token", "string"),
+  envBinding("quic", "string"),
 ] as const;
 
 function rewriteProxyLegacy(raw: Record<string, unknown>, recorder: LegacyRecorder): void {

@@ -101,6 +101,11 @@ export interface ConnectOptions {
   readonly avoid?: PeerId;
   /** Aborting rejects the connect with `ExitConnectError` `aborted`. */
   readonly signal?: AbortSignal;
+  /**
+   * Discovery queries before giving up (default {@link MAX_DISCOVERY_ATTEMPTS}); a caller with
+   * a client waiting on an answer, rather than a port to keep lit, asks fewer.
+   */
+  readonly discoveryAttempts?: number;
 }
 
 /**
@@ -133,7 +138,7 @@ export class ExitConnector {
     server: ExitSelectionSettings,
     options: ConnectOptions = {},
   ): Promise<ConnectedDestination> {
-    const run = new Run(this.#deps, server, options.signal);
+    const run = new Run(this.#deps, server, options.signal, options.discoveryAttempts);
     try {
       run.abortIfRequested();
       if (server.pinned.length > 0) return await run.connectPinned();
@@ -233,11 +238,18 @@ class Run {
   readonly #deps: ExitConnectorDeps;
   readonly #server: ExitSelectionSettings;
   readonly #signal: AbortSignal | undefined;
+  readonly #discoveryAttempts: number;
 
-  constructor(deps: ExitConnectorDeps, server: ExitSelectionSettings, signal?: AbortSignal) {
+  constructor(
+    deps: ExitConnectorDeps,
+    server: ExitSelectionSettings,
+    signal?: AbortSignal,
+    discoveryAttempts = MAX_DISCOVERY_ATTEMPTS,
+  ) {
     this.#deps = deps;
     this.#server = server;
     this.#signal = signal;
+    this.#discoveryAttempts = Math.max(1, discoveryAttempts);
   }
 
   get #port(): number {
@@ -371,7 +383,7 @@ class Run {
 
   async #discover(fingerprint: string, avoid: PeerId | undefined): Promise<ConnectedDestination> {
     let exclude: PeerId[] = avoid === undefined ? [] : [avoid];
-    for (let attempt = 1; attempt <= MAX_DISCOVERY_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt <= this.#discoveryAttempts; attempt++) {
       if (attempt > 1) await this.#sleep(DISCOVERY_RETRY_INTERVAL_MS);
       const candidates = await this.#findCandidates(exclude, attempt);
       if (candidates === undefined) continue;
@@ -390,7 +402,7 @@ class Run {
       `No exit matching the filters of port ${this.#port} (${
         describeFilters(this.#server.filters)
       }) ` +
-        `could be reached after ${MAX_DISCOVERY_ATTEMPTS} attempts. Check that the hub is ` +
+        `could be reached after ${this.#discoveryAttempts} attempts. Check that the hub is ` +
         `reachable and has exits registered, or relax the filters.`,
     );
   }
@@ -412,7 +424,7 @@ class Run {
       // A failed query is retried on the next attempt; only an abort ends the run.
       this.abortIfRequested();
       // Said on every attempt (the log sink counts repeats); the last one is followed by the give-up.
-      const next = attempt < MAX_DISCOVERY_ATTEMPTS
+      const next = attempt < this.#discoveryAttempts
         ? ` Asking again in ${DISCOVERY_RETRY_INTERVAL_MS / 1000} s.`
         : "";
       this.#deps.events.emit({

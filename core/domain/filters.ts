@@ -105,6 +105,25 @@ export function createFilterMatcher(filters: ServerFilters): FilterMatcher {
   };
 }
 
+/**
+ * Like {@link createFilterMatcher}, but only says yes or no, stopping at the
+ * first failing filter: the hub judges every candidate of every `FindNodes`
+ * and needs no reasons.
+ *
+ * @example
+ * ```ts
+ * const passes = createFilterPredicate({ ...NO_FILTERS, country: "NL" });
+ * passes({ country: "NL", bandwidthBps: 1e9, proxy: false, mobile: false, hosting: false }); // true
+ * ```
+ *
+ * @throws {FilterError} when the filters cannot be used.
+ */
+export function createFilterPredicate(filters: ServerFilters): (attrs: ExitAttributes) => boolean {
+  createFilterMatcher(filters);
+  const checks = compileChecks(filters);
+  return (attrs) => checks.every((check) => check(attrs) === undefined);
+}
+
 function compileChecks(filters: ServerFilters): Check[] {
   const checks: Check[] = [];
   if (filters.minBandwidthBps > 0) checks.push(bandwidthCheck(filters.minBandwidthBps));

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ServerFilters } from "./attributes.ts";
+import type { ExitSelection } from "./server.ts";
 
 /** Bump when the meaning or layout of a field changes, so old pools are dropped. */
 const FINGERPRINT_VERSION = "v1";
@@ -37,6 +38,20 @@ export function serverFingerprint(port: number, filters: ServerFilters): string 
     ["hosting", filters.hosting],
   ];
   return [FINGERPRINT_VERSION, ...fields.map(([key, value]) => field(key, value))].join("|");
+}
+
+/**
+ * The key of a per-session {@link ExitSelection}: the filters' fingerprint (port 0) and the session
+ * id, escaped like a filter value, so distinct selections never share a key.
+ *
+ * @example
+ * ```ts
+ * selectionKey({ filters: { ...NO_FILTERS, country: "DE" }, session: "abc" });
+ * // "v1|port=0|country=DE|…|hosting=allow|session=abc"
+ * ```
+ */
+export function selectionKey(selection: ExitSelection): string {
+  return `${serverFingerprint(0, selection.filters)}|${field("session", selection.session)}`;
 }
 
 function field(key: string, value: string | number | undefined): string {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type FlagPolicy, NO_FILTERS, type ServerFilters } from "./attributes.ts";
-import { serverFingerprint } from "./fingerprint.ts";
+import { selectionKey, serverFingerprint } from "./fingerprint.ts";
 
 const FULL: ServerFilters = {
   country: "NL",
@@ -212,3 +212,34 @@ function fieldsAsText(f: ServerFilters): Record<string, string> {
     FIELD_KEYS.filter(([key]) => f[key] !== undefined).map(([key, name]) => [name, String(f[key])]),
   );
 }
+
+Deno.test("selectionKey: distinct selections never share a key, equal ones always do", () => {
+  const policy = fc.constantFrom<FlagPolicy>("allow", "deny", "require");
+  const filters = fc.record({
+    country: fc.option(fc.string(), { nil: undefined }),
+    city: fc.option(fc.string(), { nil: undefined }),
+    minBandwidthBps: fc.nat(),
+    proxy: policy,
+    mobile: policy,
+    hosting: policy,
+  });
+  const selection = fc.record({
+    filters,
+    session: fc.option(fc.string(), { nil: undefined }),
+  });
+  fc.assert(
+    fc.property(selection, selection, (a, b) => {
+      const same = JSON.stringify(a) === JSON.stringify(b);
+      assert.equal(selectionKey(a) === selectionKey(b), same);
+    }),
+  );
+  assert.equal(
+    selectionKey({ filters: { ...NO_FILTERS, country: "DE" }, session: "a|b" }),
+    "v1|port=0|country=DE|city|isp|asn|min_bandwidth_bps=0|proxy=allow|mobile=allow|" +
+      "hosting=allow|session=a%7Cb",
+  );
+  assert.notEqual(
+    selectionKey({ filters: NO_FILTERS }),
+    selectionKey({ filters: NO_FILTERS, session: "" }),
+  );
+});

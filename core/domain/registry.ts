@@ -22,13 +22,13 @@
  */
 import { multiaddr } from "@multiformats/multiaddr";
 import { P2proxyError } from "../errors.ts";
-import { isRelayedAddress, type Multiaddr, type PeerId } from "../ids.ts";
-import type { ExitRegistration } from "../ports/registry_store.ts";
+import { isRelayedAddress, type Multiaddr, type PeerId, peerIdOfAddress } from "../ids.ts";
+import type { ExitRegistration, RegistryQuery, RelaySlot } from "../ports/registry_store.ts";
 import type { ExitAttributes, ServerFilters } from "./attributes.ts";
 import { MAX_BANDWIDTH_BPS } from "./bandwidth.ts";
 import { synthesizeCircuit, withPeerId } from "./circuit.ts";
 import { normalizeCountry } from "./country.ts";
-import { createFilterMatcher } from "./filters.ts";
+import { createFilterPredicate } from "./filters.ts";
 
 /** Longest city, region or ISP an exit may register; real names are far shorter. */
 export const MAX_ATTRIBUTE_CHARS = 128;
@@ -59,6 +59,12 @@ export const MAX_PEER_ID_CHARS = 128;
  * lengthens the proxy's dial race.
  */
 export const MAX_RELAY_ROUTES = 4;
+
+/**
+ * Most hubs whose relay slots one record remembers: an exit bootstraps to a
+ * handful of hubs; more only lengthens the proxy's dial race.
+ */
+export const MAX_RELAY_HUBS = 8;
 
 /** Longest value quoted whole in a problem. */
 const MAX_QUOTED_CHARS = 64;
@@ -106,6 +112,11 @@ export interface RegistrationContext {
   readonly hubAddresses: readonly Multiaddr[];
   /** This hub holds a relay reservation of the registrant. */
   readonly holdsReservation: boolean;
+  /**
+   * This hub's peer id, under which its relay slot is recorded; default: the
+   * peer id the first of `hubAddresses` ends in.
+   */
+  readonly hub?: PeerId;
 }
 
 /**
@@ -124,19 +135,57 @@ export function acceptRegistration(
   if (problems.length > 0) {
     throw new RegistryError("invalid-argument", "The registration", problems);
   }
-  const relayRoutes = request.relayed || context.holdsReservation
+  const ownRoutes = request.relayed || context.holdsReservation
     ? circuitsThrough(context.hubAddresses, context.registrant)
     : [];
+  const relaySlots = mergeRelaySlots(context, ownRoutes);
   return {
     peerId: context.registrant,
     attributes,
     addresses,
     relayed: request.relayed,
-    relayRoutes,
+    relayRoutes: relayRoutesOf(relaySlots),
     registeredAt: context.previous?.registeredAt ?? context.now,
     lastSeenAt: context.now,
     expiresAt: expiryOf(context.now, context.heartbeatIntervalMs, context.missedHeartbeats),
+    ...(relaySlots.length > 0 ? { relaySlots } : {}),
   };
+}
+
+/**
+ * The relay slots after this hub accepted a registration: this hub's slot
+ * replaced by `ownRoutes` (dropped when empty: the exit no longer listens
+ * through it), other hubs' slots kept while they are younger than an expired
+ * record (`missedHeartbeats` × heartbeat): a hub the exit stopped registering
+ * with (it went down) falls out on its own. Freshest first, at most
+ * {@link MAX_RELAY_HUBS}.
+ */
+export function mergeRelaySlots(
+  context: RegistrationContext,
+  ownRoutes: readonly Multiaddr[],
+): RelaySlot[] {
+  const hub = context.hub ?? hubIdOf(context.hubAddresses);
+  const others = (context.previous?.relaySlots ?? []).filter((slot) =>
+    slot.hub !== hub &&
+    expiryOf(slot.seenAt, context.heartbeatIntervalMs, context.missedHeartbeats) > context.now
+  );
+  const own: RelaySlot[] = hub !== undefined && ownRoutes.length > 0
+    ? [{ hub, routes: [...ownRoutes], seenAt: context.now }]
+    : [];
+  return [...own, ...others]
+    .sort((a, b) => b.seenAt - a.seenAt)
+    .slice(0, MAX_RELAY_HUBS)
+    .map((slot) => ({ hub: slot.hub, routes: [...slot.routes], seenAt: slot.seenAt }));
+}
+
+/** Every circuit of the slots, in slot order, without duplicates. */
+function relayRoutesOf(slots: readonly RelaySlot[]): Multiaddr[] {
+  return [...new Set(slots.flatMap((slot) => slot.routes))];
+}
+
+function hubIdOf(hubAddresses: readonly Multiaddr[]): PeerId | undefined {
+  const first = hubAddresses[0];
+  return first === undefined ? undefined : peerIdOfAddress(first);
 }
 
 /** When an exit seen at `now` is forgotten: after `missedHeartbeats` whole heartbeats. */
@@ -410,38 +459,64 @@ export function selectExits(
   query: FindNodesSelection,
   context: SelectionContext,
 ): SelectedExit[] {
-  const matches = createFilterMatcher(query.filters);
+  const passes = createFilterPredicate(query.filters);
   const excluded = new Set<string>(query.exclude);
   const limit = findNodesLimit(query.limit, context.findNodesMax);
-  const candidates: SelectedExit[] = [];
+  // Sort keys are read once per candidate and routes built only for the chosen: a busy hub
+  // judges hundreds of candidates per query (docs/hub-behaviour.md#answer-order).
+  const candidates: Candidate[] = [];
   for (const registration of registrations) {
     if (isExpired(registration, context.now) || excluded.has(registration.peerId)) continue;
-    if (!matches(registration.attributes).matches) continue;
-    const routes = routesOf(registration, context.hubCircuits(registration.peerId));
-    if (routes.length > 0) candidates.push({ registration, routes });
+    if (!passes(registration.attributes)) continue;
+    const hubCircuits = context.hubCircuits(registration.peerId);
+    // Registered addresses are direct by the registration rule; circuits are the other routes.
+    const direct = registration.addresses.length > 0;
+    if (!direct && hubCircuits.length === 0 && registration.relayRoutes.length === 0) continue;
+    candidates.push({
+      registration,
+      hubCircuits,
+      direct,
+      lastReturned: context.rotation.lastReturned(registration.peerId),
+    });
   }
-  const chosen = candidates
-    .sort((a, b) => compareCandidates(a, b, context.rotation))
-    .slice(0, limit);
+  const chosen = candidates.sort(compareCandidates).slice(0, limit).map((candidate) => ({
+    registration: candidate.registration,
+    routes: routesOf(candidate.registration, candidate.hubCircuits),
+  }));
   context.rotation.markReturned(chosen.map((exit) => exit.registration.peerId));
   return chosen;
 }
 
-function compareCandidates(a: SelectedExit, b: SelectedExit, rotation: ExitRotation): number {
-  const directFirst = Number(!hasDirectRoute(a)) - Number(!hasDirectRoute(b));
-  if (directFirst !== 0) return directFirst;
-  const leastRecent = rotation.lastReturned(a.registration.peerId) -
-    rotation.lastReturned(b.registration.peerId);
-  if (leastRecent !== 0) return leastRecent;
-  return a.registration.peerId < b.registration.peerId
-    ? -1
-    : a.registration.peerId > b.registration.peerId
-    ? 1
-    : 0;
+/**
+ * What a store may narrow a `FindNodes` by: the filters' country and ASN
+ * (exact values the record must have); every record matching the filters has
+ * them.
+ */
+export function registryQueryOf(filters: ServerFilters): RegistryQuery {
+  return {
+    ...(filters.country === undefined ? {} : {
+      country: normalizeCountry(filters.country) ?? filters.country.trim().toUpperCase(),
+    }),
+    ...(filters.asn === undefined ? {} : { asn: filters.asn }),
+  };
 }
 
-function hasDirectRoute(exit: SelectedExit): boolean {
-  return exit.routes.some((route) => !isRelayedAddress(route));
+/** A matching exit with its sort keys. */
+interface Candidate {
+  readonly registration: ExitRegistration;
+  readonly hubCircuits: readonly Multiaddr[];
+  readonly direct: boolean;
+  readonly lastReturned: number;
+}
+
+function compareCandidates(a: Candidate, b: Candidate): number {
+  const directFirst = Number(!a.direct) - Number(!b.direct);
+  if (directFirst !== 0) return directFirst;
+  const leastRecent = a.lastReturned - b.lastReturned;
+  if (leastRecent !== 0) return leastRecent;
+  const peerA = a.registration.peerId;
+  const peerB = b.registration.peerId;
+  return peerA < peerB ? -1 : peerA > peerB ? 1 : 0;
 }
 
 /**

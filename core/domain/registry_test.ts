@@ -15,10 +15,12 @@ import {
   findNodesLimit,
   isExpired,
   MAX_REGISTERED_ADDRESSES,
+  MAX_RELAY_HUBS,
   peerListProblems,
   type RegistrationContext,
   type RegistrationRequest,
   RegistryError,
+  registryQueryOf,
   routesOf,
   selectExits,
   type SelectionContext,
@@ -223,6 +225,64 @@ Deno.test("acceptRegistration", async (t) => {
     },
   );
 
+  await t.step(
+    "records which hubs' relays hold the exit, keeping another hub's slot until it is stale",
+    () => {
+      const hubA = aRelayPeerId(1);
+      const hubB = aRelayPeerId(2);
+      const addressA = aRelayAddress(hubA);
+      const addressB = aRelayAddress(hubB);
+      const viaA = `${addressA}/p2p-circuit/p2p/${exit}`;
+      const viaB = `${addressB}/p2p-circuit/p2p/${exit}`;
+      const relayOnly = request({ relayed: true, addresses: [] });
+      const atA = acceptRegistration(relayOnly, context(exit, { hubAddresses: [addressA] }));
+      assert.deepEqual(atA.relaySlots, [{ hub: hubA, routes: [viaA], seenAt: NOW }]);
+      // Hub B, sharing the registry, keeps A's slot: its own circuits come first (freshest).
+      const atB = acceptRegistration(
+        relayOnly,
+        context(exit, { now: NOW + 1_000, hubAddresses: [addressB], previous: atA }),
+      );
+      assert.deepEqual(atB.relayRoutes, [viaB, viaA]);
+      assert.deepEqual(atB.relaySlots?.map((slot) => slot.hub), [hubB, hubA]);
+      // A went down: B keeps renewing, and A's slot falls out once as old as an expired record.
+      const stillFresh = acceptRegistration(
+        relayOnly,
+        context(exit, { now: NOW + 3 * HEARTBEAT_MS - 1, hubAddresses: [addressB], previous: atB }),
+      );
+      assert.deepEqual(stillFresh.relayRoutes, [viaB, viaA]);
+      const stale = acceptRegistration(
+        relayOnly,
+        context(exit, { now: NOW + 3 * HEARTBEAT_MS, hubAddresses: [addressB], previous: atB }),
+      );
+      assert.deepEqual(stale.relayRoutes, [viaB]);
+      // The exit stopped listening through A: A's own next registration drops A's slot.
+      const directAtA = acceptRegistration(
+        request(),
+        context(exit, { now: NOW + 2_000, hubAddresses: [addressA], previous: atB }),
+      );
+      assert.deepEqual(directAtA.relayRoutes, [viaB]);
+      // The hub's id may be given explicitly (the directory server passes its own).
+      const named = acceptRegistration(relayOnly, context(exit, { hub: hubB }));
+      assert.equal(named.relaySlots?.[0]?.hub, hubB);
+    },
+  );
+
+  await t.step("remembers at most MAX_RELAY_HUBS hubs' slots, the freshest", () => {
+    let record: ExitRegistration | undefined;
+    for (let hub = 0; hub < MAX_RELAY_HUBS + 3; hub++) {
+      record = acceptRegistration(
+        request({ relayed: true }),
+        context(exit, {
+          now: NOW + hub,
+          hubAddresses: [aRelayAddress(aRelayPeerId(hub))],
+          ...(record ? { previous: record } : {}),
+        }),
+      );
+    }
+    assert.equal(record?.relaySlots?.length, MAX_RELAY_HUBS);
+    assert.equal(record?.relaySlots?.[0]?.hub, aRelayPeerId(MAX_RELAY_HUBS + 2));
+  });
+
   await t.step("never registers anyone but the registrant (property)", () => {
     fc.assert(
       fc.property(
@@ -417,4 +477,13 @@ Deno.test("peerListProblems bounds the count and the length of ids", () => {
   assert.deepEqual(peerListProblems("peer_ids", [aPeerId(1)], 100), []);
   assert.equal(peerListProblems("peer_ids", Array(101).fill(aPeerId(1)), 100).length, 1);
   assert.equal(peerListProblems("exclude", ["x".repeat(200)], 100).length, 1);
+});
+
+Deno.test("registryQueryOf narrows by the filters' country (as alpha-2) and ASN only", () => {
+  assert.deepEqual(registryQueryOf(NO_FILTERS), {});
+  assert.deepEqual(registryQueryOf({ ...NO_FILTERS, country: "nl", asn: 1136, isp: "KPN" }), {
+    country: "NL",
+    asn: 1136,
+  });
+  assert.deepEqual(registryQueryOf({ ...NO_FILTERS, country: "Netherlands" }), { country: "NL" });
 });

@@ -35,3 +35,19 @@ export interface ExitSelectionSettings {
   /** Maximum size of the sticky pool, and per-peer concurrent stream opens. */
   readonly poolMaxTotal: number;
 }
+
+/**
+ * Exit selection given with a session instead of by the port it came in on: the client
+ * library's per-call filters, or a username's `-country-de-session-abc`. Sessions asking for the
+ * same selection share one exit while it lives (docs/client.md#sessions).
+ */
+export interface ExitSelection {
+  /** What the exit must match. */
+  readonly filters: ServerFilters;
+  /**
+   * A session id: every session with this id (and these filters) leaves through the same exit
+   * while the id is in use; different ids may land on different exits. Absent: the filter set's
+   * shared exit.
+   */
+  readonly session?: string;
+}

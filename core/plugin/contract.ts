@@ -32,6 +32,7 @@ import type { Authenticator } from "../ports/authenticator.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Dialer } from "../ports/dialer.ts";
 import type { EventSink } from "../ports/event_sink.ts";
+import type { GeoIp } from "../ports/geoip.ts";
 import type { HttpRoutes } from "../ports/http_routes.ts";
 import type { Identity } from "../ports/identity.ts";
 import type { InboundProtocol } from "../ports/inbound.ts";
@@ -94,6 +95,8 @@ export interface Capabilities {
   "inbound": InboundProtocol;
   /** The live terminal UI of a role (it is an event sink too). */
   "operator-console": OperatorConsole;
+  /** Locates an exit's observed address (the hub verifies declared locations with it). */
+  "geoip": GeoIp;
 }
 
 /** A capability name. */
@@ -166,6 +169,15 @@ export interface PluginDefinition<
    * authenticator supplies, when auth is on).
    */
   readonly wants?: readonly CapabilityName[];
+  /**
+   * Capabilities this plugin provides by wrapping another plugin's provider of the same one
+   * (the QUIC network wraps the libp2p network: libp2p stays the control plane, streams move to
+   * QUIC). The host also chooses the other provider, creates it first, and `ctx.get` hands this
+   * plugin that provider's port; the role and every other plugin get this plugin's. A loaded
+   * wrapper is chosen over what it wraps unless the config's `providers` says otherwise. Each
+   * must also be in `provides`.
+   */
+  readonly wraps?: readonly CapabilityName[];
   /**
    * Typed options with defaults, strict (unknown keys refused). Parsing `{}`
    * must succeed, unless an option has no sensible default (a service URL):
@@ -260,6 +272,18 @@ export function definitionProblems(definition: PluginDefinition): string[] {
   }
   if (definition.wants !== undefined && !Array.isArray(definition.wants)) {
     problems.push("wants must be a list of capabilities");
+  }
+  if (definition.wraps !== undefined) {
+    if (!Array.isArray(definition.wraps)) problems.push("wraps must be a list of capabilities");
+    else {
+      const provided = new Set<string>(
+        Array.isArray(definition.provides) ? definition.provides : [],
+      );
+      const stray = definition.wraps.filter((capability) => !provided.has(capability));
+      if (stray.length > 0) {
+        problems.push(`wraps names capabilities it does not provide (${stray.join(", ")})`);
+      }
+    }
   }
   if (definition.configure !== undefined && typeof definition.configure !== "function") {
     problems.push("configure must be a function");

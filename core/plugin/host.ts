@@ -67,6 +67,11 @@ export interface CompositionPlan {
   readonly providers: ReadonlyMap<CapabilityName, string>;
   /** Capabilities the caller supplies (see {@link CompositionRequest.given}). */
   readonly given: ReadonlySet<CapabilityName>;
+  /**
+   * For each chosen plugin that wraps capabilities (`wraps`): capability → the plugin whose port
+   * it wraps.
+   */
+  readonly wrapped: ReadonlyMap<string, ReadonlyMap<CapabilityName, string>>;
 }
 
 /**
@@ -83,21 +88,33 @@ export interface CompositionPlan {
  */
 export function planComposition(request: CompositionRequest): CompositionPlan {
   const byName = indexByName(request.plugins);
-  const choices = { ...request.defaults, ...request.choices };
+  const choices = { ...request.defaults, ...wrapperChoices(request.plugins), ...request.choices };
   checkChoices(choices, byName, request.choices ?? {});
   checkOptionsTargets(request.options ?? {}, byName);
   const given = new Set<CapabilityName>(request.given ?? []);
 
   const providers = new Map<CapabilityName, string>();
   const chosen: PluginDefinition[] = [];
+  const wrapped = new Map<string, Map<CapabilityName, string>>();
 
   const choose = (plugin: PluginDefinition) => {
     if (chosen.includes(plugin)) return;
     chosen.push(plugin);
     for (const capability of plugin.provides) {
+      const choice = choices[capability];
       if (!providers.has(capability) && !given.has(capability)) {
-        providers.set(capability, plugin.name);
+        // A plugin chosen for one capability does not take another that names someone else.
+        if (choice === undefined || choice === plugin.name || !byName.has(choice)) {
+          providers.set(capability, plugin.name);
+        }
       }
+    }
+    for (const capability of plugin.wraps ?? []) {
+      const inner = wrappedProvider(capability, plugin, request.plugins);
+      const map = wrapped.get(plugin.name) ?? new Map<CapabilityName, string>();
+      map.set(capability, inner.name);
+      wrapped.set(plugin.name, map);
+      choose(inner);
     }
     for (const capability of plugin.requires ?? []) resolve(capability, plugin.name, true);
   };
@@ -122,12 +139,53 @@ export function planComposition(request: CompositionRequest): CompositionPlan {
   for (const capability of request.needs) resolve(capability, undefined, true);
   for (const capability of request.wants ?? []) resolve(capability, undefined, false);
 
-  const order = orderByDependencies(chosen, providers, byName);
+  const order = orderByDependencies(chosen, providers, byName, wrapped);
   const entries = order.map((plugin) => ({
     plugin,
     options: parseOptions(plugin, mergedOptions(plugin, request)),
   }));
-  return { entries, providers, given };
+  return { entries, providers, given, wrapped };
+}
+
+/** Each capability exactly one loaded plugin wraps → that plugin: a wrapper wins by default. */
+function wrapperChoices(plugins: readonly PluginDefinition[]): Record<string, string> {
+  const byCapability = new Map<string, string[]>();
+  for (const plugin of plugins) {
+    if (!Array.isArray(plugin?.wraps)) continue;
+    for (const capability of plugin.wraps) {
+      byCapability.set(capability, [...(byCapability.get(capability) ?? []), plugin.name]);
+    }
+  }
+  return Object.fromEntries(
+    [...byCapability].filter(([, names]) => names.length === 1).map(([c, names]) => [c, names[0]!]),
+  );
+}
+
+/** The one other provider of `capability` that `wrapper` wraps. */
+function wrappedProvider(
+  capability: CapabilityName,
+  wrapper: PluginDefinition,
+  plugins: readonly PluginDefinition[],
+): PluginDefinition {
+  const candidates = providersOf(capability, plugins).filter((plugin) =>
+    plugin !== wrapper && !(plugin.wraps ?? []).includes(capability)
+  );
+  if (candidates.length === 1) return candidates[0]!;
+  if (candidates.length === 0) {
+    throw new PluginError(
+      "missing-capability",
+      `Plugin "${wrapper.name}" wraps "${capability}", but no other loaded plugin provides it. ` +
+        `Add one that does (e.g. @p2proxy/network-libp2p) to p2proxy.plugins in deno.json.`,
+      wrapper.name,
+    );
+  }
+  throw new PluginError(
+    "ambiguous-provider",
+    `Plugin "${wrapper.name}" wraps "${capability}", and ${
+      candidates.map((p) => `"${p.name}"`).join(" and ")
+    } all provide it. Load only one of them.`,
+    wrapper.name,
+  );
 }
 
 /** The plugins of `plugins` that provide `capability`, in list order. */
@@ -144,16 +202,24 @@ function dependenciesOf(
   chosen: readonly PluginDefinition[],
   providers: ReadonlyMap<CapabilityName, string>,
   byName: ReadonlyMap<string, PluginDefinition>,
+  wrapped: ReadonlyMap<string, ReadonlyMap<CapabilityName, string>>,
 ): PluginDefinition[] {
   const capabilities = [...(plugin.requires ?? []), ...(plugin.wants ?? [])];
-  return capabilities.flatMap((capability) => {
-    if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
-      return providersOf(capability, chosen).filter((p) => p !== plugin);
-    }
-    const name = providers.get(capability);
-    const provider = name === undefined ? undefined : byName.get(name);
-    return provider && provider !== plugin && chosen.includes(provider) ? [provider] : [];
+  const inner = [...(wrapped.get(plugin.name)?.values() ?? [])].flatMap((name) => {
+    const provider = byName.get(name);
+    return provider ? [provider] : [];
   });
+  return [
+    ...inner,
+    ...capabilities.flatMap((capability) => {
+      if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
+        return providersOf(capability, chosen).filter((p) => p !== plugin);
+      }
+      const name = providers.get(capability);
+      const provider = name === undefined ? undefined : byName.get(name);
+      return provider && provider !== plugin && chosen.includes(provider) ? [provider] : [];
+    }),
+  ];
 }
 
 /** The chosen plugins, each after its dependencies (first-chosen first); refuses a cycle. */
@@ -161,6 +227,7 @@ function orderByDependencies(
   chosen: readonly PluginDefinition[],
   providers: ReadonlyMap<CapabilityName, string>,
   byName: ReadonlyMap<string, PluginDefinition>,
+  wrapped: ReadonlyMap<string, ReadonlyMap<CapabilityName, string>>,
 ): PluginDefinition[] {
   const order: PluginDefinition[] = [];
   const visiting: string[] = [];
@@ -176,7 +243,9 @@ function orderByDependencies(
       );
     }
     visiting.push(plugin.name);
-    for (const dependency of dependenciesOf(plugin, chosen, providers, byName)) visit(dependency);
+    for (const dependency of dependenciesOf(plugin, chosen, providers, byName, wrapped)) {
+      visit(dependency);
+    }
     visiting.pop();
     order.push(plugin);
   };
@@ -374,10 +443,16 @@ export class Composition {
       ports.set(capability, port);
     }
     const instances: { name: string; instance: PluginInstance }[] = [];
+    const created = new Map<string, PluginInstance>();
     for (const { plugin, options } of plan.entries) {
-      const required = new Set<string>(plugin.requires ?? []);
+      const required = new Set<string>([...(plugin.requires ?? []), ...(plugin.wraps ?? [])]);
+      const inner = plan.wrapped?.get(plugin.name);
       const wanted = new Set<string>(plugin.wants ?? []);
       const port = (capability: CapabilityName): unknown => {
+        const wrappedName = inner?.get(capability);
+        if (wrappedName !== undefined) {
+          return (created.get(wrappedName)?.provides as Record<string, unknown>)?.[capability];
+        }
         if (capability === "event-sink" && !plan.given.has(capability)) {
           return fanOut(...(multi.get(capability) as EventSink[] ?? []));
         }
@@ -417,6 +492,7 @@ export class Composition {
         );
       }
       instances.push({ name: plugin.name, instance });
+      created.set(plugin.name, instance);
       for (const [capability, port] of Object.entries(instance.provides)) {
         if (MULTI_PROVIDER_CAPABILITIES.has(capability)) {
           multi.set(capability, [...(multi.get(capability) ?? []), port]);

@@ -432,3 +432,52 @@ Deno.test("a service that fails to start stops what was started, and the error i
   assert.deepEqual(stopped, ["node", "clock"]);
   await assert.rejects(composition.startService("late", () => ({ stop() {} })), /stopping/);
 });
+
+Deno.test("a wrapper is chosen over what it wraps, gets the wrapped port, and is created after it", async () => {
+  const innerPort = { kind: "inner" };
+  const seen: unknown[] = [];
+  const inner = aPlugin({
+    name: "@t/inner",
+    provides: ["network", "dialer"],
+    create: () => ({ provides: { network: innerPort, dialer: innerPort } }),
+  });
+  const wrapper = aPlugin({
+    name: "@t/wrapper",
+    provides: ["network"],
+    wraps: ["network"],
+    create: (_o: unknown, ctx: PluginContext) => {
+      seen.push(ctx.get("network"));
+      return { provides: { network: { kind: "outer", inner: ctx.get("network") } } };
+    },
+  });
+  for (const plugins of [[wrapper, inner], [inner, wrapper]]) {
+    const plan = planComposition({ plugins, needs: ["dialer", "network"] });
+    assert.equal(plan.providers.get("network"), "@t/wrapper");
+    assert.equal(plan.providers.get("dialer"), "@t/inner");
+    assert.equal(plan.wrapped.get("@t/wrapper")?.get("network"), "@t/inner");
+    assert.deepEqual(plan.entries.map((e) => e.plugin.name), ["@t/inner", "@t/wrapper"]);
+    const composition = await Composition.create(plan, { stateDir: ".", role: "proxy" });
+    assert.deepEqual(composition.get("network"), { kind: "outer", inner: innerPort });
+    await composition.stop();
+  }
+  assert.deepEqual(seen, [innerPort, innerPort], "the wrapper got the inner port");
+  // The config may still choose the wrapped plugin itself: then the wrapper is not used.
+  const plain = planComposition({
+    plugins: [wrapper, inner],
+    needs: ["network"],
+    choices: { network: "@t/inner" },
+  });
+  assert.deepEqual(plain.entries.map((e) => e.plugin.name), ["@t/inner"]);
+});
+
+Deno.test("a wrapper with nothing to wrap is refused, and wraps must be provided", () => {
+  const wrapper = aPlugin({ name: "@t/wrapper", provides: ["network"], wraps: ["network"] });
+  const error = rejection(() => planComposition({ plugins: [wrapper], needs: ["network"] }));
+  assert.equal(error.code, "missing-capability");
+  assert.match(error.message, /wraps "network", but no other loaded plugin provides it/);
+  const stray = rejection(() =>
+    definePlugin({ ...aPlugin({ name: "@t/stray" }), wraps: ["network"] } as never)
+  );
+  assert.equal(stray.code, "invalid-definition");
+  assert.match(stray.message, /wraps names capabilities it does not provide \(network\)/);
+});

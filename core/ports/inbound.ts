@@ -25,6 +25,7 @@
  * @module
  */
 import type { ServerConfig } from "../config/proxy_config.ts";
+import type { ExitSelection } from "../domain/server.ts";
 import type { PeerId } from "../ids.ts";
 import type { EventSink } from "./event_sink.ts";
 import type { DuplexStream } from "./stream_opener.ts";
@@ -53,6 +54,17 @@ export interface SessionRequest {
   readonly sessionId: string;
   /** Aborted when the client goes away or the proxy stops. */
   readonly signal: AbortSignal;
+  /**
+   * The exit this session asks for itself (per-call filters, a session id), instead of the
+   * port's exit; the port (when it is a configured one) still sets the open timeout.
+   */
+  readonly selection?: ExitSelection;
+  /**
+   * The account the client authenticated as (the RFC 1929 / HTTP Basic user; with username
+   * routing, the account part of the name); undefined on a port without users. Limits and
+   * usage records are kept per account.
+   */
+  readonly account?: string;
 }
 
 /** Where a session failed: no exit in time, no stream to it, or the exit said no. */
@@ -83,6 +95,12 @@ export type SessionOutcome =
     readonly stage: SessionFailureStage;
     /** What went wrong, for the log. */
     readonly message: string;
+    /**
+     * Why, for a caller that branches on it: `auth` (no token, or the exit refused it),
+     * `timeout` (no stream or no answer in time), or the exit's own reason (its egress
+     * policy's, e.g. `denied-range`). Absent when nothing more is known.
+     */
+    readonly reason?: string;
     /** The exit, when one was reached. */
     readonly peerId?: PeerId;
   };

@@ -17,5 +17,6 @@ export * from "./peer_directory.ts";
 export * from "./registry_store.ts";
 export * from "./relay_server.ts";
 export * from "./resolver.ts";
+export * from "./geoip.ts";
 export * from "./sticky_store.ts";
 export * from "./stream_opener.ts";

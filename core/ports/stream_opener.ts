@@ -16,6 +16,12 @@ import type { PeerId } from "../ids.ts";
 export interface DuplexStream {
   /** The next chunk, or `null` at end of stream. Rejects when the stream was reset. */
   read(): Promise<Uint8Array | null>;
+  /**
+   * Optional: like `read`, but copies into `buffer` (as much as is there, up to its length) and
+   * resolves the byte count, or `null` at end of stream. A relay then reuses one buffer and
+   * sends what arrived in pieces with one socket write, instead of one per piece.
+   */
+  readInto?(buffer: Uint8Array): Promise<number | null>;
   /** Resolves once the chunk is accepted; awaiting it honours backpressure. */
   write(chunk: Uint8Array): Promise<void>;
   /** Half-close: no more writes from us, reading goes on. */
@@ -34,12 +40,24 @@ export interface OpenOptions {
   readonly maxConcurrent: number;
   /** Aborts the open (and the wait for a slot). */
   readonly signal?: AbortSignal;
+  /**
+   * The caller writes first and reads the peer's answer: the opener may resolve before the peer
+   * confirmed the protocol and send the negotiation with the first write (saving a round trip).
+   * A protocol the peer does not serve then fails the first `read` with `StreamError`
+   * `unsupported-protocol` instead of the open. Openers without a negotiation round trip ignore it.
+   */
+  readonly lazy?: boolean;
 }
 
 /** Opens streams. */
 export interface StreamOpener<S extends DuplexStream = DuplexStream> {
   /** Opens a stream of `options.protocol` to a peer, over an existing connection or a new one. */
   open(peer: PeerId, options: OpenOptions): Promise<S>;
+  /**
+   * The transport that carries streams to `peer` (`quic`, `libp2p`…), for the admin API;
+   * undefined before the first open, or from an opener with one transport only.
+   */
+  transportOf?(peer: PeerId): string | undefined;
 }
 
 /** Why a stream could not be opened. */

@@ -190,6 +190,8 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
       );
     },
   },
+  // The QUIC network plugin logs each choice of transport where it makes it.
+  "transport-selected": undefined,
   "ping": {
     level: "trace",
     line: (e) => line(e, "Ping {peerId}: {rttMs} ms.", { peerId: e.peerId, rttMs: e.rttMs }),

@@ -76,6 +76,13 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "socks_rejected_no_peer_total",
     "SOCKS clients turned away because no exit became available in time.",
   );
+  const fallbacks = new BoundedLabel();
+  const transportFallbacks = labelledCounter(
+    registry,
+    "transport_fallbacks_total",
+    "Exits whose sessions fell back from QUIC to libp2p streams, by reason.",
+    ["reason"],
+  );
   const countError = (stage: string) => sessionErrors.inc({ stage: stages.value(stage) });
 
   return {
@@ -106,5 +113,10 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
       observeMs(acquireDuration, event.durationMs);
     },
     "jit-discovery": () => jitDiscovery.inc(),
+    "transport-selected": (event) => {
+      if (event.transport === "libp2p") {
+        transportFallbacks.inc({ reason: fallbacks.value(event.reason ?? "unknown") });
+      }
+    },
   };
 };

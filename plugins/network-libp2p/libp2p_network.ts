@@ -5,12 +5,23 @@
  *
  * @module
  */
+// First: gives Deno's BroadcastChannel the `unref` mortice (the peer store's lock) calls.
+import "./broadcast_channel_unref.ts";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
+import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
+import { dcutr } from "@libp2p/dcutr";
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
-import type { Connection, Libp2p, PeerId as Libp2pPeerId, ServiceMap } from "@libp2p/interface";
+import type {
+  Connection,
+  Libp2p,
+  PeerId as Libp2pPeerId,
+  ServiceMap,
+  Stream,
+  StreamMuxer,
+} from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { type Ping, ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
@@ -46,7 +57,7 @@ import {
 } from "./constants.ts";
 import { libp2pListenError } from "./listen_failure.ts";
 import { Libp2pDuplexStream } from "./libp2p_stream.ts";
-import { OpenLimiter } from "./open_limiter.ts";
+import { OpenLimiter } from "../_shared/open_limiter.ts";
 import {
   isRelayListenAddress,
   RELAY_LISTEN_SERVICE_NAME,
@@ -82,6 +93,11 @@ export interface NetworkOptions {
   readonly dialTimeoutMs?: number;
   /** Run a circuit relay v2 server (the hub) with these limits; see `relay_server.ts`. */
   readonly relayServer?: RelayServerOptions;
+  /**
+   * DCUtR and AutoNAT: a relayed connection upgrades to a direct one when the
+   * two peers can reach each other (docs/proxy-behaviour.md#hole-punching). Default false.
+   */
+  readonly holePunching?: boolean;
 }
 
 type Services = ServiceMap & { ping: Ping };
@@ -157,6 +173,7 @@ export class Libp2pNetwork implements NetworkNode {
           ? { [RELAY_SERVICE_NAME]: relayServerService(options.relayServer) }
           : {}),
         ...(relayListen.length > 0 ? { [RELAY_LISTEN_SERVICE_NAME]: relayListenService() } : {}),
+        ...(options.holePunching ? holePunchingServices() : {}),
         ...(options.services ?? {}),
       } as never,
     };
@@ -265,15 +282,25 @@ export class Libp2pNetwork implements NetworkNode {
         maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
       };
       if (connection) {
+        const lazy = options.lazy ? await createUnnegotiatedStream(connection) : undefined;
+        if (lazy) {
+          lazy.protocol = options.protocol;
+          return new Libp2pDuplexStream(lazy, {
+            connectionOpen: () => connection.status === "open",
+            lazyProtocol: options.protocol,
+          });
+        }
         const stream = await connection.newStream(options.protocol, streamOptions);
-        return new Libp2pDuplexStream(stream, () => connection.status === "open");
+        return new Libp2pDuplexStream(stream, {
+          connectionOpen: () => connection.status === "open",
+        });
       }
       const stream = await this.#node.dialProtocol(
         toLibp2pPeerId(peer),
         options.protocol,
         streamOptions,
       );
-      return new Libp2pDuplexStream(stream, () => this.isConnected(peer));
+      return new Libp2pDuplexStream(stream, { connectionOpen: () => this.isConnected(peer) });
     } catch (error) {
       throw toStreamError(error, peer, options, deadline.aborted);
     } finally {
@@ -289,7 +316,7 @@ export class Libp2pNetwork implements NetworkNode {
     const limit = options.maxInboundStreams ?? MAX_STREAMS_PER_CONNECTION;
     await this.#node.handle(protocol, (stream, connection) => {
       handler(
-        new Libp2pDuplexStream(stream, () => connection.status === "open"),
+        new Libp2pDuplexStream(stream, { connectionOpen: () => connection.status === "open" }),
         infoOf(connection),
       );
     }, { maxInboundStreams: limit, maxOutboundStreams: limit, runOnLimitedConnection: true });
@@ -338,6 +365,38 @@ export class Libp2pNetwork implements NetworkNode {
       }
     }
   }
+}
+
+/**
+ * DCUtR: the peer that accepted a relayed connection dials the other one
+ * directly (or both dial at once after a synchronising round trip over the
+ * relay), and the relayed connection closes once a direct one is up; js-libp2p
+ * dials only public addresses for it. AutoNAT: peers dial back the addresses
+ * a node observes for itself, so it learns which are reachable and offers
+ * those for the upgrade.
+ */
+function holePunchingServices(): Record<string, unknown> {
+  return { dcutr: dcutr(), autoNAT: autoNAT() };
+}
+
+/** js-libp2p's Connection keeps its stream muxer in a field its types call private. */
+type MuxedConnection = { readonly muxer?: Partial<StreamMuxer> };
+
+/**
+ * A new stream on `connection` with no protocol negotiated yet, for lazy select
+ * (`lazy_select.ts`); undefined when this libp2p version does not expose the muxer, and the
+ * caller negotiates in full instead. `connection.newStream` would wait a round trip for the
+ * listener's answer (js-libp2p 3.3 has no lazy select of its own). What newStream checks
+ * besides: the outbound stream limit, which the muxer enforces too (MAX_STREAMS_PER_CONNECTION),
+ * and limited connections, which every p2proxy stream may use.
+ */
+async function createUnnegotiatedStream(connection: Connection): Promise<Stream | undefined> {
+  const muxer = (connection as unknown as MuxedConnection).muxer;
+  if (typeof muxer?.createStream !== "function") return undefined;
+  if (connection.status !== "open" || muxer.status !== "open") {
+    throw new Error(`The connection to ${connection.remotePeer} is ${connection.status}.`);
+  }
+  return await muxer.createStream();
 }
 
 function toLibp2pPeerId(peer: PeerId): Libp2pPeerId {

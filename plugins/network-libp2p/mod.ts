@@ -73,6 +73,11 @@ const options = z.strictObject({
   announce: z.array(z.string().min(1)).default([]),
   /** Open connections the node keeps. */
   max_connections: z.number().int().positive().default(MAX_CONNECTIONS),
+  /**
+   * DCUtR + AutoNAT: upgrade relayed connections to direct ones when both peers can. Off by
+   * default: see docs/proxy-behaviour.md#hole-punching for what works and what does not yet.
+   */
+  hole_punching: z.boolean().default(false),
   /** Run a circuit relay v2 server (the hub fills it from its `relay` config). */
   relay_server: z.strictObject({
     max_reservations: z.number().int().positive().default(DEFAULT_MAX_RESERVATIONS),
@@ -152,6 +157,7 @@ export const plugin = definePlugin({
       listen: o.listen,
       announce: o.announce,
       maxConnections: o.max_connections,
+      holePunching: o.hole_punching,
       ...(o.relay_server
         ? {
           relayServer: {

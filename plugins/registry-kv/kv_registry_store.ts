@@ -9,7 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import { describeError, P2proxyError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
 import type { ExitRegistration, RegistryStore } from "../../core/ports/registry_store.ts";
-import { parseRegistration } from "./record.ts";
+import { parseRegistration } from "../_shared/registry_record.ts";
 
 const logger = getLogger(["p2proxy", "registry-kv"]);
 

@@ -34,6 +34,8 @@ export class HandshakeError
 export interface HandshakeResult {
   readonly request: Socks5Request;
   readonly early: Uint8Array;
+  /** The RFC 1929 username the client authenticated with; undefined on a port without users. */
+  readonly account?: string;
 }
 
 /** Reads from a connection into a growing buffer so the codec can parse whole messages. */
@@ -91,6 +93,7 @@ export async function serverHandshake(
   users: readonly UserCredentials[],
 ): Promise<HandshakeResult> {
   const reader = new ByteReader(conn);
+  let account: string | undefined;
   try {
     const greeting = await reader.next(parseGreeting);
     const method = selectMethod(greeting.methods, users.length > 0);
@@ -114,13 +117,14 @@ export async function serverHandshake(
           `Wrong username or password for "${credentials.username}".`,
         );
       }
+      account = credentials.username;
     }
     const request = await reader.next(parseRequest);
     if (request.command !== "connect") {
       await writeAll(conn, encodeReply(SOCKS_REPLY.commandNotSupported));
       throw new HandshakeError("unsupported", `The ${request.command} command is not supported.`);
     }
-    return { request, early: reader.rest() };
+    return { request, early: reader.rest(), ...(account === undefined ? {} : { account }) };
   } catch (error) {
     if (error instanceof Socks5Error) {
       if (error.replyCode !== undefined) {

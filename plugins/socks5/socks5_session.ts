@@ -110,7 +110,7 @@ export async function serveSocks5(
   }
 
   // 2. Ask the router for a stream to an exit connected to the destination.
-  const { request, early } = handshake;
+  const { request, early, account } = handshake;
   const target = hostPort(request.host, request.port);
   const outcome = await router.open({
     port,
@@ -118,6 +118,7 @@ export async function serveSocks5(
     targetPort: request.port,
     sessionId,
     signal,
+    ...(account === undefined ? {} : { account }),
   });
 
   // 3. Reply: the failure as its SOCKS code, or success with the exit's bound address.

@@ -40,6 +40,9 @@ export interface MountedConsole {
  */
 export function mountConsole(store: ConsoleStore, maxFps: number): MountedConsole {
   const instance = render(h(ConsoleApp, { store }), {
+    // The console only starts on a terminal the operator asked it for; Ink would otherwise
+    // fall back to printing nothing but the last frame whenever a CI variable is set.
+    interactive: true,
     alternateScreen: true,
     incrementalRendering: true,
     exitOnCtrlC: false,

@@ -10,11 +10,15 @@
  *   relay uses), to show what the adapter itself costs.
  * The client sends the size as text and half-closes; the server answers
  * with that many bytes in 256 KiB writes that honour backpressure.
+ * - ECHO_PROTOCOL on libp2p's own stream API: sends back what it reads (the
+ *   latency baseline: what opening a bare stream and one round trip cost).
  *
  * `fetch <address>`: dials once, then for each stdin line `raw <bytes>` or
  * `adapter <bytes>` downloads that many bytes on a new stream and prints
  * `{"mode", "bytes", "seconds", "cpuSeconds"}` (its own CPU during the
- * transfer). `quit` ends it.
+ * transfer); `echo <count>` opens `count` streams one after the other, each
+ * with libp2p's own `newStream` (protocol negotiation included), sends one
+ * byte and waits for it, and prints `{"mode", "samplesMs"}`. `quit` ends it.
  *
  * @module
  */
@@ -33,6 +37,9 @@ export const RAW_PROTOCOL = "/p2proxy-bench/raw/1.0.0";
 /** Through the network plugin's DuplexStream adapter. */
 export const ADAPTER_PROTOCOL = "/p2proxy-bench/adapter/1.0.0";
 
+/** A new stream, one byte there and back: the floor of a CONNECT's latency. */
+export const ECHO_PROTOCOL = "/p2proxy-bench/echo/1.0.0";
+
 /** The server's write size (the relay reads 256 KiB from TCP too). */
 const WRITE_BYTES = 256 * 1024;
 
@@ -44,6 +51,7 @@ const OPEN_TIMEOUT_MS = 10_000;
 
 const CHUNK = patternBytes(WRITE_BYTES);
 const encoder = new TextEncoder();
+const ECHO_BYTE = Uint8Array.of(0x2a);
 const decoder = new TextDecoder();
 
 type RawStream = {
@@ -143,10 +151,27 @@ async function serveAdapter(stream: DuplexStream): Promise<void> {
   }
 }
 
+/** Sends back every chunk, then half-closes when the client did. */
+async function serveEcho(stream: RawStream): Promise<void> {
+  try {
+    for await (const chunk of rawChunks(stream)) await sendWithBackpressure(stream, chunk);
+    await stream.close();
+  } catch (error) {
+    stream.abort(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
 async function serve(): Promise<void> {
   const network = await newNetwork();
   await network.node.handle(RAW_PROTOCOL, (stream) => {
     serveRaw(stream as unknown as RawStream);
+  }, {
+    maxInboundStreams: MAX_BENCH_STREAMS,
+    maxOutboundStreams: MAX_BENCH_STREAMS,
+    runOnLimitedConnection: true,
+  });
+  await network.node.handle(ECHO_PROTOCOL, (stream) => {
+    serveEcho(stream as unknown as RawStream);
   }, {
     maxInboundStreams: MAX_BENCH_STREAMS,
     maxOutboundStreams: MAX_BENCH_STREAMS,
@@ -190,6 +215,28 @@ async function fetchRaw(network: Libp2pNetwork, server: PeerId, bytes: number): 
   return received;
 }
 
+/** Milliseconds of one new stream (negotiated as libp2p does) plus a 1-byte round trip. */
+async function openAndEcho(network: Libp2pNetwork, server: PeerId): Promise<number> {
+  const [connection] = network.node.getConnections();
+  if (!connection) throw new Error(`Not connected to ${server}.`);
+  const started = performance.now();
+  const stream = await connection.newStream(ECHO_PROTOCOL, {
+    signal: AbortSignal.timeout(OPEN_TIMEOUT_MS),
+    maxOutboundStreams: MAX_BENCH_STREAMS,
+  });
+  const echoed = new Promise<void>((resolve, reject) => {
+    stream.addEventListener("message", () => resolve(), { once: true });
+    stream.addEventListener("close", (event) => {
+      reject((event as { error?: Error }).error ?? new Error("The echo stream closed early."));
+    });
+  });
+  stream.send(ECHO_BYTE);
+  await echoed;
+  const tookMs = performance.now() - started;
+  await stream.close();
+  return tookMs;
+}
+
 async function fetchAdapter(
   network: Libp2pNetwork,
   server: PeerId,
@@ -227,6 +274,12 @@ async function fetch(address: string): Promise<void> {
         return;
       }
       const [mode, size] = line.split(" ");
+      if (mode === "echo") {
+        const samplesMs: number[] = [];
+        for (let i = 0; i < Number(size); i++) samplesMs.push(await openAndEcho(network, server));
+        console.log(JSON.stringify({ mode, samplesMs }));
+        continue;
+      }
       const bytes = Number(size);
       const cpuBefore = await cpuSeconds(Deno.pid, ticks);
       const started = performance.now();

@@ -115,6 +115,12 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     durationMs: 20_000,
   },
   "session-failed": { type: "session-failed", port: 1080, stage: "refused", replyCode: 5 },
+  "transport-selected": {
+    type: "transport-selected",
+    peerId: PEER,
+    transport: "libp2p",
+    reason: "unreachable",
+  },
   "ping": { type: "ping", peerId: PEER, rttMs: 3.2 },
   "ping-failed": { type: "ping-failed", peerId: PEER, strikes: 3 },
   "exit-session-start": {

@@ -28,6 +28,7 @@ Deno.test("RecordingSink passes the event sink compliance suite", async (t) => {
     "jit-discovery": true,
     "stream-opened": true,
     "stream-open-failed": true,
+    "transport-selected": true,
     "ping": true,
     "ping-failed": true,
     "exit-session-start": true,

@@ -283,6 +283,7 @@ export async function pluginManifestCompliance(
           }
           const declared: readonly string[] = [
             ...(fixture.plugin.requires ?? []),
+            ...(fixture.plugin.wraps ?? []),
             ...(fixture.plugin.wants ?? []),
           ];
           const undeclared = asked.filter((c) => !declared.includes(c));
@@ -320,7 +321,8 @@ export async function pluginManifestCompliance(
 async function createInstance(fixture: PluginManifestFixture) {
   const { plugin, requiredOptions, createOptions, stateDir, role } = fixture;
   const options = parseOrFail(plugin, createOptions ?? requiredOptions ?? {}, "the create options");
-  const requires = new Set<string>(plugin.requires ?? []);
+  // A wrapper gets the port it wraps as it gets what it requires.
+  const requires = new Set<string>([...(plugin.requires ?? []), ...(plugin.wraps ?? [])]);
   const ports = new Map<string, unknown>();
   for (const capability of requires) {
     const port = fixture.requires?.[capability as CapabilityName] ??

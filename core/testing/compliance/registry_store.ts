@@ -26,7 +26,7 @@ import fc from "fast-check";
 import { asMultiaddr, asPeerId, type Multiaddr, type PeerId } from "../../ids.ts";
 import type { ExitAttributes } from "../../domain/attributes.ts";
 import type { ExitRegistration, RegistryStore } from "../../ports/registry_store.ts";
-import { aDirectAddress, aPeerId, aRelayAddress } from "../builders.ts";
+import { aDirectAddress, aPeerId, aRelayAddress, aRelayPeerId } from "../builders.ts";
 import { type Awaitable, type Releasable, withFixture } from "./_harness.ts";
 
 /** What a registry factory hands the suite. Each call must give a store over fresh, empty storage. */
@@ -47,6 +47,11 @@ const CONCURRENT_PUTS = 50;
 /** Registrations in the large-registry step: a busy hub's worth. */
 const LARGE_REGISTRY_SIZE = 300;
 
+/** Registrations in the find step, spread over {@link FIND_COUNTRIES} and {@link FIND_ASNS}. */
+const FIND_REGISTRY_SIZE = 60;
+const FIND_COUNTRIES = ["NL", "DE", "US"] as const;
+const FIND_ASNS = [64_496, 64_497, 64_498, 64_499] as const;
+
 /** Property runs of the arbitrary round-trip. */
 const ROUND_TRIP_RUNS = 25;
 
@@ -58,7 +63,8 @@ const BASE_TIME_MS = 1_700_000_000_000;
  * list round-trip (examples and arbitrary records); put replaces; remove
  * forgets and says whether there was a record; expired records are kept
  * (expiry is the caller's decision); concurrent puts all land; a large
- * registry lists whole; records are copied both ways; a second handle over
+ * registry lists whole; records are copied both ways; `find` (when the store
+ * has it) returns every record of a country and an ASN; a second handle over
  * the same storage sees the first's writes (when `reopen` is given); `close`
  * may be called twice.
  */
@@ -67,9 +73,11 @@ export async function registryStoreCompliance(
   make: () => Awaitable<RegistryStoreFixture>,
 ): Promise<void> {
   let persists = false;
+  let finds = false;
   await t.step("is empty at first", () =>
     withFixture(make, async ({ store, reopen }) => {
       persists = reopen !== undefined;
+      finds = typeof store.find === "function";
       assert.deepStrictEqual(await store.list(), []);
       assert.equal(await store.get(aPeerId(1)), undefined);
       assert.equal(await store.remove(aPeerId(1)), false);
@@ -187,6 +195,64 @@ export async function registryStoreCompliance(
   );
 
   await t.step({
+    name: "find returns every record of the country and ASN asked for, as copies",
+    ignore: !finds,
+    fn: () =>
+      withFixture(make, async ({ store }) => {
+        assert.ok(store.find, "the store stopped offering find()");
+        const all = Array.from({ length: FIND_REGISTRY_SIZE }, (_, i) =>
+          sampleRegistration(i + 1, {
+            attributes: {
+              ...sampleRegistration(i + 1).attributes,
+              country: FIND_COUNTRIES[i % FIND_COUNTRIES.length],
+              asn: FIND_ASNS[i % FIND_ASNS.length],
+            },
+          }));
+        await Promise.all(all.map((registration) => store.put(registration)));
+        // One record moves to another country and ASN: it must be found under the new ones.
+        const moved = sampleRegistration(1, {
+          attributes: { ...all[0]!.attributes, country: "JP", asn: 7 },
+        });
+        await store.put(moved);
+        all[0] = moved;
+        await store.remove(all[1]!.peerId);
+        const current = all.filter((_, i) => i !== 1);
+        // Fresh copies: a store that kept the caller's objects must not pass by comparing them.
+        const untouched = byId(current.map((record) => structuredClone(record)));
+        const queries = [
+          {},
+          { country: "DE" },
+          { country: "JP" },
+          { asn: FIND_ASNS[0] },
+          { asn: 7 },
+          { country: "NL", asn: FIND_ASNS[1] },
+          { country: "FR" },
+        ];
+        for (const query of queries) {
+          const found = await store.find(query);
+          const foundById = byId(found);
+          assert.equal(foundById.size, found.length, `find(${JSON.stringify(query)}) repeats`);
+          for (const record of current) {
+            const wanted = (query.country === undefined ||
+              record.attributes.country === query.country) &&
+              (query.asn === undefined || record.attributes.asn === query.asn);
+            if (!wanted) continue;
+            assert.deepStrictEqual(
+              foundById.get(record.peerId),
+              record,
+              `find(${JSON.stringify(query)}) missed or altered ${record.peerId}`,
+            );
+          }
+          for (const record of found) {
+            assert.deepStrictEqual(record, await store.get(record.peerId), "not a current record");
+          }
+          for (const record of found) vandalise(record);
+        }
+        assert.deepStrictEqual(byId(await store.list()), untouched, "find leaked state");
+      }),
+  });
+
+  await t.step({
     name: "a second handle over the same storage sees the first one's writes",
     ignore: !persists,
     fn: () =>
@@ -270,13 +336,20 @@ export function registrationArbitrary(): FastCheckArbitrary<ExitRegistration> {
     attributes,
     hosts: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 16 }),
     relayed: fc.boolean(),
+    slotHubs: fc.array(fc.integer({ min: 0, max: 7 }), { maxLength: 3 }),
+    located: fc.option(fc.tuple(fc.boolean(), fc.constantFrom("NL", "DE")), { nil: undefined }),
     times: fc.tuple(
       fc.integer({ min: 0, max: 1e12 }),
       fc.integer({ min: 0, max: 1e12 }),
       fc.integer({ min: 0, max: 1e12 }),
     ),
-  }).map(({ n, attributes, hosts, relayed, times: [a, b, c] }) => {
+  }).map(({ n, attributes, hosts, relayed, slotHubs, located, times: [a, b, c] }) => {
     const peerId = aPeerId(n);
+    const relaySlots = slotHubs.map((hub) => ({
+      hub: aRelayPeerId(hub),
+      routes: [asMultiaddr(`${aRelayAddress(aRelayPeerId(hub))}/p2p-circuit/p2p/${peerId}`)],
+      seenAt: BASE_TIME_MS + a,
+    }));
     return {
       peerId,
       // fast-check builds records with a null prototype; a store returns plain objects.
@@ -287,6 +360,16 @@ export function registrationArbitrary(): FastCheckArbitrary<ExitRegistration> {
       registeredAt: BASE_TIME_MS + a,
       lastSeenAt: BASE_TIME_MS + a + b,
       expiresAt: BASE_TIME_MS + a + b + c,
+      ...(relaySlots.length > 0 ? { relaySlots } : {}),
+      ...(located === undefined ? {} : {
+        location: {
+          observedIp: `198.51.100.${n % 256}`,
+          verified: located[0],
+          replaced: located[0]
+            ? [{ field: "country" as const, declared: "FR", located: located[1] }]
+            : [],
+        },
+      }),
     };
   });
 }
@@ -303,5 +386,7 @@ function vandalise(record: ExitRegistration): void {
   (writable.attributes as { country?: string }).country = "XX";
   (writable.addresses as Multiaddr[]).push(asMultiaddr("/ip4/0.0.0.0/tcp/1"));
   (writable.relayRoutes as Multiaddr[]).push(asMultiaddr("/ip4/0.0.0.0/tcp/2"));
+  for (const slot of writable.relaySlots ?? []) (slot.routes as Multiaddr[]).length = 0;
+  if (writable.location) (writable.location.replaced as unknown[]).length = 0;
   writable.expiresAt = -1;
 }

@@ -1,13 +1,18 @@
 /**
  * Reading a registration back from storage written by any version: a shape
  * check, so that a bad entry is skipped instead of reaching the hub's
- * matcher.
+ * matcher. Shared by the Deno KV and Redis registries.
  *
  * @module
  */
 import { asMultiaddr, asPeerId } from "../../core/ids.ts";
 import type { ExitAttributes } from "../../core/domain/attributes.ts";
-import type { ExitRegistration } from "../../core/ports/registry_store.ts";
+import type { ExitRegistration, RelaySlot } from "../../core/ports/registry_store.ts";
+import {
+  LOCATED_FIELDS,
+  type LocationCheck,
+  type ReplacedValue,
+} from "../../core/domain/verified_location.ts";
 
 /** A parsed record, or why the value is not one. */
 export type ParsedRegistration =
@@ -32,6 +37,10 @@ export function parseRegistration(value: unknown): ParsedRegistration {
   for (const field of TIME_FIELDS) {
     if (!Number.isFinite(value[field])) return bad(`${field} is not a time`);
   }
+  const relaySlots = parseRelaySlots(value.relaySlots);
+  if (typeof relaySlots === "string") return bad(relaySlots);
+  const location = parseLocation(value.location);
+  if (typeof location === "string") return bad(location);
   return {
     ok: true,
     value: {
@@ -43,8 +52,55 @@ export function parseRegistration(value: unknown): ParsedRegistration {
       registeredAt: value.registeredAt as number,
       lastSeenAt: value.lastSeenAt as number,
       expiresAt: value.expiresAt as number,
+      ...(relaySlots ? { relaySlots } : {}),
+      ...(location ? { location } : {}),
     },
   };
+}
+
+/** Where the hub located the exit (absent without a geolocation database), or the problem. */
+function parseLocation(value: unknown): LocationCheck | undefined | string {
+  if (value === undefined) return undefined;
+  if (!isFields(value) || typeof value.observedIp !== "string") {
+    return "location has no observedIp";
+  }
+  if (typeof value.verified !== "boolean") return "location.verified is not a boolean";
+  if (!Array.isArray(value.replaced)) return "location.replaced is not a list";
+  const replaced: ReplacedValue[] = [];
+  for (const item of value.replaced) {
+    const scalar = (v: unknown) => typeof v === "string" || typeof v === "number";
+    if (
+      !isFields(item) || !(LOCATED_FIELDS as readonly unknown[]).includes(item.field) ||
+      !scalar(item.declared) || !scalar(item.located)
+    ) {
+      return "location.replaced holds an entry that is not a replaced value";
+    }
+    replaced.push({
+      field: item.field as ReplacedValue["field"],
+      declared: item.declared as string | number,
+      located: item.located as string | number,
+    });
+  }
+  return { observedIp: value.observedIp, verified: value.verified, replaced };
+}
+
+/** The relay slots of a record (absent in records of older versions), or the problem. */
+function parseRelaySlots(value: unknown): RelaySlot[] | undefined | string {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return "relaySlots is not a list";
+  const slots: RelaySlot[] = [];
+  for (const slot of value) {
+    if (!isFields(slot) || typeof slot.hub !== "string" || !isStringList(slot.routes)) {
+      return "relaySlots holds an entry without a hub and routes";
+    }
+    if (!Number.isFinite(slot.seenAt)) return "relaySlots holds an entry without seenAt";
+    slots.push({
+      hub: asPeerId(slot.hub),
+      routes: slot.routes.map(asMultiaddr),
+      seenAt: slot.seenAt as number,
+    });
+  }
+  return slots;
 }
 
 function parseAttributes(value: unknown): ExitAttributes | string {

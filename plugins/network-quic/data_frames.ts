@@ -1,0 +1,163 @@
+/**
+ * The framing of bytes on a QUIC stream (docs/wire-protocols.md#quic): each write is a 4-byte
+ * big-endian length and that many bytes; a zero length ends the stream cleanly.
+ *
+ * Why frame at all: Deno's QUIC cannot reset a stream — dropping or aborting a send stream
+ * finishes it, so the peer reads a plain end of stream. A proxy must not turn an exit's failed
+ * download into a clean-looking end, so the end is said explicitly, and a stream that stops
+ * without it was reset.
+ *
+ * Pure: the decoder takes chunks as they arrive and hands back the payload as views into them
+ * (no copies), which {@link DataFrameDecoder.next} yields one at a time.
+ *
+ * @example
+ * ```ts
+ * const decoder = new DataFrameDecoder();
+ * decoder.push(chunk);
+ * for (let item = decoder.next(); item !== undefined; item = decoder.next()) {
+ *   if (item === END) break; // clean end
+ *   deliver(item);
+ * }
+ * ```
+ *
+ * @module
+ */
+import { P2proxyError } from "../../core/errors.ts";
+import { MAX_DATA_FRAME_BYTES } from "./constants.ts";
+
+/** Bytes of a frame header. */
+export const HEADER_BYTES = 4;
+
+/** What a zero-length frame decodes to: the sender closed its side cleanly. */
+export const END: unique symbol = Symbol("end of stream");
+
+/** Why a byte sequence is not valid framing. */
+export type DataFrameErrorCode = "frame-too-large";
+
+/** Invalid framing: the stream is reset. */
+export class DataFrameError extends P2proxyError<DataFrameErrorCode> {}
+
+/** The header of a data frame of `length` bytes (0: the end marker). */
+export function frameHeader(length: number): Uint8Array {
+  const header = new Uint8Array(HEADER_BYTES);
+  new DataView(header.buffer).setUint32(0, length);
+  return header;
+}
+
+/** The end marker: a frame of length 0. */
+export const END_FRAME: Uint8Array = frameHeader(0);
+
+/**
+ * `payload` framed as one buffer (header + copy). For small writes, where a copy is cheaper
+ * than a second write.
+ */
+export function framed(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + payload.byteLength);
+  new DataView(out.buffer).setUint32(0, payload.byteLength);
+  out.set(payload, HEADER_BYTES);
+  return out;
+}
+
+/** Decodes data frames from chunks; payload comes out as views of the chunks pushed. */
+export class DataFrameDecoder {
+  readonly #maxFrameBytes: number;
+  /** Chunks not consumed yet, and how far into the first one we are. */
+  readonly #chunks: Uint8Array[] = [];
+  #offset = 0;
+  /** Payload bytes left in the current frame; 0 between frames. */
+  #remaining = 0;
+  #ended = false;
+
+  /** A decoder refusing frames over `maxFrameBytes` (default {@link MAX_DATA_FRAME_BYTES}). */
+  constructor(maxFrameBytes: number = MAX_DATA_FRAME_BYTES) {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** True once the end marker was decoded. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** True when the bytes pushed so far stop inside a frame or its header (a reset, if it ends). */
+  get midFrame(): boolean {
+    return this.#remaining > 0 || this.#buffered() > 0;
+  }
+
+  /** Adds a chunk as received. The decoder keeps a view of it until its bytes are handed out. */
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength > 0) this.#chunks.push(chunk);
+  }
+
+  /**
+   * The next piece of payload (a view), {@link END} once the end marker is read, or undefined
+   * when more bytes are needed. Bytes after the end marker are ignored.
+   *
+   * @throws {DataFrameError} `frame-too-large` for a declared length over the limit.
+   */
+  next(): Uint8Array | typeof END | undefined {
+    while (true) {
+      if (this.#ended) return END;
+      const first = this.#chunks[0];
+      if (first === undefined) return undefined;
+      if (this.#remaining > 0) {
+        const available = first.byteLength - this.#offset;
+        const take = Math.min(available, this.#remaining);
+        const piece = first.subarray(this.#offset, this.#offset + take);
+        this.#remaining -= take;
+        this.#advance(take);
+        return piece;
+      }
+      const length = this.#readHeader();
+      if (length === undefined) return undefined;
+      if (length === 0) {
+        this.#ended = true;
+        this.#chunks.length = 0;
+        this.#offset = 0;
+        return END;
+      }
+      if (length > this.#maxFrameBytes) {
+        throw new DataFrameError(
+          "frame-too-large",
+          `A data frame declares ${length} bytes; the limit is ${this.#maxFrameBytes}.`,
+        );
+      }
+      this.#remaining = length;
+    }
+  }
+
+  /** Bytes held and not handed out. */
+  #buffered(): number {
+    let total = -this.#offset;
+    for (const chunk of this.#chunks) total += chunk.byteLength;
+    return total;
+  }
+
+  /** Consumes a 4-byte header when all of it is here; undefined when it is not. */
+  #readHeader(): number | undefined {
+    const first = this.#chunks[0]!;
+    if (first.byteLength - this.#offset >= HEADER_BYTES) {
+      const view = new DataView(first.buffer, first.byteOffset + this.#offset, HEADER_BYTES);
+      const length = view.getUint32(0);
+      this.#advance(HEADER_BYTES);
+      return length;
+    }
+    if (this.#buffered() < HEADER_BYTES) return undefined;
+    // A header split across chunks: gather its bytes one by one.
+    let length = 0;
+    for (let i = 0; i < HEADER_BYTES; i++) {
+      const chunk = this.#chunks[0]!;
+      length = length * 256 + chunk[this.#offset]!;
+      this.#advance(1);
+    }
+    return length;
+  }
+
+  /** Moves past `count` bytes of the first chunk. */
+  #advance(count: number): void {
+    this.#offset += count;
+    if (this.#offset >= this.#chunks[0]!.byteLength) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+}

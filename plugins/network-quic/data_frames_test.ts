@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  DataFrameDecoder,
+  DataFrameError,
+  END,
+  END_FRAME,
+  framed,
+  frameHeader,
+} from "./data_frames.ts";
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+/** Everything the decoder hands out for `wire` pushed in pieces cut at `cuts`. */
+function decode(wire: Uint8Array, cuts: readonly number[], max?: number) {
+  const decoder = new DataFrameDecoder(max);
+  const payload: Uint8Array[] = [];
+  let ended = false;
+  const points = [...new Set(cuts.map((cut) => cut % (wire.byteLength + 1)))].sort((a, b) => a - b);
+  let start = 0;
+  for (const point of [...points, wire.byteLength]) {
+    decoder.push(wire.subarray(start, point));
+    start = point;
+    for (let item = decoder.next(); item !== undefined; item = decoder.next()) {
+      if (item === END) {
+        ended = true;
+        break;
+      }
+      payload.push(item.slice());
+    }
+    if (ended) break;
+  }
+  return { payload: concat(payload), ended, midFrame: decoder.midFrame };
+}
+
+Deno.test("frames round-trip however the bytes are cut, and the end marker ends them", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      (writes, cuts) => {
+        const wire = concat([...writes.map(framed), END_FRAME, new Uint8Array([9, 9, 9])]);
+        const { payload, ended } = decode(wire, cuts);
+        assert.deepEqual(payload, concat(writes));
+        assert.equal(ended, true, "the end marker must end the stream");
+      },
+    ),
+  );
+});
+
+Deno.test("a header written apart from its payload decodes the same", () => {
+  const payload = Uint8Array.from({ length: 70_000 }, (_, i) => i % 251);
+  const wire = concat([frameHeader(payload.byteLength), payload, END_FRAME]);
+  const { payload: out, ended } = decode(wire, [1, 2, 3, 4, 5, 65_536, 69_999]);
+  assert.deepEqual(out, payload);
+  assert.equal(ended, true);
+});
+
+Deno.test("bytes that stop inside a frame are mid-frame: the stream was reset, not ended", () => {
+  const wire = framed(new Uint8Array(10));
+  const cut = decode(wire.subarray(0, 7), []);
+  assert.equal(cut.ended, false);
+  assert.equal(cut.midFrame, true);
+  const headerOnly = decode(wire.subarray(0, 2), []);
+  assert.equal(headerOnly.midFrame, true);
+  const whole = decode(wire, []);
+  assert.equal(whole.ended, false, "no end marker: not a clean end");
+  assert.equal(whole.midFrame, false);
+});
+
+Deno.test("a declared length over the limit is refused with DataFrameError", () => {
+  const decoder = new DataFrameDecoder(1024);
+  decoder.push(frameHeader(1025));
+  assert.throws(
+    () => decoder.next(),
+    (error) => error instanceof DataFrameError && error.code === "frame-too-large",
+  );
+});
+
+Deno.test("arbitrary bytes decode or fail with DataFrameError, never anything else", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 200 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      (wire, cuts) => {
+        try {
+          decode(wire, cuts, 64);
+        } catch (error) {
+          assert.ok(error instanceof DataFrameError, `unexpected ${error}`);
+        }
+      },
+    ),
+  );
+});
