@@ -19,6 +19,8 @@
  * @module
  */
 import { constantTimeEqualText } from "../constant_time.ts";
+import type { ServerFilters } from "./attributes.ts";
+import type { ExitSelection } from "./server.ts";
 import { asksForRouting, parseUsername, type RoutingRequest } from "./username.ts";
 
 /** What a port's authentication depends on (a `ServerConfig` fits). */
@@ -50,7 +52,10 @@ export type ClientAuthFailure =
 export type ClientAuthOutcome =
   | {
     readonly ok: true;
-    /** The account the client authenticated as; undefined for an anonymous client. */
+    /**
+     * The account the client authenticated as; undefined for an anonymous client (no
+     * credentials, or a port without users).
+     */
     readonly account?: string;
     /** What the username asks of the router; undefined when it asks for nothing. */
     readonly routing?: RoutingRequest;
@@ -100,7 +105,13 @@ export function authenticateClient(
       message: `Wrong username or password for account ${JSON.stringify(account.slice(0, 64))}.`,
     };
   }
-  return { ok: true, account, ...(routing === undefined ? {} : { routing }) };
+  // Only a checked account is one (limits and usage are kept by it); a port without users
+  // still routes by the name, but the client is anonymous.
+  return {
+    ok: true,
+    ...(needsUser ? { account } : {}),
+    ...(routing === undefined ? {} : { routing }),
+  };
 }
 
 /** Compares with every user, without stopping at a match, so timing tells nothing. */
@@ -115,4 +126,33 @@ function matchesAUser(
       Number(constantTimeEqualText(user.password, password));
   }
   return matched === 1;
+}
+
+/**
+ * The exit selection a client's username asks for on a port with `portFilters`, or undefined
+ * when it asks for nothing (the port's own exit serves it). Username filters override the
+ * port's filter of the same key and AND with the rest; a session id is the account's own
+ * (`alice/s1`: another account's `s1` is another session), lives `ttl` minutes unused, and
+ * counts toward the account's bound.
+ *
+ * @example
+ * ```ts
+ * const routing = { account: "alice", filters: { country: "DE" } };
+ * selectionForClient(NO_FILTERS, routing)?.filters.country; // "DE"
+ * ```
+ */
+export function selectionForClient(
+  portFilters: ServerFilters,
+  routing: RoutingRequest | undefined,
+): ExitSelection | undefined {
+  if (routing === undefined) return undefined;
+  const owner = routing.account;
+  return {
+    filters: { ...portFilters, ...routing.filters },
+    owner,
+    ...(routing.session === undefined ? {} : {
+      session: `${owner}/${routing.session.id}`,
+      idleMs: routing.session.ttlMinutes * 60_000,
+    }),
+  };
 }
