@@ -150,7 +150,10 @@ Deno.test("front doors: one mixed port for HTTP, CONNECT, SOCKS4a and SOCKS5, ro
     const socks4a = ["--socks4a", `127.0.0.1:${port}`];
     const socks5 = ["--socks5-hostname", `127.0.0.1:${port}`];
     const nl = [NL1, NL2];
-    await pollUntil(() => sourceVia(socks5, whoami.url), FIRST_EXIT_MS, "the port's first exit");
+    await pollUntil(() => sourceVia(socks5, whoami.url), FIRST_EXIT_MS, "the port's first exit")
+      .catch((error) => {
+        throw new Error(`${error}\n${cluster.logs()}`);
+      });
 
     await t.step("every mode without a username leaves from the port's NL exit", async () => {
       for (const args of [http, tunnel, socks4a, socks5]) {
