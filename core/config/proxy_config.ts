@@ -248,6 +248,18 @@ function toServerConfig(raw: RawServer, ctx: z.core.$RefinementCtx): ServerConfi
   // The hub validates filters with the same function; a disagreement is caught here, not there.
   const problems = validateFilters(filters);
   if (problems.length > 0) fail(ctx, `The filters cannot be used: ${problems.join("; ")}.`);
+  const users = raw.users ?? [];
+  const dashed = users.findIndex((user) => user.username.includes("-"));
+  if (raw.username_routing && dashed !== -1) {
+    // The grammar reads everything after the first "-" as routing: this account could never log in.
+    fail(
+      ctx,
+      `The username ${JSON.stringify(users[dashed]!.username)} holds a "-", which username ` +
+        "routing reads as the start of a key: rename the account, or set " +
+        "`username_routing: false`.",
+      ["users", dashed, "username"],
+    );
+  }
   return {
     port: raw.port,
     filters,

@@ -681,6 +681,17 @@ Deno.test("proxy config: an open proxy is refused unless allowed", async (t) => 
   });
 });
 
+Deno.test("proxy config: an account with a '-' is refused while usernames route", () => {
+  const problem = problemAt(
+    problemsOf("servers: [{ port: 1080, users: [{ username: a-b, password: p }] }]"),
+    "servers[0].users[0].username",
+  );
+  assert.match(problem.message, /"a-b" holds a "-".*username_routing: false/);
+  load(
+    "servers: [{ port: 1080, username_routing: false, users: [{ username: a-b, password: p }] }]",
+  );
+});
+
 Deno.test("proxy config: protocols, anonymous clients and username routing", () => {
   const config = load(
     "servers: [{ port: 1080, protocol: HTTP, allow_anonymous: true, username_routing: false, " +
