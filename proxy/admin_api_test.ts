@@ -89,6 +89,8 @@ function adminApi(bodyTimeoutMs?: number) {
   const control = new FakeControl();
   registerAdminRoutes(http, {
     control,
+    // The exit the fake chose by hand rides QUIC; the others libp2p streams.
+    transportOf: (peer) => peer === PEER ? "quic" : "libp2p",
     ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
   });
   const call = async (method: string, path: string, init: RequestInit = {}) => {
@@ -191,7 +193,7 @@ Deno.test("admin API /v1: listeners and exits in snake_case, with sources as the
       protocol: "socks5",
       bind: "127.0.0.1",
       port: 1080,
-      exit: { peer_id: OTHER, source: "discovered" },
+      exit: { peer_id: OTHER, source: "discovered", transport: "libp2p" },
     }],
   });
   const exits = await api.call("GET", "/v1/exits");
@@ -214,12 +216,14 @@ Deno.test("admin API /v1: PUT chooses, DELETE returns to automatic (202 while se
   assert.deepEqual((put.body.listener as Record<string, unknown>).exit, {
     peer_id: PEER,
     source: "manual",
+    transport: "quic",
   });
   const back = await api.call("DELETE", "/v1/listeners/1080/exit");
   assert.equal(back.status, 200);
   assert.deepEqual((back.body.listener as Record<string, unknown>).exit, {
     peer_id: OTHER,
     source: "sticky",
+    transport: "libp2p",
   });
   api.control.searching = true;
   const searching = await api.call("DELETE", "/v1/listeners/socks5-1080/exit");
@@ -244,7 +248,12 @@ Deno.test("admin API: the /servers aliases answer as before, marked deprecated",
   const api = adminApi();
   const list = await api.call("GET", "/servers");
   assert.equal(list.status, 200);
-  assert.deepEqual(list.body, [{ port: 1080, peer_id: OTHER, source: "discovered" }]);
+  assert.deepEqual(list.body, [{
+    port: 1080,
+    peer_id: OTHER,
+    source: "discovered",
+    transport: "libp2p",
+  }]);
   assert.equal(list.headers.get("deprecation"), "true");
   assert.equal(list.headers.get("link"), '</v1/listeners>; rel="successor-version"');
   const chosen = await api.post({ headers: JSON_TYPE, body: JSON.stringify({ peer_id: PEER }) });

@@ -59,6 +59,8 @@ export const LAYER_RULE: Readonly<Record<string, readonly string[]>> = {
   "client": [...BELOW_ROOT, "compose"],
   "scripts": ["*"],
   "tests": ["*"],
+  // Third-party plugin examples import the package by its published name, never by path.
+  "examples": [],
 };
 
 /** A file a test may use freely: tests, their helpers and fakes. */
