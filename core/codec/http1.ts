@@ -40,20 +40,27 @@ export interface HttpRequestHead {
   readonly target: string;
   /** `HTTP/1.1` or `HTTP/1.0`. */
   readonly version: string;
+  /** The headers in the order received. */
   readonly headers: readonly HttpHeader[];
 }
 
 /** A parsed response head. */
 export interface HttpResponseHead {
+  /** `HTTP/1.1` or `HTTP/1.0`. */
   readonly version: string;
+  /** The status code. */
   readonly status: number;
+  /** The reason phrase (may be empty). */
   readonly reason: string;
+  /** The headers in the order received. */
   readonly headers: readonly HttpHeader[];
 }
 
 /** Why a head cannot be read, and the status a proxy answers (400, 431; 502 for a response). */
 export interface HttpHeadError {
+  /** Always `error`. */
   readonly kind: "error";
+  /** The status a proxy answers. */
   readonly status: number;
   /** One line naming the problem. */
   readonly message: string;
@@ -238,7 +245,9 @@ export function wantsClose(version: string, headers: readonly HttpHeader[]): boo
 
 /** A destination: host (IPv6 without brackets) and port. */
 export interface HttpTarget {
+  /** Host name or IP literal (IPv6 without brackets). */
   readonly host: string;
+  /** TCP port, 1..65535. */
   readonly port: number;
 }
 

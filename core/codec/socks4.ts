@@ -23,7 +23,7 @@ export const SOCKS4_REPLY = { granted: 0x5a, rejected: 0x5b } as const;
 export const MAX_SOCKS4_FIELD_BYTES = 255;
 
 /** Longest request: header, user id, host name, their terminators. */
-export const MAX_SOCKS4_REQUEST_BYTES = 8 + 2 * (MAX_SOCKS4_FIELD_BYTES + 1);
+export const MAX_SOCKS4_REQUEST_BYTES: number = 8 + 2 * (MAX_SOCKS4_FIELD_BYTES + 1);
 
 /** A parsed SOCKS4/4a request. */
 export interface Socks4Request {
@@ -31,6 +31,7 @@ export interface Socks4Request {
   readonly command: "connect" | "bind";
   /** An IPv4 address, or the 4a host name. */
   readonly host: string;
+  /** The destination port. */
   readonly port: number;
   /** The user id (the username grammar reads it). */
   readonly userId: string;

@@ -35,7 +35,9 @@ export interface ClientAuthSettings {
 
 /** Credentials as a client gave them. */
 export interface ClientCredentials {
+  /** The username as given (with routing, account and keys). */
   readonly username: string;
+  /** The password as given; never logged. */
   readonly password: string;
 }
 
