@@ -218,9 +218,30 @@ Deno.test("front doors: one mixed port for HTTP, CONNECT, SOCKS4a and SOCKS5, ro
             nl.includes(third.body.trim()),
             "the first host's exit connection still serves",
           );
-          assert.equal(upload.accepted, 1);
+          assert.equal(upload.accepted, 1, "one exit connection per host");
         } finally {
           reader.close();
+        }
+      },
+    );
+
+    await t.step(
+      "an upload through -x http:// streams its body (Expect: 100-continue)",
+      async () => {
+        const file = await Deno.makeTempFile();
+        try {
+          const body = new Uint8Array(300_000).map((_, i) => i % 251);
+          await Deno.writeFile(file, body);
+          const result = await curl([
+            ...http,
+            "--data-binary",
+            `@${file}`,
+            `http://127.0.0.1:${upload.port}/upload`,
+          ]);
+          assert.equal(result.status, 200, result.stderr);
+          assert.match(result.body, /"bytes":\s*300000/);
+        } finally {
+          await Deno.remove(file);
         }
       },
     );

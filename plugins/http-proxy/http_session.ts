@@ -21,6 +21,7 @@ import {
   CONNECT_ESTABLISHED,
   forwardRequestHead,
   forwardResponseHead,
+  headerValues,
   type HttpRequestHead,
   parseAbsoluteTarget,
   parseConnectTarget,
@@ -60,6 +61,8 @@ export const KEEP_ALIVE_MS = 60_000;
 
 /** How long the destination may take to start its response (then 504). */
 export const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
+
+const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 const CHALLENGE = [["Proxy-Authenticate", `Basic realm="${PROXY_REALM}"`]] as const;
 
@@ -321,9 +324,17 @@ class HttpConnection {
       router.countBytes?.(current.peerId, "down", chunk.byteLength);
     };
 
-    // The request: its head, then its body as it comes.
+    // The request: its head, then its body as it comes. A client that waits for "100 Continue"
+    // gets it from the proxy (the body is streamed anyway), and the destination never sees it.
+    const expectsContinue = headerValues(head.headers, "expect").some((v) =>
+      v.toLowerCase() === "100-continue"
+    );
+    const forwarded = expectsContinue
+      ? { ...head, headers: head.headers.filter(([name]) => name.toLowerCase() !== "expect") }
+      : head;
     try {
-      await toUpstream(forwardRequestHead(head, target));
+      if (expectsContinue && framing.kind !== "none") await writeAll(this.#conn, CONTINUE);
+      await toUpstream(forwardRequestHead(forwarded, target));
       await pipeBody(this.#client, framing, toUpstream);
     } catch (error) {
       this.#dropUpstream(key, current);
