@@ -109,7 +109,9 @@ export class InboundListeners {
           {
             hostname: server.bind,
             port: server.port,
-            purpose: server.protocol.toUpperCase(),
+            purpose: server.protocol === MIXED_PROTOCOL
+              ? "SOCKS5/SOCKS4/HTTP"
+              : server.protocol.toUpperCase(),
             configKey: `servers[${index}].port`,
             category: ["p2proxy", server.protocol],
           },

@@ -278,8 +278,8 @@ Deno.test("admin API: refuses what a web page or a careless caller sends; overri
       "/v1: the same guards; listeners, candidates, a choice and back to automatic",
       async () => {
         const auth = { authorization: `Bearer ${TOKEN}` };
-        const pinnedName = `socks5-${pinnedPort}`;
-        const filteredName = `socks5-${filteredPort}`;
+        const pinnedName = `mixed-${pinnedPort}`;
+        const filteredName = `mixed-${filteredPort}`;
         const foreign = await adminRequestViaCurl(metricsPort, "/v1/exits", {
           headers: { host: "evil.example", ...auth },
         });

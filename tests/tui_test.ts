@@ -193,7 +193,7 @@ Deno.test("terminal UI in a real pty: tabs, a manual exit, back to automatic, re
       "both exits listed on the Network tab",
       (s) => candidateRows(s).length === 2,
     );
-    assert.match(network, new RegExp(`Exits for socks5-${socksPort}`));
+    assert.match(network, new RegExp(`Exits for mixed-${socksPort}`));
 
     const rows = candidateRows(network);
     const cursor = rows.findIndex((row) => row.includes("▸"));
