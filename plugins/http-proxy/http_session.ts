@@ -134,7 +134,11 @@ class HttpConnection {
 
   /** Serves requests until the client closes, asks to close, or a failure ends the connection. */
   async serve(): Promise<void> {
-    const onAbort = () => closeQuietly(this.#conn);
+    const onAbort = () => {
+      // The proxy stops: end the client's connection and every exit connection at once.
+      closeQuietly(this.#conn);
+      for (const upstream of this.#upstreams.values()) upstream.stream.abort();
+    };
     this.#signal.addEventListener("abort", onAbort);
     try {
       let first = true;
@@ -289,6 +293,7 @@ class HttpConnection {
     }
     const key = hostPort(target.host, target.port);
     let upstream = this.#upstreams.get(key);
+    const reused = upstream !== undefined;
     if (!upstream) {
       const sessionId = this.#nextSessionId();
       const outcome = await this.#open(target.host, target.port, sessionId, authorized, framing);
@@ -303,6 +308,11 @@ class HttpConnection {
         bytesDown: 0,
       };
       this.#upstreams.set(key, upstream);
+      if (this.#signal.aborted) {
+        // The proxy stopped while the exit connected: this connection is not served.
+        this.#dropUpstream(key, upstream);
+        return false;
+      }
       this.#context.events.emit({
         type: "session-new",
         sessionId,
@@ -362,6 +372,11 @@ class HttpConnection {
       }
       if (parsed.kind !== "ok") {
         this.#dropUpstream(key, current);
+        if (reused && parsed.kind === "closed" && !parsed.partial && framing.kind === "none") {
+          // The destination closed a kept-alive connection before this request reached it:
+          // a request without a body is sent again once, over a new exit connection.
+          return await this.#forward(head, framing, authorized);
+        }
         const message = parsed.kind === "closed"
           ? `${key} closed the connection without a response.`
           : parsed.message;
