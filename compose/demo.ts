@@ -5,7 +5,9 @@
  * written. One clock, one resolver and one set of event sinks (the log, Prometheus) serve all
  * four. The exits register with the hub (one in NL, one in DE) and leave from 127.0.0.2 and
  * 127.0.0.3 when the system allows binding them, so the whoami server shows which exit carried a
- * request. The proxy serves two ports that discover their exit by country; with `adminPort` its
+ * request. The proxy serves two mixed ports (SOCKS5, SOCKS4a, HTTP) that discover their exit by
+ * country — the first also takes user `demo`/`demo` whose username routes
+ * (`demo-country-DE`) — and with `adminPort` its
  * admin API is served on 127.0.0.1 (the proxy's own metrics port is not used in the demo).
  *
  * @module
@@ -124,10 +126,16 @@ export function demoExitConfig(
   );
 }
 
-/** The demo proxy's config: its SOCKS ports find their exits through the demo hub. */
+/**
+ * The demo's account on its first port: clients may also come without credentials, and the
+ * username routes (`demo-country-DE:demo` leaves from the DE exit).
+ */
+export const DEMO_USER = { username: "demo", password: "demo" } as const;
+
+/** The demo proxy's config: its ports find their exits through the demo hub. */
 export function demoProxyConfig(
   hubAddress: string,
-  servers: readonly { readonly port: number; readonly country: string }[],
+  servers: readonly Readonly<Record<string, unknown> & { port: number; country: string }>[],
 ): ProxyConfig {
   return loadProxyConfig(
     JSON.stringify({
@@ -140,11 +148,18 @@ export function demoProxyConfig(
   );
 }
 
-/** The SOCKS ports of the demo's proxy: `socksPort` and the next one (0: free ports). */
-function demoServers(config: DemoConfig): { port: number; country: string }[] {
+/**
+ * The ports of the demo's proxy: `socksPort` and the next one (0: free ports), both mixed
+ * (SOCKS5, SOCKS4a, HTTP). The first also takes user `demo` / `demo` beside anonymous clients,
+ * so its username picks the country and session.
+ */
+function demoServers(
+  config: DemoConfig,
+): (Record<string, unknown> & { port: number; country: string })[] {
   return DEMO_EXITS.map((exit, i) => ({
     port: config.socksPort === 0 ? 0 : config.socksPort + i,
     country: exit.country,
+    ...(i === 0 ? { users: [DEMO_USER], allow_anonymous: true } : {}),
   }));
 }
 

@@ -15,6 +15,8 @@ export * from "./plugin/mod.ts";
 export * from "./codec/mod.ts";
 export * from "./domain/attributes.ts";
 export * from "./domain/server.ts";
+export * from "./domain/username.ts";
+export * from "./domain/client_auth.ts";
 export * from "./domain/bandwidth.ts";
 export * from "./domain/country.ts";
 export * from "./domain/filters.ts";

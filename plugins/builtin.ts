@@ -12,6 +12,7 @@ import { plugin as clockFake } from "./clock-fake/mod.ts";
 import { plugin as clockSystem } from "./clock-system/mod.ts";
 import { plugin as directoryHub } from "./directory-hub/mod.ts";
 import { plugin as geoipMmdb } from "./geoip-mmdb/mod.ts";
+import { plugin as httpProxy } from "./http-proxy/mod.ts";
 import { plugin as identityFile } from "./identity-file/mod.ts";
 import { plugin as identityMemory } from "./identity-memory/mod.ts";
 import { plugin as logEvents } from "./log-events/mod.ts";
@@ -23,6 +24,7 @@ import { plugin as registryMemory } from "./registry-memory/mod.ts";
 import { plugin as registryRedis } from "./registry-redis/mod.ts";
 import { plugin as resolverStatic } from "./resolver-static/mod.ts";
 import { plugin as resolverSystem } from "./resolver-system/mod.ts";
+import { plugin as socks4 } from "./socks4/mod.ts";
 import { plugin as socks5 } from "./socks5/mod.ts";
 import { plugin as stickyFile } from "./sticky-file/mod.ts";
 import { plugin as stickyKv } from "./sticky-kv/mod.ts";
@@ -39,6 +41,8 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   networkQuic,
   directoryHub,
   socks5,
+  socks4,
+  httpProxy,
   metricsPrometheus,
   logEvents,
   stickyFile,

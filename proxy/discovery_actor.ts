@@ -119,6 +119,8 @@ export const SELECTION_PORT_BASE = 65_536;
 export const MAX_SELECTIONS = 1_024;
 /** A selection (a session id) unused this long ends: its next session may get another exit. */
 export const SELECTION_IDLE_MS = 10 * 60_000;
+/** Most selections one owner (a username's account) keeps; past it its least recently used goes. */
+export const MAX_SELECTIONS_PER_OWNER = 256;
 /**
  * Discovery queries of a selection's connect (1 s apart): a client waits on the answer, and
  * none of the port's background retries follows, so "no exit" comes in seconds, not 20.
@@ -142,6 +144,10 @@ interface SelectionServer {
   readonly key: string;
   readonly server: ExitSelectionSettings;
   usedAt: number;
+  /** Unused this long, it is dropped. */
+  readonly idleMs: number;
+  /** The account it belongs to, bounded per account. */
+  readonly owner?: string;
 }
 
 /** A server's current exit. */
@@ -206,7 +212,7 @@ export interface DiscoveryActorDeps {
     pinnedReclaimIntervalMs: number;
   }>;
   /** Bounds of the selections' servers (defaults: {@link MAX_SELECTIONS}, {@link SELECTION_IDLE_MS}). */
-  readonly selections?: Partial<{ max: number; idleMs: number }>;
+  readonly selections?: Partial<{ max: number; idleMs: number; perOwner: number }>;
 }
 
 // ---------------------------------------------------------------------------
@@ -356,7 +362,11 @@ export class DiscoveryActor {
   /** Ports of dropped selections' servers, for the next one (so ports stay few). */
   readonly #freeSelectionPorts: number[] = [];
   #nextSelectionPort = SELECTION_PORT_BASE;
-  readonly #selectionBounds: { readonly max: number; readonly idleMs: number };
+  readonly #selectionBounds: {
+    readonly max: number;
+    readonly idleMs: number;
+    readonly perOwner: number;
+  };
 
   constructor(deps: DiscoveryActorDeps) {
     this.#deps = deps;
@@ -371,6 +381,7 @@ export class DiscoveryActor {
     this.#selectionBounds = {
       max: Math.max(1, deps.selections?.max ?? MAX_SELECTIONS),
       idleMs: deps.selections?.idleMs ?? SELECTION_IDLE_MS,
+      perOwner: Math.max(1, deps.selections?.perOwner ?? MAX_SELECTIONS_PER_OWNER),
     };
   }
 
@@ -1128,9 +1139,9 @@ export class DiscoveryActor {
   #serverForSelection(selection: ExitSelection): ExitSelectionSettings {
     const key = selectionKey(selection);
     const now = this.#deps.clock.now();
-    for (const entry of this.#selections.values()) {
-      if (now - entry.usedAt < this.#selectionBounds.idleMs) break;
-      this.#dropSelection(entry, "idle");
+    // Each selection may have its own lifetime (a username's ttl): look at every one.
+    for (const entry of [...this.#selections.values()]) {
+      if (now - entry.usedAt >= entry.idleMs) this.#dropSelection(entry, "idle");
     }
     let entry = this.#selections.get(key);
     if (entry) {
@@ -1140,11 +1151,19 @@ export class DiscoveryActor {
       if (oldest && this.#selections.size >= this.#selectionBounds.max) {
         this.#dropSelection(oldest, "least recently used");
       }
+      if (selection.owner !== undefined) this.#boundOwner(selection.owner);
       const port = this.#freeSelectionPorts.pop() ?? this.#nextSelectionPort++;
       entry = {
         key,
-        server: { ...SELECTION_SERVER, port, filters: selection.filters },
+        server: {
+          ...SELECTION_SERVER,
+          port,
+          filters: selection.filters,
+          ...(selection.session === undefined ? {} : { spreadKey: selection.session }),
+        },
         usedAt: now,
+        idleMs: selection.idleMs ?? this.#selectionBounds.idleMs,
+        ...(selection.owner === undefined ? {} : { owner: selection.owner }),
       };
       this.#servers.set(port, entry.server);
     }
@@ -1153,7 +1172,14 @@ export class DiscoveryActor {
     return entry.server;
   }
 
-  /** Forgets a selection's server: its waiters get no exit, its connect stops, its port is free. */
+  /** Keeps an owner below its bound of selections, dropping its least recently used one. */
+  #boundOwner(owner: string): void {
+    const owned = [...this.#selections.values()].filter((entry) => entry.owner === owner);
+    if (owned.length >= this.#selectionBounds.perOwner) {
+      this.#dropSelection(owned[0]!, `least recently used of ${owner}`);
+    }
+  }
+
   #dropSelection(entry: SelectionServer, why: string): void {
     const { port } = entry.server;
     logger.debug("Dropping the selection {key} ({why}).", { key: entry.key, why });

@@ -190,3 +190,50 @@ Deno.test("selections: a lost exit is replaced on the next use, avoiding it", as
     await world.actor.stop();
   }
 });
+
+Deno.test("selections: a username's ttl, its account's bound, and sessions spread over exits", async (t) => {
+  const world = new World({ idleMs: 600_000, perOwner: 2 });
+  const asked = (session: string, extra: Partial<ExitSelection> = {}) =>
+    world.actor.exitForSelection(
+      { filters: { ...NO_FILTERS, country: "NL" }, session, owner: "alice", ...extra },
+      AbortSignal.timeout(5_000),
+    );
+  try {
+    await t.step("a session's own ttl ends it, not the port default", async () => {
+      const first = await asked("alice/t", { idleMs: 30_000 });
+      ok(first === NL1 || first === NL2);
+      const calls = world.hub.findCalls.length;
+      world.clock.advance(29_000);
+      equal(await asked("alice/t", { idleMs: 30_000 }), first);
+      equal(world.hub.findCalls.length, calls, "used within its ttl: no discovery");
+      world.clock.advance(31_000);
+      await asked("alice/t", { idleMs: 30_000 });
+      equal(world.hub.findCalls.length, calls + 1, "past its ttl it discovers again");
+    });
+    await t.step("an account keeps at most its bound of sessions", async () => {
+      await asked("alice/u");
+      equal(world.actor.selectionCount, 2);
+      await asked("alice/v");
+      equal(world.actor.selectionCount, 2, "alice's least recently used session was dropped");
+      await world.actor.exitForSelection(
+        { filters: { ...NO_FILTERS, country: "NL" }, session: "bob/u", owner: "bob" },
+        AbortSignal.timeout(5_000),
+      );
+      equal(world.actor.selectionCount, 3, "another account has a bound of its own");
+    });
+    await t.step("different session ids spread over the matching exits", async () => {
+      const exits = new Set<PeerId | undefined>();
+      for (let i = 0; i < 12; i++) {
+        exits.add(
+          await world.actor.exitForSelection(
+            { filters: { ...NO_FILTERS, country: "NL" }, session: `carol/s${i}` },
+            AbortSignal.timeout(5_000),
+          ),
+        );
+      }
+      deepEqual([...exits].sort(), [NL1, NL2].sort(), "both NL exits carry sessions");
+    });
+  } finally {
+    await world.actor.stop();
+  }
+});

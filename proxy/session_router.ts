@@ -291,7 +291,17 @@ export class ExitSessionRouter implements SessionRouter {
       const exits = this.#deps.exits;
       if (!limits || !exits.exitForSelection) return noPeer("This router takes no selections.");
       const peer = await exits.exitForSelection(request.selection, request.signal);
-      if (!peer) return noPeer(noExitMessage(request.selection));
+      if (!peer) {
+        // Nothing matches what the session asked for: "network unreachable", which HTTP doors
+        // answer 503 (docs/proxy-behaviour.md#routing-by-username).
+        return {
+          ok: false,
+          replyCode: SOCKS_REPLY.networkUnreachable,
+          stage: "no-peer",
+          message: noExitMessage(request.selection),
+          reason: "no-exit",
+        };
+      }
       return { ok: true, server: limits, peer };
     }
     if (!configured) return noPeer("no server");

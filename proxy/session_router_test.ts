@@ -34,6 +34,8 @@ const SERVER: ServerConfig = {
   port: PORT,
   bind: "127.0.0.1",
   users: [],
+  allowAnonymous: false,
+  usernameRouting: true,
   filters: NO_FILTERS,
   pinned: [],
   fallbackToDiscovery: false,

@@ -511,6 +511,12 @@ async function latencyPhase(rig: Rig, options: Options) {
   const cpuBefore = await roleCpu(rig);
   const socks = await echoSamples({ socksPort: rig.socksPort }, rig.ports.echo, options.echoes);
   const cpuAfter = await roleCpu(rig);
+  log(`latency: ${options.echoes} × (new HTTP CONNECT + 1-byte echo) through the same port`);
+  const httpConnect = await echoSamples(
+    { httpConnectPort: rig.socksPort },
+    rig.ports.echo,
+    options.echoes,
+  );
   await recordMemory(rig, "latency");
   const sessions = options.echoes + WARMUP_ECHOES;
   return {
@@ -518,6 +524,7 @@ async function latencyPhase(rig: Rig, options: Options) {
     direct: summarize(direct),
     bareStream: { medianMs: median(bare), p99Ms: percentile(bare, 99) },
     socks: summarize(socks),
+    httpConnect: summarize(httpConnect),
     /** CPU the proxy and the exit spent per CONNECT + echo (warm-up included in both). */
     cpuMsPerConnect: {
       proxy: ((cpuAfter.proxy - cpuBefore.proxy) * 1000) / sessions,
@@ -740,6 +747,14 @@ function rowsOf(results: Results, options: Options): Row[] {
       ratio: fixed(latency.socks.medianMs / latency.direct.medianMs, 1),
       target: `≤ ${TARGETS.echoMedianMaxMs} ms`,
       met: latency.socks.medianMs <= TARGETS.echoMedianMaxMs,
+    },
+    {
+      measurement: `new HTTP CONNECT + 1-byte echo (same mixed port), median of ${latency.count}`,
+      result: `${fixed(latency.httpConnect.medianMs, 2)} ms`,
+      baseline: `SOCKS5 ${fixed(latency.socks.medianMs, 2)} ms`,
+      ratio: `+${fixed(latency.httpConnect.medianMs - latency.socks.medianMs, 2)} ms`,
+      target: "≤ +0.1 ms",
+      met: latency.httpConnect.medianMs - latency.socks.medianMs <= 0.1,
     },
     {
       measurement: `new SOCKS5 CONNECT + 1-byte echo, p99 of ${latency.count}`,

@@ -124,13 +124,13 @@ Deno.test("a proxy built from code carries a curl through an exit found at a hub
     await t.step("the exit control shows the listener's exit and the hub's candidate", async () => {
       const listeners = proxy.control.listeners();
       assert.deepEqual(listeners.map((l) => [l.name, l.port, l.exit?.peerId]), [
-        [`socks5-${socksPort}`, socksPort, exit.network.peerId],
+        [`mixed-${socksPort}`, socksPort, exit.network.peerId],
       ]);
       const report = await proxy.control.exits(AbortSignal.timeout(WAIT_MS));
       assert.deepEqual(report.problems, []);
       assert.deepEqual(
         report.candidates.map((c) => [c.peerId, c.attributes?.country, c.usedBy]),
-        [[exit.network.peerId, "NL", [`socks5-${socksPort}`]]],
+        [[exit.network.peerId, "NL", [`mixed-${socksPort}`]]],
       );
     });
   } finally {

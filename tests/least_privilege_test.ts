@@ -207,7 +207,7 @@ Deno.test("the demo runs under exactly its printed line, writes no file, and bot
     const listeners = await (await fetch(admin)).json();
     assert.deepEqual(
       listeners.listeners.map((l: { name: string }) => l.name),
-      [`socks5-${socksPort}`, `socks5-${socksPort + 1}`],
+      [`mixed-${socksPort}`, `mixed-${socksPort + 1}`],
     );
     const cross = await fetch(admin, { headers: { origin: "http://evil.example" } });
     assert.equal(cross.status, 403);

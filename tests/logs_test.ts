@@ -117,7 +117,7 @@ Deno.test("--log-format json / P2PROXY_LOG_FORMAT=json: every stderr line is a J
       ...["demo", "--no-ui", "--log-format", "json"],
       ...["--port", String(freePort()), "--whoami-port", "0", "--metrics-port", "0"],
     ], { P2PROXY_LOG_FORMAT: "text" });
-    await waitForLog(demo, /SOCKS5 listening/, LOG_WITHIN_MS);
+    await waitForLog(demo, /SOCKS5(?:\/SOCKS4\/HTTP)? listening/, LOG_WITHIN_MS);
     await stopAll([...nodes.splice(0), demo]);
 
     const hubLines = jsonLines(hub.logs(), "hub");

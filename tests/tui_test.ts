@@ -176,7 +176,7 @@ Deno.test("terminal UI in a real pty: tabs, a manual exit, back to automatic, re
       (s) => /p2proxy proxy/.test(s) && /→ 12D3Ko…\S+ discovered/.test(s),
       READY_MS,
     );
-    assert.match(overview, new RegExp(`▸ socks5 127\\.0\\.0\\.1:${socksPort}`));
+    assert.match(overview, new RegExp(`▸ mixed 127\\.0\\.0\\.1:${socksPort}`));
     for (const text of overview.split("\n")) assert.ok([...text].length <= 80, text);
 
     const first = await leavesFrom(socksPort, whoami);
@@ -193,7 +193,7 @@ Deno.test("terminal UI in a real pty: tabs, a manual exit, back to automatic, re
       "both exits listed on the Network tab",
       (s) => candidateRows(s).length === 2,
     );
-    assert.match(network, new RegExp(`Exits for socks5-${socksPort}`));
+    assert.match(network, new RegExp(`Exits for mixed-${socksPort}`));
 
     const rows = candidateRows(network);
     const cursor = rows.findIndex((row) => row.includes("▸"));

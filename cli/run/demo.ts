@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DEMO_ALLOWED_CIDRS, demoClientOptions, startDemo } from "../../compose/demo.ts";
+import { DEMO_ALLOWED_CIDRS, DEMO_USER, demoClientOptions, startDemo } from "../../compose/demo.ts";
 import type { CliContext } from "../context.ts";
 import { demoConfigOf, type DemoFlags } from "../demo_flags.ts";
 import { loadPlugins } from "../plugin_loader.ts";
@@ -24,7 +24,18 @@ export async function runDemo(flags: DemoFlags, context: CliContext): Promise<vo
   }
   const pad = "\n                   ";
   const whoami = `http://127.0.0.1:${demo.whoamiPort}/`;
-  const tryIt = demo.servers.map((s) => `curl --socks5-hostname 127.0.0.1:${s.port} ${whoami}`);
+  const first = demo.servers[0]!;
+  const other = demo.servers.slice(1);
+  const routed = `${DEMO_USER.username}-country-${other[0]?.country ?? "DE"}-session-s1`;
+  const tryIt = [
+    `curl -x http://127.0.0.1:${first.port} ${whoami}   # HTTP, exits in ${first.country}`,
+    `curl --socks5-hostname 127.0.0.1:${first.port} ${whoami}   # SOCKS5`,
+    `curl -x http://127.0.0.1:${first.port} -U ${routed}:${DEMO_USER.password} ${whoami}` +
+    "   # the username picks the country and a session",
+    ...other.map((s) =>
+      `curl --socks5-hostname 127.0.0.1:${s.port} ${whoami}   # exits in ${s.country}`
+    ),
+  ];
   const adminUrl = demo.adminUrl === undefined ? undefined : `${demo.adminUrl}/v1/listeners`;
   const ui = await openRoleConsole(demo.composition, flags.ui, {
     role: "demo",
@@ -47,9 +58,10 @@ export async function runDemo(flags: DemoFlags, context: CliContext): Promise<vo
             `${e.peerId} in ${e.country}, leaves from ${e.source ?? "127.0.0.1"}`
           ).join(pad)
         }`,
-        `  SOCKS5 proxy     ${
-          demo.servers.map((s) =>
-            `socks5h://127.0.0.1:${s.port}  (exits in ${s.country}, found through the hub)`
+        `  proxy ports      ${
+          demo.servers.map((s, i) =>
+            `127.0.0.1:${s.port}  SOCKS5, SOCKS4a, HTTP (exits in ${s.country}, found through ` +
+            `the hub${i === 0 ? `; user ${DEMO_USER.username}/${DEMO_USER.password} routes` : ""})`
           ).join(pad)
         }`,
         `  whoami server    ${whoami} (answers with the address it sees)`,

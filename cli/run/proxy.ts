@@ -17,7 +17,7 @@ export async function runProxy(flags: RoleFlags, context: CliContext): Promise<v
   const { running: proxy } = await startRole("proxy", flags, context);
   logger.info("Proxy {peer} ready: {servers}", {
     peer: proxy.network.peerId,
-    servers: proxy.doors.listeners.map((l) => `socks5://${l.address.hostname}:${l.address.port}`)
+    servers: proxy.control.listeners().map((l) => `${l.protocol}://${l.bind}:${l.port}`)
       .join(", "),
   });
   const ui = await openRoleConsole(proxy.composition, flags.ui, {

@@ -65,7 +65,9 @@ export {
   PROXY_DEFAULT_METRICS_PORT,
   PROXY_ENV,
   type ProxyConfig,
+  SERVER_PROTOCOLS,
   type ServerConfig,
+  type ServerProtocol,
   type UserCredentials,
 } from "./proxy_config.ts";
 export {

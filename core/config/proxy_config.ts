@@ -89,14 +89,34 @@ export interface UserCredentials {
   readonly password: string;
 }
 
-/** One SOCKS5 listener, normalised: what the proxy runtime starts. */
+/**
+ * What a server's port speaks: `mixed` tells SOCKS5, SOCKS4/4a and HTTP apart by the first byte
+ * (docs/proxy-behaviour.md#protocols).
+ */
+export type ServerProtocol = (typeof SERVER_PROTOCOLS)[number];
+
+/** The `servers[].protocol` values, the default first. */
+export const SERVER_PROTOCOLS = ["mixed", "socks5", "socks4", "http"] as const;
+
+/** One listener, normalised: what the proxy runtime starts. */
 export interface ServerConfig extends ExitSelectionSettings {
-  /** The only protocol so far. */
-  readonly protocol: "socks5";
+  /** What the port speaks; `mixed` (the default) serves every loaded door by first byte. */
+  readonly protocol: ServerProtocol;
   /** IP address the listener binds (loopback unless configured). */
   readonly bind: string;
   /** Credentials clients must give; empty means no authentication. */
   readonly users: readonly UserCredentials[];
+  /**
+   * With `users`, clients that give no credentials are served too (`allow_anonymous`); wrong
+   * credentials are still refused. The demo's port works this way.
+   */
+  readonly allowAnonymous: boolean;
+  /**
+   * Usernames are read with the routing grammar `<account>(-<key>-<value>)*`
+   * (`username_routing`, default true; core/domain/username.ts); false: the whole name is the
+   * account.
+   */
+  readonly usernameRouting: boolean;
   /** Deadline for opening one stream to the exit (`pool.open_timeout_secs`). */
   readonly openTimeoutMs: number;
   /** Idle session timeout; 0 = none. */
@@ -189,10 +209,12 @@ const poolSchema = z.strictObject({
 });
 
 const serverShape = {
-  protocol: choiceSchema(["socks5"]).default("socks5"),
+  protocol: choiceSchema(SERVER_PROTOCOLS).default("mixed"),
   port: tcpPortSchema,
   bind: ipLiteralSchema.default(DEFAULT_BIND_ADDRESS),
   users: usersSchema.optional(),
+  allow_anonymous: z.boolean().default(false),
+  username_routing: z.boolean().default(true),
   min_bandwidth: bandwidthSchema.prefault(DEFAULT_MIN_BANDWIDTH),
   country: countrySchema.optional(),
   city: cityFilterSchema.optional(),
@@ -230,6 +252,18 @@ function toServerConfig(raw: RawServer, ctx: z.core.$RefinementCtx): ServerConfi
   // The hub validates filters with the same function; a disagreement is caught here, not there.
   const problems = validateFilters(filters);
   if (problems.length > 0) fail(ctx, `The filters cannot be used: ${problems.join("; ")}.`);
+  const users = raw.users ?? [];
+  const dashed = users.findIndex((user) => user.username.includes("-"));
+  if (raw.username_routing && dashed !== -1) {
+    // The grammar reads everything after the first "-" as routing: this account could never log in.
+    fail(
+      ctx,
+      `The username ${JSON.stringify(users[dashed]!.username)} holds a "-", which username ` +
+        "routing reads as the start of a key: rename the account, or set " +
+        "`username_routing: false`.",
+      ["users", dashed, "username"],
+    );
+  }
   return {
     port: raw.port,
     filters,
@@ -238,9 +272,11 @@ function toServerConfig(raw: RawServer, ctx: z.core.$RefinementCtx): ServerConfi
     sticky: raw.sticky,
     stickyReconnect: raw.sticky_reconnect,
     poolMaxTotal: raw.pool.max_total,
-    protocol: "socks5",
+    protocol: raw.protocol,
     bind: raw.bind,
     users: raw.users ?? [],
+    allowAnonymous: raw.allow_anonymous,
+    usernameRouting: raw.username_routing,
     openTimeoutMs: raw.pool.open_timeout_secs,
     idleTimeoutMs: raw.idle_timeout_secs,
     handshakeTimeoutMs: raw.handshake_timeout_secs,
@@ -312,9 +348,9 @@ function rewriteProxyLegacy(raw: Record<string, unknown>, recorder: LegacyRecord
 
 /** Refused unless `allow_open_proxy: true` (docs/operations.md#security-defaults). */
 function openProxyMessage(bind: string): string {
-  return `Refusing to serve SOCKS5 on ${bind}, a non-loopback address, without \`users\`: ` +
-    "anyone who can reach it could use this proxy. Add `users`, bind to 127.0.0.1, or set " +
-    "`allow_open_proxy: true` to run an open proxy on purpose.";
+  return `Refusing to serve a proxy port on ${bind}, a non-loopback address, without \`users\` ` +
+    "(or with `allow_anonymous: true`): anyone who can reach it could use this proxy. Add " +
+    "`users`, bind to 127.0.0.1, or set `allow_open_proxy: true` to run an open proxy on purpose.";
 }
 
 function checkProxy(raw: Readonly<Record<string, unknown>>, report: Report): void {
@@ -373,7 +409,9 @@ function checkOpenProxy(
   const bind = parseIpLiteral(server.bind.trim());
   if (!bind.ok || isLoopbackAddress(bind.value)) return;
   const hasUsers = Array.isArray(server.users) && server.users.length > 0;
-  if (!hasUsers) report(["servers", index, "bind"], openProxyMessage(bind.value));
+  if (!hasUsers || server.allow_anonymous === true) {
+    report(["servers", index, "bind"], openProxyMessage(bind.value));
+  }
 }
 
 /** Two listeners on one port and overlapping addresses cannot both start. */

@@ -111,10 +111,12 @@ Deno.test("proxy config: defaults", () => {
   assert.deepEqual(config.warnings, []);
   const [server] = config.servers;
   assert.ok(server);
-  assert.equal(server.protocol, "socks5");
+  assert.equal(server.protocol, "mixed", "one port serves SOCKS5, SOCKS4 and HTTP by default");
   assert.equal(server.port, 1080);
   assert.equal(server.bind, "127.0.0.1");
   assert.deepEqual(server.users, []);
+  assert.equal(server.allowAnonymous, false);
+  assert.equal(server.usernameRouting, true);
   assert.deepEqual(server.filters, {
     minBandwidthBps: 50_000_000,
     proxy: "allow",
@@ -412,9 +414,9 @@ Deno.test("proxy config: each kind of mistake is reported at its path", async (t
     ],
     [
       "unknown protocol",
-      "servers: [{ port: 1080, protocol: http }]",
+      "servers: [{ port: 1080, protocol: https }]",
       "servers[0].protocol",
-      /socks5/,
+      /mixed, socks5, socks4, http, got the string "https"\. Did you mean `http`\?/,
     ],
     [
       "bind to a host name",
@@ -662,11 +664,44 @@ Deno.test("proxy config: an open proxy is refused unless allowed", async (t) => 
   await t.step("allowed with users", () => {
     load("servers: [{ port: 1080, bind: 0.0.0.0, users: [{ username: u, password: p }] }]");
   });
+  await t.step("users that also let anonymous clients in do not close it", () => {
+    const anonymous = problemAt(
+      problemsOf(
+        "servers: [{ port: 1080, bind: 0.0.0.0, allow_anonymous: true, " +
+          "users: [{ username: u, password: p }] }]",
+      ),
+      "servers[0].bind",
+    );
+    assert.match(anonymous.message, /allow_anonymous: true/);
+  });
   await t.step("loopback needs nothing", () => {
     load(
       "servers: [{ port: 1080, bind: 127.0.0.2 }, { port: 1081, bind: '::1' }, { port: 1082, bind: '::ffff:127.0.0.1' }]",
     );
   });
+});
+
+Deno.test("proxy config: an account with a '-' is refused while usernames route", () => {
+  const problem = problemAt(
+    problemsOf("servers: [{ port: 1080, users: [{ username: a-b, password: p }] }]"),
+    "servers[0].users[0].username",
+  );
+  assert.match(problem.message, /"a-b" holds a "-".*username_routing: false/);
+  load(
+    "servers: [{ port: 1080, username_routing: false, users: [{ username: a-b, password: p }] }]",
+  );
+});
+
+Deno.test("proxy config: protocols, anonymous clients and username routing", () => {
+  const config = load(
+    "servers: [{ port: 1080, protocol: HTTP, allow_anonymous: true, username_routing: false, " +
+      "users: [{ username: demo, password: demo }] }, { port: 1081, protocol: socks4 }]",
+  );
+  const [http, socks4] = config.servers;
+  assert.equal(http?.protocol, "http");
+  assert.equal(http?.allowAnonymous, true);
+  assert.equal(http?.usernameRouting, false);
+  assert.equal(socks4?.protocol, "socks4");
 });
 
 Deno.test("proxy config: environment and overrides", async (t) => {

@@ -394,7 +394,7 @@ class Run {
         exclude = [];
         continue;
       }
-      const peer = await this.#dial(discoveryRoutes(candidates, this.#deps.relayAddress));
+      const peer = await this.#dialSpread(candidates);
       if (peer !== undefined) return this.#adopted(fingerprint, peer, { kind: "discovered" });
     }
     throw this.#giveUp(
@@ -405,6 +405,22 @@ class Run {
         `could be reached after ${this.#discoveryAttempts} attempts. Check that the hub is ` +
         `reachable and has exits registered, or relax the filters.`,
     );
+  }
+
+  /**
+   * Dials the candidates: with a spread key, first the one the key hashes to (so different
+   * sessions land on different exits), then the rest; without, all at once.
+   */
+  async #dialSpread(candidates: readonly PeerRecord[]): Promise<PeerId | undefined> {
+    const key = this.#server.spreadKey;
+    if (key !== undefined && candidates.length > 1) {
+      const sorted = [...candidates].sort((a, b) => a.peerId < b.peerId ? -1 : 1);
+      const first = sorted[spreadIndex(key, sorted.length)]!;
+      const peer = await this.#dial(discoveryRoutes([first], this.#deps.relayAddress));
+      if (peer !== undefined) return peer;
+      candidates = sorted.filter((candidate) => candidate !== first);
+    }
+    return await this.#dial(discoveryRoutes(candidates, this.#deps.relayAddress));
   }
 
   /** The hub's candidates without the excluded peers; undefined when the hub failed. */
@@ -553,6 +569,24 @@ export function pinnedCandidateRoutes(
   const routes = [...(resolved.get(entry.peerId) ?? [])];
   if (entry.address !== undefined) routes.push(entry.address);
   return [...new Set(routes)];
+}
+
+/**
+ * Which of `count` candidates (sorted by peer id) a spread key picks first: FNV-1a of the key,
+ * so one key always picks the same place and different keys spread evenly.
+ *
+ * @example
+ * ```ts
+ * spreadIndex("alice/s1", 3) === spreadIndex("alice/s1", 3); // true
+ * ```
+ */
+export function spreadIndex(key: string, count: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return count <= 0 ? 0 : hash % count;
 }
 
 /**

@@ -34,6 +34,12 @@ export interface ExitSelectionSettings {
   readonly stickyReconnect: StickyReconnect;
   /** Maximum size of the sticky pool, and per-peer concurrent stream opens. */
   readonly poolMaxTotal: number;
+  /**
+   * Spreads servers over the matching exits: discovery tries first the candidate this key
+   * hashes to (a username's session id, so different ids land on different exits), then the
+   * rest. Absent: every candidate at once, the first to answer wins.
+   */
+  readonly spreadKey?: string;
 }
 
 /**
@@ -50,4 +56,14 @@ export interface ExitSelection {
    * shared exit.
    */
   readonly session?: string;
+  /**
+   * How long the selection lives unused (a username's `ttl`); absent: the proxy's default
+   * (10 minutes).
+   */
+  readonly idleMs?: number;
+  /**
+   * Who the selection belongs to (a username's account): each owner keeps a bounded number of
+   * selections, dropping its least recently used one past the bound.
+   */
+  readonly owner?: string;
 }

@@ -21,8 +21,8 @@ import {
   type Socks5Request,
   SOCKS_REPLY,
 } from "../../core/codec/socks5.ts";
-import type { UserCredentials } from "../../core/config/proxy_config.ts";
-import { constantTimeEqualText } from "../../core/constant_time.ts";
+import { authenticateClient, type ClientAuthSettings } from "../../core/domain/client_auth.ts";
+import type { RoutingRequest } from "../../core/domain/username.ts";
 import { P2proxyError } from "../../core/errors.ts";
 import { type TcpConn, writeAll } from "../../wire/tcp_conn.ts";
 
@@ -34,8 +34,13 @@ export class HandshakeError
 export interface HandshakeResult {
   readonly request: Socks5Request;
   readonly early: Uint8Array;
-  /** The RFC 1929 username the client authenticated with; undefined on a port without users. */
+  /**
+   * The account the client authenticated as (the RFC 1929 username, or its account part with
+   * username routing); undefined when the client gave no username.
+   */
   readonly account?: string;
+  /** What the username asks of the router (filters, a session); undefined: the port's exit. */
+  readonly routing?: RoutingRequest;
 }
 
 /** Reads from a connection into a growing buffer so the codec can parse whole messages. */
@@ -90,13 +95,14 @@ class ByteReader {
  */
 export async function serverHandshake(
   conn: TcpConn,
-  users: readonly UserCredentials[],
+  port: ClientAuthSettings,
 ): Promise<HandshakeResult> {
   const reader = new ByteReader(conn);
   let account: string | undefined;
+  let routing: RoutingRequest | undefined;
   try {
     const greeting = await reader.next(parseGreeting);
-    const method = selectMethod(greeting.methods, users.length > 0);
+    const method = chooseMethod(greeting.methods, port);
     await writeAll(conn, encodeMethodSelection(method));
     if (method === AUTH_METHOD.noAcceptable) {
       throw new HandshakeError(
@@ -106,25 +112,23 @@ export async function serverHandshake(
     }
     if (method === AUTH_METHOD.userPass) {
       const credentials = await reader.next(parseUserPass);
-      const ok = users.some((u) =>
-        constantTimeEqualText(u.username, credentials.username) &&
-        constantTimeEqualText(u.password, credentials.password)
-      );
-      await writeAll(conn, encodeUserPassStatus(ok));
-      if (!ok) {
-        throw new HandshakeError(
-          "auth",
-          `Wrong username or password for "${credentials.username}".`,
-        );
-      }
-      account = credentials.username;
+      const outcome = authenticateClient(port, credentials);
+      await writeAll(conn, encodeUserPassStatus(outcome.ok));
+      if (!outcome.ok) throw new HandshakeError("auth", outcome.message);
+      account = outcome.account;
+      routing = outcome.routing;
     }
     const request = await reader.next(parseRequest);
     if (request.command === "bind") {
       await writeAll(conn, encodeReply(SOCKS_REPLY.commandNotSupported));
       throw new HandshakeError("unsupported", `The ${request.command} command is not supported.`);
     }
-    return { request, early: reader.rest(), ...(account === undefined ? {} : { account }) };
+    return {
+      request,
+      early: reader.rest(),
+      ...(account === undefined ? {} : { account }),
+      ...(routing === undefined ? {} : { routing }),
+    };
   } catch (error) {
     if (error instanceof Socks5Error) {
       if (error.replyCode !== undefined) {
@@ -141,4 +145,20 @@ export async function serverHandshake(
     }
     throw error;
   }
+}
+
+/**
+ * The method to answer a greeting with: USERNAME/PASSWORD when the client offers it and the port
+ * has users or reads usernames for routing; NO AUTH when the port lets clients in without
+ * credentials (no users, or `allow_anonymous`); else 0xFF (docs/proxy-behaviour.md#handshake).
+ */
+function chooseMethod(methods: readonly number[], port: ClientAuthSettings): number {
+  const needsUser = port.users.length > 0;
+  if (methods.includes(AUTH_METHOD.userPass) && (needsUser || port.usernameRouting)) {
+    return AUTH_METHOD.userPass;
+  }
+  if (methods.includes(AUTH_METHOD.noAuth) && (!needsUser || port.allowAnonymous)) {
+    return AUTH_METHOD.noAuth;
+  }
+  return selectMethod(methods, needsUser);
 }

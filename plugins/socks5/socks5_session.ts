@@ -10,6 +10,7 @@
 import { getLogger } from "@logtape/logtape";
 import { encodeReply, SOCKS_REPLY } from "../../core/codec/socks5.ts";
 import type { ServerConfig } from "../../core/config/proxy_config.ts";
+import { selectionForClient } from "../../core/domain/client_auth.ts";
 import { describeError } from "../../core/errors.ts";
 import { hostPort } from "../../core/host_port.ts";
 import type {
@@ -97,7 +98,7 @@ export async function serveSocks5(
   const deadline = setTimeout(() => closeQuietly(conn), server.handshakeTimeoutMs);
   let handshake;
   try {
-    handshake = await serverHandshake(conn, server.users);
+    handshake = await serverHandshake(conn, server);
   } catch (error) {
     const reason = error instanceof HandshakeError && error.code === "auth"
       ? "auth"
@@ -105,7 +106,9 @@ export async function serveSocks5(
       ? "unsupported"
       : "handshake";
     events.emit({ type: "socks-rejected", port, reason });
-    logger.debug("SOCKS handshake on port {port} ended: {error}", {
+    // A refused username is the operator's to see (it names the bad key); the rest is noise.
+    const level = reason === "auth" ? "info" : "debug";
+    logger[level]("SOCKS handshake on port {port} ended: {error}", {
       port,
       error: describeError(error),
     });
@@ -115,9 +118,16 @@ export async function serveSocks5(
   }
 
   // 2. Ask the router for a stream to an exit connected to the destination.
-  const { request, early, account } = handshake;
+  const { request, early, account, routing } = handshake;
+  const selection = selectionForClient(server.filters, routing);
   if (request.command === "udp-associate") {
-    const session = { request, sessionId, signal, ...(account === undefined ? {} : { account }) };
+    const session = {
+      request,
+      sessionId,
+      signal,
+      ...(account === undefined ? {} : { account }),
+      ...(selection === undefined ? {} : { selection }),
+    };
     return await serveUdpAssociation(conn, server, { router, events }, session);
   }
   const target = hostPort(request.host, request.port);
@@ -128,6 +138,7 @@ export async function serveSocks5(
     sessionId,
     signal,
     ...(account === undefined ? {} : { account }),
+    ...(selection === undefined ? {} : { selection }),
   });
 
   // 3. Reply: the failure as its SOCKS code, or success with the exit's bound address.

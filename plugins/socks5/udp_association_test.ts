@@ -31,6 +31,8 @@ const SERVER: ServerConfig = {
   protocol: "socks5",
   bind: "127.0.0.1",
   users: [],
+  allowAnonymous: false,
+  usernameRouting: true,
   openTimeoutMs: 1_000,
   idleTimeoutMs: 0,
   handshakeTimeoutMs: 1_000,

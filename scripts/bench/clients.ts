@@ -8,8 +8,14 @@
 import { Buffer } from "node:buffer";
 import { type HandshakeMarks, socksConnect, writeAll } from "./socks_client.ts";
 
-/** Where a client connects: through the proxy's SOCKS port, or directly. */
-export type Route = { readonly socksPort: number } | { readonly direct: true };
+/**
+ * Where a client connects: through the proxy's SOCKS port, through its HTTP door with CONNECT
+ * (the same mixed port), or directly.
+ */
+export type Route =
+  | { readonly socksPort: number }
+  | { readonly httpConnectPort: number }
+  | { readonly direct: true };
 
 /** What curl reported for one download. */
 export interface CurlResult {
@@ -65,9 +71,35 @@ async function open(route: Route, port: number, marks?: HandshakeMarks): Promise
     }
     return tunnel.conn;
   }
+  if ("httpConnectPort" in route) return await httpConnect(route.httpConnectPort, port);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true);
   return conn;
+}
+
+/** A CONNECT tunnel through the proxy's HTTP door to 127.0.0.1:`port`. */
+async function httpConnect(proxyPort: number, port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
+  conn.setNoDelay(true);
+  try {
+    await writeAll(
+      conn,
+      new TextEncoder().encode(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`),
+    );
+    // The answer is one head; read it byte by byte so no tunnel byte is taken.
+    let head = "";
+    const byte = new Uint8Array(1);
+    while (!head.endsWith("\r\n\r\n")) {
+      if ((await conn.read(byte)) === null) throw new Error(`The proxy closed after "${head}".`);
+      head += String.fromCharCode(byte[0]!);
+      if (head.length > 1024) throw new Error("The CONNECT answer head is too long.");
+    }
+    if (!head.startsWith("HTTP/1.1 200 ")) throw new Error(`CONNECT answered "${head.trim()}".`);
+    return conn;
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
 }
 
 const PING = Uint8Array.of(0x2a);

@@ -67,6 +67,8 @@ function suiteServer(protocol: string): ServerConfig {
     port: PORT,
     bind: "127.0.0.1",
     users: [],
+    allowAnonymous: false,
+    usernameRouting: true,
     filters: NO_FILTERS,
     pinned: [],
     fallbackToDiscovery: false,
