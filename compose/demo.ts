@@ -249,6 +249,7 @@ export function startDemo(config: DemoConfig, options: ComposeOptions = {}): Pro
         const server = new AdminServer(config.adminPort!);
         registerAdminRoutes(server, {
           control: proxy.control,
+          transportOf: proxy.transportOf,
           ...(config.adminToken ? { token: config.adminToken } : {}),
         });
         server.start();
