@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { StreamError } from "../../core/ports/stream_opener.ts";
 import { libp2pSettled } from "../../tests/_libp2p.ts";
-import { QuicNodes } from "./_quic_nodes.ts";
+import { QuicNodes } from "./_testing.ts";
 
 const ECHO = "/p2proxy-test/echo/1.0.0";
 const encoder = new TextEncoder();

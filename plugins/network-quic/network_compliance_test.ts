@@ -7,7 +7,7 @@ import { libp2pSettled } from "../../tests/_libp2p.ts";
 import { networkCompliance } from "../../core/testing/compliance/network.ts";
 import { streamOpenerCompliance } from "../../core/testing/compliance/stream_opener.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
-import { QuicNodes } from "./_quic_nodes.ts";
+import { QuicNodes } from "./_testing.ts";
 
 Deno.test("QuicNetwork passes the stream opener compliance suite", async (t) => {
   try {
