@@ -265,6 +265,7 @@ export function startDemo(config: DemoConfig, options: ComposeOptions = {}): Pro
         registerAdminRoutes(server, {
           control: proxy.control,
           usage: proxy.node.usage,
+          transportOf: proxy.transportOf,
           ...(config.adminToken ? { token: config.adminToken } : {}),
         });
         server.start();

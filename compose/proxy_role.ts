@@ -7,6 +7,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import type { PeerId } from "../core/ids.ts";
 import type { ProxyConfig } from "../core/config/proxy_config.ts";
 import type { ExitControl } from "../core/ports/exit_control.ts";
 import type { SessionRouter } from "../core/ports/inbound.ts";
@@ -38,6 +39,8 @@ export interface ProxyRole extends RunningRole {
    * (what the admin API and the terminal UI drive).
    */
   readonly control: ExitControl;
+  /** The transport carrying sessions to an exit (`quic`, `libp2p`), for the admin API. */
+  readonly transportOf: (peer: PeerId) => string | undefined;
 }
 
 /**
@@ -106,6 +109,7 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
       router: node.router,
       listeners: doors.listeners,
       control,
+      transportOf: (peer: PeerId) => streams.transportOf?.(peer),
     };
   });
 }

@@ -10,7 +10,12 @@
  *
  * Usage: deno task bench [--quick] [--size 1GiB] [--rounds 2] [--out .bench/latest.json]
  *        [--echoes 1000] [--concurrent 200] [--concurrent-size 1MiB]
- *        [--many 1000] [--many-size 256KiB] [--startups 3] [--profile]
+ *        [--many 1000] [--many-size 256KiB] [--startups 3] [--profile] [--no-compare]
+ *
+ * After its own phases the bench runs the transports side by side
+ * (`scripts/bench/compare.ts`: raw TCP, bare libp2p and QUIC streams, both
+ * chains, shadowsocks-libev when installed) with the same sizes and counts,
+ * and prints that table too; `--no-compare` skips it.
  *
  * `--profile` starts the proxy, the exit and the raw peers under the V8
  * inspector and, after the measured rounds, profiles one more bulk transfer
@@ -27,6 +32,7 @@ import { parseArgs } from "node:util";
 import { dirname } from "node:path";
 import { freePort, type NodeProcess, startExit, startProxy } from "./cluster.ts";
 import { Children, type Helper } from "./bench/children.ts";
+import { compareTransports, type Comparison } from "./bench/compare.ts";
 import {
   concurrentDownloads,
   type ConcurrentResult,
@@ -102,6 +108,8 @@ interface Options {
   readonly quick: boolean;
   /** Attach V8's sampling profiler to proxy, exit and raw peers for extra, unmeasured runs. */
   readonly profile: boolean;
+  /** Run the side-by-side comparison of the transports after the bench's own phases. */
+  readonly compare: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -119,6 +127,7 @@ function parseOptions(args: string[]): Options {
       startups: { type: "string" },
       out: { type: "string", default: ".bench/latest.json" },
       profile: { type: "boolean", default: false },
+      "no-compare": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -126,7 +135,7 @@ function parseOptions(args: string[]): Options {
     console.log(
       "deno task bench [--quick] [--size 1GiB] [--rounds 2] [--out .bench/latest.json]\n" +
         "  [--echoes 1000] [--concurrent 200] [--concurrent-size 1MiB] [--many 1000]\n" +
-        "  [--many-size 256KiB] [--startups 3] [--profile]",
+        "  [--many-size 256KiB] [--startups 3] [--profile] [--no-compare]",
     );
     Deno.exit(0);
   }
@@ -153,6 +162,7 @@ function parseOptions(args: string[]): Options {
     startups: count(values.startups, quick ? 1 : 3, "startups"),
     out: values.out ?? ".bench/latest.json",
     profile: values.profile ?? false,
+    compare: !(values["no-compare"] ?? false),
   };
 }
 
@@ -906,6 +916,26 @@ async function main(): Promise<void> {
     console.log(table);
     console.log(`\nMB = 10^6 bytes; throughput is the best of ${options.rounds} round(s).`);
     console.log(`Results written to ${options.out}`);
+    if (options.compare) {
+      // The bench's own processes stay up but idle; the comparison starts its own.
+      const comparison: Comparison = await compareTransports(
+        children,
+        ticks,
+        workDir,
+        options,
+        log,
+      );
+      console.log("\nSide by side (issue 13's targets are for the chain over QUIC):\n");
+      console.log(comparison.table);
+      console.log("");
+      console.log(markdownTable([...comparison.targetRows]));
+      for (const note of comparison.notes) console.log(`- ${note}`);
+      console.log(`\nLoad average at end of the comparison: ${(await loadAverage()).join(" ")}`);
+      await Deno.writeTextFile(
+        options.out,
+        JSON.stringify({ ...report, comparison }, null, 2) + "\n",
+      );
+    }
   } catch (error) {
     // Give a child that just died a moment to be reaped, so its exit status can be named.
     await new Promise((resolve) => setTimeout(resolve, 200));

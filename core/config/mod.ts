@@ -42,6 +42,7 @@ export {
   LOG_LEVELS,
   type LogLevel,
   type PluginOptions,
+  QUIC_MODES,
   type QuicMode,
 } from "./common.ts";
 export {

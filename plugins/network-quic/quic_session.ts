@@ -21,6 +21,7 @@ import { certificatePem } from "./certificate.ts";
 import { KEEP_ALIVE_INTERVAL_MS, MAX_IDLE_TIMEOUT_MS } from "./constants.ts";
 import { frameOf, readMessage, sendMessage } from "./messages.ts";
 import { untilAborted } from "./abortable.ts";
+import { lazyReply } from "./lazy_reply.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
 
 /** Why a QUIC session could not be set up. */
@@ -117,12 +118,18 @@ export class QuicSession {
   }
 
   /**
-   * Opens a stream of `protocol`: resolves once the exit took it.
+   * Opens a stream of `protocol`: resolves once the exit took it, or (`lazy`) once the stream
+   * header is written, the exit's reply then checked by the first read.
    *
    * @throws {StreamError} `unsupported-protocol` when the exit does not serve it over QUIC, `io`
    *   on a refusal or a failed connection; the signal's reason when it aborts.
    */
-  async open(protocol: string, peer: PeerId, signal: AbortSignal): Promise<DuplexStream> {
+  async open(
+    protocol: string,
+    peer: PeerId,
+    signal: AbortSignal,
+    lazy = false,
+  ): Promise<DuplexStream> {
     signal.throwIfAborted();
     const creating = this.#conn.createBidirectionalStream({ waitUntilAvailable: true });
     let raw: Deno.QuicBidirectionalStream;
@@ -135,6 +142,8 @@ export class QuicSession {
     const stream = new QuicDuplexStream(raw);
     try {
       await stream.write(frameOf(QuicStreamHeaderSchema, { protocol }));
+      // Lazy: the caller's first write follows the header at once; its first read checks the reply.
+      if (lazy) return lazyReply(stream, { protocol, peer, signal });
       const { message, stream: rest } = await readMessage(stream, QuicStreamReplySchema, signal);
       if (message.status === QuicStreamStatus.ACCEPTED) return rest;
       stream.abort();

@@ -192,9 +192,13 @@ static void *download_one(void *arg) {
   size_t received = used - body_start;
   int same = received <= job->bytes &&
              memcmp(head + body_start, job->expected, received) == 0;
-  static __thread uint8_t buffer[256 * 1024];
+  /* On the heap: a 256 KiB thread-local array does not fit the 128 KiB thread stacks (glibc
+     puts static TLS there and pthread_create fails with EINVAL). */
+  enum { BUFFER_BYTES = 64 * 1024 };
+  uint8_t *buffer = malloc(BUFFER_BYTES);
+  if (!buffer) same = 0;
   while (same) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
+    ssize_t n = read(fd, buffer, BUFFER_BYTES);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (received + (size_t)n > job->bytes ||
@@ -204,6 +208,7 @@ static void *download_one(void *arg) {
     }
     received += (size_t)n;
   }
+  free(buffer);
   close(fd);
   job->ok = same && received == job->bytes;
   return NULL;
