@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { TcpConn } from "./tcp_conn.ts";
+import type { ClientConnection } from "../core/ports/inbound.ts";
 
 /**
  * Wraps `conn` so the next reads return `prefix` before anything else.
@@ -16,9 +16,12 @@ import type { TcpConn } from "./tcp_conn.ts";
  * handler(prefixedConn(conn, first), signal); // the handler sees the whole stream
  * ```
  */
-export function prefixedConn<T extends TcpConn>(conn: T, prefix: Uint8Array): TcpConn {
+export function prefixedConn(conn: ClientConnection, prefix: Uint8Array): ClientConnection {
   let pending = prefix;
   return {
+    // The addresses stay visible: a UDP association serves only the client's host.
+    ...(conn.remoteAddr ? { remoteAddr: conn.remoteAddr } : {}),
+    ...(conn.localAddr ? { localAddr: conn.localAddr } : {}),
     read(buffer: Uint8Array): Promise<number | null> {
       if (pending.byteLength === 0) return conn.read(buffer);
       const n = Math.min(buffer.byteLength, pending.byteLength);
