@@ -132,8 +132,8 @@ export class ExitSessionRouter implements SessionRouter {
     const { server, peer, stream, token, started } = opened;
 
     // 3. The ConnectRequest, and the exit's answer within the open timeout.
+    const deadline = AbortSignal.timeout(server.openTimeoutMs);
     try {
-      const deadline = AbortSignal.timeout(server.openTimeoutMs);
       const reply = await requestConnect(
         stream,
         { host: request.host, port: request.targetPort, token, sessionId: request.sessionId },
@@ -159,13 +159,18 @@ export class ExitSessionRouter implements SessionRouter {
       };
     } catch (error) {
       stream.abort(error instanceof Error ? error : undefined);
+      // The exit did not answer within the open timeout, whichever layer noticed it first (a
+      // lazily opened QUIC stream reports the abort as a StreamError).
+      const timedOut = deadline.aborted ||
+        (error instanceof DOMException && error.name === "TimeoutError");
       // A lazily negotiated stream learns here that the exit does not speak the protocol.
-      if (error instanceof StreamError) return this.#streamFailed(peer, error, started);
+      if (error instanceof StreamError && !timedOut) {
+        return this.#streamFailed(peer, error, started);
+      }
       logger.debug("Connect request to {peer} failed: {error}", {
         peer,
         error: describeError(error),
       });
-      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
       return {
         ok: false,
         replyCode: SOCKS_REPLY.generalFailure,

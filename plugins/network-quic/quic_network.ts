@@ -229,7 +229,13 @@ export class QuicNetwork implements NetworkNode {
       release = await this.#limiter.acquire(peer, options.maxConcurrent, signal);
       const session = await this.#sessionFor(peer, signal);
       if (session === undefined) return await this.#inner.open(peer, options);
-      return await session.open(options.protocol, peer, signal, options.lazy ?? false);
+      return await session.open(
+        options.protocol,
+        peer,
+        signal,
+        options.lazy ?? false,
+        options.signal,
+      );
     } catch (error) {
       if (error instanceof StreamError) throw error;
       if (options.signal?.aborted && error === options.signal.reason) throw error;

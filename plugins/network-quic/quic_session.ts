@@ -24,6 +24,9 @@ import { untilAborted } from "./abortable.ts";
 import { lazyReply } from "./lazy_reply.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
 
+/** For a lazy reply whose caller has no abort of its own. */
+const NEVER_ABORTED = new AbortController().signal;
+
 /** Why a QUIC session could not be set up. */
 export type QuicSessionErrorCode =
   /** The QUIC handshake failed or timed out (UDP blocked, wrong certificate, nobody there). */
@@ -119,7 +122,8 @@ export class QuicSession {
 
   /**
    * Opens a stream of `protocol`: resolves once the exit took it, or (`lazy`) once the stream
-   * header is written, the exit's reply then checked by the first read.
+   * header is written, the exit's reply then checked by the first read (`replySignal` aborts
+   * that read; `signal` bounds the open only).
    *
    * @throws {StreamError} `unsupported-protocol` when the exit does not serve it over QUIC, `io`
    *   on a refusal or a failed connection; the signal's reason when it aborts.
@@ -129,6 +133,7 @@ export class QuicSession {
     peer: PeerId,
     signal: AbortSignal,
     lazy = false,
+    replySignal?: AbortSignal,
   ): Promise<DuplexStream> {
     signal.throwIfAborted();
     const creating = this.#conn.createBidirectionalStream({ waitUntilAvailable: true });
@@ -143,7 +148,11 @@ export class QuicSession {
     try {
       await stream.write(frameOf(QuicStreamHeaderSchema, { protocol }));
       // Lazy: the caller's first write follows the header at once; its first read checks the reply.
-      if (lazy) return lazyReply(stream, { protocol, peer, signal });
+      // The reply is read after the open returned: the open's deadline no longer applies (the
+      // caller bounds its own first read); only the caller's own abort does.
+      if (lazy) {
+        return lazyReply(stream, { protocol, peer, signal: replySignal ?? NEVER_ABORTED });
+      }
       const { message, stream: rest } = await readMessage(stream, QuicStreamReplySchema, signal);
       if (message.status === QuicStreamStatus.ACCEPTED) return rest;
       stream.abort();
