@@ -138,17 +138,23 @@ async function offerClient(exitAddress: string) {
   return {
     peerId: node.peerId,
     async offer(): Promise<QuicOffer> {
-      const stream = await node.open(
-        /** The exit's peer id is the last part of its address. */
-        exitAddress.split("/").at(-1)! as PeerId,
-        { protocol: QUIC_OFFER_PROTOCOL, timeoutMs: STEP_MS, maxConcurrent: 4 },
-      );
+      // The exit serves the offer once its QUIC endpoint is up, a moment after its libp2p node
+      // listens (which is what the cluster waits for): ask again until it answers.
+      const stream = await pollUntil(() => openOffer(), STEP_MS, "the exit's QUIC offer protocol");
       await stream.closeWrite();
       const { message } = await readMessage(stream, QuicOfferSchema, AbortSignal.timeout(STEP_MS));
       return message;
     },
     stop: () => node.stop(),
   };
+
+  function openOffer() {
+    return node.open(
+      /** The exit's peer id is the last part of its address. */
+      exitAddress.split("/").at(-1)! as PeerId,
+      { protocol: QUIC_OFFER_PROTOCOL, timeoutMs: STEP_MS, maxConcurrent: 4 },
+    );
+  }
 }
 
 /** Connects to the exit's endpoint pinning `certificate`, and says hello with `ticket`. */
