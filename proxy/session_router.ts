@@ -141,14 +141,7 @@ export class ExitSessionRouter implements SessionRouter {
       );
       if (reply.status !== ConnectStatus.SUCCEEDED) {
         stream.abort();
-        return {
-          ok: false,
-          replyCode: toReplyCode(reply.status),
-          stage: "refused",
-          message: reply.message || `The exit answered status ${reply.status}.`,
-          ...(reply.reason ? { reason: reply.reason } : {}),
-          peerId: peer,
-        };
+        return exitRefused(reply, peer);
       }
       return {
         ok: true,
@@ -200,14 +193,7 @@ export class ExitSessionRouter implements SessionRouter {
       );
       if (reply.status !== ConnectStatus.SUCCEEDED) {
         stream.abort();
-        return {
-          ok: false,
-          replyCode: toReplyCode(reply.status),
-          stage: "refused",
-          message: reply.message || `The exit answered status ${reply.status}.`,
-          ...(reply.reason ? { reason: reply.reason } : {}),
-          peerId: peer,
-        };
+        return exitRefused(reply, peer);
       }
       return { ok: true, stream: reply.stream, peerId: peer };
     } catch (error) {
@@ -366,6 +352,21 @@ function noExitMessage(selection: ExitSelection): string {
   return wanted === "no filters"
     ? `No exit was found${session}.`
     : `No exit matching ${wanted} was found${session}.`;
+}
+
+/** The exit answered, and not with success: its status as the client's reply code. */
+function exitRefused(
+  reply: { readonly status: number; readonly message: string; readonly reason?: string },
+  peer: PeerId,
+): SessionOutcome & { ok: false } {
+  return {
+    ok: false,
+    replyCode: toReplyCode(reply.status),
+    stage: "refused",
+    message: reply.message || `The exit answered status ${reply.status}.`,
+    ...(reply.reason ? { reason: reply.reason } : {}),
+    peerId: peer,
+  };
 }
 
 /** A session that got no exit: a general failure. */
