@@ -480,15 +480,12 @@ export class RedisRegistryStore implements RegistryStore {
       if ((this.#touched.get(record.peerId) ?? -Infinity) >= started) continue;
       this.#mirror.put(record);
     }
-    const graceCutoff = Date.now() - REDIS_EXPIRY_GRACE_MS;
+    // Expiry is Redis's TTL (and the hub's sweep), never judged here by this
+    // clock: a record written since the read started stays, whatever its expiry.
     for (const peer of this.#mirror.peers()) {
       if (seen.has(peer) || (this.#touched.get(peer) ?? -Infinity) >= started) continue;
       // Not in Redis and not written since the read started: gone (expired, or swept elsewhere).
       this.#mirror.remove(peer);
-    }
-    for (const peer of this.#mirror.peers()) {
-      const record = this.#mirror.peek(peer);
-      if (record && record.expiresAt < graceCutoff) this.#mirror.remove(peer);
     }
     for (const [peer, at] of this.#touched) if (at < started) this.#touched.delete(peer);
   }

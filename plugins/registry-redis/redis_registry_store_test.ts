@@ -370,3 +370,27 @@ Deno.test("registry-redis options and permissions", () => {
       !error.message.includes("hunter2"),
   );
 });
+
+Deno.test("registry-redis: a resync keeps a record whose expiry lies in the past (the hub sweeps, not the mirror)", async () => {
+  const { RedisRegistryStore } = await import("./redis_registry_store.ts");
+  const redis = await startRedis();
+  const store = new RedisRegistryStore({
+    target: parseRedisUrl(redis.url),
+    keyPrefix: freshPrefix(),
+    connectTimeoutMs: 5_000,
+    resyncIntervalMs: 50,
+  });
+  try {
+    await store.start();
+    // Expired by this machine's clock (the compliance suite's fake time): kept until the caller removes it.
+    const old = sampleRegistration(1);
+    await store.put(old);
+    const resynced = Date.now();
+    await waitFor("a few resyncs", () => Date.now() - resynced > 300);
+    assert.deepStrictEqual(await store.find({}), [old]);
+    assert.deepStrictEqual(await store.list(), [old]);
+  } finally {
+    await store.close();
+    await redis.stop();
+  }
+});
