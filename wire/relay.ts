@@ -28,6 +28,26 @@ export const RELAY_READ_BYTES = 256 * 1024;
  */
 export const RELAY_MIN_READ_BYTES = 16 * 1024;
 
+/**
+ * What all relays of this process may grow their reads to together, per direction: each relay's
+ * reads are capped at its share (this over the relays running, at least
+ * {@link RELAY_MIN_READ_BYTES}). A few bulk sessions still read 256 KiB at a time; with 1000
+ * sessions each reads 16 KiB, since every session's read is held in memory until the stream
+ * takes it — with yamux that is until the connection drains, when every session sends its next
+ * read at once (measured in `scripts/bench/many_sessions.ts`).
+ */
+export const RELAY_READ_BUDGET_BYTES = 16 * 1024 * 1024;
+
+/** Relays running in this process (for {@link RELAY_READ_BUDGET_BYTES}). */
+let runningRelays = 0;
+
+/** The largest read one relay may grow to now: its share of the budget, as a power of two. */
+export function relayReadCap(relays: number = runningRelays): number {
+  let cap = RELAY_READ_BYTES;
+  while (cap > RELAY_MIN_READ_BYTES && cap * relays > RELAY_READ_BUDGET_BYTES) cap /= 2;
+  return cap;
+}
+
 /** How often the idle timer looks at the last activity. */
 const IDLE_CHECK_FRACTION = 4;
 
@@ -54,9 +74,13 @@ export interface RelayOptions {
 /** The code of the error a relay ends with when it was idle for longer than its timeout. */
 export const IDLE_TIMEOUT_CODE = "idle-timeout";
 
-/** The next read size after a read of `size` bytes that returned `n`: ×2 when full, ÷2 when under a quarter. */
-function nextReadBytes(size: number, n: number): number {
-  if (n === size) return Math.min(size * 2, RELAY_READ_BYTES);
+/**
+ * The next read size after a read of `size` bytes that returned `n`: ×2 when full, ÷2 when under
+ * a quarter, never above this relay's share of the budget (`cap`).
+ */
+export function nextReadBytes(size: number, n: number, cap: number = relayReadCap()): number {
+  if (size > cap) return cap;
+  if (n === size) return Math.min(size * 2, cap);
   if (n < size / 4) return Math.max(size / 2, RELAY_MIN_READ_BYTES);
   return size;
 }
@@ -89,6 +113,7 @@ export async function relay(
     }, Math.max(50, Math.floor(idleTimeoutMs / IDLE_CHECK_FRACTION)))
     : undefined;
   const onAbort = () => fail(options.signal?.reason ?? new Error("The relay was cancelled."));
+  runningRelays++;
   options.signal?.addEventListener("abort", onAbort, { once: true });
 
   const tcpToStream = async () => {
@@ -136,6 +161,7 @@ export async function relay(
   try {
     await Promise.all([tcpToStream().catch(fail), streamToTcp().catch(fail)]);
   } finally {
+    runningRelays--;
     if (idleTimer !== undefined) clearInterval(idleTimer);
     options.signal?.removeEventListener("abort", onAbort);
     closeQuietly(tcp);

@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { isP2proxyError } from "../core/errors.ts";
 import { memoryConnectionPair, memoryStreamPair } from "../core/testing/memory_duplex.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
-import { IDLE_TIMEOUT_CODE, relay } from "./relay.ts";
+import fc from "fast-check";
+import {
+  IDLE_TIMEOUT_CODE,
+  nextReadBytes,
+  relay,
+  RELAY_MIN_READ_BYTES,
+  RELAY_READ_BUDGET_BYTES,
+  RELAY_READ_BYTES,
+  relayReadCap,
+} from "./relay.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
@@ -81,4 +90,26 @@ Deno.test("a stream with readInto: one reused buffer carries everything, byte-ex
   await client.closeWrite();
   const result = await running;
   assert.deepEqual([result.bytesFromStream, result.error], [sent.byteLength, undefined]);
+});
+
+Deno.test("reads grow only to the relay's share of the budget, and shrink to it", () => {
+  assert.equal(relayReadCap(1), RELAY_READ_BYTES, "a lone bulk session reads the most");
+  assert.equal(relayReadCap(10_000), RELAY_MIN_READ_BYTES, "never below the smallest read");
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 100_000 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      (relays, step, fill) => {
+        const cap = relayReadCap(relays);
+        assert.ok(cap >= RELAY_MIN_READ_BYTES && cap <= RELAY_READ_BYTES);
+        if (cap > RELAY_MIN_READ_BYTES) assert.ok(cap * relays <= RELAY_READ_BUDGET_BYTES);
+        const size = RELAY_MIN_READ_BYTES * 2 ** step;
+        const next = nextReadBytes(size, Math.floor(size * fill), cap);
+        assert.ok(next >= RELAY_MIN_READ_BYTES && next <= cap, `${size} → ${next} (cap ${cap})`);
+      },
+    ),
+  );
+  assert.equal(nextReadBytes(RELAY_READ_BYTES, 1, RELAY_MIN_READ_BYTES), RELAY_MIN_READ_BYTES);
+  assert.equal(nextReadBytes(64 * 1024, 64 * 1024, RELAY_READ_BYTES), 128 * 1024);
 });
