@@ -63,3 +63,14 @@ export const MAX_DATA_FRAME_BYTES = 4 * 1024 * 1024;
  * go as two writes (header, then the caller's buffer) rather than being copied.
  */
 export const COALESCE_WRITE_BYTES = 16 * 1024;
+
+/**
+ * First (and smallest) read buffer of a QUIC stream. Reads grow ×2 while they come back full, up
+ * to {@link MAX_READ_BYTES}, and shrink when under a quarter full: Deno's default reader would
+ * allocate 64 KiB for every read, and a chunk of a few bytes keeps all of it alive until it is
+ * relayed — with 1000 sessions that is most of a hop's memory.
+ */
+export const MIN_READ_BYTES = 4 * 1024;
+
+/** Largest read buffer of a QUIC stream (Deno's own read size for a stream). */
+export const MAX_READ_BYTES = 64 * 1024;

@@ -11,12 +11,17 @@
  * @module
  */
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
-import { COALESCE_WRITE_BYTES, MAX_DATA_FRAME_BYTES } from "./constants.ts";
+import {
+  COALESCE_WRITE_BYTES,
+  MAX_DATA_FRAME_BYTES,
+  MAX_READ_BYTES,
+  MIN_READ_BYTES,
+} from "./constants.ts";
 import { DataFrameDecoder, END, END_FRAME, framed, frameHeader } from "./data_frames.ts";
 
 /** Wraps an open QUIC bidirectional stream. */
 export class QuicDuplexStream implements DuplexStream {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: ReadableStreamBYOBReader;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #decoder = new DataFrameDecoder();
   readonly #onClosed: (() => void) | undefined;
@@ -24,10 +29,14 @@ export class QuicDuplexStream implements DuplexStream {
   #readDone = false;
   #writeDone = false;
   #closedReported = false;
+  /** Size of the next read's buffer (see {@link MIN_READ_BYTES}). */
+  #readBytes = MIN_READ_BYTES;
 
   /** `onClosed` runs once both directions are done, or the stream failed. */
   constructor(stream: Deno.QuicBidirectionalStream, onClosed?: () => void) {
-    this.#reader = stream.readable.getReader();
+    // Our own read buffers, sized to what arrives: the default reader allocates 64 KiB per read
+    // however few bytes it returns, and the chunk it hands on keeps all of it alive.
+    this.#reader = stream.readable.getReader({ mode: "byob" });
     this.#writer = stream.writable.getWriter();
     this.#onClosed = onClosed;
   }
@@ -44,8 +53,9 @@ export class QuicDuplexStream implements DuplexStream {
       if (item === END) return this.#ended();
       if (item !== undefined) return item;
       let result: ReadableStreamReadResult<Uint8Array>;
+      const size = this.#readBytes;
       try {
-        result = await this.#reader.read();
+        result = await this.#reader.read(new Uint8Array(size));
       } catch (error) {
         throw this.#fail(error instanceof Error ? error : new Error(String(error)));
       }
@@ -53,6 +63,9 @@ export class QuicDuplexStream implements DuplexStream {
       if (result.done) {
         throw this.#fail(new Error("The peer reset the stream (it ended without its end marker)."));
       }
+      const n = result.value.byteLength;
+      if (n === size) this.#readBytes = Math.min(size * 2, MAX_READ_BYTES);
+      else if (n < size / 4) this.#readBytes = Math.max(size / 2, MIN_READ_BYTES);
       this.#decoder.push(result.value);
     }
   }
@@ -98,7 +111,7 @@ export class QuicDuplexStream implements DuplexStream {
     if (!this.#readDone) {
       this.#readDone = true;
       // Reading on to the peer's finish lets Deno release the receive side.
-      this.#reader.read().catch(() => {});
+      this.#reader.read(new Uint8Array(MIN_READ_BYTES)).catch(() => {});
       this.#maybeClosed();
     }
     return null;
