@@ -3,7 +3,7 @@
  * peak RSS per hop at 1000 sessions). A quicker, narrower run than the whole bench:
  *
  * `deno run -A scripts/bench/many_sessions.ts [--many 1000] [--many-size 256KiB] [--bulk 256MiB]
- *   [--rounds 2] [--paths libp2p,quic]`
+ *   [--rounds 2] [--paths libp2p,quic] [--deno-flags "..."] [--env K=V]` (`--many 0`: bulk only)
  *
  * For the chain over libp2p and the chain over QUIC (a proxy and an exit each, nginx as the
  * destination, the bench's C client): each hop's RSS idle after one session, the peak RSS
@@ -172,7 +172,7 @@ if (import.meta.main) {
         idleHeapMB: [await heapMB(chain.metrics[0]), await heapMB(chain.metrics[1])],
       };
     }
-    for (const chain of chains) {
+    for (const chain of many > 0 ? chains : []) {
       const load = await loadAverage();
       const { result, peaks, heapPeaks } = await sampled(
         [chain.pids.proxy, chain.pids.exit],
