@@ -133,7 +133,7 @@ export type P2ProxyEvent =
      * session now leaves from another (docs/proxy-behaviour.md#sessions).
      */
     readonly type: "session-moved";
-    /** The session id (`session-<id>` of the username). */
+    /** The session as `<account>/<id>` (`session-<id>` of the username). */
     readonly session: string;
     /** The account it belongs to, when the username named one. */
     readonly account?: string;
