@@ -107,7 +107,12 @@ function metricsNet(config: { metricsPort: number; metricsBind: string }): strin
 /**
  * A proxy listens on its SOCKS ports and libp2p addresses and dials hubs and
  * exits. Exits found by discovery can be anywhere, so only a proxy whose every
- * server is hard-pinned to verbatim multiaddrs gets a host list.
+ * server is hard-pinned to verbatim multiaddrs gets a host list. A port that
+ * serves SOCKS5 (`mixed`, `socks5`) also gets its bind host with every port:
+ * UDP ASSOCIATE binds a relay socket there on a port the OS chooses and sends
+ * replies from it to the client, which on a loopback port is on that host (a
+ * client elsewhere, on a wildcard `bind`, is outside the list: its replies
+ * are refused, so such a proxy needs a wider grant for UDP).
  */
 function proxyNet(config: ProxyConfig): string[] {
   const allPinnedVerbatim = config.servers.every((s) =>
@@ -116,11 +121,20 @@ function proxyNet(config: ProxyConfig): string[] {
   if (!allPinnedVerbatim) return [ANY];
   return [
     ...config.servers.map((s) => listenGrant(s.bind, s.port)),
+    ...udpRelayHosts(config),
     ...metricsNet(config),
     ...multiaddrHostPorts(config.listenAddrs),
     ...multiaddrHostPorts(config.bootstrap),
     ...config.servers.flatMap((s) => multiaddrHostPorts(s.pinned.map((p) => p.address ?? ""))),
   ];
+}
+
+/** The bind hosts of the ports that serve UDP ASSOCIATE (all ports of each), once each. */
+function udpRelayHosts(config: ProxyConfig): string[] {
+  const hosts = config.servers
+    .filter((s) => s.protocol === "mixed" || s.protocol === "socks5")
+    .map((s) => s.bind.includes(":") ? `[${s.bind}]` : s.bind);
+  return [...new Set(hosts)];
 }
 
 /** An exit connects to destinations anywhere (its egress policy, not Deno, decides). */

@@ -127,6 +127,20 @@ export type P2ProxyEvent =
     readonly replyCode: number;
   }
   | { readonly type: "jit-discovery"; readonly port: number }
+  | {
+    /**
+     * A username session's exit was gone (lost, full, or not answering after a restart), so the
+     * session now leaves from another (docs/proxy-behaviour.md#sessions).
+     */
+    readonly type: "session-moved";
+    /** The session as `<account>/<id>` (`session-<id>` of the username). */
+    readonly session: string;
+    /** The account it belongs to, when the username named one. */
+    readonly account?: string;
+    /** The exit it left from before, and the one it leaves from now. */
+    readonly from: PeerId;
+    readonly to: PeerId;
+  }
   | { readonly type: "stream-opened"; readonly peerId: PeerId; readonly durationMs: number }
   | {
     readonly type: "stream-open-failed";

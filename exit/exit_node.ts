@@ -113,6 +113,7 @@ export class ExitNode {
       resolver: deps.resolver,
       maxAssociations: limits.maxSessions,
       maxAssociationsPerPeer: limits.maxSessionsPerPeer,
+      ...(limits.udp ?? {}),
       ...(bindAddress ? { bindAddress } : {}),
       ...(deps.verifyToken ? { verifyToken: deps.verifyToken } : {}),
     });

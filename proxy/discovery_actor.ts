@@ -22,6 +22,9 @@
  * - selections: a session that brings its own filters (and session id) gets a server of its own,
  *   keyed by what it asks for, kept while used (idle timeout, least recently used first past a
  *   bound); such a server connects only when a client waits for it and never retries on its own.
+ *   A username session's exit is saved in the sticky store (when it keeps sessions), so after a
+ *   restart the session tries that exit first; a session whose exit is gone moves, logged and
+ *   counted (`session-moved`).
  *
  * @module
  */
@@ -60,7 +63,12 @@ import type { Clock, ClockTimer } from "../core/ports/clock.ts";
 import type { EventSink } from "../core/ports/event_sink.ts";
 import type { ConnectionEvent, NetworkNode } from "../core/ports/network.ts";
 import type { PeerDirectory } from "../core/ports/peer_directory.ts";
-import type { StickyStore } from "../core/ports/sticky_store.ts";
+import {
+  STICKY_SESSIONS_VERSION,
+  type StickySessionRecord,
+  type StickySessionsRecord,
+  type StickyStore,
+} from "../core/ports/sticky_store.ts";
 
 const logger = getLogger(["p2proxy", "discovery"]);
 
@@ -139,6 +147,12 @@ const SELECTION_SERVER: Omit<ExitSelectionSettings, "port" | "filters"> = {
   poolMaxTotal: 30,
 };
 
+/**
+ * How stale a saved session's last use may get before it is saved again: a tenth of its lifetime,
+ * at most this (so a restart ends a session at most this much early).
+ */
+export const SESSION_TOUCH_SAVE_MS = 30_000;
+
 /** A server made for a selection, and when it was last asked for. */
 interface SelectionServer {
   readonly key: string;
@@ -148,6 +162,14 @@ interface SelectionServer {
   readonly idleMs: number;
   /** The account it belongs to, bounded per account. */
   readonly owner?: string;
+  /** The username session id, when it is one (then it is saved in the sticky store). */
+  readonly session?: string;
+  /** The exit the session last left from (after a restart: the saved one). */
+  peer?: PeerId;
+  /** The exit to try first, once, before any discovery: the saved one after a restart. */
+  prefer?: PeerId;
+  /** `usedAt` as last saved. */
+  savedUsedAt: number;
 }
 
 /** A server's current exit. */
@@ -213,6 +235,8 @@ export interface DiscoveryActorDeps {
   }>;
   /** Bounds of the selections' servers (defaults: {@link MAX_SELECTIONS}, {@link SELECTION_IDLE_MS}). */
   readonly selections?: Partial<{ max: number; idleMs: number; perOwner: number }>;
+  /** The username sessions the store kept (`loadSessions`), tried first when used again. */
+  readonly sessions?: StickySessionsRecord;
 }
 
 // ---------------------------------------------------------------------------
@@ -367,6 +391,10 @@ export class DiscoveryActor {
     readonly idleMs: number;
     readonly perOwner: number;
   };
+  /** Saved sessions not used since the start (each becomes a selection when used again). */
+  readonly #restored: Map<string, StickySessionRecord>;
+  #savingSessions: Promise<void> = Promise.resolve();
+  #sessionsSaveQueued = false;
 
   constructor(deps: DiscoveryActorDeps) {
     this.#deps = deps;
@@ -383,6 +411,7 @@ export class DiscoveryActor {
       idleMs: deps.selections?.idleMs ?? SELECTION_IDLE_MS,
       perOwner: Math.max(1, deps.selections?.perOwner ?? MAX_SELECTIONS_PER_OWNER),
     };
+    this.#restored = new Map(Object.entries(deps.sessions?.sessions ?? {}));
   }
 
   // -------------------------------------------------------------------------
@@ -579,7 +608,7 @@ export class DiscoveryActor {
     switch (message.type) {
       case "stop":
         this.#persist();
-        return message.done(this.#saving);
+        return message.done(this.#saved());
       case "client-waiting":
       case "selection-waiting":
         return message.waiter.answer(undefined);
@@ -594,7 +623,7 @@ export class DiscoveryActor {
   }
 
   #answerAfterFailure(message: Message, error: unknown): void {
-    if (message.type === "stop") message.done(this.#saving);
+    if (message.type === "stop") message.done(this.#saved());
     if (message.type === "selection-waiting") message.waiter.answer(undefined);
     if (message.type === "client-waiting" || message.type === "client-gone") {
       this.#answerWaiter(message.waiter, undefined);
@@ -668,7 +697,13 @@ export class DiscoveryActor {
     this.#connects.clear();
     this.#scheduled.clear();
     this.#persist();
-    done(this.#saving);
+    this.#persistSessions();
+    done(this.#saved());
+  }
+
+  /** Resolves once the queued saves of the pools and the sessions are done. */
+  #saved(): Promise<void> {
+    return Promise.all([this.#saving, this.#savingSessions]).then(() => {});
   }
 
   #onClientWaiting(waiter: Waiter): void {
@@ -866,18 +901,37 @@ export class DiscoveryActor {
     this.#attempt(connect);
   }
 
-  /** One bounded try of the core's connect algorithm, as a task. */
+  /**
+   * One bounded try of the core's connect algorithm, as a task. A restored session first tries
+   * its saved exit (once); when that fails, the discovery avoids it.
+   */
   #attempt(connect: PortConnect): void {
-    const { server, avoid } = connect;
+    const { server } = connect;
+    const entry = isSelectionPort(server.port) ? this.#selectionOnPort(server.port) : undefined;
+    const prefer = entry?.prefer;
+    if (entry) delete entry.prefer;
+    const avoid = prefer ?? connect.avoid;
+    const signal = AbortSignal.any([this.#stop.signal, connect.abort.signal]);
+    const discover = () =>
+      this.#deps.connector.connect(server, {
+        ...(connect.attempt === 0 && avoid ? { avoid } : {}),
+        ...(isSelectionPort(server.port)
+          ? { discoveryAttempts: SELECTION_DISCOVERY_ATTEMPTS }
+          : {}),
+        signal,
+      });
     this.#spawn(
-      () =>
-        this.#deps.connector.connect(server, {
-          ...(connect.attempt === 0 && avoid ? { avoid } : {}),
-          ...(isSelectionPort(server.port)
-            ? { discoveryAttempts: SELECTION_DISCOVERY_ATTEMPTS }
-            : {}),
-          signal: AbortSignal.any([this.#stop.signal, connect.abort.signal]),
-        }),
+      async (): Promise<ConnectedDestination> => {
+        if (prefer !== undefined && !this.#deps.unusable.has(prefer)) {
+          const reached = await this.#deps.connector.reachSpecificPeer(server, prefer, signal);
+          if (reached === prefer) return { peerId: prefer, source: { kind: "sticky" } };
+          logger.info("The saved exit {peer} of session {session} did not answer.", {
+            peer: prefer,
+            session: entry?.session,
+          });
+        }
+        return await discover();
+      },
       (outcome) => ({ type: "connect-done", connect, outcome }),
     );
   }
@@ -921,6 +975,7 @@ export class DiscoveryActor {
   ): void {
     this.#lost.delete(server.port);
     this.#pinnedDown.delete(server.port);
+    if (isSelectionPort(server.port)) this.#noteSessionExit(server.port, destination.peerId);
     this.#active.set(server.port, { peerId: destination.peerId, source: destination.source });
     this.#deps.events.emit({
       type: "active-destination",
@@ -1146,6 +1201,11 @@ export class DiscoveryActor {
     let entry = this.#selections.get(key);
     if (entry) {
       this.#selections.delete(key);
+      const stale = now - entry.savedUsedAt >= Math.min(SESSION_TOUCH_SAVE_MS, entry.idleMs / 10);
+      if (entry.session !== undefined && entry.peer !== undefined && stale) {
+        entry.savedUsedAt = now;
+        this.#persistSessions();
+      }
     } else {
       const oldest = this.#selections.values().next().value;
       if (oldest && this.#selections.size >= this.#selectionBounds.max) {
@@ -1162,9 +1222,19 @@ export class DiscoveryActor {
           ...(selection.session === undefined ? {} : { spreadKey: selection.session }),
         },
         usedAt: now,
+        savedUsedAt: now,
         idleMs: selection.idleMs ?? this.#selectionBounds.idleMs,
         ...(selection.owner === undefined ? {} : { owner: selection.owner }),
+        ...(selection.session === undefined ? {} : { session: selection.session }),
       };
+      const saved = this.#restored.get(key);
+      if (saved !== undefined) {
+        this.#restored.delete(key);
+        // A saved session still within its lifetime leaves from its saved exit if it can.
+        if (selection.session !== undefined && now - saved.used_at < saved.idle_ms) {
+          entry.peer = entry.prefer = saved.peer_id as PeerId;
+        }
+      }
       this.#servers.set(port, entry.server);
     }
     entry.usedAt = now;
@@ -1184,6 +1254,7 @@ export class DiscoveryActor {
     const { port } = entry.server;
     logger.debug("Dropping the selection {key} ({why}).", { key: entry.key, why });
     this.#selections.delete(entry.key);
+    if (entry.session !== undefined) this.#persistSessions();
     this.#servers.delete(port);
     for (const waiter of [...(this.#waiters.get(port) ?? [])]) {
       this.#answerWaiter(waiter, undefined);
@@ -1207,6 +1278,81 @@ export class DiscoveryActor {
     for (const waiter of [...(this.#waiters.get(port) ?? [])]) {
       this.#answerWaiter(waiter, undefined);
     }
+  }
+
+  /** The selection whose server has `port`. */
+  #selectionOnPort(port: number): SelectionServer | undefined {
+    for (const entry of this.#selections.values()) if (entry.server.port === port) return entry;
+    return undefined;
+  }
+
+  /** A session's server got `peer`: a different exit than before is a move (logged, counted). */
+  #noteSessionExit(port: number, peer: PeerId): void {
+    const entry = this.#selectionOnPort(port);
+    if (entry?.session === undefined || entry.peer === peer) return;
+    const from = entry.peer;
+    entry.peer = peer;
+    entry.savedUsedAt = entry.usedAt;
+    this.#persistSessions();
+    if (from === undefined) return;
+    logger.info("Session {session} moved from exit {from} to {to}: its exit is gone.", {
+      session: entry.session,
+      from,
+      to: peer,
+    });
+    this.#deps.events.emit({
+      type: "session-moved",
+      session: entry.session,
+      ...(entry.owner === undefined ? {} : { account: entry.owner }),
+      from,
+      to: peer,
+    });
+  }
+
+  /**
+   * The sessions to save: those in use with an exit, then saved ones not used since the start
+   * and still within their lifetime, most recent first, within the bounds of the selections.
+   */
+  #sessionsRecord(): StickySessionsRecord {
+    const now = this.#deps.clock.now();
+    const candidates: [string, StickySessionRecord][] = [];
+    for (const entry of this.#selections.values()) {
+      if (entry.session === undefined || entry.peer === undefined) continue;
+      candidates.push([entry.key, {
+        peer_id: entry.peer,
+        owner: entry.owner ?? null,
+        idle_ms: entry.idleMs,
+        used_at: entry.savedUsedAt,
+      }]);
+    }
+    for (const [key, saved] of this.#restored) {
+      if (now - saved.used_at < saved.idle_ms) candidates.push([key, saved]);
+    }
+    candidates.sort(([, a], [, b]) => b.used_at - a.used_at);
+    const perOwner = new Map<string | null, number>();
+    const kept: [string, StickySessionRecord][] = [];
+    for (const [key, session] of candidates) {
+      const owned = perOwner.get(session.owner) ?? 0;
+      if (owned >= this.#selectionBounds.perOwner || kept.length >= this.#selectionBounds.max) {
+        continue;
+      }
+      perOwner.set(session.owner, owned + 1);
+      kept.push([key, session]);
+    }
+    return { version: STICKY_SESSIONS_VERSION, sessions: Object.fromEntries(kept) };
+  }
+
+  /** Saves the sessions (when the store keeps them); saves run one after another, coalesced. */
+  #persistSessions(): void {
+    const store = this.#deps.store;
+    if (store.saveSessions === undefined || this.#sessionsSaveQueued) return;
+    this.#sessionsSaveQueued = true;
+    this.#savingSessions = this.#savingSessions.then(async () => {
+      this.#sessionsSaveQueued = false;
+      await store.saveSessions?.(this.#sessionsRecord());
+    }).catch((error) =>
+      logger.warn("Saving the sessions failed: {error}", { error: describeError(error) })
+    );
   }
 
   /** Saves the sticky state when it changed; saves run one after another. */

@@ -113,6 +113,8 @@ export class ProxyNode {
   /** Loads the sticky pools and starts choosing exits. */
   static async start(deps: ProxyNodeDeps): Promise<ProxyNode> {
     const sticky = StickyState.fromRecord(await deps.stickyStore.load());
+    // Username sessions, when the store keeps them (docs/proxy-behaviour.md#sessions).
+    const sessions = await deps.stickyStore.loadSessions?.();
     const unusable = new UnusableExits(() => deps.clock.now());
     const routeless = new Map(deps.config.servers.flatMap((server) => {
       const why = missingRoute(server, deps.directory);
@@ -141,6 +143,7 @@ export class ProxyNode {
       events: deps.events,
       ...(deps.timings ? { timings: deps.timings } : {}),
       ...(deps.selections ? { selections: deps.selections } : {}),
+      ...(sessions ? { sessions } : {}),
     });
     const accounting = await startAccounting(deps);
     const router = new ExitSessionRouter({

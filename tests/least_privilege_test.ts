@@ -21,11 +21,50 @@ import {
   waitUntilListening,
 } from "../scripts/cluster.ts";
 import { addApiKey } from "./_auth.ts";
+import { encodeUdpDatagram, parseUdpDatagram } from "../core/codec/socks5_udp.ts";
+import { AUTH_METHOD, SOCKS_REPLY } from "../core/codec/socks5.ts";
+import { connectLocal, ConnReader, greet, request } from "./_socks_client.ts";
 
 const encoder = new TextEncoder();
 
 /** A well-formed peer id to pin: the config must give its server a route; nothing dials it. */
 const PINNED_PEER = "12D3KooWS6M2cP13vSHoPXVYbmYvhFgZowNrwyy7VkvbEUgXiXGZ";
+
+/**
+ * One UDP ASSOCIATE through `proxyPort` (no auth): a datagram to a UDP echo on 127.0.0.1 and its
+ * answer's text, both through the relay socket the proxy binds on its port's host.
+ */
+async function udpRoundTrip(proxyPort: number, payload: string): Promise<string> {
+  const echo = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const reader = new ConnReader(await connectLocal(proxyPort));
+  const echoing = echo.receive().then(([data, from]) => echo.send(data, from)).catch(() => 0);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    assert.equal(await greet(reader, [AUTH_METHOD.noAuth]), AUTH_METHOD.noAuth);
+    const reply = await request(reader, { command: "udp-associate", host: "0.0.0.0", port: 0 });
+    assert.equal(reply.code, SOCKS_REPLY.succeeded, "UDP ASSOCIATE answered success");
+    const relay: Deno.NetAddr = { transport: "udp", hostname: reply.host, port: reply.port };
+    const echoPort = (echo.addr as Deno.NetAddr).port;
+    await client.send(
+      encodeUdpDatagram({ host: "127.0.0.1", port: echoPort, data: encoder.encode(payload) }),
+      relay,
+    );
+    const answer = await Promise.race([
+      client.receive(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no UDP answer within 10 s")), 10_000);
+      }),
+    ]);
+    return new TextDecoder().decode(parseUdpDatagram(answer[0]).data);
+  } finally {
+    clearTimeout(timer);
+    reader.close();
+    client.close();
+    echo.close();
+    await echoing;
+  }
+}
 
 /** What a process prints when Deno refused it a permission. */
 const ASKED_FOR_MORE = /NotCapable|Requires \w+ access/;
@@ -155,12 +194,17 @@ Deno.test("hub, exit and proxy run under exactly their printed lines with minima
     const netAndSys = flagsOf(dialOnlyRun.line).filter((f) => /^--allow-(sys|net)/.test(f));
     assert.deepEqual(
       netAndSys.map((flag) => flag.split(/[=,]/).sort()),
-      [["--allow-net", `127.0.0.1:${dialOnlyPort}`, `127.0.0.1:${hubPort}`].sort()],
+      // The bare host covers the UDP ASSOCIATE relay socket (a port the OS picks) and its replies.
+      [["--allow-net", "127.0.0.1", `127.0.0.1:${dialOnlyPort}`, `127.0.0.1:${hubPort}`].sort()],
       dialOnlyRun.line,
     );
 
     assert.equal(await curlUntil(socksPort, url, new RegExp(body)), body);
     assert.equal(await curlUntil(dialOnlyPort, url, new RegExp(body)), body);
+    assert.equal(
+      await udpRoundTrip(dialOnlyPort, "udp under the printed line"),
+      "udp under the printed line",
+    );
     for (const role of started) assert.doesNotMatch(role.logs(), ASKED_FOR_MORE);
     assert.match(dialOnlyRun.role.logs(), /listening on \(no addresses\)/);
     assert.match(

@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from "zod";
+import { type UdpLimits, udpLimitsSchema } from "./udp_config.ts";
 import type { Multiaddr } from "../ids.ts";
 import type { ExitAttributes } from "../domain/attributes.ts";
 import { createEgressPolicy, DEFAULT_DENY_PORTS } from "../domain/egress_policy.ts";
@@ -96,6 +97,8 @@ export interface ExitLimits {
   readonly connectTimeoutMs: number;
   /** 0 = none. */
   readonly idleTimeoutMs: number;
+  /** Bounds of each UDP association (`limits.udp`); absent: the defaults (`DEFAULT_UDP_LIMITS`). */
+  readonly udp?: UdpLimits;
 }
 
 /** The exit role's configuration. */
@@ -198,11 +201,13 @@ const limitsSchema = z.strictObject({
   idle_timeout_secs: durationSecsSchema({ allowZero: true }).prefault(
     DEFAULT_EXIT_IDLE_TIMEOUT_SECS,
   ),
+  udp: udpLimitsSchema.prefault({}),
 }).transform((raw): ExitLimits => ({
   maxSessions: raw.max_sessions,
   maxSessionsPerPeer: raw.max_sessions_per_peer,
   connectTimeoutMs: raw.connect_timeout_secs,
   idleTimeoutMs: raw.idle_timeout_secs,
+  udp: raw.udp,
 }));
 
 const EXIT_DEFAULTS = {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError, type ConfigProblem } from "./problems.ts";
 import type { LoadOptions } from "./loader.ts";
 import { loadExitConfig } from "./exit_config.ts";
+import { DEFAULT_UDP_LIMITS } from "./udp_config.ts";
 
 const HUB = "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
 
@@ -51,6 +52,7 @@ Deno.test("exit config: defaults", () => {
     maxSessionsPerPeer: 1024,
     connectTimeoutMs: 10_000,
     idleTimeoutMs: 0,
+    udp: DEFAULT_UDP_LIMITS,
   });
   assert.equal(config.heartbeatIntervalMs, 30_000);
   assert.equal(config.relay, "auto");
@@ -113,6 +115,7 @@ auth: { provider: connect, url: https://auth.example.com }
     maxSessionsPerPeer: 2,
     connectTimeoutMs: 1_500,
     idleTimeoutMs: 60_000,
+    udp: DEFAULT_UDP_LIMITS,
   });
   assert.equal(config.heartbeatIntervalMs, 5_000);
   assert.equal(config.relay, "always");

@@ -16,6 +16,7 @@
  *
  * @module
  */
+export { DEFAULT_UDP_LIMITS, type UdpLimits } from "./udp_config.ts";
 export {
   ConfigError,
   type ConfigErrorCode,

@@ -8,6 +8,7 @@
  * @module
  */
 import { z } from "zod";
+import { type UdpLimits, udpLimitsSchema } from "./udp_config.ts";
 import type { Multiaddr } from "../ids.ts";
 import type { FlagPolicy, ServerFilters } from "../domain/attributes.ts";
 import { serverFingerprint } from "../domain/fingerprint.ts";
@@ -127,6 +128,8 @@ export interface ServerConfig extends ExitSelectionSettings {
   readonly fingerprint: string;
   /** Rate, connection and quota limits per account (docs/limits.md); absent = none. */
   readonly limits?: PortLimits;
+  /** Bounds of each SOCKS5 UDP association (`udp`); absent: the defaults (`DEFAULT_UDP_LIMITS`). */
+  readonly udp?: UdpLimits;
 }
 
 /** The proxy role's configuration. */
@@ -233,6 +236,7 @@ const serverShape = {
     DEFAULT_HANDSHAKE_TIMEOUT_SECS,
   ),
   limits: portLimitsSchema.optional(),
+  udp: udpLimitsSchema.prefault({}),
 };
 
 type RawServer = z.output<z.ZodObject<typeof serverShape>>;
@@ -282,6 +286,7 @@ function toServerConfig(raw: RawServer, ctx: z.core.$RefinementCtx): ServerConfi
     handshakeTimeoutMs: raw.handshake_timeout_secs,
     fingerprint: serverFingerprint(raw.port, filters),
     ...(raw.limits === undefined ? {} : { limits: raw.limits }),
+    udp: raw.udp,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
- * Persistence of the sticky pools. The pool logic itself is pure and lives in
- * `domain/sticky_state.ts`; a store only loads and saves its record.
+ * Persistence of the sticky pools and of username sessions. The pool logic itself is pure and
+ * lives in `domain/sticky_state.ts`, the sessions' in the proxy's discovery actor; a store only
+ * loads and saves their records.
  *
  * @module
  */
@@ -39,6 +40,37 @@ export function emptyStickyRecord(): StickyRecord {
   return { version: STICKY_RECORD_VERSION, servers: {} };
 }
 
+/** Current version of the persisted sessions record. */
+export const STICKY_SESSIONS_VERSION = 1;
+
+/**
+ * One username session (`session-<id>`, docs/proxy-behaviour.md#sessions): the exit it leaves
+ * from, and how long it may rest unused before it ends.
+ */
+export interface StickySessionRecord {
+  /** The exit's peer id. */
+  readonly peer_id: string;
+  /** The account the session belongs to (bounded per account), or null. */
+  readonly owner: string | null;
+  /** Unused this long (milliseconds), the session ends: the username's `ttl`. */
+  readonly idle_ms: number;
+  /** When the session was last used, in milliseconds since the Unix epoch. */
+  readonly used_at: number;
+}
+
+/** Every remembered session, keyed by the selection it was made for (filters and session id). */
+export interface StickySessionsRecord {
+  /** The format version ({@link STICKY_SESSIONS_VERSION}). */
+  readonly version: typeof STICKY_SESSIONS_VERSION;
+  /** Keyed by selection key (`core/domain/fingerprint.ts` `selectionKey`). */
+  readonly sessions: Readonly<Record<string, StickySessionRecord>>;
+}
+
+/** An empty sessions record. */
+export function emptyStickySessionsRecord(): StickySessionsRecord {
+  return { version: STICKY_SESSIONS_VERSION, sessions: {} };
+}
+
 /**
  * Loads and saves the sticky record. Implementations never throw for a
  * missing, corrupt or old-version record (they start empty and warn) and
@@ -49,4 +81,15 @@ export interface StickyStore {
   load(): Promise<StickyRecord>;
   /** Replaces the saved record; resolves even when saving failed (after logging). */
   save(record: StickyRecord): Promise<void>;
+  /**
+   * The saved sessions, or an empty record when there are none or they cannot be read. Optional:
+   * a store without `loadSessions` and `saveSessions` keeps sessions in memory only (they end
+   * with the process). A store offers both or neither.
+   */
+  loadSessions?(): Promise<StickySessionsRecord>;
+  /**
+   * Replaces the saved sessions, independently of the pools' record; resolves even when saving
+   * failed (after logging).
+   */
+  saveSessions?(record: StickySessionsRecord): Promise<void>;
 }

@@ -167,6 +167,8 @@ export const LINE_RULES: { readonly [T in P2ProxyEventType]: LineRule<T> | undef
   },
   // The SOCKS listener logs every failed CONNECT with its target and cause.
   "session-failed": undefined,
+  // The discovery actor logs the move itself, with the session's context.
+  "session-moved": undefined,
   "jit-discovery": {
     level: "debug",
     line: (e) =>

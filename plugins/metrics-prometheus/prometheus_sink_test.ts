@@ -29,6 +29,7 @@ const PROXY_METRIC_NAMES = [
   "p2proxy_ping_failures_total",
   "p2proxy_socks_jit_discovery_total",
   "p2proxy_socks_rejected_no_peer_total",
+  "p2proxy_session_moves_total",
 ];
 const EXIT_METRIC_NAMES = [
   "p2proxy_exit_sessions_active",
@@ -109,6 +110,7 @@ const CLOSING: readonly P2ProxyEvent[] = [
   // No exit in time.
   { type: "socks-accepted", port: PORT },
   { type: "jit-discovery", port: PORT },
+  { type: "session-moved", session: "s1", from: A, to: B },
   { type: "socks-rejected", port: PORT, reason: "no-peer" },
   { type: "session-failed", port: PORT, stage: "no-peer", replyCode: 1 },
   // Bad credentials, and a client speaking something else.
@@ -180,6 +182,7 @@ Deno.test("a realistic run scraped over HTTP gives exact values and every anchor
       ["p2proxy_ping_rtt_seconds_count", {}, 2],
       ["p2proxy_ping_failures_total", {}, 1],
       ["p2proxy_socks_jit_discovery_total", {}, 1],
+      ["p2proxy_session_moves_total", {}, 1],
       ["p2proxy_socks_rejected_no_peer_total", {}, 1],
       ["p2proxy_exit_sessions_active", {}, 0],
       ["p2proxy_exit_sessions_total", {}, 2],

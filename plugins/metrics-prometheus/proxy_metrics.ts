@@ -66,6 +66,11 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "Time to open a stream to an exit, successful or not.",
     STREAM_ACQUIRE_BUCKETS_SECONDS,
   );
+  const sessionMoves = counter(
+    registry,
+    "session_moves_total",
+    "Username sessions that moved to another exit because theirs was gone.",
+  );
   const jitDiscovery = counter(
     registry,
     "socks_jit_discovery_total",
@@ -160,6 +165,7 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
       if (event.refused > 0) accountRefused.inc(labels, event.refused);
     },
     "jit-discovery": () => jitDiscovery.inc(),
+    "session-moved": () => sessionMoves.inc(),
     "transport-selected": (event) => {
       if (event.transport === "libp2p") {
         transportFallbacks.inc({ reason: fallbacks.value(event.reason ?? "unknown") });

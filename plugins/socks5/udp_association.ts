@@ -66,7 +66,7 @@ export interface UdpAssociationSession {
    * CONNECT path would pass, so an association leaves where a CONNECT would.
    */
   readonly selection?: ExitSelection;
-  /** Bounds; default {@link DEFAULT_UDP_ASSOCIATION_LIMITS}. */
+  /** Bounds; default the server's `udp` keys, else {@link DEFAULT_UDP_ASSOCIATION_LIMITS}. */
   readonly limits?: UdpAssociationLimits;
 }
 
@@ -88,7 +88,8 @@ export async function serveUdpAssociation(
   session: UdpAssociationSession,
 ): Promise<void> {
   const port = server.port;
-  const limits = session.limits ?? DEFAULT_UDP_ASSOCIATION_LIMITS;
+  // The server's `udp` keys (docs/config-reference.md), else the documented defaults.
+  const limits = session.limits ?? server.udp ?? DEFAULT_UDP_ASSOCIATION_LIMITS;
   const clientIp = normalizeIp(conn.remoteAddr?.hostname ?? "");
   if (!router.openUdp || clientIp === "") {
     logger.info("UDP ASSOCIATE on port {port} refused: {why}.", {

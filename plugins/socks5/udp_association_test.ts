@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { parseReply, type Socks5Request, SOCKS_REPLY } from "../../core/codec/socks5.ts";
 import { encodeUdpDatagram, parseUdpDatagram } from "../../core/codec/socks5_udp.ts";
-import type { ServerConfig } from "../../core/config/proxy_config.ts";
+import { loadProxyConfig, type ServerConfig } from "../../core/config/proxy_config.ts";
 import type {
   SessionRouter,
   UdpAssociationOutcome,
@@ -25,6 +25,8 @@ import {
 
 const PEER = aPeerId(1);
 const WAIT_MS = 5_000;
+/** A hub address for configs loaded here (never dialled). */
+const HUB = "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWC3iW81qrVSaGPV7aErQtDGMYg7R9hobpS4euNDi9b56S";
 
 const SERVER: ServerConfig = {
   ...aServer(),
@@ -69,19 +71,23 @@ function routerWithExit(): {
 }
 
 /** Starts a door association on a real TCP connection; returns the client's ends. */
-async function associate(router: SessionRouter, limits?: UdpAssociationLimits) {
+async function associate(
+  router: SessionRouter,
+  limits?: UdpAssociationLimits,
+  server: ServerConfig = SERVER,
+) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const server = await listener.accept();
+  const conn = await listener.accept();
   listener.close();
   const events = new RecordingSink();
   const abort = new AbortController();
-  const served = serveUdpAssociation(server, SERVER, { router, events }, {
+  const served = serveUdpAssociation(conn, server, { router, events }, {
     request: REQUEST,
     sessionId: "1080-1",
     signal: abort.signal,
     ...(limits ? { limits } : {}),
-  }).finally(() => closeQuietly(server)); // The door closes it when the association ends.
+  }).finally(() => closeQuietly(conn)); // The door closes it when the association ends.
   const buffer = new Uint8Array(300);
   const n = await client.read(buffer);
   const reply = parseReply(buffer.subarray(0, n ?? 0));
@@ -156,6 +162,38 @@ Deno.test("silence for the idle timeout ends the association and closes the cont
     // The exit's end of the stream sees the reset.
     await assert.rejects((await exit).read());
     assert.equal(events.ofType("udp-association-end")[0]?.reason, "idle");
+  } finally {
+    client.close();
+    socket.close();
+  }
+});
+
+Deno.test("a server's udp keys from the config bound its associations (idle_timeout_secs, max_datagrams_per_sec)", async () => {
+  const config = loadProxyConfig(
+    `bootstrap: ["${HUB}"]\nservers:\n  - port: 1080\n    protocol: socks5\n` +
+      "    udp: { idle_timeout_secs: 0.3, max_datagrams_per_sec: 2 }\n",
+    { source: "Config.yaml" },
+  );
+  const server = config.servers[0]!;
+  const { router, exit } = routerWithExit();
+  const { client, socket, relay, served, events } = await associate(router, undefined, server);
+  try {
+    const far = await exit;
+    const frames = new UdpFrameReader(far);
+    for (let i = 0; i < 5; i++) {
+      await socket.send(
+        encodeUdpDatagram({ host: "127.0.0.1", port: 9, data: Uint8Array.of(i) }),
+        relay,
+      );
+    }
+    // Two datagrams a second pass; the other three are dropped and counted.
+    for (let i = 0; i < 2; i++) assert.ok(await frames.next(), `datagram ${i} reached the exit`);
+    await assertClosedByDoor(client);
+    await served;
+    const end = events.ofType("udp-association-end")[0];
+    assert.equal(end?.reason, "idle", "0.3 s of silence ended it, not the default 2 minutes");
+    assert.equal(end?.datagramsUp, 2);
+    assert.equal(end?.dropped, 3);
   } finally {
     client.close();
     socket.close();

@@ -9,11 +9,14 @@ import { basename, dirname, join } from "node:path";
 import { describeError } from "../../core/errors.ts";
 import {
   emptyStickyRecord,
+  emptyStickySessionsRecord,
   type StickyRecord,
+  type StickySessionsRecord,
   type StickyStore,
 } from "../../core/ports/sticky_store.ts";
 import { LatestWriter } from "../_shared/latest_writer.ts";
 import { parseStickyJson } from "../_shared/sticky_record.ts";
+import { parseSessionsJson } from "../_shared/sticky_sessions.ts";
 
 const logger = getLogger(["p2proxy", "sticky-file"]);
 
@@ -30,11 +33,18 @@ const MAX_SKIPPED_IN_LOG = 5;
  * as empty (or as its valid entries) with one warning, and is overwritten on
  * the next save. Nothing here throws: read and write failures are logged and
  * the pools live on in memory.
+ *
+ * Username sessions (docs/proxy-behaviour.md#sessions) go to a file of their own beside it,
+ * {@link sessionsPathOf}, written the same way, so the pools' file keeps its format.
  */
 export class FileStickyStore implements StickyStore {
   /** The file this store reads and writes. */
   readonly path: string;
+  /** The file of the username sessions ({@link sessionsPathOf} `path`). */
+  readonly sessionsPath: string;
   readonly #writer: LatestWriter<string>;
+  readonly #sessionsWriter: LatestWriter<string>;
+  #warnedAboutSessions = false;
   /** Set once the current file's problems were logged; cleared when a save replaces it. */
   #warnedAboutFile = false;
   /** Set while saves fail, so a failing disk logs one warning, not one per save. */
@@ -43,10 +53,45 @@ export class FileStickyStore implements StickyStore {
   /** A store over the file at `path`; nothing is read or written until `load` or `save`. */
   constructor(path: string) {
     this.path = path;
+    this.sessionsPath = sessionsPathOf(path);
     this.#writer = new LatestWriter(
       (text) => this.#writeFile(text),
       (error) => logger.error("Unexpected failure saving {path}: {error}", this.#fields(error)),
     );
+    this.#sessionsWriter = new LatestWriter(
+      (text) => this.#writeSessionsFile(text),
+      (error) =>
+        logger.error("Unexpected failure saving {path}: {error}", {
+          path: this.sessionsPath,
+          error: describeError(error),
+        }),
+    );
+  }
+
+  /** The saved sessions; none when their file is missing or unusable (with one warning). */
+  async loadSessions(): Promise<StickySessionsRecord> {
+    await this.#sessionsWriter.idle();
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.sessionsPath);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return emptyStickySessionsRecord();
+      this.#warnSessionsOnce(`it could not be read (${describeError(error)})`);
+      return emptyStickySessionsRecord();
+    }
+    const parsed = parseSessionsJson(text);
+    if (parsed.unusable !== undefined) this.#warnSessionsOnce(parsed.unusable);
+    else if (parsed.skipped.length > 0) {
+      this.#warnSessionsOnce(
+        `${parsed.skipped.length} bad entries were skipped (${summarise(parsed.skipped)})`,
+      );
+    }
+    return parsed.record;
+  }
+
+  /** Saves a snapshot of the sessions; resolves once on disk or failed, never rejects. */
+  saveSessions(record: StickySessionsRecord): Promise<void> {
+    return this.#sessionsWriter.write(`${JSON.stringify(record, null, 2)}\n`);
   }
 
   /** The saved record; empty when the file is missing or unusable. Waits for queued saves first. */
@@ -104,8 +149,33 @@ export class FileStickyStore implements StickyStore {
   }
 
   /** Resolves once every queued save has finished (call before exiting). */
-  flush(): Promise<void> {
-    return this.#writer.idle();
+  async flush(): Promise<void> {
+    await Promise.all([this.#writer.idle(), this.#sessionsWriter.idle()]);
+  }
+
+  async #writeSessionsFile(text: string): Promise<void> {
+    try {
+      await Deno.mkdir(dirname(this.sessionsPath), { recursive: true });
+      await writeFileAtomically(this.sessionsPath, new TextEncoder().encode(text));
+      this.#warnedAboutSessions = false;
+    } catch (error) {
+      // The pools' writer reports a failing disk; this one stays quieter.
+      logger.debug("Saving the sessions {path} failed: {error}", {
+        path: this.sessionsPath,
+        error: describeError(error),
+      });
+      this.#warnSessionsOnce(`it could not be written (${describeError(error)})`);
+    }
+  }
+
+  #warnSessionsOnce(reason: string): void {
+    if (this.#warnedAboutSessions) return;
+    this.#warnedAboutSessions = true;
+    logger.warn(
+      "The sessions file {path} is not usable: {reason}. Sessions start afresh; the file is " +
+        "rewritten on the next save.",
+      { path: this.sessionsPath, reason },
+    );
   }
 
   async #writeFile(text: string): Promise<void> {
@@ -139,6 +209,20 @@ export class FileStickyStore implements StickyStore {
   #fields(error: unknown): Record<string, unknown> {
     return { path: this.path, error: describeError(error) };
   }
+}
+
+/**
+ * The sessions file beside a sticky file: `sticky_peers.json` → `sticky_peers.sessions.json`.
+ *
+ * @example
+ * ```ts
+ * sessionsPathOf("/var/lib/p2proxy/sticky_peers.json"); // "/var/lib/p2proxy/sticky_peers.sessions.json"
+ * ```
+ */
+export function sessionsPathOf(path: string): string {
+  return path.endsWith(".json")
+    ? `${path.slice(0, -".json".length)}.sessions.json`
+    : `${path}.sessions.json`;
 }
 
 /**

@@ -9,12 +9,16 @@ import { serialize } from "node:v8";
 import { describeError, P2proxyError } from "../../core/errors.ts";
 import {
   STICKY_RECORD_VERSION,
+  STICKY_SESSIONS_VERSION,
   type StickyRecord,
   type StickyServerRecord,
+  type StickySessionRecord,
+  type StickySessionsRecord,
   type StickyStore,
 } from "../../core/ports/sticky_store.ts";
 import { LatestWriter } from "../_shared/latest_writer.ts";
 import { isPortKey, parseServerRecord } from "../_shared/sticky_record.ts";
+import { MAX_STORED_SESSIONS, parseSessionEntry } from "../_shared/sticky_sessions.ts";
 
 const logger = getLogger(["p2proxy", "sticky-kv"]);
 
@@ -27,6 +31,15 @@ export const STICKY_KV_PREFIX = ["p2proxy", "sticky"] as const;
  * stores); the margin covers framing differences between Deno versions.
  */
 const MAX_VALUE_BYTES = 65_000;
+
+/** Each username session is kept under this prefix and its selection key. */
+export const STICKY_SESSIONS_KV_PREFIX = ["p2proxy", "sticky-sessions"] as const;
+
+/** Longest selection key stored (UTF-8 bytes): Deno KV keys are at most 2 KiB in all. */
+const MAX_SESSION_KEY_BYTES = 1_800;
+
+/** Mutations per atomic operation when replacing the sessions (Deno KV allows 1000). */
+const SESSION_MUTATIONS_PER_COMMIT = 500;
 
 /** Deno KV allows at most 100 checks in one atomic operation (measured on Deno 2.9). */
 const MAX_ATOMIC_CHECKS = 100;
@@ -53,6 +66,7 @@ export class KvStickyStore implements StickyStore {
   readonly location: string;
   readonly #kv: Deno.Kv;
   readonly #writer: LatestWriter<Entries>;
+  readonly #sessionsWriter: LatestWriter<ReadonlyMap<string, StickySessionRecord>>;
   /** Ports whose truncation was already reported at warning level. */
   readonly #truncatedPorts = new Set<number>();
   #warnedAboutEntries = false;
@@ -68,6 +82,91 @@ export class KvStickyStore implements StickyStore {
       (error) =>
         logger.error("Unexpected failure saving to {location}: {error}", this.#fields(error)),
     );
+    this.#sessionsWriter = new LatestWriter(
+      (sessions) => this.#writeSessions(sessions),
+      (error) =>
+        logger.error(
+          "Unexpected failure saving sessions to {location}: {error}",
+          this.#fields(error),
+        ),
+    );
+  }
+
+  /** Every stored session; entries that are not valid sessions are skipped with one warning. */
+  async loadSessions(): Promise<StickySessionsRecord> {
+    await this.#sessionsWriter.idle();
+    const kept: [string, StickySessionRecord][] = [];
+    const skipped: string[] = [];
+    try {
+      for await (const entry of this.#kv.list({ prefix: [...STICKY_SESSIONS_KV_PREFIX] })) {
+        const key = entry.key[STICKY_SESSIONS_KV_PREFIX.length];
+        const parsed = typeof key === "string" && entry.key.length === 3
+          ? parseSessionEntry(key, entry.value)
+          : "its key is not a selection key";
+        if (typeof parsed === "string") skipped.push(`${String(key).slice(0, 80)}: ${parsed}`);
+        else if (kept.length < MAX_STORED_SESSIONS) kept.push([key as string, parsed]);
+      }
+    } catch (error) {
+      logger.warn(
+        "Could not read the sessions of {location} ({error}); sessions start afresh.",
+        this.#fields(error),
+      );
+      return { version: STICKY_SESSIONS_VERSION, sessions: {} };
+    }
+    if (skipped.length > 0) {
+      logger.warn("Skipped {count} bad sessions of {location}: {entries}.", {
+        location: this.location,
+        count: skipped.length,
+        entries: skipped.slice(0, 5).join("; "),
+      });
+    }
+    return { version: STICKY_SESSIONS_VERSION, sessions: Object.fromEntries(kept) };
+  }
+
+  /** Replaces the stored sessions with a snapshot of `record`; never rejects. */
+  saveSessions(record: StickySessionsRecord): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const sessions = new Map<string, StickySessionRecord>();
+    for (const [key, session] of Object.entries(record.sessions)) {
+      if (new TextEncoder().encode(key).byteLength > MAX_SESSION_KEY_BYTES) {
+        logger.debug("Not saving session {key}: its key is too long for Deno KV.", {
+          key: key.slice(0, 80),
+        });
+        continue;
+      }
+      sessions.set(key, { ...session });
+    }
+    return this.#sessionsWriter.write(sessions);
+  }
+
+  /** Deletes sessions no longer present and writes the rest, a bounded batch per commit. */
+  async #writeSessions(sessions: ReadonlyMap<string, StickySessionRecord>): Promise<void> {
+    try {
+      const stale: Deno.KvKey[] = [];
+      for await (const entry of this.#kv.list({ prefix: [...STICKY_SESSIONS_KV_PREFIX] })) {
+        const key = entry.key[STICKY_SESSIONS_KV_PREFIX.length];
+        if (typeof key !== "string" || !sessions.has(key)) stale.push(entry.key);
+      }
+      const mutations: ((op: Deno.AtomicOperation) => void)[] = [
+        ...stale.map((key) => (op: Deno.AtomicOperation) => op.delete(key)),
+        ...[...sessions].map(([key, session]) => (op: Deno.AtomicOperation) =>
+          op.set([...STICKY_SESSIONS_KV_PREFIX, key], session)
+        ),
+      ];
+      for (let start = 0; start < mutations.length; start += SESSION_MUTATIONS_PER_COMMIT) {
+        const op = this.#kv.atomic();
+        for (const mutate of mutations.slice(start, start + SESSION_MUTATIONS_PER_COMMIT)) {
+          mutate(op);
+        }
+        const result = await op.commit();
+        if (!result.ok) throw new Error("the commit was refused");
+      }
+    } catch (error) {
+      logger.warn(
+        "Could not save the sessions to {location} ({error}); they are kept in memory.",
+        this.#fields(error),
+      );
+    }
   }
 
   /** Opens the database at `location`; throws a `P2proxyError` `unavailable` naming it when that fails. */
@@ -134,15 +233,15 @@ export class KvStickyStore implements StickyStore {
   }
 
   /** Resolves once every queued save has finished. */
-  flush(): Promise<void> {
-    return this.#writer.idle();
+  async flush(): Promise<void> {
+    await Promise.all([this.#writer.idle(), this.#sessionsWriter.idle()]);
   }
 
   /** Finishes queued saves and closes the database. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#writer.idle();
+    await Promise.all([this.#writer.idle(), this.#sessionsWriter.idle()]);
     this.#kv.close();
   }
 

@@ -5,7 +5,9 @@
  */
 import {
   emptyStickyRecord,
+  emptyStickySessionsRecord,
   type StickyRecord,
+  type StickySessionsRecord,
   type StickyStore,
 } from "../../core/ports/sticky_store.ts";
 
@@ -15,6 +17,7 @@ import {
  */
 export class InMemoryStickyStore implements StickyStore {
   #record: StickyRecord;
+  #sessions: StickySessionsRecord = emptyStickySessionsRecord();
 
   /** Starts with a copy of `initial` (empty by default). */
   constructor(initial: StickyRecord = emptyStickyRecord()) {
@@ -29,6 +32,17 @@ export class InMemoryStickyStore implements StickyStore {
   /** Replaces the record with a copy of `record`. */
   save(record: StickyRecord): Promise<void> {
     this.#record = structuredClone(record);
+    return Promise.resolve();
+  }
+
+  /** A copy of the sessions saved last. */
+  loadSessions(): Promise<StickySessionsRecord> {
+    return Promise.resolve(structuredClone(this.#sessions));
+  }
+
+  /** Replaces the sessions with a copy of `record`. */
+  saveSessions(record: StickySessionsRecord): Promise<void> {
+    this.#sessions = structuredClone(record);
     return Promise.resolve();
   }
 }

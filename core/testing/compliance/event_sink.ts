@@ -125,6 +125,13 @@ const EVERY_EVENT: { readonly [T in P2ProxyEventType]: Extract<P2ProxyEvent, { t
     durationMs: 20_000,
   },
   "session-failed": { type: "session-failed", port: 1080, stage: "refused", replyCode: 5 },
+  "session-moved": {
+    type: "session-moved",
+    session: "abc",
+    account: "alice",
+    from: PEER,
+    to: OTHER_PEER,
+  },
   "transport-selected": {
     type: "transport-selected",
     peerId: PEER,

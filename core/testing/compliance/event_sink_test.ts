@@ -27,6 +27,7 @@ Deno.test("RecordingSink passes the event sink compliance suite", async (t) => {
     "socks-accepted": true,
     "socks-rejected": true,
     "jit-discovery": true,
+    "session-moved": true,
     "stream-opened": true,
     "stream-open-failed": true,
     "transport-selected": true,

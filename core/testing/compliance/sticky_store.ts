@@ -26,10 +26,14 @@ import fc from "fast-check";
 import { aDirectAddress, aPeerId } from "../builders.ts";
 import {
   emptyStickyRecord,
+  emptyStickySessionsRecord,
   STICKY_RECORD_VERSION,
+  STICKY_SESSIONS_VERSION,
   type StickyPeerRecord,
   type StickyRecord,
   type StickyServerRecord,
+  type StickySessionRecord,
+  type StickySessionsRecord,
   type StickyStore,
 } from "../../ports/sticky_store.ts";
 import { type Awaitable, type Releasable, withFixture } from "./_harness.ts";
@@ -63,7 +67,9 @@ const BASE_TIME_MS = 1_700_000_000_000;
  * round-trips (examples and arbitrary records); saving an empty record forgets
  * everything; the last of concurrent saves wins; the record survives a reopen
  * (when `reopen` is given); large pools; records are copied both ways, never
- * aliased to the store's state.
+ * aliased to the store's state. A store with the optional session methods
+ * (`loadSessions`, `saveSessions`) also runs the session steps: empty at first,
+ * round-trips, replacement, independence from the pools, reopen, no aliasing.
  */
 export async function stickyStoreCompliance(
   t: TestContext,
@@ -172,6 +178,138 @@ export async function stickyStoreCompliance(
         assert.deepStrictEqual(await store.load(), expected, "mutating a loaded record leaked in");
       }),
   );
+
+  await sessionSteps(t, make, persists);
+}
+
+/** The steps of the optional session methods; skipped (ignored) for a store without them. */
+async function sessionSteps(
+  t: TestContext,
+  make: () => Awaitable<StickyStoreFixture>,
+  persists: boolean,
+): Promise<void> {
+  let keepsSessions = false;
+  await t.step(
+    "offers both session methods or neither",
+    () =>
+      withFixture(make, ({ store }) => {
+        const load = typeof store.loadSessions === "function";
+        const save = typeof store.saveSessions === "function";
+        assert.equal(load, save, "a store offers loadSessions and saveSessions together");
+        keepsSessions = load;
+        return Promise.resolve();
+      }),
+  );
+  const step = (
+    name: string,
+    fn: (fixture: SessionFixture) => Promise<void>,
+    needsReopen = false,
+  ) =>
+    t.step({
+      name: `sessions: ${name}`,
+      ignore: !keepsSessions || (needsReopen && !persists),
+      fn: () => withFixture(make, (fixture) => fn(fixture as SessionFixture)),
+    });
+
+  await step("loads no sessions the first time", async ({ store }) => {
+    assert.deepStrictEqual(await store.loadSessions(), emptyStickySessionsRecord());
+  });
+
+  await step("loads the sessions saved, and a save replaces them all", async ({ store }) => {
+    const first = sampleSessions(5);
+    await store.saveSessions(first);
+    assert.deepStrictEqual(await store.loadSessions(), first);
+    const second = sampleSessions(2, 7);
+    await store.saveSessions(second);
+    assert.deepStrictEqual(await store.loadSessions(), second);
+    await store.saveSessions(emptyStickySessionsRecord());
+    assert.deepStrictEqual(await store.loadSessions(), emptyStickySessionsRecord());
+  });
+
+  await step("round-trips arbitrary sessions", async ({ store }) => {
+    await fc.assert(
+      fc.asyncProperty(stickySessionsArbitrary(), async (record) => {
+        await store.saveSessions(record);
+        assert.deepStrictEqual(await store.loadSessions(), record);
+      }),
+      { numRuns: ROUND_TRIP_RUNS },
+    );
+  });
+
+  await step("sessions and pools are saved independently", async ({ store }) => {
+    const pools = sampleRecord(2);
+    const sessions = sampleSessions(3);
+    await store.save(pools);
+    await store.saveSessions(sessions);
+    await store.save(sampleRecord(1, 5));
+    assert.deepStrictEqual(await store.loadSessions(), sessions, "saving pools dropped sessions");
+    await store.saveSessions(emptyStickySessionsRecord());
+    assert.deepStrictEqual(await store.load(), sampleRecord(1, 5), "saving sessions changed pools");
+  });
+
+  await step(`the last of ${CONCURRENT_SAVES} concurrent session saves wins`, async ({ store }) => {
+    const records = Array.from(
+      { length: CONCURRENT_SAVES },
+      (_, i) => sampleSessions(1 + i % 4, i),
+    );
+    await Promise.all(records.map((record) => store.saveSessions(record)));
+    assert.deepStrictEqual(await store.loadSessions(), records.at(-1));
+  });
+
+  await step("keeps its sessions across a reopen", async ({ store, reopen }) => {
+    const sessions = sampleSessions(4);
+    await store.saveSessions(sessions);
+    const reopened = await reopen!();
+    assert.deepStrictEqual(await reopened.loadSessions?.(), sessions);
+  }, true);
+
+  await step("never aliases saved or loaded sessions to its state", async ({ store }) => {
+    const saved = sampleSessions(2);
+    await store.saveSessions(saved);
+    const mutable = saved.sessions as Record<string, StickySessionRecord>;
+    mutable["intruder"] = { peer_id: "intruder", owner: null, idle_ms: 1, used_at: 0 };
+    assert.deepStrictEqual(await store.loadSessions(), sampleSessions(2));
+    const loaded = await store.loadSessions();
+    (loaded.sessions as Record<string, StickySessionRecord>)["intruder"] = mutable["intruder"];
+    assert.deepStrictEqual(await store.loadSessions(), sampleSessions(2));
+  });
+}
+
+/** A fixture whose store has the session methods (checked by the first session step). */
+type SessionFixture = StickyStoreFixture & {
+  readonly store: StickyStore & Required<Pick<StickyStore, "loadSessions" | "saveSessions">>;
+};
+
+/**
+ * A deterministic sessions record of `count` sessions, each on its own exit; `seed` varies the
+ * keys, exits and times.
+ */
+export function sampleSessions(count: number, seed = 0): StickySessionsRecord {
+  const sessions: Record<string, StickySessionRecord> = {};
+  for (let i = 0; i < count; i++) {
+    sessions[`v1|port=0|country=DE|session=s${seed}-${i}`] = {
+      peer_id: aPeerId(seed * 1_000 + i),
+      owner: i % 2 === 0 ? `account${seed}` : null,
+      idle_ms: (1 + i) * 60_000,
+      used_at: BASE_TIME_MS + seed * 1_000 + i,
+    };
+  }
+  return { version: STICKY_SESSIONS_VERSION, sessions };
+}
+
+/** Arbitrary valid sessions records: keys of 1–200 characters, whole-minute lifetimes. */
+export function stickySessionsArbitrary(): FastCheckArbitrary<StickySessionsRecord> {
+  const session = fc.record({
+    peer_id: fc.nat({ max: 1_000_000 }).map((n) => String(aPeerId(n))),
+    owner: fc.option(fc.string({ maxLength: 40 }), { nil: null }),
+    idle_ms: fc.integer({ min: 1, max: 1_440 }).map((minutes) => minutes * 60_000),
+    used_at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+  }, { noNullPrototype: true });
+  const key = fc.string({ minLength: 1, maxLength: 200 });
+  return fc.dictionary(key, session, { maxKeys: 8, noNullPrototype: true }).map((sessions) => ({
+    version: STICKY_SESSIONS_VERSION,
+    sessions,
+  }));
 }
 
 /**

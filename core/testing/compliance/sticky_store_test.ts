@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   emptyStickyRecord,
+  emptyStickySessionsRecord,
   type StickyRecord,
   type StickyStore,
 } from "../../ports/sticky_store.ts";
@@ -10,11 +11,16 @@ import { recordingContext } from "./_recording_context.ts";
 
 /** A store over a shared "disk" so that reopen sees what was saved. */
 function persistentMemoryFixture() {
-  const disk = { record: emptyStickyRecord() };
+  const disk = { record: emptyStickyRecord(), sessions: emptyStickySessionsRecord() };
   const open = (): StickyStore => ({
     load: () => Promise.resolve(structuredClone(disk.record)),
     save: (record) => {
       disk.record = structuredClone(record);
+      return Promise.resolve();
+    },
+    loadSessions: () => Promise.resolve(structuredClone(disk.sessions)),
+    saveSessions: (sessions) => {
+      disk.sessions = structuredClone(sessions);
       return Promise.resolve();
     },
   });
@@ -32,10 +38,37 @@ Deno.test("a persistent store runs the reopen step", async (t) => {
   assert.deepEqual(recording.ignored(), []);
 });
 
-Deno.test("a store without reopen skips the reopen step", async () => {
+Deno.test("a store without reopen or sessions skips the reopen and session steps", async () => {
   const recording = recordingContext();
   await stickyStoreCompliance(recording.t, () => ({ store: new MemoryStickyStore() }));
-  assert.deepEqual(recording.ignored(), ["keeps its record across a reopen"]);
+  assert.deepEqual(recording.ignored()[0], "keeps its record across a reopen");
+  assert.ok(recording.ignored().length > 1);
+  assert.ok(recording.ignored().slice(1).every((name) => name.startsWith("sessions: ")));
+  assert.deepEqual(recording.failed(), []);
+});
+
+Deno.test("the sticky suite fails a store with only one of the session methods", async () => {
+  const recording = recordingContext();
+  await stickyStoreCompliance(recording.t, () => {
+    const inner = new MemoryStickyStore();
+    const store: StickyStore = {
+      load: () => inner.load(),
+      save: (record) => inner.save(record),
+      loadSessions: () => Promise.resolve(emptyStickySessionsRecord()),
+    };
+    return { store };
+  });
+  assert.deepEqual(recording.failed(), ["offers both session methods or neither"]);
+});
+
+Deno.test("the sticky suite fails a store that forgets sessions across a reopen", async () => {
+  const recording = recordingContext();
+  const fixture = () => {
+    const { store } = persistentMemoryFixture();
+    return { store, reopen: () => Promise.resolve(persistentMemoryFixture().store) };
+  };
+  await stickyStoreCompliance(recording.t, fixture);
+  assert.ok(recording.failed().includes("sessions: keeps its sessions across a reopen"));
 });
 
 Deno.test("the sticky suite fails a store that aliases records", async () => {
