@@ -97,11 +97,11 @@ export class ExitSessionRouter implements SessionRouter {
    * meter its stream; an exit at its sharing cap (reason `full`) is passed over for another.
    */
   async open(request: SessionRequest): Promise<SessionOutcome> {
-    const admission = this.#deps.limiter?.admit(
+    const admission = (await this.#deps.limiter?.admit(
       request.port,
       request.account,
       request.selection?.filters.country,
-    ) ?? { ok: true };
+    )) ?? { ok: true };
     if (!admission.ok) {
       return {
         ok: false,
