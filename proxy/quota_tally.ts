@@ -25,6 +25,12 @@ export const QUOTA_IDLE_FORGET_MS = 600_000;
  */
 export const QUOTA_FIRST_READ_TIMEOUT_MS = 1_000;
 
+/**
+ * Longest a sync waits for the store; past it the bytes go back to be added by the next sync
+ * (a store that applied them late then counts them twice: over-counting, never under).
+ */
+export const QUOTA_SYNC_TIMEOUT_MS = 10_000;
+
 interface Tally {
   readonly account: string;
   /** `periodKey` of the period counted. */
@@ -37,7 +43,7 @@ interface Tally {
   sending: number;
   /** When a session last asked or counted. */
   seenAt: number;
-  /** True once `total` came from the store. */
+  /** True once the store was asked for `total` (answered, or failed to within the bound). */
   read: boolean;
   /** The first read in flight. */
   loading?: Promise<void> | undefined;
@@ -76,7 +82,10 @@ export class QuotaTally {
     return new QuotaTally(await FileQuotaStore.open(undefined), now);
   }
 
-  /** True when `account`'s total in its current `period` was read (or is being counted) here. */
+  /**
+   * True when the store was asked for `account`'s total in its current `period` (it answered,
+   * or failed to in time: then the syncs bring it), so a session need not wait for it.
+   */
   known(account: string, period: QuotaPeriod, nowMs: number): boolean {
     return this.#tallies.get(`${account}\n${periodKey(period, nowMs)}`)?.read === true;
   }
@@ -152,9 +161,9 @@ export class QuotaTally {
       .then(([total]) => total, () => undefined);
     const total = await Promise.race([read, timeout]);
     clearTimeout(timer);
-    if (total === undefined) return; // the next sync reads it
-    tally.total = Math.max(total, tally.total);
+    // Unanswered: decided on this process's counts, and no other session waits; a sync reads it.
     tally.read = true;
+    if (total !== undefined) tally.total = Math.max(total, tally.total);
   }
 
   async #syncOnce(): Promise<void> {
@@ -166,10 +175,20 @@ export class QuotaTally {
       tally.sending = tally.pending;
       tally.pending = 0;
     }
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const totals = await this.#store.add(
-        batch.map(({ account, period, sending }) => ({ account, period, bytes: sending })),
-      );
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${QUOTA_SYNC_TIMEOUT_MS} ms`)),
+          QUOTA_SYNC_TIMEOUT_MS,
+        );
+      });
+      const totals = await Promise.race([
+        this.#store.add(
+          batch.map(({ account, period, sending }) => ({ account, period, bytes: sending })),
+        ),
+        timeout,
+      ]);
       batch.forEach((tally, i) => {
         tally.total = Math.max(totals[i] ?? 0, tally.total);
         tally.sending = 0;
@@ -190,6 +209,8 @@ export class QuotaTally {
         );
       }
       this.#failing = true;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
