@@ -65,6 +65,7 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
     }
     const directory = composition.get("peer-directory");
     const streams = composition.get("stream-opener");
+    const quotaStore = composition.find("quota-store");
     const node = await composition.startService("proxy-node", () =>
       ProxyNode.start({
         config,
@@ -74,6 +75,7 @@ export function startProxy(config: ProxyConfig, options: ComposeOptions = {}): P
         directory,
         clock: composition.get("clock"),
         stickyStore: composition.get("sticky-store"),
+        ...(quotaStore ? { quotaStore } : {}),
         events,
         ...(authenticator ? { authenticator } : {}),
         ...(config.bootstrap[0] ? { relayAddress: config.bootstrap[0] } : {}),

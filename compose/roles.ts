@@ -36,7 +36,7 @@ const ROLE_CAPABILITIES: Readonly<Record<Role, RoleCapabilities>> = {
       "peer-directory",
       "inbound",
     ],
-    wants: ["event-sink", "http-routes", "operator-console"],
+    wants: ["event-sink", "http-routes", "operator-console", "quota-store"],
   },
   exit: {
     needs: ["clock", "identity", "network", "resolver"],

@@ -19,6 +19,9 @@ import { plugin as logEvents } from "./log-events/mod.ts";
 import { plugin as metricsPrometheus } from "./metrics-prometheus/mod.ts";
 import { plugin as networkLibp2p } from "./network-libp2p/mod.ts";
 import { plugin as networkQuic } from "./network-quic/mod.ts";
+import { plugin as quotaFile } from "./quota-file/mod.ts";
+import { plugin as quotaKv } from "./quota-kv/mod.ts";
+import { plugin as quotaRedis } from "./quota-redis/mod.ts";
 import { plugin as registryKv } from "./registry-kv/mod.ts";
 import { plugin as registryMemory } from "./registry-memory/mod.ts";
 import { plugin as registryRedis } from "./registry-redis/mod.ts";
@@ -51,6 +54,9 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition[] = [
   registryMemory,
   registryKv,
   registryRedis,
+  quotaFile,
+  quotaKv,
+  quotaRedis,
   authStatic,
   authConnect,
   resolverSystem,
@@ -69,6 +75,7 @@ export const BUILTIN_DEFAULT_PROVIDERS: Readonly<Record<string, string>> = {
   "identity": "@p2proxy/identity-file",
   "sticky-store": "@p2proxy/sticky-file",
   "registry-store": "@p2proxy/registry-memory",
+  "quota-store": "@p2proxy/quota-file",
   "resolver": "@p2proxy/resolver-system",
 };
 

@@ -53,6 +53,13 @@ const EXTRAS: Readonly<Record<string, Extra>> = {
     // run against a real redis-server).
     createOptions: { url: `redis://127.0.0.1:${freePort()}/0`, connect_timeout_secs: 1 },
   }),
+  "@p2proxy/quota-redis": () => ({
+    broadPermissions: {
+      env: "the debug package ioredis loads lists the whole environment at import.",
+    },
+    // Nothing listens there: start() logs that Redis is unreachable and goes on.
+    createOptions: { url: `redis://127.0.0.1:${freePort()}/0`, connect_timeout_secs: 1 },
+  }),
   // The hub directory asks its hubs only when queried: a scripted network is enough to build it.
   "@p2proxy/directory-hub": () => ({
     createOptions: { hubs: [`/ip4/127.0.0.1/tcp/4001/p2p/${aPeerId(1)}`] },

@@ -2,7 +2,7 @@
  * The proxy's per-account limits (docs/limits.md): admits a session or says why not (`limit`:
  * too many connections; `quota`: the period's bytes are used up), and meters an admitted
  * session's stream — its rate through a token bucket per account and direction, its bytes into
- * the quota ledger and the usage records. Decisions come from the pure core
+ * the quota tally and the usage records. Decisions come from the pure core
  * (core/domain/token_bucket.ts, connection_counter.ts, quota.ts); this file keeps their state
  * per port and account.
  *
@@ -17,7 +17,7 @@ import { ConnectionCounter } from "../core/domain/connection_counter.ts";
 import { TokenBucket } from "../core/domain/token_bucket.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import { meteredStream, type StreamDirection } from "../wire/metered_stream.ts";
-import type { QuotaBook } from "../wire/quota_book.ts";
+import type { QuotaTally } from "./quota_tally.ts";
 import type { UsageBook } from "./usage_book.ts";
 
 const logger = getLogger(["p2proxy", "limits"]);
@@ -46,6 +46,21 @@ export interface AccountLease {
   fail(): void;
 }
 
+/** What {@link AccountLimiter.admit} answers. */
+export type Admission = { readonly ok: true; readonly lease?: AccountLease } | LimitRefusal;
+
+/** A session's account under the names each count keeps it by. */
+interface SessionNames {
+  /** `<port>/<account>`: connections and rate buckets. */
+  readonly key: string;
+  /** `<quota scope or port>/<account>`: the quota total. */
+  readonly quotaKey: string;
+  /** The account (`""`: none). */
+  readonly name: string;
+  /** The required exit country, for the usage records. */
+  readonly where: string;
+}
+
 interface Buckets {
   readonly up?: TokenBucket;
   readonly down?: TokenBucket;
@@ -66,11 +81,11 @@ export class AccountLimiter {
   /** Each port's required exit country, for the usage records. */
   readonly #countries: Map<number, string>;
   readonly #now: () => number;
-  readonly #quota: QuotaBook;
+  readonly #quota: QuotaTally;
   readonly #usage: UsageBook | undefined;
   readonly #connections = new ConnectionCounter();
   readonly #buckets = new Map<string, Buckets>();
-  /** Each running session's bytes not yet in the quota ledger, moved there by {@link flush}. */
+  /** Each running session's bytes not yet in the quota tally, moved there by {@link flush}. */
   readonly #unflushed = new Set<() => void>();
 
   /** Limits of `servers` (those with a `limits` key), counting into `quota` and `usage`. */
@@ -78,7 +93,7 @@ export class AccountLimiter {
     servers:
       readonly (Pick<ServerConfig, "port" | "limits"> & { filters?: { country?: string } })[],
     now: () => number,
-    quota: QuotaBook,
+    quota: QuotaTally,
     usage?: UsageBook,
   ) {
     this.#limits = new Map(
@@ -100,24 +115,40 @@ export class AccountLimiter {
   /**
    * Admits a session of `account` (undefined: a port without users, the account `""`) on `port`,
    * or says why not. `lease` is absent when nothing is limited or recorded for it. `country` is
-   * the exit country the session's own selection requires, if any (else the port's).
+   * the exit country the session's own selection requires, if any (else the port's). Synchronous,
+   * except for an account with a quota whose total this process has not read yet: then the
+   * answer waits for that read (docs/limits.md#shared-quota).
    */
   admit(
     port: number,
     account: string | undefined,
     country?: string,
-  ): { readonly ok: true; readonly lease?: AccountLease } | LimitRefusal {
+  ): Admission | Promise<Admission> {
     const portLimits = this.#limits.get(port);
     if (!portLimits && (account === undefined || !this.#usage)) return { ok: true };
     const name = account ?? "";
     const limits = portLimits ? limitsOf(portLimits, name) : {};
     const key = `${port}/${name}`;
+    // Quota totals are counted per scope (the port unless `quota_scope` names one) and account.
+    const quotaKey = `${portLimits?.quotaScope ?? port}/${name}`;
     const where = country ?? this.#countries.get(port) ?? "";
     const now = this.#now();
-    if (limits.quota && this.#quota.ledger.exhausted(key, limits.quota, now)) {
+    if (limits.quota && !this.#quota.known(quotaKey, limits.quota.period, now)) {
+      return this.#quota.load(quotaKey, limits.quota.period, now).then(() =>
+        this.#decide(port, { key, quotaKey, name, where }, limits)
+      );
+    }
+    return this.#decide(port, { key, quotaKey, name, where }, limits);
+  }
+
+  #decide(port: number, names: SessionNames, limits: AccountLimits): Admission {
+    const { key, quotaKey, name, where } = names;
+    const now = this.#now();
+    if (limits.quota) this.#quota.watch(quotaKey, limits.quota.period, now);
+    if (limits.quota && this.#quota.exhausted(quotaKey, limits.quota, now)) {
       const message = `Account "${name}" has used its quota of ` +
         `${formatByteSize(limits.quota.bytes)} per ${limits.quota.period} on port ${port}.`;
-      if (this.#quota.ledger.firstReport(key, limits.quota.period, now)) logger.warn(message);
+      if (this.#quota.firstReport(quotaKey, limits.quota.period, now)) logger.warn(message);
       this.#usage?.refused(name, where);
       return { ok: false, reason: "quota", message };
     }
@@ -132,18 +163,21 @@ export class AccountLimiter {
           `on port ${port}.`,
       };
     }
-    return { ok: true, lease: this.#lease(key, name, where, limits) };
+    return { ok: true, lease: this.#lease(names, limits) };
   }
 
-  #lease(key: string, account: string, country: string, limits: AccountLimits): AccountLease {
+  #lease(names: SessionNames, limits: AccountLimits): AccountLease {
+    const { key, quotaKey, name: account, where: country } = names;
     const buckets = limits.rateBps === undefined ? {} : this.#bucketsOf(key, limits.rateBps);
     const counted = limits.connections !== undefined;
-    const ledger = this.#quota.ledger;
+    const tally = this.#quota;
     const usage = this.#usage?.account(account, country);
     let released = false;
     let pending = 0;
     const flush = () => {
-      if (limits.quota && pending > 0) ledger.add(key, limits.quota.period, pending, this.#now());
+      if (limits.quota && pending > 0) {
+        tally.add(quotaKey, limits.quota.period, pending, this.#now());
+      }
       pending = 0;
     };
     if (limits.quota) this.#unflushed.add(flush);
@@ -179,8 +213,9 @@ export class AccountLimiter {
   }
 
   /**
-   * Moves running sessions' bytes into the quota ledger (the proxy calls it every second), so a
-   * new session sees what long ones used; the bytes themselves are counted per chunk, cheaply.
+   * Moves running sessions' bytes into the quota tally (the proxy calls it every second, before
+   * the tally's sync), so a new session sees what long ones used; the bytes themselves are counted
+   * per chunk, cheaply.
    */
   flush(): void {
     for (const flush of this.#unflushed) flush();

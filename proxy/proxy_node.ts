@@ -27,9 +27,11 @@ import type { PeerDirectory } from "../core/ports/peer_directory.ts";
 import type { StickyStore } from "../core/ports/sticky_store.ts";
 import type { StreamOpener } from "../core/ports/stream_opener.ts";
 import { forwardConnectionEvents } from "../wire/connection_events.ts";
-import { QuotaBook } from "../wire/quota_book.ts";
+import type { QuotaStore } from "../core/ports/quota_store.ts";
+import { FileQuotaStore } from "../wire/quota_book.ts";
 import { StateFile } from "../wire/state_file.ts";
 import { AccountLimiter } from "./account_limiter.ts";
+import { QuotaTally } from "./quota_tally.ts";
 import { UsageBook, type UsageRecord } from "./usage_book.ts";
 import { DiscoveryActor, type DiscoveryActorDeps, UnusableExits } from "./discovery_actor.ts";
 import { ExitSessionRouter, type SelectionLimits } from "./session_router.ts";
@@ -56,6 +58,11 @@ export interface ProxyNodeDeps {
   readonly directory: PeerDirectory;
   readonly clock: Clock;
   readonly stickyStore: StickyStore;
+  /**
+   * Where quota totals are counted (the `quota-store` capability; default: `usage_quota.json` in
+   * the state directory, or memory without one).
+   */
+  readonly quotaStore?: QuotaStore;
   readonly events: EventSink;
   readonly authenticator?: Authenticator;
   /** The hub's relay address (ends in /p2p/<hub>), for circuit routes. */
@@ -83,7 +90,9 @@ export class ProxyNode {
   /** Usage per account (what `GET /v1/usage` and the hourly file show). */
   readonly usage: UsageBook;
   readonly #limiter: AccountLimiter;
-  readonly #quota: QuotaBook;
+  readonly #quota: QuotaTally;
+  /** The quota store this node opened itself (none given), which it stops. */
+  readonly #ownQuotaStore: FileQuotaStore | undefined;
   readonly #usageFile: UsageFile | undefined;
   readonly #events: EventSink;
   readonly #ticker: ReturnType<typeof setInterval>;
@@ -100,12 +109,14 @@ export class ProxyNode {
     this.usage = accounting.usage;
     this.#limiter = accounting.limiter;
     this.#quota = accounting.quota;
+    this.#ownQuotaStore = accounting.ownQuotaStore;
     this.#usageFile = accounting.usageFile;
     this.#unsubscribe = unsubscribe;
     this.#events = accounting.events;
     this.#ticker = setInterval(() => {
       router.emitBandwidth();
       this.#limiter.flush();
+      void this.#quota.sync();
       this.#emitUsage();
     }, BANDWIDTH_EVENT_INTERVAL_MS);
   }
@@ -190,6 +201,7 @@ export class ProxyNode {
     this.#limiter.flush();
     this.#emitUsage();
     await this.#quota.stop();
+    await this.#ownQuotaStore?.stop();
     // The hour in progress is written too (marked partial): its counts would be lost otherwise.
     await this.#usageFile?.append(this.usage.records({ sinceMs: Date.now() }), true);
   }
@@ -199,14 +211,15 @@ export class ProxyNode {
 interface Accounting {
   readonly events: EventSink;
   readonly limiter: AccountLimiter;
-  readonly quota: QuotaBook;
+  readonly quota: QuotaTally;
+  readonly ownQuotaStore?: FileQuotaStore;
   readonly usage: UsageBook;
   readonly usageFile?: UsageFile;
 }
 
 /**
- * The quota counts (a file in the state directory when a server has a quota) and the usage
- * records (written hourly to the state directory when one is configured).
+ * The quota counts (the quota store given, else a file in the state directory when a server has a
+ * quota) and the usage records (written hourly to the state directory when one is configured).
  */
 async function startAccounting(deps: ProxyNodeDeps): Promise<Accounting> {
   const stateDir = deps.config.stateDir;
@@ -214,16 +227,18 @@ async function startAccounting(deps: ProxyNodeDeps): Promise<Accounting> {
     server.limits?.quota !== undefined ||
     [...(server.limits?.accounts.values() ?? [])].some((limits) => limits.quota !== undefined)
   );
-  const quota = await QuotaBook.open(
+  const ownQuotaStore = deps.quotaStore ? undefined : await FileQuotaStore.open(
     hasQuota && stateDir !== undefined ? new StateFile(join(stateDir, QUOTA_FILE)) : undefined,
   );
   const usageFile = stateDir === undefined ? undefined : new UsageFile(join(stateDir, USAGE_FILE));
   const now = () => deps.clock.now();
   const usage = new UsageBook(now, (records) => void usageFile?.append(records, false));
+  const quota = new QuotaTally((deps.quotaStore ?? ownQuotaStore)!, now);
   return {
     events: deps.events,
     limiter: new AccountLimiter(deps.config.servers, now, quota, usage),
     quota,
+    ...(ownQuotaStore ? { ownQuotaStore } : {}),
     usage,
     ...(usageFile ? { usageFile } : {}),
   };

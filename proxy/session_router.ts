@@ -26,7 +26,7 @@ import type {
 import { type DuplexStream, StreamError, type StreamOpener } from "../core/ports/stream_opener.ts";
 import { CONNECT_PROTOCOL, ConnectStatus, requestConnect } from "../wire/connect_protocol.ts";
 import { requestUdpAssociation, UDP_PROTOCOL } from "../wire/udp_protocol.ts";
-import type { AccountLimiter } from "./account_limiter.ts";
+import type { AccountLease, AccountLimiter } from "./account_limiter.ts";
 
 const logger = getLogger(["p2proxy", "proxy"]);
 
@@ -97,33 +97,40 @@ export class ExitSessionRouter implements SessionRouter {
    * meter its stream; an exit at its sharing cap (reason `full`) is passed over for another.
    */
   async open(request: SessionRequest): Promise<SessionOutcome> {
-    const admission = this.#deps.limiter?.admit(
-      request.port,
-      request.account,
-      request.selection?.filters.country,
-    ) ?? { ok: true };
-    if (!admission.ok) {
-      return {
-        ok: false,
-        replyCode: SOCKS_REPLY.notAllowed,
-        stage: "refused",
-        message: admission.message,
-        reason: admission.reason,
-      };
-    }
+    const admission = await this.#admit(request);
+    if (!admission.ok) return admission.refusal;
     let outcome = await this.#openOnce(request);
     for (let retry = 0; retry < FULL_EXIT_RETRIES && isFull(outcome); retry++) {
       // The exit gives no more (docs/limits.md#share): another exit, not an error for the client.
       this.#deps.exits.reportFull?.(outcome.peerId!);
       outcome = await this.#openOnce(request);
     }
-    const lease = admission.lease;
-    if (!lease) return outcome;
-    if (!outcome.ok) {
-      lease.fail();
-      return outcome;
-    }
-    return { ...outcome, stream: lease.wrap(outcome.stream) };
+    return metered(admission.lease, outcome);
+  }
+
+  /** The account's limits admit the session (or say why not) before any exit is asked. */
+  async #admit(
+    request: UdpAssociationRequest,
+  ): Promise<
+    | { ok: true; lease?: AccountLease }
+    | { ok: false; refusal: SessionOutcome & { ok: false } }
+  > {
+    const admission = (await this.#deps.limiter?.admit(
+      request.port,
+      request.account,
+      request.selection?.filters.country,
+    )) ?? { ok: true };
+    if (admission.ok) return admission;
+    return {
+      ok: false,
+      refusal: {
+        ok: false,
+        replyCode: SOCKS_REPLY.notAllowed,
+        stage: "refused",
+        message: admission.message,
+        reason: admission.reason,
+      },
+    };
   }
 
   async #openOnce(request: SessionRequest): Promise<SessionOutcome> {
@@ -181,6 +188,13 @@ export class ExitSessionRouter implements SessionRouter {
    * answer within the open timeout (docs/proxy-behaviour.md#udp-associate).
    */
   async openUdp(request: UdpAssociationRequest): Promise<UdpAssociationOutcome> {
+    // Limited and counted like a CONNECT (docs/limits.md#udp): its stream carries the datagrams.
+    const admission = await this.#admit(request);
+    if (!admission.ok) return admission.refusal;
+    return metered(admission.lease, await this.#openUdpOnce(request));
+  }
+
+  async #openUdpOnce(request: UdpAssociationRequest): Promise<UdpAssociationOutcome> {
     const opened = await this.#openStream(request, UDP_PROTOCOL);
     if (!opened.ok) return opened;
     const { server, peer, stream, token, started } = opened;
@@ -379,4 +393,17 @@ function toReplyCode(status: number): number {
   return Number.isInteger(status) && status >= 1 && status <= 8
     ? status
     : SOCKS_REPLY.generalFailure;
+}
+
+/** The outcome with its stream metered by the account's lease; a failure gives the slot back. */
+function metered<T extends { ok: true; stream: DuplexStream } | { ok: false }>(
+  lease: AccountLease | undefined,
+  outcome: T,
+): T {
+  if (!lease) return outcome;
+  if (!outcome.ok) {
+    lease.fail();
+    return outcome;
+  }
+  return { ...outcome, stream: lease.wrap((outcome as { stream: DuplexStream }).stream) };
 }

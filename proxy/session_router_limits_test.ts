@@ -14,7 +14,7 @@ import {
   readConnectRequest,
   sendConnectResponse,
 } from "../wire/connect_protocol.ts";
-import { QuotaBook } from "../wire/quota_book.ts";
+import { QuotaTally } from "./quota_tally.ts";
 import { AccountLimiter } from "./account_limiter.ts";
 import { ExitSessionRouter } from "./session_router.ts";
 import { UsageBook } from "./usage_book.ts";
@@ -50,7 +50,7 @@ async function routerWithTwoExits() {
   const limiter = new AccountLimiter(
     SERVERS,
     () => Date.now(),
-    await QuotaBook.open(undefined),
+    await QuotaTally.inMemory(() => Date.now()),
     new UsageBook(() => Date.now()),
   );
   const router = new ExitSessionRouter({

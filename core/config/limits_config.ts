@@ -36,6 +36,12 @@ export interface PortLimits extends AccountLimits {
    * listed with `{}` has none).
    */
   readonly accounts: ReadonlyMap<string, AccountLimits>;
+  /**
+   * What the quota counts are kept under in place of the port number (`quota_scope`): ports with
+   * the same scope — in this process or in others sharing the quota store — count one total per
+   * account (docs/limits.md#shared-quota).
+   */
+  readonly quotaScope?: string;
 }
 
 /** What an exit gives away (`share`); an absent key is no cap. */
@@ -116,9 +122,13 @@ const accountsSchema = z.record(z.string(), accountLimitsSchema).transform((raw,
 export const portLimitsSchema = z.strictObject({
   ...accountLimitsShape,
   accounts: accountsSchema.optional(),
+  quota_scope: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+    message: 'quota_scope must be 1 to 64 letters, digits or _ . - (e.g. "eu-pool")',
+  }).optional(),
 }).transform((raw): PortLimits => ({
   ...toAccountLimits(raw),
   accounts: raw.accounts ?? new Map(),
+  ...(raw.quota_scope === undefined ? {} : { quotaScope: raw.quota_scope }),
 }));
 
 /**

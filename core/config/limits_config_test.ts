@@ -84,3 +84,16 @@ Deno.test("share: an exit's caps on rate, quota and sessions; none by default", 
   assert.match(problems.join("\n"), /share\.rate.*stops the traffic/);
   assert.match(problems.join("\n"), /share\.sessions/);
 });
+
+Deno.test("limits: quota_scope names what quota totals are counted under; a bad one is refused", () => {
+  const yaml = (scope: string) => `
+bootstrap: ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGRUVh9bW6Zu8tKJgPTv1xLcnmLa2PZYZU2tgjMTf3sV6"]
+servers:
+  - port: 1080
+    limits: { quota: { bytes: 1GB, period: day }, quota_scope: ${scope} }
+`;
+  const config = loadProxyConfig(yaml("eu-pool"), { source: "Config.yaml" });
+  assert.equal(config.servers[0]!.limits?.quotaScope, "eu-pool");
+  const problems = problemsOf(() => loadProxyConfig(yaml('"eu/pool"'), { source: "Config.yaml" }));
+  assert.match(problems.join("\n"), /quota_scope must be 1 to 64 letters.*"eu-pool"/);
+});

@@ -46,6 +46,24 @@ export function periodKey(period: QuotaPeriod, nowMs: number): string {
   return `week:${monday.toISOString().slice(0, 10)}`;
 }
 
+/**
+ * When the period `key` (a {@link periodKey}) ends, in ms since the epoch; undefined for a key
+ * that is not one. A shared store lets a period's totals expire some time after this.
+ *
+ * @example
+ * ```ts
+ * periodEndMs("month:2026-12"); // Date.UTC(2027, 0, 1)
+ * periodEndMs("week:2026-12-07"); // Date.UTC(2026, 11, 14)
+ * ```
+ */
+export function periodEndMs(key: string): number | undefined {
+  if (!PERIOD_KEY_PATTERN.test(key)) return undefined;
+  const [kind, date] = key.split(":") as [QuotaPeriod, string];
+  const [year, month, day] = date.split("-").map(Number) as [number, number, number?];
+  if (kind === "month") return Date.UTC(year, month, 1);
+  return Date.UTC(year, month - 1, (day ?? 1) + (kind === "day" ? 1 : 7));
+}
+
 /** One account's count in one period. */
 export interface QuotaEntry {
   /** {@link periodKey} of the period counted. */

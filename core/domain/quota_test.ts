@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ConnectionCounter } from "./connection_counter.ts";
-import { parseQuotaRecord, periodKey, QuotaLedger } from "./quota.ts";
+import { parseQuotaRecord, periodEndMs, periodKey, QuotaLedger } from "./quota.ts";
 
 const DEC_7 = Date.UTC(2026, 11, 7, 22, 30); // a Monday
 const DEC_9 = Date.UTC(2026, 11, 9, 1);
@@ -92,4 +92,18 @@ Deno.test("connections: counted per account against the limit, released to zero"
   counter.release("bob");
   counter.release("bob");
   assert.equal(counter.count("bob"), 0);
+});
+
+Deno.test("periodEndMs: each period ends where the next begins; a bad key has no end", () => {
+  assert.equal(periodEndMs("month:2026-12"), Date.UTC(2027, 0, 1));
+  assert.equal(periodEndMs("day:2026-12-31"), Date.UTC(2027, 0, 1));
+  assert.equal(periodEndMs("week:2026-12-07"), Date.UTC(2026, 11, 14));
+  for (const period of ["day", "week", "month"] as const) {
+    const now = Date.UTC(2026, 11, 9, 13);
+    const end = periodEndMs(periodKey(period, now))!;
+    assert.ok(end > now, period);
+    assert.notEqual(periodKey(period, end), periodKey(period, now), period);
+    assert.equal(periodKey(period, end - 1), periodKey(period, now), period);
+  }
+  assert.equal(periodEndMs("year:2026"), undefined);
 });

@@ -39,6 +39,7 @@ import type { InboundProtocol } from "../ports/inbound.ts";
 import type { NetworkNode } from "../ports/network.ts";
 import type { OperatorConsole } from "../ports/operator_console.ts";
 import type { PeerDirectory } from "../ports/peer_directory.ts";
+import type { QuotaStore } from "../ports/quota_store.ts";
 import type { RegistryStore } from "../ports/registry_store.ts";
 import type { Resolver } from "../ports/resolver.ts";
 import type { StickyStore } from "../ports/sticky_store.ts";
@@ -89,6 +90,8 @@ export interface Capabilities {
   "http-routes": HttpRoutes;
   /** The hub's registry of exits. */
   "registry-store": RegistryStore;
+  /** The proxy's quota totals per account and period (a file, or one shared by proxies). */
+  "quota-store": QuotaStore;
   /** Turns a destination name into addresses at the exit (system resolver, or a static map). */
   "resolver": Resolver;
   /** An inbound door (SOCKS5…): serves client connections; every provider serves at once. */

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { STREAM_ACQUIRE_BUCKETS_SECONDS } from "./constants.ts";
+import { OTHER_LABEL_VALUE, STREAM_ACQUIRE_BUCKETS_SECONDS } from "./constants.ts";
+import { TopLabels } from "./top_labels.ts";
 import {
   ActiveSet,
   addTo,
@@ -88,9 +89,18 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "Exits whose sessions fell back from QUIC to libp2p streams, by reason.",
     ["reason"],
   );
-  // Per account (docs/limits.md#usage): the first LABEL_VALUES_MAX accounts and countries by
-  // name, the rest summed under `other`, so a flood of accounts cannot grow the scrape.
-  const accounts = new BoundedLabel();
+  // Per account (docs/limits.md#usage): the top LABEL_VALUES_MAX accounts by bytes by name
+  // (re-ranked each minute; top_labels.ts) and the first LABEL_VALUES_MAX countries, the rest
+  // summed under `other`, so a flood of accounts cannot grow the scrape.
+  const countriesOf = new Map<string, Set<string>>();
+  const accounts = new TopLabels({
+    onDropped: (account) => {
+      for (const country of countriesOf.get(account) ?? []) {
+        for (const metric of accountMetrics) metric.remove({ account, country });
+      }
+      countriesOf.delete(account);
+    },
+  });
   const countries = new BoundedLabel();
   const accountLabels = ["account", "country"];
   const accountUp = labelledCounter(
@@ -123,6 +133,7 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "Sessions refused by the account's limits (connections or quota).",
     accountLabels,
   );
+  const accountMetrics = [accountUp, accountDown, accountSessions, accountErrors, accountRefused];
   const countError = (stage: string) => sessionErrors.inc({ stage: stages.value(stage) });
 
   return {
@@ -155,9 +166,13 @@ export const proxyMetrics: MetricSet = ({ registry }) => {
     "account-usage": (event) => {
       const labels = {
         // An empty label value reads as absent in Prometheus: name the anonymous account.
-        account: event.account === "" ? "-" : accounts.value(event.account),
+        account: event.account === "" ? "-" : accounts.value(event.account, event.up + event.down),
         country: event.country === "" ? "-" : countries.value(event.country),
       };
+      if (labels.account !== "-" && labels.account !== OTHER_LABEL_VALUE) {
+        const seen = countriesOf.get(labels.account) ?? new Set<string>();
+        countriesOf.set(labels.account, seen.add(labels.country));
+      }
       if (event.up > 0) accountUp.inc(labels, event.up);
       if (event.down > 0) accountDown.inc(labels, event.down);
       if (event.sessions > 0) accountSessions.inc(labels, event.sessions);

@@ -23,6 +23,7 @@ export * from "./inbound.ts";
 export * from "./network.ts";
 export * from "./peer_directory.ts";
 export * from "./plugin_manifest.ts";
+export * from "./quota_store.ts";
 export * from "./registry_store.ts";
 export * from "./relay_server.ts";
 export * from "./resolver.ts";
