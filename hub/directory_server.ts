@@ -1,14 +1,23 @@
 /**
- * The hub's side of `/p2proxy/directory/1.0.0` (docs/hub-behaviour.md): one request
- * per stream, read within {@link DIRECTORY_REQUEST_TIMEOUT_MS}, one answer,
- * close. Bad input never takes the hub down and never holds a stream:
+ * The hub's side of the directory protocols (docs/hub-behaviour.md):
+ *
+ * - `/p2proxy/directory/1.0.0`: one request per stream, read within
+ *   {@link DIRECTORY_REQUEST_TIMEOUT_MS}, one answer, close;
+ * - `/p2proxy/directory/1.1.0`: a session, requests one after another on one stream,
+ *   answered in request order; up to {@link MAX_PIPELINED_REQUESTS} of a stream are
+ *   answered at once (the stream is not read further meanwhile); a session with no
+ *   request for {@link DIRECTORY_SESSION_IDLE_MS} (none unanswered) is reset.
+ *
+ * Bad input never takes the hub down and never holds a stream:
  *
  * - an oversized frame or a broken length prefix resets the stream;
  * - the deadline passing resets the stream;
  * - an undecodable message, bytes after the request, a request ending early,
  *   an empty or unknown request kind, bad fields: an `ErrorResponse`
  *   (INVALID_ARGUMENT, or UNSUPPORTED for the request kind), then close;
- * - more than `maxConcurrentRequests` streams at once: RESOURCE_EXHAUSTED;
+ * - in a session, an undecodable message or a bad request gets its error answer and the
+ *   session goes on (its framing is intact); a broken frame resets it;
+ * - more than `maxConcurrentRequests` requests at once: RESOURCE_EXHAUSTED;
  * - a store failure: INTERNAL (logged).
  *
  * The registered id is always the connection's remote peer. The rules live
@@ -18,7 +27,7 @@
  */
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { getLogger } from "@logtape/logtape";
-import { FrameError, readFrame } from "../core/codec/frame.ts";
+import { FrameDecoder, FrameError, readFrame } from "../core/codec/frame.ts";
 import { FilterError } from "../core/domain/filters.ts";
 import {
   acceptRegistration,
@@ -59,14 +68,17 @@ import {
   attributesToWire,
   DIRECTORY_PROTOCOL,
   DIRECTORY_REQUEST_TIMEOUT_MS,
+  DIRECTORY_SESSION_IDLE_MS,
+  DIRECTORY_SESSION_PROTOCOL,
   DirectoryWireError,
   filtersFromWire,
+  MAX_PIPELINED_REQUESTS,
   sendResponse,
 } from "../wire/directory_protocol.ts";
 
 const logger = getLogger(["p2proxy", "hub", "directory"]);
 
-/** Directory streams served at once, over all peers; more get RESOURCE_EXHAUSTED. */
+/** Directory requests served at once, over all peers and streams; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
 
 /** Concurrent directory streams one connection may open; a caller needs one at a time. */
@@ -115,10 +127,12 @@ export interface DirectoryServerOptions {
   readonly verifyToken?: VerifyDirectoryToken;
   /** Locates exits' observed addresses (verified locations); absent = declared values stand. */
   readonly geoip?: GeoIp;
-  /** Streams served at once; default {@link DEFAULT_MAX_CONCURRENT_REQUESTS}. */
+  /** Requests served at once; default {@link DEFAULT_MAX_CONCURRENT_REQUESTS}. */
   readonly maxConcurrentRequests?: number;
   /** Deadline for a caller to send its request; default {@link DIRECTORY_REQUEST_TIMEOUT_MS}. */
   readonly requestTimeoutMs?: number;
+  /** A session with no request for this long is reset; default {@link DIRECTORY_SESSION_IDLE_MS}. */
+  readonly sessionIdleMs?: number;
 }
 
 /** Error counts by wire code, plus streams reset for broken framing or a missed deadline. */
@@ -169,6 +183,10 @@ const ERROR_COUNT_KEYS: Readonly<Record<ErrorCode, keyof DirectoryErrorCounts | 
 export class DirectoryServer {
   readonly #options: DirectoryServerOptions;
   readonly #inFlight = new Set<DuplexStream>();
+  /** Open sessions (1.1.0 streams), to reset on stop. */
+  readonly #sessions = new Set<DuplexStream>();
+  /** Session requests being answered, over all sessions. */
+  #sessionRequests = 0;
   #counters = {
     registrations: 0,
     finds: 0,
@@ -198,6 +216,11 @@ export class DirectoryServer {
       (stream, remote) => void server.#serve(stream, remote),
       { maxInboundStreams: MAX_DIRECTORY_STREAMS_PER_CONNECTION },
     );
+    await options.network.handle(
+      DIRECTORY_SESSION_PROTOCOL,
+      (stream, remote) => void server.#serveSession(stream, remote),
+      { maxInboundStreams: MAX_DIRECTORY_STREAMS_PER_CONNECTION },
+    );
     return server;
   }
 
@@ -206,9 +229,14 @@ export class DirectoryServer {
     return structuredClone(this.#counters);
   }
 
-  /** Streams being served right now. */
+  /** Requests being served right now (one-shot streams and session requests). */
   get activeRequests(): number {
-    return this.#inFlight.size;
+    return this.#inFlight.size + this.#sessionRequests;
+  }
+
+  /** Open sessions (`/p2proxy/directory/1.1.0` streams). */
+  get openSessions(): number {
+    return this.#sessions.size;
   }
 
   /** Stops serving and resets the streams still being served. */
@@ -216,13 +244,119 @@ export class DirectoryServer {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.#options.network.unhandle(DIRECTORY_PROTOCOL);
-    for (const stream of this.#inFlight) stream.abort(new Error("The hub is shutting down."));
+    await this.#options.network.unhandle(DIRECTORY_SESSION_PROTOCOL);
+    const shuttingDown = new Error("The hub is shutting down.");
+    for (const stream of this.#inFlight) stream.abort(shuttingDown);
     this.#inFlight.clear();
+    for (const stream of this.#sessions) stream.abort(shuttingDown);
+    this.#sessions.clear();
+  }
+
+  get #maxConcurrent(): number {
+    return this.#options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+  }
+
+  /**
+   * One session: reads frames, answers each (up to {@link MAX_PIPELINED_REQUESTS} at once)
+   * and writes the answers in request order, until the caller closes, a frame breaks, the
+   * session idles out or the hub stops.
+   */
+  async #serveSession(stream: DuplexStream, remote: ConnectionInfo): Promise<void> {
+    if (this.#stopped) {
+      stream.abort();
+      return;
+    }
+    this.#sessions.add(stream);
+    const decoder = new FrameDecoder();
+    const idleMs = this.#options.sessionIdleMs ?? DIRECTORY_SESSION_IDLE_MS;
+    let answering = 0;
+    let idledOut = false;
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    let slotFreed: (() => void) | undefined;
+    let written: Promise<void> = Promise.resolve();
+    let writeFailed = false;
+    const armIdle = () => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        // Not an error: a caller that comes back opens a new session.
+        idledOut = true;
+        stream.abort(new Error(`The directory session carried no request for ${idleMs} ms.`));
+      }, idleMs);
+    };
+    armIdle();
+    try {
+      for (;;) {
+        const chunk = await stream.read();
+        if (chunk === null) break;
+        decoder.append(chunk);
+        for (let frame = decoder.nextFrame(); frame; frame = decoder.nextFrame()) {
+          clearTimeout(idleTimer);
+          answering++;
+          const answer = this.#sessionAnswer(frame, remote);
+          written = written.then(async () => {
+            const response = await answer;
+            this.#countError(response);
+            if (!writeFailed) await sendResponse(stream, response);
+          }).catch(() => {
+            // The caller reset or stopped reading: the read below ends too.
+            writeFailed = true;
+            stream.abort();
+          }).finally(() => {
+            answering--;
+            if (answering === 0) armIdle();
+            slotFreed?.();
+          });
+          // Backpressure: no further request is read while this many are answered.
+          while (answering >= MAX_PIPELINED_REQUESTS) {
+            await new Promise<void>((resolve) => slotFreed = resolve);
+          }
+        }
+      }
+      await written;
+      if (!writeFailed) await stream.closeWrite();
+    } catch (error) {
+      if (!idledOut && !this.#stopped) {
+        // A broken frame, or the caller reset (docs/hub-behaviour.md#bad-requests).
+        if (error instanceof FrameError) this.#counters.errors.reset++;
+        stream.abort(error instanceof Error ? error : undefined);
+      }
+    } finally {
+      clearTimeout(idleTimer);
+      this.#sessions.delete(stream);
+    }
+  }
+
+  /** The answer to one session frame (never rejects). */
+  async #sessionAnswer(frame: Uint8Array, remote: ConnectionInfo): Promise<DirectoryResponse> {
+    if (this.activeRequests >= this.#maxConcurrent) {
+      return errorResponse(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `The hub is serving ${this.#maxConcurrent} requests; retry.`,
+      );
+    }
+    this.#sessionRequests++;
+    try {
+      let request: DirectoryRequest;
+      try {
+        request = fromBinary(DirectoryRequestSchema, frame);
+      } catch (error) {
+        return invalid(`The request is not a DirectoryRequest (${describeError(error)}).`);
+      }
+      return await this.#respond(request, remote);
+    } finally {
+      this.#sessionRequests--;
+    }
+  }
+
+  #countError(response: DirectoryResponse): void {
+    if (response.response.case !== "error") return;
+    const key = ERROR_COUNT_KEYS[response.response.value.code];
+    if (key) this.#counters.errors[key]++;
   }
 
   async #serve(stream: DuplexStream, remote: ConnectionInfo): Promise<void> {
-    const max = this.#options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
-    if (this.#inFlight.size >= max) {
+    const max = this.#maxConcurrent;
+    if (this.activeRequests >= max) {
       await this.#answer(
         stream,
         errorResponse(ErrorCode.RESOURCE_EXHAUSTED, `The hub is serving ${max} requests; retry.`),
@@ -338,10 +472,7 @@ export class DirectoryServer {
     response: DirectoryResponse,
     deadline: AbortSignal,
   ): Promise<void> {
-    if (response.response.case === "error") {
-      const key = ERROR_COUNT_KEYS[response.response.value.code];
-      if (key) this.#counters.errors[key]++;
-    }
+    this.#countError(response);
     try {
       await sendResponse(stream, response);
       await stream.closeWrite();

@@ -20,13 +20,20 @@
  */
 import { percentile } from "./bench/stats.ts";
 import {
+  type CpuProfile,
+  inspectFlag,
+  InspectorSession,
+  type ProfileSummary,
+  summarize,
+} from "./bench/cpu_profile.ts";
+import {
   clockTicksPerSecond,
   cpuSeconds,
   loadAverage,
   machineInfo,
   memory,
 } from "./bench/procstat.ts";
-import { type RedisProcess, startHub, startRedis } from "./cluster.ts";
+import { freePort, type RedisProcess, startHub, startRedis } from "./cluster.ts";
 
 const REGISTRAR = new URL("./bench/hub_registrar.ts", import.meta.url).pathname;
 const LOOKUPS = new URL("./bench/hub_lookups.ts", import.meta.url).pathname;
@@ -48,6 +55,8 @@ interface Settings {
   lookupSecs: number;
   registries: ("memory" | "redis")[];
   out: string;
+  /** Sample the hub's CPU (V8 inspector) while registering and while looking up. */
+  profile: boolean;
 }
 
 function parseArgs(args: readonly string[]): Settings {
@@ -60,6 +69,7 @@ function parseArgs(args: readonly string[]): Settings {
     lookupSecs: 20,
     registries: ["memory", "redis"],
     out: ".bench/hub.json",
+    profile: false,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
@@ -97,11 +107,14 @@ function parseArgs(args: readonly string[]): Settings {
       case "--out":
         settings.out = value();
         break;
+      case "--profile":
+        settings.profile = true;
+        break;
       default:
         throw new Error(
           `Unknown flag ${flag}: use --quick, --exits N, --registrars N, --register-concurrency N, ` +
             "--lookup-concurrency N, --lookup-processes N, --lookup-secs S, " +
-            "--registry memory,redis, --out FILE",
+            "--registry memory,redis, --out FILE, --profile",
         );
     }
   }
@@ -166,6 +179,8 @@ interface RegistryResult {
   hubRssMbAfterRegistering: number;
   hubRssMbAfterLookups: number;
   hubPeakRssMb: number;
+  /** Where the hub's CPU went, with `--profile`. */
+  profiles?: { registering: ProfileSummary; lookingUp: ProfileSummary };
 }
 
 const MB = 1_000_000;
@@ -177,6 +192,7 @@ async function runOne(
 ): Promise<RegistryResult> {
   let redis: RedisProcess | undefined;
   if (registry === "redis") redis = await startRedis();
+  const inspectorPort = settings.profile ? freePort() : undefined;
   const hub = await startHub({
     heartbeat_secs: BENCH_HEARTBEAT_SECS,
     ...(redis
@@ -185,24 +201,44 @@ async function runOne(
         plugins: { "@p2proxy/registry-redis": { url: redis.url } },
       }
       : {}),
-  });
+  }, inspectorPort ? { denoFlags: ["-A", inspectFlag(inspectorPort)] } : {});
   const pid = hub.child.pid;
+  const inspector = inspectorPort ? await InspectorSession.connect(inspectorPort) : undefined;
+  const profiles: Partial<Record<"registering" | "lookingUp", ProfileSummary>> = {};
+  const profiled = async <T>(phase: "registering" | "lookingUp", run: () => Promise<T>) => {
+    await inspector?.startProfiling();
+    const result = await run();
+    if (inspector) {
+      const profile: CpuProfile = await inspector.stopProfiling();
+      profiles[phase] = summarize(profile, 30);
+      await Deno.mkdir(".bench", { recursive: true });
+      await Deno.writeTextFile(
+        `.bench/hub-${registry}-${phase}.cpuprofile`,
+        JSON.stringify(profile),
+      );
+    }
+    return result;
+  };
   try {
     console.error(`[${registry}] registering ${settings.exits} exits…`);
     const cpu0 = await cpuSeconds(pid, ticks);
     const t0 = performance.now();
     let first = 0;
-    const registrars = await Promise.all(
-      shares(settings.exits, settings.registrars).map((count) => {
-        const from = first;
-        first += count;
-        return runChild<{ registered: number; failed: number; firstError: string }>(REGISTRAR, [
-          hub.address,
-          String(from),
-          String(count),
-          String(settings.registerConcurrency),
-        ]);
-      }),
+    const registrars = await profiled(
+      "registering",
+      () =>
+        Promise.all(
+          shares(settings.exits, settings.registrars).map((count) => {
+            const from = first;
+            first += count;
+            return runChild<{ registered: number; failed: number; firstError: string }>(REGISTRAR, [
+              hub.address,
+              String(from),
+              String(count),
+              String(settings.registerConcurrency),
+            ]);
+          }),
+        ),
     );
     const registerSeconds = (performance.now() - t0) / 1000;
     const cpu1 = await cpuSeconds(pid, ticks);
@@ -226,16 +262,20 @@ async function runOne(
     );
     const cpuBeforeLookups = await cpuSeconds(pid, ticks);
     const t1 = performance.now();
-    const lookups = await Promise.all(
-      shares(settings.lookupConcurrency, settings.lookupProcesses).map((concurrency, i) =>
-        runChild<{ latenciesMs: number[]; failed: number; returned: number }>(LOOKUPS, [
-          hub.address,
-          String(Math.max(1, Math.ceil(concurrency / LOOKUPS_PER_NODE))),
-          String(concurrency),
-          String(settings.lookupSecs),
-          String(i * 1_000_003),
-        ])
-      ),
+    const lookups = await profiled(
+      "lookingUp",
+      () =>
+        Promise.all(
+          shares(settings.lookupConcurrency, settings.lookupProcesses).map((concurrency, i) =>
+            runChild<{ latenciesMs: number[]; failed: number; returned: number }>(LOOKUPS, [
+              hub.address,
+              String(Math.max(1, Math.ceil(concurrency / LOOKUPS_PER_NODE))),
+              String(concurrency),
+              String(settings.lookupSecs),
+              String(i * 1_000_003),
+            ])
+          ),
+        ),
     );
     const lookupSeconds = (performance.now() - t1) / 1000;
     const cpu2 = await cpuSeconds(pid, ticks);
@@ -263,8 +303,12 @@ async function runOne(
       hubRssMbAfterRegistering: afterRegistering.rssBytes / MB,
       hubRssMbAfterLookups: afterLookups.rssBytes / MB,
       hubPeakRssMb: afterLookups.peakRssBytes / MB,
+      ...(profiles.registering && profiles.lookingUp
+        ? { profiles: { registering: profiles.registering, lookingUp: profiles.lookingUp } }
+        : {}),
     };
   } finally {
+    inspector?.close();
     await hub.stop();
     await redis?.stop();
   }
@@ -328,6 +372,21 @@ if (import.meta.main) {
       `processes × ${settings.registerConcurrency}, ${settings.lookupProcesses} lookup processes)`,
   );
   console.log(report(results, settings));
+  for (const r of results) {
+    if (!r.profiles) continue;
+    for (const [phase, summary] of Object.entries(r.profiles)) {
+      console.log(
+        `\nhub CPU by package, ${r.registry}, ${phase} (${summary.sampledMs.toFixed(0)} ms):`,
+      );
+      for (const spot of summary.byPackage.slice(0, 12)) {
+        console.log(`  ${spot.selfPercent.toFixed(1).padStart(5)} %  ${spot.name}`);
+      }
+      console.log(`hub CPU by function, ${r.registry}, ${phase}:`);
+      for (const spot of summary.byFunction.slice(0, 15)) {
+        console.log(`  ${spot.selfPercent.toFixed(1).padStart(5)} %  ${spot.name}`);
+      }
+    }
+  }
   await Deno.mkdir(settings.out.replace(/\/[^/]*$/, ""), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(
     settings.out,
