@@ -275,8 +275,11 @@ export class DirectoryServer {
     let slotFreed: (() => void) | undefined;
     let written: Promise<void> = Promise.resolve();
     let writeFailed = false;
+    let done = false;
     const armIdle = () => {
       clearTimeout(idleTimer);
+      // An answer finishing after the session ended must not start a timer for it.
+      if (done) return;
       idleTimer = setTimeout(() => {
         // Not an error: a caller that comes back opens a new session.
         idledOut = true;
@@ -321,6 +324,7 @@ export class DirectoryServer {
         stream.abort(error instanceof Error ? error : undefined);
       }
     } finally {
+      done = true;
       clearTimeout(idleTimer);
       this.#sessions.delete(stream);
     }
