@@ -290,7 +290,7 @@ export async function rawSession(
       }
     }
     if (decoder.bufferedBytes > 0) end = "broken";
-  } catch (error) {
+  } catch {
     if (hung) throw new Error("The hub neither answered nor ended the session.");
     end = "reset";
   } finally {
