@@ -20,7 +20,8 @@
  * - more than `maxConcurrentRequests` requests at once: RESOURCE_EXHAUSTED;
  * - a store failure: INTERNAL (logged).
  *
- * The registered id is always the connection's remote peer. The rules live
+ * The registered id is the connection's remote peer, or the exit whose key signed a
+ * `SignedRegistration` (wire/signed_registration.ts). The rules live
  * in `core/domain/registry.ts`; this file only decodes, dispatches, counts.
  *
  * @module
@@ -49,7 +50,11 @@ import { asPeerId, isRelayedAddress, type Multiaddr, type PeerId } from "../core
 import type { Clock } from "../core/ports/clock.ts";
 import type { GeoIp, GeoLocation } from "../core/ports/geoip.ts";
 import type { ConnectionInfo, NetworkNode } from "../core/ports/network.ts";
-import type { ExitRegistration, RegistryStore } from "../core/ports/registry_store.ts";
+import type {
+  ExitRegistration,
+  RegistryQuery,
+  RegistryStore,
+} from "../core/ports/registry_store.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import {
   type DirectoryRequest,
@@ -61,7 +66,9 @@ import {
   PeerRecordSchema,
   type RegisterRequest,
   type ResolvePeersRequest,
+  type SignedRegistration,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
+import { SignedRegistrationError, verifySignedRegistration } from "../wire/signed_registration.ts";
 import { chunksOf } from "../wire/duplex.ts";
 import {
   attributesFromWire,
@@ -80,6 +87,17 @@ const logger = getLogger(["p2proxy", "hub", "directory"]);
 
 /** Directory requests served at once, over all peers and streams; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
+
+/**
+ * How long the records a FindNodes read from the registry serve later FindNodes of the same
+ * country/ASN (docs/hub-behaviour.md#hub-scale). Selection (filters, expiry, exclusions,
+ * rotation, limit) still runs per request on them; a registration through this hub that
+ * changes an exit's attributes, routes or sharing state drops them at once.
+ */
+export const FIND_CANDIDATES_TTL_MS = 250;
+
+/** Registry queries whose records are kept at once; more clear the cache. */
+const MAX_CACHED_QUERIES = 1_024;
 
 /** Concurrent directory streams one connection may open; a caller needs one at a time. */
 export const MAX_DIRECTORY_STREAMS_PER_CONNECTION = 16;
@@ -187,6 +205,11 @@ export class DirectoryServer {
   readonly #sessions = new Set<DuplexStream>();
   /** Session requests being answered, over all sessions. */
   #sessionRequests = 0;
+  /** Records read for a registry query (its key), and when: see {@link FIND_CANDIDATES_TTL_MS}. */
+  readonly #candidates = new Map<
+    string,
+    { readonly at: number; readonly records: Promise<readonly ExitRegistration[]> }
+  >();
   #counters = {
     registrations: 0,
     finds: 0,
@@ -438,7 +461,9 @@ export class DirectoryServer {
     try {
       switch (request.request.case) {
         case "register":
-          return await this.#register(request.request.value, remote);
+          return await this.#register(request.request.value, remote, remote.peerId);
+        case "registerSigned":
+          return await this.#registerSigned(request.request.value, remote);
         case "findNodes":
           return await this.#findNodes(request.request.value, remote);
         case "resolvePeers":
@@ -446,8 +471,8 @@ export class DirectoryServer {
         default:
           throw new Refusal(
             ErrorCode.UNSUPPORTED,
-            "The hub does not know this request kind: it serves register, find_nodes and " +
-              "resolve_peers of p2proxy.directory.v1.",
+            "The hub does not know this request kind: it serves register, register_signed, " +
+              "find_nodes and resolve_peers of p2proxy.directory.v1.",
           );
       }
     } catch (error) {
@@ -457,9 +482,12 @@ export class DirectoryServer {
 
   #refusalOf(error: unknown, remote: ConnectionInfo): DirectoryResponse {
     if (error instanceof Refusal) return errorResponse(error.wireCode, error.message);
+    if (error instanceof SignedRegistrationError && error.code === "bad-signature") {
+      return errorResponse(ErrorCode.UNAUTHENTICATED, error.message);
+    }
     if (
       error instanceof RegistryError || error instanceof FilterError ||
-      error instanceof DirectoryWireError
+      error instanceof DirectoryWireError || error instanceof SignedRegistrationError
     ) {
       return errorResponse(ErrorCode.INVALID_ARGUMENT, error.message);
     }
@@ -487,10 +515,10 @@ export class DirectoryServer {
     }
   }
 
-  async #authorize(token: string, remote: ConnectionInfo, role: DirectoryRole): Promise<void> {
+  async #authorize(token: string, peer: PeerId, role: DirectoryRole): Promise<void> {
     const verify = this.#options.verifyToken;
     if (!verify) return;
-    const verdict = await verify(token, remote.peerId, role);
+    const verdict = await verify(token, peer, role);
     if (verdict.ok) return;
     const code = verdict.code === "unauthenticated"
       ? ErrorCode.UNAUTHENTICATED
@@ -498,9 +526,36 @@ export class DirectoryServer {
     throw new Refusal(code, verdict.message);
   }
 
-  async #register(request: RegisterRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
-    await this.#authorize(request.token, remote, "exit");
-    const registrant = remote.peerId;
+  /**
+   * A registration signed by the exit's key, from any peer (wire/signed_registration.ts):
+   * registered as the exit's once the signature, the hub and the time check out. Refused
+   * by a hub that verifies locations: it cannot observe the exit's address.
+   */
+  async #registerSigned(
+    signed: SignedRegistration,
+    remote: ConnectionInfo,
+  ): Promise<DirectoryResponse> {
+    const claim = await verifySignedRegistration(signed, {
+      peerId: this.#options.network.peerId,
+      now: this.#options.clock.now(),
+    });
+    if (this.#options.geoip && claim.peerId !== remote.peerId) {
+      throw new Refusal(
+        ErrorCode.PERMISSION_DENIED,
+        `This hub verifies exits' locations from the address they register from: exit ` +
+          `${claim.peerId} must register over its own connection, not ${remote.peerId}'s.`,
+      );
+    }
+    return await this.#register(claim.registration, remote, claim.peerId);
+  }
+
+  /** Registers `registrant` (the connection's peer, or the signer of a verified claim). */
+  async #register(
+    request: RegisterRequest,
+    remote: ConnectionInfo,
+    registrant: PeerId,
+  ): Promise<DirectoryResponse> {
+    await this.#authorize(request.token, registrant, "exit");
     const previous = await this.#options.registry.get(registrant);
     const registration = acceptRegistration(
       {
@@ -520,8 +575,14 @@ export class DirectoryServer {
         ...(previous ? { previous } : {}),
       },
     );
-    const verified = await this.#verifiedLocation(registration, remote, previous);
+    // Only the exit's own connection shows its address (signed claims from others: no geoip).
+    const verified = registrant === remote.peerId
+      ? await this.#verifiedLocation(registration, remote, previous)
+      : registration;
     await this.#options.registry.put(verified);
+    if (!previous || changesAnswers(previous, verified, registration.lastSeenAt)) {
+      this.#candidates.clear();
+    }
     this.#counters.registrations++;
     if (!previous || isExpired(previous, registration.lastSeenAt)) {
       logger.info(
@@ -588,15 +649,12 @@ export class DirectoryServer {
   }
 
   async #findNodes(request: FindNodesRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
-    await this.#authorize(request.token, remote, "proxy");
+    await this.#authorize(request.token, remote.peerId, "proxy");
     const problems = peerListProblems("exclude", request.exclude, MAX_EXCLUDE_IDS);
     if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
     const filters = filtersFromWire(request.filters);
     // An indexed store reads only the records of the filters' country/ASN (docs/hub-behaviour.md).
-    const { registry } = this.#options;
-    const registrations = registry.find
-      ? await registry.find(registryQueryOf(filters))
-      : await registry.list();
+    const registrations = await this.#candidatesOf(registryQueryOf(filters));
     const hubAddresses = this.#hubAddresses();
     const chosen = selectExits(
       registrations,
@@ -620,11 +678,35 @@ export class DirectoryServer {
     });
   }
 
+  /**
+   * The registry's records for `query`, read at most once per {@link FIND_CANDIDATES_TTL_MS}
+   * (concurrent requests share one read). Callers never change them: selection only reads.
+   */
+  #candidatesOf(query: RegistryQuery): Promise<readonly ExitRegistration[]> {
+    const key = `${query.country ?? ""}|${query.asn ?? ""}`;
+    // The hub's clock, which also decides expiry: a cached record is never older than the TTL.
+    const now = this.#options.clock.now();
+    const cached = this.#candidates.get(key);
+    if (cached && now >= cached.at && now - cached.at < FIND_CANDIDATES_TTL_MS) {
+      return cached.records;
+    }
+    const { registry } = this.#options;
+    const records = registry.find ? registry.find(query) : registry.list();
+    if (this.#candidates.size >= MAX_CACHED_QUERIES) this.#candidates.clear();
+    const entry = { at: now, records };
+    this.#candidates.set(key, entry);
+    // A failed read is not kept: the next request reads again.
+    records.catch(() => {
+      if (this.#candidates.get(key) === entry) this.#candidates.delete(key);
+    });
+    return records;
+  }
+
   async #resolvePeers(
     request: ResolvePeersRequest,
     remote: ConnectionInfo,
   ): Promise<DirectoryResponse> {
-    await this.#authorize(request.token, remote, "proxy");
+    await this.#authorize(request.token, remote.peerId, "proxy");
     const problems = peerListProblems("peer_ids", request.peerIds, MAX_RESOLVE_IDS);
     if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
     const now = this.#options.clock.now();
@@ -648,6 +730,23 @@ export class DirectoryServer {
   #hubCircuits(peer: PeerId, hubAddresses: readonly Multiaddr[]): Multiaddr[] {
     return this.#options.holdsReservation?.(peer) ? circuitsThrough(hubAddresses, peer) : [];
   }
+}
+
+/**
+ * True when a registration changes what FindNodes may answer: anything but its times, or an
+ * exit whose previous record expires within the cache's lifetime (a heartbeat that only
+ * extends the expiry does not).
+ */
+function changesAnswers(
+  previous: ExitRegistration,
+  next: ExitRegistration,
+  now: number,
+): boolean {
+  // A cached copy of `previous` must not expire while the cache may still hand it out.
+  if (isExpired(previous, now + FIND_CANDIDATES_TTL_MS)) return true;
+  const material = (r: ExitRegistration) =>
+    JSON.stringify([r.attributes, r.addresses, r.relayed, r.full === true, r.relayRoutes]);
+  return material(previous) !== material(next);
 }
 
 function peerRecord(registration: ExitRegistration, routes: readonly Multiaddr[]) {

@@ -3,7 +3,9 @@
  * registry (memory, then Redis on a throwaway `redis-server`):
  *
  * 1. registers `--exits` synthetic exits (default 10 000) from
- *    `--registrars` processes, each exit with its own key over its own
+ *    `--registrars` processes, each exit with its own key: by default a
+ *    registration signed by that key over the registrar's one directory
+ *    session, with `--register-mode connection` over the exit's own
  *    connection, closed after the answer (scripts/bench/hub_registrar.ts);
  * 2. runs `FindNodes` lookups with country (some also ASN and bandwidth)
  *    filters, `--lookup-concurrency` (default 200) at a time from
@@ -50,6 +52,8 @@ interface Settings {
   exits: number;
   registrars: number;
   registerConcurrency: number;
+  /** `signed`: signed registrations over one session per registrar; `connection`: one connection per exit. */
+  registerMode: "signed" | "connection";
   lookupConcurrency: number;
   lookupProcesses: number;
   lookupSecs: number;
@@ -64,6 +68,7 @@ function parseArgs(args: readonly string[]): Settings {
     exits: 10_000,
     registrars: 4,
     registerConcurrency: 16,
+    registerMode: "signed",
     lookupConcurrency: 200,
     lookupProcesses: 4,
     lookupSecs: 20,
@@ -92,6 +97,14 @@ function parseArgs(args: readonly string[]): Settings {
       case "--register-concurrency":
         settings.registerConcurrency = Number(value());
         break;
+      case "--register-mode": {
+        const mode = value();
+        if (mode !== "signed" && mode !== "connection") {
+          throw new Error(`--register-mode takes signed or connection, not "${mode}"`);
+        }
+        settings.registerMode = mode;
+        break;
+      }
       case "--lookup-concurrency":
         settings.lookupConcurrency = Number(value());
         break;
@@ -113,7 +126,7 @@ function parseArgs(args: readonly string[]): Settings {
       default:
         throw new Error(
           `Unknown flag ${flag}: use --quick, --exits N, --registrars N, --register-concurrency N, ` +
-            "--lookup-concurrency N, --lookup-processes N, --lookup-secs S, " +
+            "--register-mode signed|connection, --lookup-concurrency N, --lookup-processes N, --lookup-secs S, " +
             "--registry memory,redis, --out FILE, --profile",
         );
     }
@@ -162,7 +175,10 @@ interface RegistryResult {
   exits: number;
   registered: number;
   registerFailed: number;
+  /** First registration sent to last answer, the slowest registrar's. */
   registerSeconds: number;
+  /** The whole phase, registrar processes' start and signing included. */
+  registerWallSeconds: number;
   registrationsPerSecond: number;
   hubCpuSecondsRegistering: number;
   lookups: number;
@@ -231,7 +247,9 @@ async function runOne(
           shares(settings.exits, settings.registrars).map((count) => {
             const from = first;
             first += count;
-            return runChild<{ registered: number; failed: number; firstError: string }>(REGISTRAR, [
+            return runChild<
+              { registered: number; failed: number; firstError: string; seconds: number }
+            >(REGISTRAR, [
               hub.address,
               String(from),
               String(count),
@@ -240,7 +258,10 @@ async function runOne(
           }),
         ),
     );
-    const registerSeconds = (performance.now() - t0) / 1000;
+    // From the first registration sent to the last answer (children time their own sending;
+    // starting a process and signing come before it).
+    const registerSeconds = Math.max(...registrars.map((r) => r.seconds));
+    const registerWallSeconds = (performance.now() - t0) / 1000;
     const cpu1 = await cpuSeconds(pid, ticks);
     const afterRegistering = await memory(pid);
     const registered = registrars.reduce((sum, r) => sum + r.registered, 0);
@@ -288,6 +309,7 @@ async function runOne(
       registered,
       registerFailed,
       registerSeconds,
+      registerWallSeconds,
       registrationsPerSecond: registered / registerSeconds,
       hubCpuSecondsRegistering: cpu1 - cpu0,
       lookups: latencies.length,
@@ -322,7 +344,9 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
   const rows = results.flatMap((r) => [
     `| ${r.registry} | registrations/s (${r.registered}/${r.exits} in ${
       r.registerSeconds.toFixed(1)
-    } s) | ${r.registrationsPerSecond.toFixed(0)} | ≥ ${GOALS.registrationsPerSecond} | ${
+    } s; phase ${r.registerWallSeconds.toFixed(1)} s with start-up) | ${
+      r.registrationsPerSecond.toFixed(0)
+    } | ≥ ${GOALS.registrationsPerSecond} | ${
       mark(r.registrationsPerSecond >= GOALS.registrationsPerSecond)
     } |`,
     `| ${r.registry} | hub CPU while registering | ${r.hubCpuSecondsRegistering.toFixed(1)} s (${
@@ -369,7 +393,8 @@ if (import.meta.main) {
   );
   console.log(
     `command: deno task bench:hub ${Deno.args.join(" ")} (${settings.registrars} registrar ` +
-      `processes × ${settings.registerConcurrency}, ${settings.lookupProcesses} lookup processes)`,
+      `processes × ${settings.registerConcurrency} ${settings.registerMode}, ` +
+      `${settings.lookupProcesses} lookup processes)`,
   );
   console.log(report(results, settings));
   for (const r of results) {
