@@ -61,6 +61,8 @@ interface Settings {
   out: string;
   /** Sample the hub's CPU (V8 inspector) while registering and while looking up. */
   profile: boolean;
+  /** Also run this many hubs sharing one Redis (registrars and lookups spread over them). */
+  hubs: number;
 }
 
 function parseArgs(args: readonly string[]): Settings {
@@ -75,6 +77,7 @@ function parseArgs(args: readonly string[]): Settings {
     registries: ["memory", "redis"],
     out: ".bench/hub.json",
     profile: false,
+    hubs: 1,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
@@ -120,6 +123,9 @@ function parseArgs(args: readonly string[]): Settings {
       case "--out":
         settings.out = value();
         break;
+      case "--hubs":
+        settings.hubs = Number(value());
+        break;
       case "--profile":
         settings.profile = true;
         break;
@@ -127,7 +133,7 @@ function parseArgs(args: readonly string[]): Settings {
         throw new Error(
           `Unknown flag ${flag}: use --quick, --exits N, --registrars N, --register-concurrency N, ` +
             "--register-mode signed|connection, --lookup-concurrency N, --lookup-processes N, --lookup-secs S, " +
-            "--registry memory,redis, --out FILE, --profile",
+            "--registry memory,redis, --hubs N, --out FILE, --profile",
         );
     }
   }
@@ -172,6 +178,8 @@ function shares(total: number, parts: number): number[] {
 /** What one registry's run measured. */
 interface RegistryResult {
   registry: string;
+  /** Hubs serving (more than one share a Redis). */
+  hubs: number;
   exits: number;
   registered: number;
   registerFailed: number;
@@ -201,15 +209,28 @@ interface RegistryResult {
 
 const MB = 1_000_000;
 
+/** CPU seconds of all `pids`, summed. */
+async function cpuOf(pids: readonly number[], ticks: number): Promise<number> {
+  const each = await Promise.all(pids.map((pid) => cpuSeconds(pid, ticks)));
+  return each.reduce((sum, seconds) => sum + seconds, 0);
+}
+
+/** The memory of the hub with the largest peak. */
+async function largestMemory(pids: readonly number[]) {
+  const each = await Promise.all(pids.map((pid) => memory(pid)));
+  return each.reduce((a, b) => (b.peakRssBytes > a.peakRssBytes ? b : a));
+}
+
 async function runOne(
   registry: "memory" | "redis",
   settings: Settings,
   ticks: number,
+  hubCount = 1,
 ): Promise<RegistryResult> {
   let redis: RedisProcess | undefined;
   if (registry === "redis") redis = await startRedis();
   const inspectorPort = settings.profile ? freePort() : undefined;
-  const hub = await startHub({
+  const config = {
     heartbeat_secs: BENCH_HEARTBEAT_SECS,
     ...(redis
       ? {
@@ -217,8 +238,21 @@ async function runOne(
         plugins: { "@p2proxy/registry-redis": { url: redis.url } },
       }
       : {}),
-  }, inspectorPort ? { denoFlags: ["-A", inspectFlag(inspectorPort)] } : {});
-  const pid = hub.child.pid;
+  };
+  // Only the first hub is profiled.
+  const hubs = await Promise.all(
+    Array.from(
+      { length: hubCount },
+      (_, i) =>
+        startHub(
+          config,
+          inspectorPort && i === 0 ? { denoFlags: ["-A", inspectFlag(inspectorPort)] } : {},
+        ),
+    ),
+  );
+  const hub = hubs[0]!;
+  const pids = hubs.map((h) => h.child.pid);
+  const label = hubCount > 1 ? `${registry} × ${hubCount} hubs` : registry;
   const inspector = inspectorPort ? await InspectorSession.connect(inspectorPort) : undefined;
   const profiles: Partial<Record<"registering" | "lookingUp", ProfileSummary>> = {};
   const profiled = async <T>(phase: "registering" | "lookingUp", run: () => Promise<T>) => {
@@ -236,24 +270,25 @@ async function runOne(
     return result;
   };
   try {
-    console.error(`[${registry}] registering ${settings.exits} exits…`);
-    const cpu0 = await cpuSeconds(pid, ticks);
+    console.error(`[${label}] registering ${settings.exits} exits…`);
+    const cpu0 = await cpuOf(pids, ticks);
     const t0 = performance.now();
     let first = 0;
     const registrars = await profiled(
       "registering",
       () =>
         Promise.all(
-          shares(settings.exits, settings.registrars).map((count) => {
+          shares(settings.exits, settings.registrars).map((count, i) => {
             const from = first;
             first += count;
             return runChild<
               { registered: number; failed: number; firstError: string; seconds: number }
             >(REGISTRAR, [
-              hub.address,
+              hubs[i % hubs.length]!.address,
               String(from),
               String(count),
               String(settings.registerConcurrency),
+              settings.registerMode,
             ]);
           }),
         ),
@@ -262,14 +297,14 @@ async function runOne(
     // starting a process and signing come before it).
     const registerSeconds = Math.max(...registrars.map((r) => r.seconds));
     const registerWallSeconds = (performance.now() - t0) / 1000;
-    const cpu1 = await cpuSeconds(pid, ticks);
-    const afterRegistering = await memory(pid);
+    const cpu1 = await cpuOf(pids, ticks);
+    const afterRegistering = await largestMemory(pids);
     const registered = registrars.reduce((sum, r) => sum + r.registered, 0);
     const registerFailed = registrars.reduce((sum, r) => sum + r.failed, 0);
     const firstError = registrars.find((r) => r.firstError)?.firstError;
-    if (firstError) console.error(`[${registry}] first registration error: ${firstError}`);
+    if (firstError) console.error(`[${label}] first registration error: ${firstError}`);
 
-    console.error(`[${registry}] one lookup at a time for ${singleLookupSecs(settings)} s…`);
+    console.error(`[${label}] one lookup at a time for ${singleLookupSecs(settings)} s…`);
     const single = await runChild<{ latenciesMs: number[] }>(LOOKUPS, [
       hub.address,
       "1",
@@ -279,9 +314,9 @@ async function runOne(
     ]);
     const singles = single.latenciesMs.sort((a, b) => a - b);
     console.error(
-      `[${registry}] ${settings.lookupConcurrency} concurrent lookups for ${settings.lookupSecs} s…`,
+      `[${label}] ${settings.lookupConcurrency} concurrent lookups for ${settings.lookupSecs} s…`,
     );
-    const cpuBeforeLookups = await cpuSeconds(pid, ticks);
+    const cpuBeforeLookups = await cpuOf(pids, ticks);
     const t1 = performance.now();
     const lookups = await profiled(
       "lookingUp",
@@ -289,7 +324,7 @@ async function runOne(
         Promise.all(
           shares(settings.lookupConcurrency, settings.lookupProcesses).map((concurrency, i) =>
             runChild<{ latenciesMs: number[]; failed: number; returned: number }>(LOOKUPS, [
-              hub.address,
+              hubs[i % hubs.length]!.address,
               String(Math.max(1, Math.ceil(concurrency / LOOKUPS_PER_NODE))),
               String(concurrency),
               String(settings.lookupSecs),
@@ -299,12 +334,13 @@ async function runOne(
         ),
     );
     const lookupSeconds = (performance.now() - t1) / 1000;
-    const cpu2 = await cpuSeconds(pid, ticks);
-    const afterLookups = await memory(pid);
+    const cpu2 = await cpuOf(pids, ticks);
+    const afterLookups = await largestMemory(pids);
     const latencies = lookups.flatMap((l) => l.latenciesMs).sort((a, b) => a - b);
     const returned = lookups.reduce((sum, l) => sum + l.returned, 0);
     return {
-      registry,
+      registry: label,
+      hubs: hubCount,
       exits: settings.exits,
       registered,
       registerFailed,
@@ -331,7 +367,7 @@ async function runOne(
     };
   } finally {
     inspector?.close();
-    await hub.stop();
+    await Promise.all(hubs.map((h) => h.stop()));
     await redis?.stop();
   }
 }
@@ -349,7 +385,9 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
     } | ≥ ${GOALS.registrationsPerSecond} | ${
       mark(r.registrationsPerSecond >= GOALS.registrationsPerSecond)
     } |`,
-    `| ${r.registry} | hub CPU while registering | ${r.hubCpuSecondsRegistering.toFixed(1)} s (${
+    `| ${r.registry} | hub CPU while registering${r.hubs > 1 ? " (all hubs)" : ""} | ${
+      r.hubCpuSecondsRegistering.toFixed(1)
+    } s (${
       (1000 * r.hubCpuSecondsRegistering / Math.max(1, r.registered)).toFixed(2)
     } ms per registration) | | |`,
     `| ${r.registry} | lookups/s at ${settings.lookupConcurrency} concurrent (${
@@ -361,14 +399,18 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
     `| ${r.registry} | lookup p50 / p99, one at a time | ${r.singleP50Ms.toFixed(1)} / ${
       r.singleP99Ms.toFixed(1)
     } ms | | |`,
-    `| ${r.registry} | hub CPU while looking up | ${r.hubCpuSecondsLookingUp.toFixed(1)} s (${
+    `| ${r.registry} | hub CPU while looking up${r.hubs > 1 ? " (all hubs)" : ""} | ${
+      r.hubCpuSecondsLookingUp.toFixed(1)
+    } s (${
       (1000 * r.hubCpuSecondsLookingUp / Math.max(1, r.lookups)).toFixed(2)
     } ms per lookup) | | |`,
-    `| ${r.registry} | hub RSS after registering / after lookups / peak | ${
-      r.hubRssMbAfterRegistering.toFixed(0)
-    } / ${r.hubRssMbAfterLookups.toFixed(0)} / ${
-      r.hubPeakRssMb.toFixed(0)
-    } MB | ≤ ${GOALS.hubRssMb} MB | ${mark(r.hubPeakRssMb <= GOALS.hubRssMb)} |`,
+    `| ${r.registry} | ${
+      r.hubs > 1 ? "largest hub's RSS" : "hub RSS"
+    } after registering / after lookups / peak | ${r.hubRssMbAfterRegistering.toFixed(0)} / ${
+      r.hubRssMbAfterLookups.toFixed(0)
+    } / ${r.hubPeakRssMb.toFixed(0)} MB | ≤ ${GOALS.hubRssMb} MB | ${
+      mark(r.hubPeakRssMb <= GOALS.hubRssMb)
+    } |`,
   ]);
   return [
     "| registry | measurement | result | goal | |",
@@ -385,6 +427,9 @@ if (import.meta.main) {
   const results: RegistryResult[] = [];
   for (const registry of settings.registries) {
     results.push(await runOne(registry, settings, ticks));
+    if (registry === "redis" && settings.hubs > 1) {
+      results.push(await runOne(registry, settings, ticks, settings.hubs));
+    }
   }
   const loadAfter = await loadAverage();
   const date = new Date().toISOString().slice(0, 10);
