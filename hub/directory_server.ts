@@ -94,7 +94,7 @@ export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
  * rotation, limit) still runs per request on them; a registration through this hub that
  * changes an exit's attributes, routes or sharing state drops them at once.
  */
-export const FIND_CANDIDATES_TTL_MS = 250;
+export const FIND_CANDIDATES_TTL_MS = 500;
 
 /** Registry queries whose records are kept at once; more clear the cache. */
 const MAX_CACHED_QUERIES = 1_024;

@@ -189,6 +189,8 @@ interface RegistryResult {
   registerWallSeconds: number;
   registrationsPerSecond: number;
   hubCpuSecondsRegistering: number;
+  /** The registrar processes' CPU while registering, summed (key generation and signing excluded). */
+  generatorCpuSecondsRegistering: number;
   lookups: number;
   lookupFailed: number;
   lookupSeconds: number;
@@ -197,6 +199,8 @@ interface RegistryResult {
   lookupP99Ms: number;
   exitsPerAnswer: number;
   hubCpuSecondsLookingUp: number;
+  /** The lookup processes' CPU while looking up, summed. */
+  generatorCpuSecondsLookingUp: number;
   /** One lookup at a time (no queueing): what a single proxy port waits. */
   singleP50Ms: number;
   singleP99Ms: number;
@@ -282,7 +286,13 @@ async function runOne(
             const from = first;
             first += count;
             return runChild<
-              { registered: number; failed: number; firstError: string; seconds: number }
+              {
+                registered: number;
+                failed: number;
+                firstError: string;
+                seconds: number;
+                cpuSeconds: number;
+              }
             >(REGISTRAR, [
               hubs[i % hubs.length]!.address,
               String(from),
@@ -323,7 +333,9 @@ async function runOne(
       () =>
         Promise.all(
           shares(settings.lookupConcurrency, settings.lookupProcesses).map((concurrency, i) =>
-            runChild<{ latenciesMs: number[]; failed: number; returned: number }>(LOOKUPS, [
+            runChild<
+              { latenciesMs: number[]; failed: number; returned: number; cpuSeconds: number }
+            >(LOOKUPS, [
               hubs[i % hubs.length]!.address,
               String(Math.max(1, Math.ceil(concurrency / LOOKUPS_PER_NODE))),
               String(concurrency),
@@ -348,6 +360,7 @@ async function runOne(
       registerWallSeconds,
       registrationsPerSecond: registered / registerSeconds,
       hubCpuSecondsRegistering: cpu1 - cpu0,
+      generatorCpuSecondsRegistering: registrars.reduce((sum, r) => sum + r.cpuSeconds, 0),
       lookups: latencies.length,
       lookupFailed: lookups.reduce((sum, l) => sum + l.failed, 0),
       lookupSeconds,
@@ -356,6 +369,7 @@ async function runOne(
       lookupP99Ms: percentile(latencies, 99),
       exitsPerAnswer: latencies.length === 0 ? 0 : returned / latencies.length,
       hubCpuSecondsLookingUp: cpu2 - cpuBeforeLookups,
+      generatorCpuSecondsLookingUp: lookups.reduce((sum, l) => sum + l.cpuSeconds, 0),
       singleP50Ms: percentile(singles, 50),
       singleP99Ms: percentile(singles, 99),
       hubRssMbAfterRegistering: afterRegistering.rssBytes / MB,
@@ -390,6 +404,11 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
     } s (${
       (1000 * r.hubCpuSecondsRegistering / Math.max(1, r.registered)).toFixed(2)
     } ms per registration) | | |`,
+    `| ${r.registry} | registrar processes' CPU while registering | ${
+      r.generatorCpuSecondsRegistering.toFixed(1)
+    } s (${
+      (1000 * r.generatorCpuSecondsRegistering / Math.max(1, r.registered)).toFixed(2)
+    } ms per registration) | | |`,
     `| ${r.registry} | lookups/s at ${settings.lookupConcurrency} concurrent (${
       r.exitsPerAnswer.toFixed(1)
     } exits per answer, ${r.lookupFailed} failed) | ${r.lookupsPerSecond.toFixed(0)} | | |`,
@@ -403,6 +422,11 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
       r.hubCpuSecondsLookingUp.toFixed(1)
     } s (${
       (1000 * r.hubCpuSecondsLookingUp / Math.max(1, r.lookups)).toFixed(2)
+    } ms per lookup) | | |`,
+    `| ${r.registry} | lookup processes' CPU while looking up | ${
+      r.generatorCpuSecondsLookingUp.toFixed(1)
+    } s (${
+      (1000 * r.generatorCpuSecondsLookingUp / Math.max(1, r.lookups)).toFixed(2)
     } ms per lookup) | | |`,
     `| ${r.registry} | ${
       r.hubs > 1 ? "largest hub's RSS" : "hub RSS"
