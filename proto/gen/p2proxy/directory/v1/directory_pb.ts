@@ -1,4 +1,5 @@
-// The directory protocol, `/p2proxy/directory/1.0.0` (docs/wire-protocols.md#directory-protocol).
+// The directory protocol, `/p2proxy/directory/1.0.0` (one request per stream) and `/p2proxy/directory/1.1.0`
+// (a session of many requests, answered in order): docs/wire-protocols.md#directory-protocol.
 //
 // A proxy or an exit opens a libp2p stream to a hub, sends one
 // DirectoryRequest and reads one DirectoryResponse, each unsigned-varint
