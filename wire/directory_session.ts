@@ -82,7 +82,11 @@ export class DirectorySession {
   async ask(request: DirectoryRequest, signal: AbortSignal): Promise<DirectoryResponse> {
     signal.throwIfAborted();
     const frame = encodeFrame(toBinary(DirectoryRequestSchema, request));
-    await this.#slot(signal);
+    // The check and the push below run with no await between them: concurrent callers cannot
+    // all see a free slot.
+    while (!this.#ended && this.#answers.length >= MAX_PIPELINED_REQUESTS) {
+      await this.#slotFreed(signal);
+    }
     if (this.#ended) throw this.#endedError();
     const answer = Promise.withResolvers<Uint8Array>();
     this.#answers.push({ resolve: answer.resolve, reject: answer.reject });
@@ -104,18 +108,16 @@ export class DirectorySession {
     this.#end(new SessionEnded("session-ended", "The directory session was closed."));
   }
 
-  /** Waits (bounded by `signal`) until fewer than {@link MAX_PIPELINED_REQUESTS} are pending. */
-  async #slot(signal: AbortSignal): Promise<void> {
-    while (!this.#ended && this.#answers.length >= MAX_PIPELINED_REQUESTS) {
-      const freed = Promise.withResolvers<void>();
-      const onAbort = () => freed.reject(signal.reason);
-      this.#slots.push(freed.resolve);
-      signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        await freed.promise;
-      } finally {
-        signal.removeEventListener("abort", onAbort);
-      }
+  /** Waits (bounded by `signal`) until an answer frees a slot or the session ends. */
+  async #slotFreed(signal: AbortSignal): Promise<void> {
+    const freed = Promise.withResolvers<void>();
+    const onAbort = () => freed.reject(signal.reason);
+    this.#slots.push(freed.resolve);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await freed.promise;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
