@@ -8,7 +8,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedPeek } from "@bufbuild/protobuf/wire";
 import type { HubConfig } from "../core/config/hub_config.ts";
-import { encodeFrame } from "../core/codec/frame.ts";
+import { encodeFrame, FrameDecoder } from "../core/codec/frame.ts";
 import type { ExitAttributes } from "../core/domain/attributes.ts";
 import type { Multiaddr, PeerId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -27,7 +27,11 @@ import {
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
 import { HubNode, type HubNodeDeps } from "./hub_node.ts";
 import { askHub } from "../wire/directory_client.ts";
-import { attributesToWire, DIRECTORY_PROTOCOL } from "../wire/directory_protocol.ts";
+import {
+  attributesToWire,
+  DIRECTORY_PROTOCOL,
+  DIRECTORY_SESSION_PROTOCOL,
+} from "../wire/directory_protocol.ts";
 
 /** Hub settings for tests: js-libp2p's default relay limits for strangers, unlimited for exits. */
 export function testHubConfig(overrides: Partial<HubNodeDeps["config"]> = {}) {
@@ -232,6 +236,68 @@ export async function rawExchange(
   } catch {
     return { kind: "garbage", bytes: all.byteLength };
   }
+}
+
+/** What became of a raw session: the answers read, then how it ended. */
+export interface RawSessionOutcome {
+  /** Answers, in the order read; undefined where a frame did not decode. */
+  readonly answers: readonly (DirectoryResponse | undefined)[];
+  /** `closed`: the hub ended its side; `reset`: the stream broke; `broken`: bytes that are not frames. */
+  readonly end: "closed" | "reset" | "broken";
+}
+
+/**
+ * Opens a `/p2proxy/directory/1.1.0` session to the hub, writes `bytes` as they are,
+ * half-closes unless `keepOpen`, and reads answers until the end or a reset (bounded by
+ * `timeoutMs`: a hub that does neither fails the test).
+ */
+export async function rawSession(
+  from: Libp2pNetwork,
+  hub: DirectoryTarget,
+  bytes: Uint8Array,
+  options: { keepOpen?: boolean; timeoutMs?: number } = {},
+): Promise<RawSessionOutcome> {
+  if (!from.isConnected(hub.network.peerId)) await from.dialAny([hub.address]);
+  const stream = await from.open(hub.network.peerId, {
+    protocol: DIRECTORY_SESSION_PROTOCOL,
+    timeoutMs: 5_000,
+    maxConcurrent: 64,
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let hung = false;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      hung = true;
+      reject(new Error("hung"));
+    }, options.timeoutMs ?? 5_000);
+  });
+  deadline.catch(() => {});
+  const decoder = new FrameDecoder();
+  const answers: (DirectoryResponse | undefined)[] = [];
+  let end: RawSessionOutcome["end"] = "closed";
+  try {
+    if (bytes.byteLength > 0) await Promise.race([stream.write(bytes), deadline]);
+    if (!options.keepOpen) await Promise.race([stream.closeWrite(), deadline]);
+    while (true) {
+      const chunk = await Promise.race([stream.read(), deadline]);
+      if (chunk === null) break;
+      for (const frame of decoder.push(chunk)) {
+        try {
+          answers.push(fromBinary(DirectoryResponseSchema, frame));
+        } catch {
+          answers.push(undefined);
+        }
+      }
+    }
+    if (decoder.bufferedBytes > 0) end = "broken";
+  } catch {
+    if (hung) throw new Error("The hub neither answered nor ended the session.");
+    end = "reset";
+  } finally {
+    clearTimeout(timer);
+    stream.abort();
+  }
+  return { answers, end };
 }
 
 /** A framed, valid FindNodes request with no filters. */

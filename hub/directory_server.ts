@@ -1,24 +1,34 @@
 /**
- * The hub's side of `/p2proxy/directory/1.0.0` (docs/hub-behaviour.md): one request
- * per stream, read within {@link DIRECTORY_REQUEST_TIMEOUT_MS}, one answer,
- * close. Bad input never takes the hub down and never holds a stream:
+ * The hub's side of the directory protocols (docs/hub-behaviour.md):
+ *
+ * - `/p2proxy/directory/1.0.0`: one request per stream, read within
+ *   {@link DIRECTORY_REQUEST_TIMEOUT_MS}, one answer, close;
+ * - `/p2proxy/directory/1.1.0`: a session, requests one after another on one stream,
+ *   answered in request order; up to {@link MAX_PIPELINED_REQUESTS} of a stream are
+ *   answered at once (the stream is not read further meanwhile); a session with no
+ *   request for {@link DIRECTORY_SESSION_IDLE_MS} (none unanswered) is reset.
+ *
+ * Bad input never takes the hub down and never holds a stream:
  *
  * - an oversized frame or a broken length prefix resets the stream;
  * - the deadline passing resets the stream;
  * - an undecodable message, bytes after the request, a request ending early,
  *   an empty or unknown request kind, bad fields: an `ErrorResponse`
  *   (INVALID_ARGUMENT, or UNSUPPORTED for the request kind), then close;
- * - more than `maxConcurrentRequests` streams at once: RESOURCE_EXHAUSTED;
+ * - in a session, an undecodable message or a bad request gets its error answer and the
+ *   session goes on (its framing is intact); a broken frame resets it;
+ * - more than `maxConcurrentRequests` requests at once: RESOURCE_EXHAUSTED;
  * - a store failure: INTERNAL (logged).
  *
- * The registered id is always the connection's remote peer. The rules live
+ * The registered id is the connection's remote peer, or the exit whose key signed a
+ * `SignedRegistration` (wire/signed_registration.ts). The rules live
  * in `core/domain/registry.ts`; this file only decodes, dispatches, counts.
  *
  * @module
  */
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { getLogger } from "@logtape/logtape";
-import { FrameError, readFrame } from "../core/codec/frame.ts";
+import { FrameDecoder, FrameError, readFrame } from "../core/codec/frame.ts";
 import { FilterError } from "../core/domain/filters.ts";
 import {
   acceptRegistration,
@@ -40,7 +50,11 @@ import { asPeerId, isRelayedAddress, type Multiaddr, type PeerId } from "../core
 import type { Clock } from "../core/ports/clock.ts";
 import type { GeoIp, GeoLocation } from "../core/ports/geoip.ts";
 import type { ConnectionInfo, NetworkNode } from "../core/ports/network.ts";
-import type { ExitRegistration, RegistryStore } from "../core/ports/registry_store.ts";
+import type {
+  ExitRegistration,
+  RegistryQuery,
+  RegistryStore,
+} from "../core/ports/registry_store.ts";
 import type { DuplexStream } from "../core/ports/stream_opener.ts";
 import {
   type DirectoryRequest,
@@ -52,22 +66,38 @@ import {
   PeerRecordSchema,
   type RegisterRequest,
   type ResolvePeersRequest,
+  type SignedRegistration,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
+import { SignedRegistrationError, verifySignedRegistration } from "../wire/signed_registration.ts";
 import { chunksOf } from "../wire/duplex.ts";
 import {
   attributesFromWire,
   attributesToWire,
   DIRECTORY_PROTOCOL,
   DIRECTORY_REQUEST_TIMEOUT_MS,
+  DIRECTORY_SESSION_IDLE_MS,
+  DIRECTORY_SESSION_PROTOCOL,
   DirectoryWireError,
   filtersFromWire,
+  MAX_PIPELINED_REQUESTS,
   sendResponse,
 } from "../wire/directory_protocol.ts";
 
 const logger = getLogger(["p2proxy", "hub", "directory"]);
 
-/** Directory streams served at once, over all peers; more get RESOURCE_EXHAUSTED. */
+/** Directory requests served at once, over all peers and streams; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
+
+/**
+ * How long the records a FindNodes read from the registry serve later FindNodes of the same
+ * country/ASN (docs/hub-behaviour.md#hub-scale). Selection (filters, expiry, exclusions,
+ * rotation, limit) still runs per request on them; a registration through this hub that
+ * changes an exit's attributes, routes or sharing state drops them at once.
+ */
+export const FIND_CANDIDATES_TTL_MS = 500;
+
+/** Registry queries whose records are kept at once; more clear the cache. */
+const MAX_CACHED_QUERIES = 1_024;
 
 /** Concurrent directory streams one connection may open; a caller needs one at a time. */
 export const MAX_DIRECTORY_STREAMS_PER_CONNECTION = 16;
@@ -115,10 +145,12 @@ export interface DirectoryServerOptions {
   readonly verifyToken?: VerifyDirectoryToken;
   /** Locates exits' observed addresses (verified locations); absent = declared values stand. */
   readonly geoip?: GeoIp;
-  /** Streams served at once; default {@link DEFAULT_MAX_CONCURRENT_REQUESTS}. */
+  /** Requests served at once; default {@link DEFAULT_MAX_CONCURRENT_REQUESTS}. */
   readonly maxConcurrentRequests?: number;
   /** Deadline for a caller to send its request; default {@link DIRECTORY_REQUEST_TIMEOUT_MS}. */
   readonly requestTimeoutMs?: number;
+  /** A session with no request for this long is reset; default {@link DIRECTORY_SESSION_IDLE_MS}. */
+  readonly sessionIdleMs?: number;
 }
 
 /** Error counts by wire code, plus streams reset for broken framing or a missed deadline. */
@@ -169,6 +201,15 @@ const ERROR_COUNT_KEYS: Readonly<Record<ErrorCode, keyof DirectoryErrorCounts | 
 export class DirectoryServer {
   readonly #options: DirectoryServerOptions;
   readonly #inFlight = new Set<DuplexStream>();
+  /** Open sessions (1.1.0 streams), to reset on stop. */
+  readonly #sessions = new Set<DuplexStream>();
+  /** Session requests being answered, over all sessions. */
+  #sessionRequests = 0;
+  /** Records read for a registry query (its key), and when: see {@link FIND_CANDIDATES_TTL_MS}. */
+  readonly #candidates = new Map<
+    string,
+    { readonly at: number; readonly records: Promise<readonly ExitRegistration[]> }
+  >();
   #counters = {
     registrations: 0,
     finds: 0,
@@ -198,6 +239,11 @@ export class DirectoryServer {
       (stream, remote) => void server.#serve(stream, remote),
       { maxInboundStreams: MAX_DIRECTORY_STREAMS_PER_CONNECTION },
     );
+    await options.network.handle(
+      DIRECTORY_SESSION_PROTOCOL,
+      (stream, remote) => void server.#serveSession(stream, remote),
+      { maxInboundStreams: MAX_DIRECTORY_STREAMS_PER_CONNECTION },
+    );
     return server;
   }
 
@@ -206,9 +252,14 @@ export class DirectoryServer {
     return structuredClone(this.#counters);
   }
 
-  /** Streams being served right now. */
+  /** Requests being served right now (one-shot streams and session requests). */
   get activeRequests(): number {
-    return this.#inFlight.size;
+    return this.#inFlight.size + this.#sessionRequests;
+  }
+
+  /** Open sessions (`/p2proxy/directory/1.1.0` streams). */
+  get openSessions(): number {
+    return this.#sessions.size;
   }
 
   /** Stops serving and resets the streams still being served. */
@@ -216,13 +267,123 @@ export class DirectoryServer {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.#options.network.unhandle(DIRECTORY_PROTOCOL);
-    for (const stream of this.#inFlight) stream.abort(new Error("The hub is shutting down."));
+    await this.#options.network.unhandle(DIRECTORY_SESSION_PROTOCOL);
+    const shuttingDown = new Error("The hub is shutting down.");
+    for (const stream of this.#inFlight) stream.abort(shuttingDown);
     this.#inFlight.clear();
+    for (const stream of this.#sessions) stream.abort(shuttingDown);
+    this.#sessions.clear();
+  }
+
+  get #maxConcurrent(): number {
+    return this.#options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+  }
+
+  /**
+   * One session: reads frames, answers each (up to {@link MAX_PIPELINED_REQUESTS} at once)
+   * and writes the answers in request order, until the caller closes, a frame breaks, the
+   * session idles out or the hub stops.
+   */
+  async #serveSession(stream: DuplexStream, remote: ConnectionInfo): Promise<void> {
+    if (this.#stopped) {
+      stream.abort();
+      return;
+    }
+    this.#sessions.add(stream);
+    const decoder = new FrameDecoder();
+    const idleMs = this.#options.sessionIdleMs ?? DIRECTORY_SESSION_IDLE_MS;
+    let answering = 0;
+    let idledOut = false;
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    let slotFreed: (() => void) | undefined;
+    let written: Promise<void> = Promise.resolve();
+    let writeFailed = false;
+    let done = false;
+    const armIdle = () => {
+      clearTimeout(idleTimer);
+      // An answer finishing after the session ended must not start a timer for it.
+      if (done) return;
+      idleTimer = setTimeout(() => {
+        // Not an error: a caller that comes back opens a new session.
+        idledOut = true;
+        stream.abort(new Error(`The directory session carried no request for ${idleMs} ms.`));
+      }, idleMs);
+    };
+    armIdle();
+    try {
+      for (;;) {
+        const chunk = await stream.read();
+        if (chunk === null) break;
+        decoder.append(chunk);
+        for (let frame = decoder.nextFrame(); frame; frame = decoder.nextFrame()) {
+          clearTimeout(idleTimer);
+          answering++;
+          const answer = this.#sessionAnswer(frame, remote);
+          written = written.then(async () => {
+            const response = await answer;
+            this.#countError(response);
+            if (!writeFailed) await sendResponse(stream, response);
+          }).catch(() => {
+            // The caller reset or stopped reading: the read below ends too.
+            writeFailed = true;
+            stream.abort();
+          }).finally(() => {
+            answering--;
+            if (answering === 0) armIdle();
+            slotFreed?.();
+          });
+          // Backpressure: no further request is read while this many are answered.
+          while (answering >= MAX_PIPELINED_REQUESTS) {
+            await new Promise<void>((resolve) => slotFreed = resolve);
+          }
+        }
+      }
+      await written;
+      if (!writeFailed) await stream.closeWrite();
+    } catch (error) {
+      if (!idledOut && !this.#stopped) {
+        // A broken frame, or the caller reset (docs/hub-behaviour.md#bad-requests).
+        if (error instanceof FrameError) this.#counters.errors.reset++;
+        stream.abort(error instanceof Error ? error : undefined);
+      }
+    } finally {
+      done = true;
+      clearTimeout(idleTimer);
+      this.#sessions.delete(stream);
+    }
+  }
+
+  /** The answer to one session frame (never rejects). */
+  async #sessionAnswer(frame: Uint8Array, remote: ConnectionInfo): Promise<DirectoryResponse> {
+    if (this.activeRequests >= this.#maxConcurrent) {
+      return errorResponse(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `The hub is serving ${this.#maxConcurrent} requests; retry.`,
+      );
+    }
+    this.#sessionRequests++;
+    try {
+      let request: DirectoryRequest;
+      try {
+        request = fromBinary(DirectoryRequestSchema, frame);
+      } catch (error) {
+        return invalid(`The request is not a DirectoryRequest (${describeError(error)}).`);
+      }
+      return await this.#respond(request, remote);
+    } finally {
+      this.#sessionRequests--;
+    }
+  }
+
+  #countError(response: DirectoryResponse): void {
+    if (response.response.case !== "error") return;
+    const key = ERROR_COUNT_KEYS[response.response.value.code];
+    if (key) this.#counters.errors[key]++;
   }
 
   async #serve(stream: DuplexStream, remote: ConnectionInfo): Promise<void> {
-    const max = this.#options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
-    if (this.#inFlight.size >= max) {
+    const max = this.#maxConcurrent;
+    if (this.activeRequests >= max) {
       await this.#answer(
         stream,
         errorResponse(ErrorCode.RESOURCE_EXHAUSTED, `The hub is serving ${max} requests; retry.`),
@@ -300,7 +461,9 @@ export class DirectoryServer {
     try {
       switch (request.request.case) {
         case "register":
-          return await this.#register(request.request.value, remote);
+          return await this.#register(request.request.value, remote, remote.peerId);
+        case "registerSigned":
+          return await this.#registerSigned(request.request.value, remote);
         case "findNodes":
           return await this.#findNodes(request.request.value, remote);
         case "resolvePeers":
@@ -308,8 +471,8 @@ export class DirectoryServer {
         default:
           throw new Refusal(
             ErrorCode.UNSUPPORTED,
-            "The hub does not know this request kind: it serves register, find_nodes and " +
-              "resolve_peers of p2proxy.directory.v1.",
+            "The hub does not know this request kind: it serves register, register_signed, " +
+              "find_nodes and resolve_peers of p2proxy.directory.v1.",
           );
       }
     } catch (error) {
@@ -319,9 +482,12 @@ export class DirectoryServer {
 
   #refusalOf(error: unknown, remote: ConnectionInfo): DirectoryResponse {
     if (error instanceof Refusal) return errorResponse(error.wireCode, error.message);
+    if (error instanceof SignedRegistrationError && error.code === "bad-signature") {
+      return errorResponse(ErrorCode.UNAUTHENTICATED, error.message);
+    }
     if (
       error instanceof RegistryError || error instanceof FilterError ||
-      error instanceof DirectoryWireError
+      error instanceof DirectoryWireError || error instanceof SignedRegistrationError
     ) {
       return errorResponse(ErrorCode.INVALID_ARGUMENT, error.message);
     }
@@ -338,10 +504,7 @@ export class DirectoryServer {
     response: DirectoryResponse,
     deadline: AbortSignal,
   ): Promise<void> {
-    if (response.response.case === "error") {
-      const key = ERROR_COUNT_KEYS[response.response.value.code];
-      if (key) this.#counters.errors[key]++;
-    }
+    this.#countError(response);
     try {
       await sendResponse(stream, response);
       await stream.closeWrite();
@@ -352,10 +515,10 @@ export class DirectoryServer {
     }
   }
 
-  async #authorize(token: string, remote: ConnectionInfo, role: DirectoryRole): Promise<void> {
+  async #authorize(token: string, peer: PeerId, role: DirectoryRole): Promise<void> {
     const verify = this.#options.verifyToken;
     if (!verify) return;
-    const verdict = await verify(token, remote.peerId, role);
+    const verdict = await verify(token, peer, role);
     if (verdict.ok) return;
     const code = verdict.code === "unauthenticated"
       ? ErrorCode.UNAUTHENTICATED
@@ -363,9 +526,36 @@ export class DirectoryServer {
     throw new Refusal(code, verdict.message);
   }
 
-  async #register(request: RegisterRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
-    await this.#authorize(request.token, remote, "exit");
-    const registrant = remote.peerId;
+  /**
+   * A registration signed by the exit's key, from any peer (wire/signed_registration.ts):
+   * registered as the exit's once the signature, the hub and the time check out. Refused
+   * by a hub that verifies locations: it cannot observe the exit's address.
+   */
+  async #registerSigned(
+    signed: SignedRegistration,
+    remote: ConnectionInfo,
+  ): Promise<DirectoryResponse> {
+    const claim = await verifySignedRegistration(signed, {
+      peerId: this.#options.network.peerId,
+      now: this.#options.clock.now(),
+    });
+    if (this.#options.geoip && claim.peerId !== remote.peerId) {
+      throw new Refusal(
+        ErrorCode.PERMISSION_DENIED,
+        `This hub verifies exits' locations from the address they register from: exit ` +
+          `${claim.peerId} must register over its own connection, not ${remote.peerId}'s.`,
+      );
+    }
+    return await this.#register(claim.registration, remote, claim.peerId);
+  }
+
+  /** Registers `registrant` (the connection's peer, or the signer of a verified claim). */
+  async #register(
+    request: RegisterRequest,
+    remote: ConnectionInfo,
+    registrant: PeerId,
+  ): Promise<DirectoryResponse> {
+    await this.#authorize(request.token, registrant, "exit");
     const previous = await this.#options.registry.get(registrant);
     const registration = acceptRegistration(
       {
@@ -385,8 +575,14 @@ export class DirectoryServer {
         ...(previous ? { previous } : {}),
       },
     );
-    const verified = await this.#verifiedLocation(registration, remote, previous);
+    // Only the exit's own connection shows its address (signed claims from others: no geoip).
+    const verified = registrant === remote.peerId
+      ? await this.#verifiedLocation(registration, remote, previous)
+      : registration;
     await this.#options.registry.put(verified);
+    if (!previous || changesAnswers(previous, verified, registration.lastSeenAt)) {
+      this.#candidates.clear();
+    }
     this.#counters.registrations++;
     if (!previous || isExpired(previous, registration.lastSeenAt)) {
       logger.info(
@@ -453,15 +649,12 @@ export class DirectoryServer {
   }
 
   async #findNodes(request: FindNodesRequest, remote: ConnectionInfo): Promise<DirectoryResponse> {
-    await this.#authorize(request.token, remote, "proxy");
+    await this.#authorize(request.token, remote.peerId, "proxy");
     const problems = peerListProblems("exclude", request.exclude, MAX_EXCLUDE_IDS);
     if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
     const filters = filtersFromWire(request.filters);
     // An indexed store reads only the records of the filters' country/ASN (docs/hub-behaviour.md).
-    const { registry } = this.#options;
-    const registrations = registry.find
-      ? await registry.find(registryQueryOf(filters))
-      : await registry.list();
+    const registrations = await this.#candidatesOf(registryQueryOf(filters));
     const hubAddresses = this.#hubAddresses();
     const chosen = selectExits(
       registrations,
@@ -485,11 +678,35 @@ export class DirectoryServer {
     });
   }
 
+  /**
+   * The registry's records for `query`, read at most once per {@link FIND_CANDIDATES_TTL_MS}
+   * (concurrent requests share one read). Callers never change them: selection only reads.
+   */
+  #candidatesOf(query: RegistryQuery): Promise<readonly ExitRegistration[]> {
+    const key = `${query.country ?? ""}|${query.asn ?? ""}`;
+    // The hub's clock, which also decides expiry: a cached record is never older than the TTL.
+    const now = this.#options.clock.now();
+    const cached = this.#candidates.get(key);
+    if (cached && now >= cached.at && now - cached.at < FIND_CANDIDATES_TTL_MS) {
+      return cached.records;
+    }
+    const { registry } = this.#options;
+    const records = registry.find ? registry.find(query) : registry.list();
+    if (this.#candidates.size >= MAX_CACHED_QUERIES) this.#candidates.clear();
+    const entry = { at: now, records };
+    this.#candidates.set(key, entry);
+    // A failed read is not kept: the next request reads again.
+    records.catch(() => {
+      if (this.#candidates.get(key) === entry) this.#candidates.delete(key);
+    });
+    return records;
+  }
+
   async #resolvePeers(
     request: ResolvePeersRequest,
     remote: ConnectionInfo,
   ): Promise<DirectoryResponse> {
-    await this.#authorize(request.token, remote, "proxy");
+    await this.#authorize(request.token, remote.peerId, "proxy");
     const problems = peerListProblems("peer_ids", request.peerIds, MAX_RESOLVE_IDS);
     if (problems.length > 0) throw new Refusal(ErrorCode.INVALID_ARGUMENT, `${problems[0]}.`);
     const now = this.#options.clock.now();
@@ -513,6 +730,23 @@ export class DirectoryServer {
   #hubCircuits(peer: PeerId, hubAddresses: readonly Multiaddr[]): Multiaddr[] {
     return this.#options.holdsReservation?.(peer) ? circuitsThrough(hubAddresses, peer) : [];
   }
+}
+
+/**
+ * True when a registration changes what FindNodes may answer: anything but its times, or an
+ * exit whose previous record expires within the cache's lifetime (a heartbeat that only
+ * extends the expiry does not).
+ */
+function changesAnswers(
+  previous: ExitRegistration,
+  next: ExitRegistration,
+  now: number,
+): boolean {
+  // A cached copy of `previous` must not expire while the cache may still hand it out.
+  if (isExpired(previous, now + FIND_CANDIDATES_TTL_MS)) return true;
+  const material = (r: ExitRegistration) =>
+    JSON.stringify([r.attributes, r.addresses, r.relayed, r.full === true, r.relayRoutes]);
+  return material(previous) !== material(next);
 }
 
 function peerRecord(registration: ExitRegistration, routes: readonly Multiaddr[]) {

@@ -3,7 +3,9 @@
  * registry (memory, then Redis on a throwaway `redis-server`):
  *
  * 1. registers `--exits` synthetic exits (default 10 000) from
- *    `--registrars` processes, each exit with its own key over its own
+ *    `--registrars` processes, each exit with its own key: by default a
+ *    registration signed by that key over the registrar's one directory
+ *    session, with `--register-mode connection` over the exit's own
  *    connection, closed after the answer (scripts/bench/hub_registrar.ts);
  * 2. runs `FindNodes` lookups with country (some also ASN and bandwidth)
  *    filters, `--lookup-concurrency` (default 200) at a time from
@@ -20,13 +22,20 @@
  */
 import { percentile } from "./bench/stats.ts";
 import {
+  type CpuProfile,
+  inspectFlag,
+  InspectorSession,
+  type ProfileSummary,
+  summarize,
+} from "./bench/cpu_profile.ts";
+import {
   clockTicksPerSecond,
   cpuSeconds,
   loadAverage,
   machineInfo,
   memory,
 } from "./bench/procstat.ts";
-import { type RedisProcess, startHub, startRedis } from "./cluster.ts";
+import { freePort, type RedisProcess, startHub, startRedis } from "./cluster.ts";
 
 const REGISTRAR = new URL("./bench/hub_registrar.ts", import.meta.url).pathname;
 const LOOKUPS = new URL("./bench/hub_lookups.ts", import.meta.url).pathname;
@@ -43,11 +52,17 @@ interface Settings {
   exits: number;
   registrars: number;
   registerConcurrency: number;
+  /** `signed`: signed registrations over one session per registrar; `connection`: one connection per exit. */
+  registerMode: "signed" | "connection";
   lookupConcurrency: number;
   lookupProcesses: number;
   lookupSecs: number;
   registries: ("memory" | "redis")[];
   out: string;
+  /** Sample the hub's CPU (V8 inspector) while registering and while looking up. */
+  profile: boolean;
+  /** Also run this many hubs sharing one Redis (registrars and lookups spread over them). */
+  hubs: number;
 }
 
 function parseArgs(args: readonly string[]): Settings {
@@ -55,11 +70,14 @@ function parseArgs(args: readonly string[]): Settings {
     exits: 10_000,
     registrars: 4,
     registerConcurrency: 16,
+    registerMode: "signed",
     lookupConcurrency: 200,
     lookupProcesses: 4,
     lookupSecs: 20,
     registries: ["memory", "redis"],
     out: ".bench/hub.json",
+    profile: false,
+    hubs: 1,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
@@ -82,6 +100,14 @@ function parseArgs(args: readonly string[]): Settings {
       case "--register-concurrency":
         settings.registerConcurrency = Number(value());
         break;
+      case "--register-mode": {
+        const mode = value();
+        if (mode !== "signed" && mode !== "connection") {
+          throw new Error(`--register-mode takes signed or connection, not "${mode}"`);
+        }
+        settings.registerMode = mode;
+        break;
+      }
       case "--lookup-concurrency":
         settings.lookupConcurrency = Number(value());
         break;
@@ -97,11 +123,17 @@ function parseArgs(args: readonly string[]): Settings {
       case "--out":
         settings.out = value();
         break;
+      case "--hubs":
+        settings.hubs = Number(value());
+        break;
+      case "--profile":
+        settings.profile = true;
+        break;
       default:
         throw new Error(
           `Unknown flag ${flag}: use --quick, --exits N, --registrars N, --register-concurrency N, ` +
-            "--lookup-concurrency N, --lookup-processes N, --lookup-secs S, " +
-            "--registry memory,redis, --out FILE",
+            "--register-mode signed|connection, --lookup-concurrency N, --lookup-processes N, --lookup-secs S, " +
+            "--registry memory,redis, --hubs N, --out FILE, --profile",
         );
     }
   }
@@ -146,12 +178,19 @@ function shares(total: number, parts: number): number[] {
 /** What one registry's run measured. */
 interface RegistryResult {
   registry: string;
+  /** Hubs serving (more than one share a Redis). */
+  hubs: number;
   exits: number;
   registered: number;
   registerFailed: number;
+  /** First registration sent to last answer, the slowest registrar's. */
   registerSeconds: number;
+  /** The whole phase, registrar processes' start and signing included. */
+  registerWallSeconds: number;
   registrationsPerSecond: number;
   hubCpuSecondsRegistering: number;
+  /** The registrar processes' CPU while registering, summed (key generation and signing excluded). */
+  generatorCpuSecondsRegistering: number;
   lookups: number;
   lookupFailed: number;
   lookupSeconds: number;
@@ -160,24 +199,42 @@ interface RegistryResult {
   lookupP99Ms: number;
   exitsPerAnswer: number;
   hubCpuSecondsLookingUp: number;
+  /** The lookup processes' CPU while looking up, summed. */
+  generatorCpuSecondsLookingUp: number;
   /** One lookup at a time (no queueing): what a single proxy port waits. */
   singleP50Ms: number;
   singleP99Ms: number;
   hubRssMbAfterRegistering: number;
   hubRssMbAfterLookups: number;
   hubPeakRssMb: number;
+  /** Where the hub's CPU went, with `--profile`. */
+  profiles?: { registering: ProfileSummary; lookingUp: ProfileSummary };
 }
 
 const MB = 1_000_000;
+
+/** CPU seconds of all `pids`, summed. */
+async function cpuOf(pids: readonly number[], ticks: number): Promise<number> {
+  const each = await Promise.all(pids.map((pid) => cpuSeconds(pid, ticks)));
+  return each.reduce((sum, seconds) => sum + seconds, 0);
+}
+
+/** The memory of the hub with the largest peak. */
+async function largestMemory(pids: readonly number[]) {
+  const each = await Promise.all(pids.map((pid) => memory(pid)));
+  return each.reduce((a, b) => (b.peakRssBytes > a.peakRssBytes ? b : a));
+}
 
 async function runOne(
   registry: "memory" | "redis",
   settings: Settings,
   ticks: number,
+  hubCount = 1,
 ): Promise<RegistryResult> {
   let redis: RedisProcess | undefined;
   if (registry === "redis") redis = await startRedis();
-  const hub = await startHub({
+  const inspectorPort = settings.profile ? freePort() : undefined;
+  const config = {
     heartbeat_secs: BENCH_HEARTBEAT_SECS,
     ...(redis
       ? {
@@ -185,34 +242,79 @@ async function runOne(
         plugins: { "@p2proxy/registry-redis": { url: redis.url } },
       }
       : {}),
-  });
-  const pid = hub.child.pid;
+  };
+  // Only the first hub is profiled.
+  const hubs = await Promise.all(
+    Array.from(
+      { length: hubCount },
+      (_, i) =>
+        startHub(
+          config,
+          inspectorPort && i === 0 ? { denoFlags: ["-A", inspectFlag(inspectorPort)] } : {},
+        ),
+    ),
+  );
+  const hub = hubs[0]!;
+  const pids = hubs.map((h) => h.child.pid);
+  const label = hubCount > 1 ? `${registry} × ${hubCount} hubs` : registry;
+  const inspector = inspectorPort ? await InspectorSession.connect(inspectorPort) : undefined;
+  const profiles: Partial<Record<"registering" | "lookingUp", ProfileSummary>> = {};
+  const profiled = async <T>(phase: "registering" | "lookingUp", run: () => Promise<T>) => {
+    await inspector?.startProfiling();
+    const result = await run();
+    if (inspector) {
+      const profile: CpuProfile = await inspector.stopProfiling();
+      profiles[phase] = summarize(profile, 30);
+      await Deno.mkdir(".bench", { recursive: true });
+      await Deno.writeTextFile(
+        `.bench/hub-${registry}-${phase}.cpuprofile`,
+        JSON.stringify(profile),
+      );
+    }
+    return result;
+  };
   try {
-    console.error(`[${registry}] registering ${settings.exits} exits…`);
-    const cpu0 = await cpuSeconds(pid, ticks);
+    console.error(`[${label}] registering ${settings.exits} exits…`);
+    const cpu0 = await cpuOf(pids, ticks);
     const t0 = performance.now();
     let first = 0;
-    const registrars = await Promise.all(
-      shares(settings.exits, settings.registrars).map((count) => {
-        const from = first;
-        first += count;
-        return runChild<{ registered: number; failed: number; firstError: string }>(REGISTRAR, [
-          hub.address,
-          String(from),
-          String(count),
-          String(settings.registerConcurrency),
-        ]);
-      }),
+    const registrars = await profiled(
+      "registering",
+      () =>
+        Promise.all(
+          shares(settings.exits, settings.registrars).map((count, i) => {
+            const from = first;
+            first += count;
+            return runChild<
+              {
+                registered: number;
+                failed: number;
+                firstError: string;
+                seconds: number;
+                cpuSeconds: number;
+              }
+            >(REGISTRAR, [
+              hubs[i % hubs.length]!.address,
+              String(from),
+              String(count),
+              String(settings.registerConcurrency),
+              settings.registerMode,
+            ]);
+          }),
+        ),
     );
-    const registerSeconds = (performance.now() - t0) / 1000;
-    const cpu1 = await cpuSeconds(pid, ticks);
-    const afterRegistering = await memory(pid);
+    // From the first registration sent to the last answer (children time their own sending;
+    // starting a process and signing come before it).
+    const registerSeconds = Math.max(...registrars.map((r) => r.seconds));
+    const registerWallSeconds = (performance.now() - t0) / 1000;
+    const cpu1 = await cpuOf(pids, ticks);
+    const afterRegistering = await largestMemory(pids);
     const registered = registrars.reduce((sum, r) => sum + r.registered, 0);
     const registerFailed = registrars.reduce((sum, r) => sum + r.failed, 0);
     const firstError = registrars.find((r) => r.firstError)?.firstError;
-    if (firstError) console.error(`[${registry}] first registration error: ${firstError}`);
+    if (firstError) console.error(`[${label}] first registration error: ${firstError}`);
 
-    console.error(`[${registry}] one lookup at a time for ${singleLookupSecs(settings)} s…`);
+    console.error(`[${label}] one lookup at a time for ${singleLookupSecs(settings)} s…`);
     const single = await runChild<{ latenciesMs: number[] }>(LOOKUPS, [
       hub.address,
       "1",
@@ -222,34 +324,43 @@ async function runOne(
     ]);
     const singles = single.latenciesMs.sort((a, b) => a - b);
     console.error(
-      `[${registry}] ${settings.lookupConcurrency} concurrent lookups for ${settings.lookupSecs} s…`,
+      `[${label}] ${settings.lookupConcurrency} concurrent lookups for ${settings.lookupSecs} s…`,
     );
-    const cpuBeforeLookups = await cpuSeconds(pid, ticks);
+    const cpuBeforeLookups = await cpuOf(pids, ticks);
     const t1 = performance.now();
-    const lookups = await Promise.all(
-      shares(settings.lookupConcurrency, settings.lookupProcesses).map((concurrency, i) =>
-        runChild<{ latenciesMs: number[]; failed: number; returned: number }>(LOOKUPS, [
-          hub.address,
-          String(Math.max(1, Math.ceil(concurrency / LOOKUPS_PER_NODE))),
-          String(concurrency),
-          String(settings.lookupSecs),
-          String(i * 1_000_003),
-        ])
-      ),
+    const lookups = await profiled(
+      "lookingUp",
+      () =>
+        Promise.all(
+          shares(settings.lookupConcurrency, settings.lookupProcesses).map((concurrency, i) =>
+            runChild<
+              { latenciesMs: number[]; failed: number; returned: number; cpuSeconds: number }
+            >(LOOKUPS, [
+              hubs[i % hubs.length]!.address,
+              String(Math.max(1, Math.ceil(concurrency / LOOKUPS_PER_NODE))),
+              String(concurrency),
+              String(settings.lookupSecs),
+              String(i * 1_000_003),
+            ])
+          ),
+        ),
     );
     const lookupSeconds = (performance.now() - t1) / 1000;
-    const cpu2 = await cpuSeconds(pid, ticks);
-    const afterLookups = await memory(pid);
+    const cpu2 = await cpuOf(pids, ticks);
+    const afterLookups = await largestMemory(pids);
     const latencies = lookups.flatMap((l) => l.latenciesMs).sort((a, b) => a - b);
     const returned = lookups.reduce((sum, l) => sum + l.returned, 0);
     return {
-      registry,
+      registry: label,
+      hubs: hubCount,
       exits: settings.exits,
       registered,
       registerFailed,
       registerSeconds,
+      registerWallSeconds,
       registrationsPerSecond: registered / registerSeconds,
       hubCpuSecondsRegistering: cpu1 - cpu0,
+      generatorCpuSecondsRegistering: registrars.reduce((sum, r) => sum + r.cpuSeconds, 0),
       lookups: latencies.length,
       lookupFailed: lookups.reduce((sum, l) => sum + l.failed, 0),
       lookupSeconds,
@@ -258,14 +369,19 @@ async function runOne(
       lookupP99Ms: percentile(latencies, 99),
       exitsPerAnswer: latencies.length === 0 ? 0 : returned / latencies.length,
       hubCpuSecondsLookingUp: cpu2 - cpuBeforeLookups,
+      generatorCpuSecondsLookingUp: lookups.reduce((sum, l) => sum + l.cpuSeconds, 0),
       singleP50Ms: percentile(singles, 50),
       singleP99Ms: percentile(singles, 99),
       hubRssMbAfterRegistering: afterRegistering.rssBytes / MB,
       hubRssMbAfterLookups: afterLookups.rssBytes / MB,
       hubPeakRssMb: afterLookups.peakRssBytes / MB,
+      ...(profiles.registering && profiles.lookingUp
+        ? { profiles: { registering: profiles.registering, lookingUp: profiles.lookingUp } }
+        : {}),
     };
   } finally {
-    await hub.stop();
+    inspector?.close();
+    await Promise.all(hubs.map((h) => h.stop()));
     await redis?.stop();
   }
 }
@@ -278,11 +394,20 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
   const rows = results.flatMap((r) => [
     `| ${r.registry} | registrations/s (${r.registered}/${r.exits} in ${
       r.registerSeconds.toFixed(1)
-    } s) | ${r.registrationsPerSecond.toFixed(0)} | ≥ ${GOALS.registrationsPerSecond} | ${
+    } s; phase ${r.registerWallSeconds.toFixed(1)} s with start-up) | ${
+      r.registrationsPerSecond.toFixed(0)
+    } | ≥ ${GOALS.registrationsPerSecond} | ${
       mark(r.registrationsPerSecond >= GOALS.registrationsPerSecond)
     } |`,
-    `| ${r.registry} | hub CPU while registering | ${r.hubCpuSecondsRegistering.toFixed(1)} s (${
+    `| ${r.registry} | hub CPU while registering${r.hubs > 1 ? " (all hubs)" : ""} | ${
+      r.hubCpuSecondsRegistering.toFixed(1)
+    } s (${
       (1000 * r.hubCpuSecondsRegistering / Math.max(1, r.registered)).toFixed(2)
+    } ms per registration) | | |`,
+    `| ${r.registry} | registrar processes' CPU while registering | ${
+      r.generatorCpuSecondsRegistering.toFixed(1)
+    } s (${
+      (1000 * r.generatorCpuSecondsRegistering / Math.max(1, r.registered)).toFixed(2)
     } ms per registration) | | |`,
     `| ${r.registry} | lookups/s at ${settings.lookupConcurrency} concurrent (${
       r.exitsPerAnswer.toFixed(1)
@@ -293,14 +418,23 @@ function report(results: readonly RegistryResult[], settings: Settings): string 
     `| ${r.registry} | lookup p50 / p99, one at a time | ${r.singleP50Ms.toFixed(1)} / ${
       r.singleP99Ms.toFixed(1)
     } ms | | |`,
-    `| ${r.registry} | hub CPU while looking up | ${r.hubCpuSecondsLookingUp.toFixed(1)} s (${
+    `| ${r.registry} | hub CPU while looking up${r.hubs > 1 ? " (all hubs)" : ""} | ${
+      r.hubCpuSecondsLookingUp.toFixed(1)
+    } s (${
       (1000 * r.hubCpuSecondsLookingUp / Math.max(1, r.lookups)).toFixed(2)
     } ms per lookup) | | |`,
-    `| ${r.registry} | hub RSS after registering / after lookups / peak | ${
-      r.hubRssMbAfterRegistering.toFixed(0)
-    } / ${r.hubRssMbAfterLookups.toFixed(0)} / ${
-      r.hubPeakRssMb.toFixed(0)
-    } MB | ≤ ${GOALS.hubRssMb} MB | ${mark(r.hubPeakRssMb <= GOALS.hubRssMb)} |`,
+    `| ${r.registry} | lookup processes' CPU while looking up | ${
+      r.generatorCpuSecondsLookingUp.toFixed(1)
+    } s (${
+      (1000 * r.generatorCpuSecondsLookingUp / Math.max(1, r.lookups)).toFixed(2)
+    } ms per lookup) | | |`,
+    `| ${r.registry} | ${
+      r.hubs > 1 ? "largest hub's RSS" : "hub RSS"
+    } after registering / after lookups / peak | ${r.hubRssMbAfterRegistering.toFixed(0)} / ${
+      r.hubRssMbAfterLookups.toFixed(0)
+    } / ${r.hubPeakRssMb.toFixed(0)} MB | ≤ ${GOALS.hubRssMb} MB | ${
+      mark(r.hubPeakRssMb <= GOALS.hubRssMb)
+    } |`,
   ]);
   return [
     "| registry | measurement | result | goal | |",
@@ -317,6 +451,9 @@ if (import.meta.main) {
   const results: RegistryResult[] = [];
   for (const registry of settings.registries) {
     results.push(await runOne(registry, settings, ticks));
+    if (registry === "redis" && settings.hubs > 1) {
+      results.push(await runOne(registry, settings, ticks, settings.hubs));
+    }
   }
   const loadAfter = await loadAverage();
   const date = new Date().toISOString().slice(0, 10);
@@ -325,9 +462,25 @@ if (import.meta.main) {
   );
   console.log(
     `command: deno task bench:hub ${Deno.args.join(" ")} (${settings.registrars} registrar ` +
-      `processes × ${settings.registerConcurrency}, ${settings.lookupProcesses} lookup processes)`,
+      `processes × ${settings.registerConcurrency} ${settings.registerMode}, ` +
+      `${settings.lookupProcesses} lookup processes)`,
   );
   console.log(report(results, settings));
+  for (const r of results) {
+    if (!r.profiles) continue;
+    for (const [phase, summary] of Object.entries(r.profiles)) {
+      console.log(
+        `\nhub CPU by package, ${r.registry}, ${phase} (${summary.sampledMs.toFixed(0)} ms):`,
+      );
+      for (const spot of summary.byPackage.slice(0, 12)) {
+        console.log(`  ${spot.selfPercent.toFixed(1).padStart(5)} %  ${spot.name}`);
+      }
+      console.log(`hub CPU by function, ${r.registry}, ${phase}:`);
+      for (const spot of summary.byFunction.slice(0, 15)) {
+        console.log(`  ${spot.selfPercent.toFixed(1).padStart(5)} %  ${spot.name}`);
+      }
+    }
+  }
   await Deno.mkdir(settings.out.replace(/\/[^/]*$/, ""), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(
     settings.out,

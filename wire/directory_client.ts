@@ -1,8 +1,12 @@
 /**
  * One directory exchange with one hub, shared by the proxy's `HubDirectory`
- * and the exit's `ExitRegistrar`: dial the hub when not connected, open a
- * stream, send the request, read the answer, all within one deadline; every
- * failure becomes a `DirectoryError` (see plugins/directory-hub/hub_directory.ts for the codes).
+ * and the exit's `ExitRegistrar`: dial the hub when not connected, send the
+ * request, read the answer, all within one deadline; every failure becomes a
+ * `DirectoryError` (see plugins/directory-hub/hub_directory.ts for the codes).
+ *
+ * With {@link DirectorySessions} the request rides the hub's long-lived
+ * `/p2proxy/directory/1.1.0` session (opened once, reused); a hub that does not
+ * speak it gets a `/p2proxy/directory/1.0.0` stream per request, as without.
  *
  * @module
  */
@@ -22,7 +26,13 @@ import {
   type RegisterResponse,
   type ResolvePeersResponse,
 } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
-import { DIRECTORY_PROTOCOL, readResponse, sendRequest } from "./directory_protocol.ts";
+import {
+  DIRECTORY_PROTOCOL,
+  DIRECTORY_SESSION_PROTOCOL,
+  readResponse,
+  sendRequest,
+} from "./directory_protocol.ts";
+import { DirectorySession, SessionEnded } from "./directory_session.ts";
 
 const logger = getLogger(["p2proxy", "directory"]);
 
@@ -34,6 +44,74 @@ export interface AnswerOf {
   register: RegisterResponse;
   findNodes: FindNodesResponse;
   resolvePeers: ResolvePeersResponse;
+}
+
+/**
+ * The directory sessions of one node, one per hub, opened on first use and
+ * replaced when they end. Remembers hubs that only speak 1.0.0.
+ *
+ * @example
+ * ```ts ignore
+ * const sessions = new DirectorySessions();
+ * const answer = await askHub(network, hub, request, "findNodes", { timeoutMs: 10_000, sessions });
+ * sessions.close();
+ * ```
+ */
+export class DirectorySessions {
+  readonly #sessions = new Map<PeerId, Promise<DirectorySession>>();
+  readonly #oneShot = new Set<PeerId>();
+  #closed = false;
+
+  /** True when `hub` refused the session protocol: ask it one stream per request. */
+  oneShotOnly(hub: PeerId): boolean {
+    return this.#closed || this.#oneShot.has(hub);
+  }
+
+  /** The open session to `hub`, or a new one (opened within `signal`). */
+  session(network: NetworkNode, hub: PeerId, signal: AbortSignal, timeoutMs: number) {
+    const current = this.#sessions.get(hub);
+    if (current) {
+      return current.then((session) =>
+        session.ended ? this.#replace(network, hub, current, signal, timeoutMs) : session
+      );
+    }
+    return this.#replace(network, hub, undefined, signal, timeoutMs);
+  }
+
+  #replace(
+    network: NetworkNode,
+    hub: PeerId,
+    previous: Promise<DirectorySession> | undefined,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<DirectorySession> {
+    const now = this.#sessions.get(hub);
+    // Another caller replaced it already.
+    if (now !== undefined && now !== previous) return now;
+    const opening = network.open(hub, {
+      protocol: DIRECTORY_SESSION_PROTOCOL,
+      timeoutMs,
+      maxConcurrent: MAX_CONCURRENT_DIRECTORY_STREAMS,
+      signal,
+    }).then((stream) => new DirectorySession(stream));
+    this.#sessions.set(hub, opening);
+    opening.catch((error) => {
+      if (this.#sessions.get(hub) === opening) this.#sessions.delete(hub);
+      if (error instanceof StreamError && error.code === "unsupported-protocol") {
+        this.#oneShot.add(hub);
+      }
+    });
+    return opening;
+  }
+
+  /** Ends every session; later asks use one stream per request. */
+  close(): void {
+    this.#closed = true;
+    for (const opening of this.#sessions.values()) {
+      opening.then((session) => session.close(), () => {});
+    }
+    this.#sessions.clear();
+  }
 }
 
 /** A hub to ask: its address (ending in `/p2p/<peer>`) and its id. */
@@ -82,7 +160,12 @@ export async function askHub<K extends keyof AnswerOf>(
   hub: HubTarget,
   request: DirectoryRequest,
   expected: K,
-  options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
+  options: {
+    readonly timeoutMs: number;
+    readonly signal?: AbortSignal;
+    /** Ask on the hub's session (1.1.0) when it speaks it; absent = a stream per request. */
+    readonly sessions?: DirectorySessions;
+  },
 ): Promise<AnswerOf[K]> {
   const response = await exchange(network, hub, request, options);
   const answer = response.response;
@@ -98,9 +181,13 @@ async function exchange(
   network: NetworkNode,
   hub: HubTarget,
   request: DirectoryRequest,
-  options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
+  options: {
+    readonly timeoutMs: number;
+    readonly signal?: AbortSignal;
+    readonly sessions?: DirectorySessions;
+  },
 ): Promise<DirectoryResponse> {
-  const { timeoutMs, signal } = options;
+  const { timeoutMs, signal, sessions } = options;
   const deadline = AbortSignal.timeout(timeoutMs);
   const bounded = signal ? AbortSignal.any([deadline, signal]) : deadline;
   const fail = (error: unknown, otherwise: () => DirectoryError): never => {
@@ -121,6 +208,29 @@ async function exchange(
       await network.dialAny([hub.address], bounded);
     } catch (error) {
       fail(error, () => dialFailure(error, hub));
+    }
+  }
+  if (sessions && !sessions.oneShotOnly(hub.peer)) {
+    // Requests are idempotent: one that a session ending took down is sent once more.
+    for (let attempt = 0;; attempt++) {
+      let session: DirectorySession;
+      try {
+        session = await sessions.session(network, hub.peer, bounded, timeoutMs);
+      } catch (error) {
+        if (error instanceof StreamError && error.code === "unsupported-protocol") break;
+        return fail(error, () => openFailure(error, hub));
+      }
+      try {
+        return await session.ask(request, bounded);
+      } catch (error) {
+        if (error instanceof SessionEnded && attempt === 0 && !bounded.aborted) continue;
+        return fail(error, () =>
+          new DirectoryError(
+            "unavailable",
+            `Hub ${hub.peer} gave no answer: ${describeError(error)}`,
+            { cause: error },
+          ));
+      }
     }
   }
   let stream;

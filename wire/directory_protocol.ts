@@ -1,7 +1,13 @@
 /**
- * `/p2proxy/directory/1.0.0` (docs/wire-protocols.md#directory-protocol): one length-prefixed
- * `DirectoryRequest` from the caller, one `DirectoryResponse` from the hub,
- * then both sides close. This file holds the protocol id, its timings, and
+ * The directory protocols (docs/wire-protocols.md#directory-protocol), same messages, same
+ * frames:
+ *
+ * - `/p2proxy/directory/1.0.0`: one length-prefixed `DirectoryRequest` from the caller, one
+ *   `DirectoryResponse` from the hub, then both sides close;
+ * - `/p2proxy/directory/1.1.0`: a session, many requests on one long-lived stream, each
+ *   answered in request order (wire/directory_session.ts, hub/directory_server.ts).
+ *
+ * This file holds the protocol ids, their timings and bounds, and
  * the conversions between the generated messages and the core's types
  * (64-bit fields are `bigint` on the wire, numbers in the core).
  *
@@ -34,6 +40,18 @@ export { ErrorCode } from "../proto/gen/p2proxy/directory/v1/directory_pb.ts";
 
 /** The protocol id, versioned so that a hub lacking it is told apart by multistream-select. */
 export const DIRECTORY_PROTOCOL = "/p2proxy/directory/1.0.0";
+
+/** The session protocol: many requests per stream, answers in request order. */
+export const DIRECTORY_SESSION_PROTOCOL = "/p2proxy/directory/1.1.0";
+
+/**
+ * Requests one session carries at once: a caller sends no more before an answer comes, and
+ * the hub reads no further request of that stream while this many are being answered.
+ */
+export const MAX_PIPELINED_REQUESTS = 32;
+
+/** A hub resets a session that carried no request for this long (none unanswered). */
+export const DIRECTORY_SESSION_IDLE_MS = 60_000;
 
 /** How long a hub waits for the request of a stream it accepted (bounded: never hangs). */
 export const DIRECTORY_REQUEST_TIMEOUT_MS = 10_000;

@@ -1,8 +1,9 @@
 /**
- * The proxy's `PeerDirectory`: asks the hub(s) over
- * `/p2proxy/directory/1.0.0`. Hubs are tried in the configured order; each
- * gets one deadline for dialing (when not connected), opening a stream,
- * sending the request and reading the answer.
+ * The proxy's `PeerDirectory`: asks the hub(s) over one long-lived
+ * `/p2proxy/directory/1.1.0` session per hub (`/p2proxy/directory/1.0.0`, a
+ * stream per request, with a hub that lacks it). Hubs are tried in the
+ * configured order; each gets one deadline for dialing (when not connected),
+ * opening the session, sending the request and reading the answer.
  *
  * Failures map to `DirectoryError` codes:
  * - `timeout`: the deadline passed (dial, open or answer);
@@ -47,6 +48,7 @@ import {
 import {
   type AnswerOf,
   askHub,
+  DirectorySessions,
   HubRefusal,
   type HubTarget,
   hubTargets,
@@ -86,6 +88,8 @@ type Kind = "findNodes" | "resolvePeers";
 export class HubDirectory implements PeerDirectory {
   readonly #options: HubDirectoryOptions;
   readonly #hubs: readonly HubTarget[];
+  /** One long-lived directory stream per hub (a hub's 1.1.0 session), reused by every query. */
+  readonly #sessions = new DirectorySessions();
 
   /** Hub addresses that do not end in `/p2p/<id>` are skipped with a warning: a hub must be authenticated. */
   constructor(options: HubDirectoryOptions) {
@@ -162,6 +166,7 @@ export class HubDirectory implements PeerDirectory {
       try {
         return await askHub(this.#options.network, hub, await build(), kind, {
           timeoutMs,
+          sessions: this.#sessions,
           ...(signal ? { signal } : {}),
         });
       } catch (error) {

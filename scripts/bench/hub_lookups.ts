@@ -9,6 +9,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { asMultiaddr } from "../../core/ids.ts";
 import { FileIdentity } from "../../plugins/identity-file/file_identity.ts";
 import { Libp2pNetwork } from "../../plugins/network-libp2p/libp2p_network.ts";
@@ -45,6 +46,7 @@ let failed = 0;
 let returned = 0;
 let n = Number(seedText);
 const started = performance.now();
+const cpuAtStart = process.cpuUsage();
 await Promise.all(
   Array.from({ length: concurrency }, async (_, worker) => {
     const { directory } = nodes[worker % nodes.length]!;
@@ -62,6 +64,9 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuAtStart);
+// This process's own CPU while looking up: the load generator's cost, apart from the hub's.
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 await Promise.all(nodes.map(({ network }) => network.stop()));
-console.log(JSON.stringify({ latenciesMs, failed, seconds, returned }));
+console.log(JSON.stringify({ latenciesMs, failed, seconds, returned, cpuSeconds }));
 Deno.exit(0);

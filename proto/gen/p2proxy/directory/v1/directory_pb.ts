@@ -1,4 +1,5 @@
-// The directory protocol, `/p2proxy/directory/1.0.0` (docs/wire-protocols.md#directory-protocol).
+// The directory protocol, `/p2proxy/directory/1.0.0` (one request per stream) and `/p2proxy/directory/1.1.0`
+// (a session of many requests, answered in order): docs/wire-protocols.md#directory-protocol.
 //
 // A proxy or an exit opens a libp2p stream to a hub, sends one
 // DirectoryRequest and reads one DirectoryResponse, each unsigned-varint
@@ -16,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file p2proxy/directory/v1/directory.proto.
  */
 export const file_p2proxy_directory_v1_directory: GenFile = /*@__PURE__*/
-  fileDesc("CiRwMnByb3h5L2RpcmVjdG9yeS92MS9kaXJlY3RvcnkucHJvdG8SFHAycHJveHkuZGlyZWN0b3J5LnYxIukBCg5FeGl0QXR0cmlidXRlcxIUCgdjb3VudHJ5GAEgASgJSACIAQESEQoEY2l0eRgCIAEoCUgBiAEBEhMKBnJlZ2lvbhgDIAEoCUgCiAEBEhAKA2lzcBgEIAEoCUgDiAEBEhAKA2FzbhgFIAEoDUgEiAEBEhUKDWJhbmR3aWR0aF9icHMYBiABKAQSDQoFcHJveHkYByABKAgSDgoGbW9iaWxlGAggASgIEg8KB2hvc3RpbmcYCSABKAhCCgoIX2NvdW50cnlCBwoFX2NpdHlCCQoHX3JlZ2lvbkIGCgRfaXNwQgYKBF9hc24irAIKB0ZpbHRlcnMSFAoHY291bnRyeRgBIAEoCUgAiAEBEhEKBGNpdHkYAiABKAlIAYgBARIQCgNpc3AYAyABKAlIAogBARIQCgNhc24YBCABKA1IA4gBARIZChFtaW5fYmFuZHdpZHRoX2JwcxgFIAEoBBIvCgVwcm94eRgGIAEoDjIgLnAycHJveHkuZGlyZWN0b3J5LnYxLkZsYWdQb2xpY3kSMAoGbW9iaWxlGAcgASgOMiAucDJwcm94eS5kaXJlY3RvcnkudjEuRmxhZ1BvbGljeRIxCgdob3N0aW5nGAggASgOMiAucDJwcm94eS5kaXJlY3RvcnkudjEuRmxhZ1BvbGljeUIKCghfY291bnRyeUIHCgVfY2l0eUIGCgRfaXNwQgYKBF9hc24iZwoKUGVlclJlY29yZBIPCgdwZWVyX2lkGAEgASgJEg4KBnJvdXRlcxgCIAMoCRI4CgphdHRyaWJ1dGVzGAMgASgLMiQucDJwcm94eS5kaXJlY3RvcnkudjEuRXhpdEF0dHJpYnV0ZXMijAEKD1JlZ2lzdGVyUmVxdWVzdBI4CgphdHRyaWJ1dGVzGAEgASgLMiQucDJwcm94eS5kaXJlY3RvcnkudjEuRXhpdEF0dHJpYnV0ZXMSEQoJYWRkcmVzc2VzGAIgAygJEg0KBXRva2VuGAMgASgJEg8KB3JlbGF5ZWQYBCABKAgSDAoEZnVsbBgFIAEoCCI7ChBSZWdpc3RlclJlc3BvbnNlEhYKDmhlYXJ0YmVhdF9zZWNzGAEgASgNEg8KB21lc3NhZ2UYAiABKAkicQoQRmluZE5vZGVzUmVxdWVzdBIuCgdmaWx0ZXJzGAEgASgLMh0ucDJwcm94eS5kaXJlY3RvcnkudjEuRmlsdGVycxINCgVsaW1pdBgCIAEoDRIPCgdleGNsdWRlGAMgAygJEg0KBXRva2VuGAQgASgJIkQKEUZpbmROb2Rlc1Jlc3BvbnNlEi8KBXBlZXJzGAEgAygLMiAucDJwcm94eS5kaXJlY3RvcnkudjEuUGVlclJlY29yZCI2ChNSZXNvbHZlUGVlcnNSZXF1ZXN0EhAKCHBlZXJfaWRzGAEgAygJEg0KBXRva2VuGAIgASgJIkcKFFJlc29sdmVQZWVyc1Jlc3BvbnNlEi8KBXBlZXJzGAEgAygLMiAucDJwcm94eS5kaXJlY3RvcnkudjEuUGVlclJlY29yZCJPCg1FcnJvclJlc3BvbnNlEi0KBGNvZGUYASABKA4yHy5wMnByb3h5LmRpcmVjdG9yeS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCSLaAQoQRGlyZWN0b3J5UmVxdWVzdBI5CghyZWdpc3RlchgBIAEoCzIlLnAycHJveHkuZGlyZWN0b3J5LnYxLlJlZ2lzdGVyUmVxdWVzdEgAEjwKCmZpbmRfbm9kZXMYAiABKAsyJi5wMnByb3h5LmRpcmVjdG9yeS52MS5GaW5kTm9kZXNSZXF1ZXN0SAASQgoNcmVzb2x2ZV9wZWVycxgDIAEoCzIpLnAycHJveHkuZGlyZWN0b3J5LnYxLlJlc29sdmVQZWVyc1JlcXVlc3RIAEIJCgdyZXF1ZXN0IpUCChFEaXJlY3RvcnlSZXNwb25zZRI6CghyZWdpc3RlchgBIAEoCzImLnAycHJveHkuZGlyZWN0b3J5LnYxLlJlZ2lzdGVyUmVzcG9uc2VIABI9CgpmaW5kX25vZGVzGAIgASgLMicucDJwcm94eS5kaXJlY3RvcnkudjEuRmluZE5vZGVzUmVzcG9uc2VIABJDCg1yZXNvbHZlX3BlZXJzGAMgASgLMioucDJwcm94eS5kaXJlY3RvcnkudjEuUmVzb2x2ZVBlZXJzUmVzcG9uc2VIABI0CgVlcnJvchgEIAEoCzIjLnAycHJveHkuZGlyZWN0b3J5LnYxLkVycm9yUmVzcG9uc2VIAEIKCghyZXNwb25zZSpSCgpGbGFnUG9saWN5EhUKEUZMQUdfUE9MSUNZX0FMTE9XEAASFAoQRkxBR19QT0xJQ1lfREVOWRABEhcKE0ZMQUdfUE9MSUNZX1JFUVVJUkUQAiriAQoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBACEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQAxIaChZFUlJPUl9DT0RFX1VOU1VQUE9SVEVEEAQSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBRIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAZiBnByb3RvMw");
+  fileDesc("CiRwMnByb3h5L2RpcmVjdG9yeS92MS9kaXJlY3RvcnkucHJvdG8SFHAycHJveHkuZGlyZWN0b3J5LnYxIukBCg5FeGl0QXR0cmlidXRlcxIUCgdjb3VudHJ5GAEgASgJSACIAQESEQoEY2l0eRgCIAEoCUgBiAEBEhMKBnJlZ2lvbhgDIAEoCUgCiAEBEhAKA2lzcBgEIAEoCUgDiAEBEhAKA2FzbhgFIAEoDUgEiAEBEhUKDWJhbmR3aWR0aF9icHMYBiABKAQSDQoFcHJveHkYByABKAgSDgoGbW9iaWxlGAggASgIEg8KB2hvc3RpbmcYCSABKAhCCgoIX2NvdW50cnlCBwoFX2NpdHlCCQoHX3JlZ2lvbkIGCgRfaXNwQgYKBF9hc24irAIKB0ZpbHRlcnMSFAoHY291bnRyeRgBIAEoCUgAiAEBEhEKBGNpdHkYAiABKAlIAYgBARIQCgNpc3AYAyABKAlIAogBARIQCgNhc24YBCABKA1IA4gBARIZChFtaW5fYmFuZHdpZHRoX2JwcxgFIAEoBBIvCgVwcm94eRgGIAEoDjIgLnAycHJveHkuZGlyZWN0b3J5LnYxLkZsYWdQb2xpY3kSMAoGbW9iaWxlGAcgASgOMiAucDJwcm94eS5kaXJlY3RvcnkudjEuRmxhZ1BvbGljeRIxCgdob3N0aW5nGAggASgOMiAucDJwcm94eS5kaXJlY3RvcnkudjEuRmxhZ1BvbGljeUIKCghfY291bnRyeUIHCgVfY2l0eUIGCgRfaXNwQgYKBF9hc24iZwoKUGVlclJlY29yZBIPCgdwZWVyX2lkGAEgASgJEg4KBnJvdXRlcxgCIAMoCRI4CgphdHRyaWJ1dGVzGAMgASgLMiQucDJwcm94eS5kaXJlY3RvcnkudjEuRXhpdEF0dHJpYnV0ZXMijAEKD1JlZ2lzdGVyUmVxdWVzdBI4CgphdHRyaWJ1dGVzGAEgASgLMiQucDJwcm94eS5kaXJlY3RvcnkudjEuRXhpdEF0dHJpYnV0ZXMSEQoJYWRkcmVzc2VzGAIgAygJEg0KBXRva2VuGAMgASgJEg8KB3JlbGF5ZWQYBCABKAgSDAoEZnVsbBgFIAEoCCI2ChJTaWduZWRSZWdpc3RyYXRpb24SDQoFY2xhaW0YASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIowBChFSZWdpc3RyYXRpb25DbGFpbRIPCgdwZWVyX2lkGAEgASgJEhMKC2h1Yl9wZWVyX2lkGAIgASgJEhQKDGlzc3VlZF9hdF9tcxgDIAEoBBI7CgxyZWdpc3RyYXRpb24YBCABKAsyJS5wMnByb3h5LmRpcmVjdG9yeS52MS5SZWdpc3RlclJlcXVlc3QiOwoQUmVnaXN0ZXJSZXNwb25zZRIWCg5oZWFydGJlYXRfc2VjcxgBIAEoDRIPCgdtZXNzYWdlGAIgASgJInEKEEZpbmROb2Rlc1JlcXVlc3QSLgoHZmlsdGVycxgBIAEoCzIdLnAycHJveHkuZGlyZWN0b3J5LnYxLkZpbHRlcnMSDQoFbGltaXQYAiABKA0SDwoHZXhjbHVkZRgDIAMoCRINCgV0b2tlbhgEIAEoCSJEChFGaW5kTm9kZXNSZXNwb25zZRIvCgVwZWVycxgBIAMoCzIgLnAycHJveHkuZGlyZWN0b3J5LnYxLlBlZXJSZWNvcmQiNgoTUmVzb2x2ZVBlZXJzUmVxdWVzdBIQCghwZWVyX2lkcxgBIAMoCRINCgV0b2tlbhgCIAEoCSJHChRSZXNvbHZlUGVlcnNSZXNwb25zZRIvCgVwZWVycxgBIAMoCzIgLnAycHJveHkuZGlyZWN0b3J5LnYxLlBlZXJSZWNvcmQiTwoNRXJyb3JSZXNwb25zZRItCgRjb2RlGAEgASgOMh8ucDJwcm94eS5kaXJlY3RvcnkudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkinwIKEERpcmVjdG9yeVJlcXVlc3QSOQoIcmVnaXN0ZXIYASABKAsyJS5wMnByb3h5LmRpcmVjdG9yeS52MS5SZWdpc3RlclJlcXVlc3RIABI8CgpmaW5kX25vZGVzGAIgASgLMiYucDJwcm94eS5kaXJlY3RvcnkudjEuRmluZE5vZGVzUmVxdWVzdEgAEkIKDXJlc29sdmVfcGVlcnMYAyABKAsyKS5wMnByb3h5LmRpcmVjdG9yeS52MS5SZXNvbHZlUGVlcnNSZXF1ZXN0SAASQwoPcmVnaXN0ZXJfc2lnbmVkGAQgASgLMigucDJwcm94eS5kaXJlY3RvcnkudjEuU2lnbmVkUmVnaXN0cmF0aW9uSABCCQoHcmVxdWVzdCKVAgoRRGlyZWN0b3J5UmVzcG9uc2USOgoIcmVnaXN0ZXIYASABKAsyJi5wMnByb3h5LmRpcmVjdG9yeS52MS5SZWdpc3RlclJlc3BvbnNlSAASPQoKZmluZF9ub2RlcxgCIAEoCzInLnAycHJveHkuZGlyZWN0b3J5LnYxLkZpbmROb2Rlc1Jlc3BvbnNlSAASQwoNcmVzb2x2ZV9wZWVycxgDIAEoCzIqLnAycHJveHkuZGlyZWN0b3J5LnYxLlJlc29sdmVQZWVyc1Jlc3BvbnNlSAASNAoFZXJyb3IYBCABKAsyIy5wMnByb3h5LmRpcmVjdG9yeS52MS5FcnJvclJlc3BvbnNlSABCCgoIcmVzcG9uc2UqUgoKRmxhZ1BvbGljeRIVChFGTEFHX1BPTElDWV9BTExPVxAAEhQKEEZMQUdfUE9MSUNZX0RFTlkQARIXChNGTEFHX1BPTElDWV9SRVFVSVJFEAIq4gEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHgoaRVJST1JfQ09ERV9VTkFVVEhFTlRJQ0FURUQQAhIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAMSGgoWRVJST1JfQ09ERV9VTlNVUFBPUlRFRBAEEiEKHUVSUk9SX0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAUSFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAGYgZwcm90bzM");
 
 /**
  * What an exit says about itself. Mirrors ExitAttributes in
@@ -232,6 +233,74 @@ export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
   messageDesc(file_p2proxy_directory_v1_directory, 3);
 
 /**
+ * Anyone → hub: a registration signed by the exit's own key, so that it may arrive over
+ * another peer's connection (a process registering many exits, as `bench:hub` does). The hub
+ * checks the signature against the public key inside `claim.peer_id` (Ed25519 and secp256k1
+ * ids carry it), that `claim.hub_peer_id` is itself and that `claim.issued_at_ms` is within
+ * 30 s of its clock; the token in `claim.registration` must be the exit's. A hub that verifies
+ * locations refuses these (it cannot observe the exit's address). Answered with a
+ * RegisterResponse.
+ *
+ * @generated from message p2proxy.directory.v1.SignedRegistration
+ */
+export type SignedRegistration = Message<"p2proxy.directory.v1.SignedRegistration"> & {
+  /**
+   * A RegistrationClaim, encoded: the bytes signed.
+   *
+   * @generated from field: bytes claim = 1;
+   */
+  claim: Uint8Array;
+
+  /**
+   * The exit's signature over "p2proxy-directory-registration-v1:" followed by `claim`.
+   *
+   * @generated from field: bytes signature = 2;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message p2proxy.directory.v1.SignedRegistration.
+ * Use `create(SignedRegistrationSchema)` to create a new message.
+ */
+export const SignedRegistrationSchema: GenMessage<SignedRegistration> = /*@__PURE__*/
+  messageDesc(file_p2proxy_directory_v1_directory, 4);
+
+/**
+ * What an exit signs: who it is, which hub it is for, when, and its registration.
+ *
+ * @generated from message p2proxy.directory.v1.RegistrationClaim
+ */
+export type RegistrationClaim = Message<"p2proxy.directory.v1.RegistrationClaim"> & {
+  /**
+   * @generated from field: string peer_id = 1;
+   */
+  peerId: string;
+
+  /**
+   * @generated from field: string hub_peer_id = 2;
+   */
+  hubPeerId: string;
+
+  /**
+   * @generated from field: uint64 issued_at_ms = 3;
+   */
+  issuedAtMs: bigint;
+
+  /**
+   * @generated from field: p2proxy.directory.v1.RegisterRequest registration = 4;
+   */
+  registration?: RegisterRequest | undefined;
+};
+
+/**
+ * Describes the message p2proxy.directory.v1.RegistrationClaim.
+ * Use `create(RegistrationClaimSchema)` to create a new message.
+ */
+export const RegistrationClaimSchema: GenMessage<RegistrationClaim> = /*@__PURE__*/
+  messageDesc(file_p2proxy_directory_v1_directory, 5);
+
+/**
  * Hub → exit: registration accepted.
  *
  * @generated from message p2proxy.directory.v1.RegisterResponse
@@ -256,7 +325,7 @@ export type RegisterResponse = Message<"p2proxy.directory.v1.RegisterResponse"> 
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 4);
+  messageDesc(file_p2proxy_directory_v1_directory, 6);
 
 /**
  * Proxy → hub: find exits matching the filters.
@@ -296,7 +365,7 @@ export type FindNodesRequest = Message<"p2proxy.directory.v1.FindNodesRequest"> 
  * Use `create(FindNodesRequestSchema)` to create a new message.
  */
 export const FindNodesRequestSchema: GenMessage<FindNodesRequest> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 5);
+  messageDesc(file_p2proxy_directory_v1_directory, 7);
 
 /**
  * Hub → proxy: matching exits, in the hub's documented order.
@@ -315,7 +384,7 @@ export type FindNodesResponse = Message<"p2proxy.directory.v1.FindNodesResponse"
  * Use `create(FindNodesResponseSchema)` to create a new message.
  */
 export const FindNodesResponseSchema: GenMessage<FindNodesResponse> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 6);
+  messageDesc(file_p2proxy_directory_v1_directory, 8);
 
 /**
  * Proxy → hub: current routes of known peer ids (at most 100).
@@ -339,7 +408,7 @@ export type ResolvePeersRequest = Message<"p2proxy.directory.v1.ResolvePeersRequ
  * Use `create(ResolvePeersRequestSchema)` to create a new message.
  */
 export const ResolvePeersRequestSchema: GenMessage<ResolvePeersRequest> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 7);
+  messageDesc(file_p2proxy_directory_v1_directory, 9);
 
 /**
  * Hub → proxy: one record per known id; unknown ids are left out.
@@ -358,7 +427,7 @@ export type ResolvePeersResponse = Message<"p2proxy.directory.v1.ResolvePeersRes
  * Use `create(ResolvePeersResponseSchema)` to create a new message.
  */
 export const ResolvePeersResponseSchema: GenMessage<ResolvePeersResponse> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 8);
+  messageDesc(file_p2proxy_directory_v1_directory, 10);
 
 /**
  * Hub → caller: the request failed.
@@ -382,7 +451,7 @@ export type ErrorResponse = Message<"p2proxy.directory.v1.ErrorResponse"> & {
  * Use `create(ErrorResponseSchema)` to create a new message.
  */
 export const ErrorResponseSchema: GenMessage<ErrorResponse> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 9);
+  messageDesc(file_p2proxy_directory_v1_directory, 11);
 
 /**
  * The one message a caller sends on a directory stream.
@@ -411,6 +480,12 @@ export type DirectoryRequest = Message<"p2proxy.directory.v1.DirectoryRequest"> 
      */
     value: ResolvePeersRequest;
     case: "resolvePeers";
+  } | {
+    /**
+     * @generated from field: p2proxy.directory.v1.SignedRegistration register_signed = 4;
+     */
+    value: SignedRegistration;
+    case: "registerSigned";
   } | { case: undefined; value?: undefined };
 };
 
@@ -419,7 +494,7 @@ export type DirectoryRequest = Message<"p2proxy.directory.v1.DirectoryRequest"> 
  * Use `create(DirectoryRequestSchema)` to create a new message.
  */
 export const DirectoryRequestSchema: GenMessage<DirectoryRequest> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 10);
+  messageDesc(file_p2proxy_directory_v1_directory, 12);
 
 /**
  * The one message the hub answers on a directory stream: the response case
@@ -463,7 +538,7 @@ export type DirectoryResponse = Message<"p2proxy.directory.v1.DirectoryResponse"
  * Use `create(DirectoryResponseSchema)` to create a new message.
  */
 export const DirectoryResponseSchema: GenMessage<DirectoryResponse> = /*@__PURE__*/
-  messageDesc(file_p2proxy_directory_v1_directory, 11);
+  messageDesc(file_p2proxy_directory_v1_directory, 13);
 
 /**
  * How a server treats an exit flag (proxy, mobile, hosting). Mirrors
