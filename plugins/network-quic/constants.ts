@@ -63,3 +63,20 @@ export const MAX_DATA_FRAME_BYTES = 4 * 1024 * 1024;
  * go as two writes (header, then the caller's buffer) rather than being copied.
  */
 export const COALESCE_WRITE_BYTES = 16 * 1024;
+
+/**
+ * Smallest (and first) receive buffer of a QUIC stream: a CONNECT's messages and interactive
+ * traffic fit; an idle stream holds no more. Reads that come back full double it.
+ */
+export const MIN_RECEIVE_BUFFER_BYTES = 4 * 1024;
+
+/** Largest receive buffer of a QUIC stream (a bulk transfer's reads). */
+export const MAX_RECEIVE_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * A stream's send priority falls one step per this many bytes it sent (quic_stream.ts): the
+ * size of the contiguous bursts streams take turns with. Small enough that a stream waiting
+ * behind others is not kept long (200 streams × 64 KiB ≈ 13 MB), big enough that the proxy reads
+ * and writes in large pieces.
+ */
+export const SEND_BURST_BYTES = 64 * 1024;
