@@ -128,7 +128,11 @@ export class QuicNetwork implements NetworkNode {
     return this.#server;
   }
 
-  /** Starts the endpoint (exit side) and serves the offer protocol on libp2p. */
+  /**
+   * Starts the endpoint (exit side) and serves the offer protocol on libp2p. Call it before the
+   * wrapped node listens (the plugin does, at create), so that no proxy can ask for the offer
+   * before it is served.
+   */
   async start(): Promise<void> {
     const server = await this.#options.serve?.();
     if (!server) return;
