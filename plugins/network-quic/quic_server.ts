@@ -33,7 +33,7 @@ import {
   QUIC_SERVER_NAME,
   STREAM_HEADER_TIMEOUT_MS,
 } from "./constants.ts";
-import { untilAborted } from "./abortable.ts";
+import { deadlineSignal, untilAborted } from "./abortable.ts";
 import { deferredReply } from "./deferred_reply.ts";
 import { frameOf, readMessage, readMessageAndRest, sendMessage } from "./messages.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
@@ -328,11 +328,12 @@ export class QuicServer {
     });
     let header;
     let early: Uint8Array;
+    const deadline = deadlineSignal(STREAM_HEADER_TIMEOUT_MS);
     try {
       ({ message: header, rest: early } = await readMessageAndRest(
         stream,
         QuicStreamHeaderSchema,
-        AbortSignal.timeout(STREAM_HEADER_TIMEOUT_MS),
+        deadline.signal,
       ));
     } catch (error) {
       logger.debug("Dropped a QUIC stream from {peer}: {error}", {
@@ -340,6 +341,8 @@ export class QuicServer {
         error: describeError(error),
       });
       return stream.abort();
+    } finally {
+      deadline.clear();
     }
     const entry = this.#handlers.get(header.protocol);
     const open = admitted.open.get(header.protocol) ?? 0;
