@@ -97,11 +97,15 @@ export class ExitService {
     const peer = remote.peerId;
     let request;
     let stream: DuplexStream;
+    // A timer cleared as soon as the request is in (AbortSignal.timeout would stay armed for
+    // the full 10 s after every CONNECT, with its signal and listeners).
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException("No connect request in time.", "TimeoutError")),
+      REQUEST_TIMEOUT_MS,
+    );
     try {
-      ({ request, stream } = await readConnectRequest(
-        rawStream,
-        AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      ));
+      ({ request, stream } = await readConnectRequest(rawStream, deadline.signal));
     } catch (error) {
       logger.debug("Dropped a connect stream from {peer}: {error}", {
         peer,
@@ -109,6 +113,8 @@ export class ExitService {
       });
       rawStream.abort(new Error("Bad or missing connect request."));
       return;
+    } finally {
+      clearTimeout(timer);
     }
     const target = hostPort(request.host, request.port);
     const refuse = async (status: ConnectStatus, reason: string, message: string) => {

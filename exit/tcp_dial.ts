@@ -49,11 +49,18 @@ export async function dialTcp(
 }
 
 async function dialWithDeno(address: string, port: number, timeoutMs: number): Promise<DialedTcp> {
-  const conn = await Deno.connect({
-    hostname: address,
-    port,
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  // Cleared once connected: AbortSignal.timeout would stay armed for the whole connect timeout.
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException("connect timed out", "TimeoutError")),
+    timeoutMs,
+  );
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: address, port, signal: deadline.signal });
+  } finally {
+    clearTimeout(timer);
+  }
   conn.setNoDelay(true);
   const local = conn.localAddr as Deno.NetAddr;
   return { conn, localHost: local.hostname, localPort: local.port };

@@ -138,13 +138,14 @@ export class ExitSessionRouter implements SessionRouter {
     if (!opened.ok) return opened;
     const { server, peer, stream, token, started } = opened;
 
-    // 3. The ConnectRequest, and the exit's answer within the open timeout.
-    const deadline = AbortSignal.timeout(server.openTimeoutMs);
+    // 3. The ConnectRequest, and the exit's answer within the open timeout (a deadline released
+    // at the answer, not left armed for the whole timeout after every CONNECT).
+    const deadline = sessionDeadline(server.openTimeoutMs, request.signal);
     try {
       const reply = await requestConnect(
         stream,
         { host: request.host, port: request.targetPort, token, sessionId: request.sessionId },
-        AbortSignal.any([deadline, request.signal]),
+        deadline.signal,
       );
       if (reply.status !== ConnectStatus.SUCCEEDED) {
         stream.abort();
@@ -161,7 +162,7 @@ export class ExitSessionRouter implements SessionRouter {
       stream.abort(error instanceof Error ? error : undefined);
       // The exit did not answer within the open timeout, whichever layer noticed it first (a
       // lazily opened QUIC stream reports the abort as a StreamError).
-      const timedOut = deadline.aborted ||
+      const timedOut = deadline.expired ||
         (error instanceof DOMException && error.name === "TimeoutError");
       // A lazily negotiated stream learns here that the exit does not speak the protocol.
       if (error instanceof StreamError && !timedOut) {
@@ -179,6 +180,8 @@ export class ExitSessionRouter implements SessionRouter {
         ...(timedOut ? { reason: "timeout" } : {}),
         peerId: peer,
       };
+    } finally {
+      deadline.clear();
     }
   }
 
@@ -357,6 +360,32 @@ export class ExitSessionRouter implements SessionRouter {
     }
     this.#bytes.clear();
   }
+}
+
+/**
+ * `AbortSignal.any([AbortSignal.timeout(ms), parent])` that `clear` releases: the timer and the
+ * listener on the session's signal go away with the answer.
+ */
+function sessionDeadline(ms: number, parent: AbortSignal) {
+  const controller = new AbortController();
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new DOMException(`No answer within ${ms} ms.`, "TimeoutError"));
+  }, ms);
+  const onAbort = () => controller.abort(parent.reason);
+  if (parent.aborted) controller.abort(parent.reason);
+  else parent.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    get expired() {
+      return expired;
+    },
+    clear() {
+      clearTimeout(timer);
+      parent.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 /** Why a selection got no exit, naming what it asked for. */

@@ -138,9 +138,9 @@ async function offerClient(exitAddress: string) {
   return {
     peerId: node.peerId,
     async offer(): Promise<QuicOffer> {
-      // The exit serves the offer once its QUIC endpoint is up, a moment after its libp2p node
-      // listens (which is what the cluster waits for): ask again until it answers.
-      const stream = await pollUntil(() => openOffer(), STEP_MS, "the exit's QUIC offer protocol");
+      // Asked once: the exit serves the offer before its libp2p node listens (which is what the
+      // cluster waits for), so a proxy that reaches it in its first moment gets QUIC.
+      const stream = await openOffer();
       await stream.closeWrite();
       const { message } = await readMessage(stream, QuicOfferSchema, AbortSignal.timeout(STEP_MS));
       return message;

@@ -65,12 +65,18 @@ export const MAX_DATA_FRAME_BYTES = 4 * 1024 * 1024;
 export const COALESCE_WRITE_BYTES = 16 * 1024;
 
 /**
- * First (and smallest) read buffer of a QUIC stream. Reads grow ×2 while they come back full, up
- * to {@link MAX_READ_BYTES}, and shrink when under a quarter full: Deno's default reader would
- * allocate 64 KiB for every read, and a chunk of a few bytes keeps all of it alive until it is
- * relayed — with 1000 sessions that is most of a hop's memory.
+ * Smallest (and first) receive buffer of a QUIC stream: a CONNECT's messages and interactive
+ * traffic fit; an idle stream holds no more. Reads that come back full double it.
  */
-export const MIN_READ_BYTES = 4 * 1024;
+export const MIN_RECEIVE_BUFFER_BYTES = 4 * 1024;
 
-/** Largest read buffer of a QUIC stream (Deno's own read size for a stream). */
-export const MAX_READ_BYTES = 64 * 1024;
+/** Largest receive buffer of a QUIC stream (a bulk transfer's reads). */
+export const MAX_RECEIVE_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * A stream's send priority falls one step per this many bytes it sent (quic_stream.ts): the
+ * size of the contiguous bursts streams take turns with. Small enough that a stream waiting
+ * behind others is not kept long (200 streams × 64 KiB ≈ 13 MB), big enough that the proxy reads
+ * and writes in large pieces.
+ */
+export const SEND_BURST_BYTES = 64 * 1024;

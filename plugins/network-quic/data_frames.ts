@@ -89,19 +89,19 @@ export class DataFrameDecoder {
   }
 
   /**
-   * The next piece of payload (a view), {@link END} once the end marker is read, or undefined
-   * when more bytes are needed. Bytes after the end marker are ignored.
+   * The next piece of payload (a view, at most `maxBytes` long), {@link END} once the end marker
+   * is read, or undefined when more bytes are needed. Bytes after the end marker are ignored.
    *
    * @throws {DataFrameError} `frame-too-large` for a declared length over the limit.
    */
-  next(): Uint8Array | typeof END | undefined {
+  next(maxBytes: number = Infinity): Uint8Array | typeof END | undefined {
     while (true) {
       if (this.#ended) return END;
       const first = this.#chunks[0];
       if (first === undefined) return undefined;
       if (this.#remaining > 0) {
         const available = first.byteLength - this.#offset;
-        const take = Math.min(available, this.#remaining);
+        const take = Math.min(available, this.#remaining, maxBytes);
         const piece = first.subarray(this.#offset, this.#offset + take);
         this.#remaining -= take;
         this.#advance(take);
@@ -123,6 +123,11 @@ export class DataFrameDecoder {
       }
       this.#remaining = length;
     }
+  }
+
+  /** True when the decoder holds bytes of a pushed chunk it has not handed out yet. */
+  get holdsBytes(): boolean {
+    return this.#chunks.length > 0;
   }
 
   /** Bytes held and not handed out. */

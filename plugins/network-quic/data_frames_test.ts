@@ -56,6 +56,40 @@ Deno.test("frames round-trip however the bytes are cut, and the end marker ends 
   );
 });
 
+Deno.test("pieces capped at maxBytes add up to the same payload; holdsBytes tracks what is left", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { maxLength: 6 }),
+      fc.integer({ min: 1, max: 64 }),
+      (writes, maxBytes) => {
+        const decoder = new DataFrameDecoder();
+        decoder.push(concat([...writes.map(framed), END_FRAME]));
+        const pieces: Uint8Array[] = [];
+        for (let item = decoder.next(maxBytes); item !== END; item = decoder.next(maxBytes)) {
+          assert.ok(item !== undefined, "every byte was pushed: the decoder needs no more");
+          assert.ok(item.byteLength >= 1 && item.byteLength <= maxBytes);
+          pieces.push(item.slice());
+        }
+        assert.deepEqual(concat(pieces), concat(writes));
+        assert.equal(decoder.holdsBytes, false, "the end marker releases what was pushed");
+      },
+    ),
+  );
+});
+
+Deno.test("holdsBytes is true while a pushed chunk is not all handed out", () => {
+  const decoder = new DataFrameDecoder();
+  assert.equal(decoder.holdsBytes, false);
+  decoder.push(framed(new Uint8Array([1, 2, 3])).subarray(0, 2));
+  assert.equal(decoder.next(), undefined, "half a header is not enough");
+  assert.equal(decoder.holdsBytes, true, "the half header is still held");
+  decoder.push(framed(new Uint8Array([1, 2, 3])).subarray(2));
+  assert.deepEqual(decoder.next(2), new Uint8Array([1, 2]));
+  assert.equal(decoder.holdsBytes, true);
+  assert.deepEqual(decoder.next(2), new Uint8Array([3]));
+  assert.equal(decoder.holdsBytes, false);
+});
+
 Deno.test("a header written apart from its payload decodes the same", () => {
   const payload = Uint8Array.from({ length: 70_000 }, (_, i) => i % 251);
   const wire = concat([frameHeader(payload.byteLength), payload, END_FRAME]);

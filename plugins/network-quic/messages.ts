@@ -44,6 +44,24 @@ export async function readMessage<Desc extends DescMessage>(
   schema: Desc,
   signal: AbortSignal,
 ): Promise<{ message: MessageShape<Desc>; stream: DuplexStream }> {
+  const { message, rest } = await readMessageAndRest(stream, schema, signal);
+  return { message, stream: withPrefix(stream, rest) };
+}
+
+/**
+ * Like {@link readMessage}, but hands back the bytes read past the message as they are (for a
+ * wrapper that wants to know whether any came along).
+ *
+ * @example
+ * ```ts
+ * const { message, rest } = await readMessageAndRest(stream, QuicStreamHeaderSchema, signal);
+ * ```
+ */
+export async function readMessageAndRest<Desc extends DescMessage>(
+  stream: DuplexStream,
+  schema: Desc,
+  signal: AbortSignal,
+): Promise<{ message: MessageShape<Desc>; rest: Uint8Array }> {
   const { frame, rest } = await readFrame(chunksOf(stream), signal);
-  return { message: fromBinary(schema, frame), stream: withPrefix(stream, rest) };
+  return { message: fromBinary(schema, frame), rest };
 }

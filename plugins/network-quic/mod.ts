@@ -139,9 +139,12 @@ export const plugin = definePlugin({
         ? { serve: () => startServer(splitHostPort(listen), o.mode as "auto" | "always") }
         : {}),
     });
+    // An exit's endpoint and offer protocol come up here, before the libp2p node it wraps starts
+    // listening (plugins start after all are created): a proxy that reaches the exit in its
+    // first moment finds QUIC served instead of falling back to libp2p streams for good.
+    await network.start();
     return {
       provides: { network, "stream-opener": network },
-      start: () => network.start(),
       stop: () => network.stop(),
     };
   },

@@ -35,7 +35,7 @@ import {
 } from "../../core/ports/stream_opener.ts";
 import { QuicOfferSchema } from "../../proto/gen/p2proxy/quic/v1/quic_pb.ts";
 import { OpenLimiter } from "../_shared/open_limiter.ts";
-import { untilAborted } from "./abortable.ts";
+import { deadlineSignal, untilAborted } from "./abortable.ts";
 import { QUIC_CONNECT_TIMEOUT_MS, QUIC_OFFER_PROTOCOL } from "./constants.ts";
 import { readMessage, sendMessage } from "./messages.ts";
 import type { QuicServer } from "./quic_server.ts";
@@ -128,7 +128,11 @@ export class QuicNetwork implements NetworkNode {
     return this.#server;
   }
 
-  /** Starts the endpoint (exit side) and serves the offer protocol on libp2p. */
+  /**
+   * Starts the endpoint (exit side) and serves the offer protocol on libp2p. Call it before the
+   * wrapped node listens (the plugin does, at create), so that no proxy can ask for the offer
+   * before it is served.
+   */
   async start(): Promise<void> {
     const server = await this.#options.serve?.();
     if (!server) return;
@@ -222,8 +226,8 @@ export class QuicNetwork implements NetworkNode {
    * the peer has none. Honours `maxConcurrent` and `timeoutMs` like the libp2p plugin.
    */
   async open(peer: PeerId, options: OpenOptions): Promise<DuplexStream> {
-    const deadline = AbortSignal.timeout(options.timeoutMs);
-    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    const deadline = deadlineSignal(options.timeoutMs, options.signal);
+    const signal = deadline.signal;
     let release: (() => void) | undefined;
     try {
       release = await this.#limiter.acquire(peer, options.maxConcurrent, signal);
@@ -239,7 +243,7 @@ export class QuicNetwork implements NetworkNode {
     } catch (error) {
       if (error instanceof StreamError) throw error;
       if (options.signal?.aborted && error === options.signal.reason) throw error;
-      if (deadline.aborted) {
+      if (deadline.expired) {
         throw new StreamError(
           "open-timeout",
           `Opening a stream to ${peer} took longer than ${options.timeoutMs} ms.`,
@@ -250,6 +254,7 @@ export class QuicNetwork implements NetworkNode {
         cause: error,
       });
     } finally {
+      deadline.clear();
       release?.();
     }
   }

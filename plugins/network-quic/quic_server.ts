@@ -33,9 +33,11 @@ import {
   QUIC_SERVER_NAME,
   STREAM_HEADER_TIMEOUT_MS,
 } from "./constants.ts";
-import { untilAborted } from "./abortable.ts";
-import { readMessage, sendMessage } from "./messages.ts";
+import { deadlineSignal, untilAborted } from "./abortable.ts";
+import { deferredReply } from "./deferred_reply.ts";
+import { frameOf, readMessage, readMessageAndRest, sendMessage } from "./messages.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
+import { withPrefix } from "../../wire/duplex.ts";
 
 const logger = getLogger(["p2proxy", "network", "quic"]);
 
@@ -325,12 +327,13 @@ export class QuicServer {
       else admitted.open.set(counted, left);
     });
     let header;
-    let rest: DuplexStream;
+    let early: Uint8Array;
+    const deadline = deadlineSignal(STREAM_HEADER_TIMEOUT_MS);
     try {
-      ({ message: header, stream: rest } = await readMessage(
+      ({ message: header, rest: early } = await readMessageAndRest(
         stream,
         QuicStreamHeaderSchema,
-        AbortSignal.timeout(STREAM_HEADER_TIMEOUT_MS),
+        deadline.signal,
       ));
     } catch (error) {
       logger.debug("Dropped a QUIC stream from {peer}: {error}", {
@@ -338,6 +341,8 @@ export class QuicServer {
         error: describeError(error),
       });
       return stream.abort();
+    } finally {
+      deadline.clear();
     }
     const entry = this.#handlers.get(header.protocol);
     const open = admitted.open.get(header.protocol) ?? 0;
@@ -350,11 +355,18 @@ export class QuicServer {
       counted = header.protocol;
       admitted.open.set(header.protocol, open + 1);
     }
-    try {
-      await sendMessage(stream, QuicStreamReplySchema, { status });
-      if (status !== QuicStreamStatus.ACCEPTED) return await stream.closeWrite();
-    } catch {
-      return stream.abort();
+    let rest: DuplexStream;
+    if (status === QuicStreamStatus.ACCEPTED && header.replyWithFirstWrite) {
+      // A lazy opener: the reply goes out with the handler's first write (deferred_reply.ts).
+      rest = deferredReply(stream, frameOf(QuicStreamReplySchema, { status }), early);
+    } else {
+      try {
+        await sendMessage(stream, QuicStreamReplySchema, { status });
+        if (status !== QuicStreamStatus.ACCEPTED) return await stream.closeWrite();
+      } catch {
+        return stream.abort();
+      }
+      rest = withPrefix(stream, early);
     }
     try {
       entry!.handler(rest, info);

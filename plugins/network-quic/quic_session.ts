@@ -5,6 +5,7 @@
  *
  * @module
  */
+
 import { describeError, P2proxyError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
 import { StreamError } from "../../core/ports/stream_opener.ts";
@@ -122,8 +123,8 @@ export class QuicSession {
 
   /**
    * Opens a stream of `protocol`: resolves once the exit took it, or (`lazy`) once the stream
-   * header is written, the exit's reply then checked by the first read (`replySignal` aborts
-   * that read; `signal` bounds the open only).
+   * exists, the header then going out with the first write and the exit's reply checked by the
+   * first read (`replySignal` aborts that read; `signal` bounds the open only).
    *
    * @throws {StreamError} `unsupported-protocol` when the exit does not serve it over QUIC, `io`
    *   on a refusal or a failed connection; the signal's reason when it aborts.
@@ -145,14 +146,15 @@ export class QuicSession {
       throw signal.aborted ? signal.reason : ioError(peer, error);
     }
     const stream = new QuicDuplexStream(raw);
+    const header = frameOf(QuicStreamHeaderSchema, { protocol, replyWithFirstWrite: lazy });
+    // Lazy: the header goes out with the caller's first write; its first read checks the reply.
+    // The reply is read after the open returned: the open's deadline no longer applies (the
+    // caller bounds its own first read); only the caller's own abort does.
+    if (lazy) {
+      return lazyReply(stream, { protocol, peer, signal: replySignal ?? NEVER_ABORTED, header });
+    }
     try {
-      await stream.write(frameOf(QuicStreamHeaderSchema, { protocol }));
-      // Lazy: the caller's first write follows the header at once; its first read checks the reply.
-      // The reply is read after the open returned: the open's deadline no longer applies (the
-      // caller bounds its own first read); only the caller's own abort does.
-      if (lazy) {
-        return lazyReply(stream, { protocol, peer, signal: replySignal ?? NEVER_ABORTED });
-      }
+      await stream.write(header);
       const { message, stream: rest } = await readMessage(stream, QuicStreamReplySchema, signal);
       if (message.status === QuicStreamStatus.ACCEPTED) return rest;
       stream.abort();

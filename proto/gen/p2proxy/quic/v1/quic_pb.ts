@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file p2proxy/quic/v1/quic.proto.
  */
 export const file_p2proxy_quic_v1_quic: GenFile = /*@__PURE__*/
-  fileDesc("ChpwMnByb3h5L3F1aWMvdjEvcXVpYy5wcm90bxIPcDJwcm94eS5xdWljLnYxIngKCVF1aWNPZmZlchIMCgRwb3J0GAEgASgNEhMKC2NlcnRpZmljYXRlGAIgASgMEhMKC3NlcnZlcl9uYW1lGAMgASgJEgwKBGFscG4YBCABKAkSDgoGdGlja2V0GAUgASgMEhUKDXRpY2tldF90dGxfbXMYBiABKA0iLAoJUXVpY0hlbGxvEg4KBnRpY2tldBgBIAEoDBIPCgdwZWVyX2lkGAIgASgJIjMKDlF1aWNIZWxsb1JlcGx5EhAKCGFkbWl0dGVkGAEgASgIEg8KB21lc3NhZ2UYAiABKAkiJAoQUXVpY1N0cmVhbUhlYWRlchIQCghwcm90b2NvbBgBIAEoCSJECg9RdWljU3RyZWFtUmVwbHkSMQoGc3RhdHVzGAEgASgOMiEucDJwcm94eS5xdWljLnYxLlF1aWNTdHJlYW1TdGF0dXMqfgoQUXVpY1N0cmVhbVN0YXR1cxIfChtRVUlDX1NUUkVBTV9TVEFUVVNfQUNDRVBURUQQABIrCidRVUlDX1NUUkVBTV9TVEFUVVNfVU5TVVBQT1JURURfUFJPVE9DT0wQARIcChhRVUlDX1NUUkVBTV9TVEFUVVNfTElNSVQQAmIGcHJvdG8z");
+  fileDesc("ChpwMnByb3h5L3F1aWMvdjEvcXVpYy5wcm90bxIPcDJwcm94eS5xdWljLnYxIngKCVF1aWNPZmZlchIMCgRwb3J0GAEgASgNEhMKC2NlcnRpZmljYXRlGAIgASgMEhMKC3NlcnZlcl9uYW1lGAMgASgJEgwKBGFscG4YBCABKAkSDgoGdGlja2V0GAUgASgMEhUKDXRpY2tldF90dGxfbXMYBiABKA0iLAoJUXVpY0hlbGxvEg4KBnRpY2tldBgBIAEoDBIPCgdwZWVyX2lkGAIgASgJIjMKDlF1aWNIZWxsb1JlcGx5EhAKCGFkbWl0dGVkGAEgASgIEg8KB21lc3NhZ2UYAiABKAkiRAoQUXVpY1N0cmVhbUhlYWRlchIQCghwcm90b2NvbBgBIAEoCRIeChZyZXBseV93aXRoX2ZpcnN0X3dyaXRlGAIgASgIIkQKD1F1aWNTdHJlYW1SZXBseRIxCgZzdGF0dXMYASABKA4yIS5wMnByb3h5LnF1aWMudjEuUXVpY1N0cmVhbVN0YXR1cyp+ChBRdWljU3RyZWFtU3RhdHVzEh8KG1FVSUNfU1RSRUFNX1NUQVRVU19BQ0NFUFRFRBAAEisKJ1FVSUNfU1RSRUFNX1NUQVRVU19VTlNVUFBPUlRFRF9QUk9UT0NPTBABEhwKGFFVSUNfU1RSRUFNX1NUQVRVU19MSU1JVBACYgZwcm90bzM");
 
 /**
  * How to reach the exit's QUIC endpoint, and a ticket to enter with.
@@ -151,6 +151,14 @@ export type QuicStreamHeader = Message<"p2proxy.quic.v1.QuicStreamHeader"> & {
    * @generated from field: string protocol = 1;
    */
   protocol: string;
+
+  /**
+   * The opener writes without waiting for the reply (a lazy open): an exit
+   * that accepts may send the reply together with its first bytes.
+   *
+   * @generated from field: bool reply_with_first_write = 2;
+   */
+  replyWithFirstWrite: boolean;
 };
 
 /**
