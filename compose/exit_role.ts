@@ -8,10 +8,10 @@
 import { getLogger } from "@logtape/logtape";
 import type { ExitConfig } from "../core/config/exit_config.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
-import { createNodeVerifier } from "../auth/node_verifier.ts";
 import { ExitNode } from "../exit/exit_node.ts";
 import { ExitRegistrar } from "../exit/exit_registrar.ts";
 import { type ComposeOptions, composeRole, type RunningRole } from "./role.ts";
+import { startTokenVerifier } from "./token_verifier.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
 
@@ -43,16 +43,7 @@ export function startExit(config: ExitConfig, options: ComposeOptions = {}): Pro
   return composeRole({ role: "exit", config }, options, async (composition, events) => {
     const network = composition.get("network");
     const clock = composition.get("clock");
-    const verifier = await createNodeVerifier(config.auth, "this exit", {
-      clock,
-      env: (name) => Deno.env.get(name),
-    });
-    if (verifier) {
-      await composition.startService("token-verifier", async () => {
-        await verifier.start();
-        return verifier;
-      });
-    }
+    const verifier = await startTokenVerifier(composition, config.auth, "this exit");
     const node = await composition.startService("exit-node", () =>
       ExitNode.start({
         config,

@@ -8,9 +8,9 @@
  */
 import type { HubConfig } from "../core/config/hub_config.ts";
 import type { NetworkNode } from "../core/ports/network.ts";
-import { createNodeVerifier } from "../auth/node_verifier.ts";
 import { HubNode } from "../hub/hub_node.ts";
 import { type ComposeOptions, composeRole, type RunningRole } from "./role.ts";
+import { startTokenVerifier } from "./token_verifier.ts";
 
 /** How often the hub's counters become a `hub-stats` event (for Prometheus). */
 export const HUB_STATS_INTERVAL_MS = 5_000;
@@ -39,16 +39,7 @@ export function startHub(config: HubConfig, options: ComposeOptions = {}): Promi
   return composeRole({ role: "hub", config }, options, async (composition, events) => {
     const network = composition.get("network");
     const clock = composition.get("clock");
-    const verifier = await createNodeVerifier(config.auth, "this hub's directory", {
-      clock,
-      env: (name) => Deno.env.get(name),
-    });
-    if (verifier) {
-      await composition.startService("token-verifier", async () => {
-        await verifier.start();
-        return verifier;
-      });
-    }
+    const verifier = await startTokenVerifier(composition, config.auth, "this hub's directory");
     // Present only when the config opted in (compose/roles.ts): declared locations stand otherwise.
     const geoip = composition.find("geoip");
     const node = await composition.startService("hub-node", () =>
