@@ -160,26 +160,7 @@ export class ExitSessionRouter implements SessionRouter {
       };
     } catch (error) {
       stream.abort(error instanceof Error ? error : undefined);
-      // The exit did not answer within the open timeout, whichever layer noticed it first (a
-      // lazily opened QUIC stream reports the abort as a StreamError).
-      const timedOut = deadline.expired ||
-        (error instanceof DOMException && error.name === "TimeoutError");
-      // A lazily negotiated stream learns here that the exit does not speak the protocol.
-      if (error instanceof StreamError && !timedOut) {
-        return this.#streamFailed(peer, error, started);
-      }
-      logger.debug("Connect request to {peer} failed: {error}", {
-        peer,
-        error: describeError(error),
-      });
-      return {
-        ok: false,
-        replyCode: SOCKS_REPLY.generalFailure,
-        stage: "stream",
-        message: describeError(error),
-        ...(timedOut ? { reason: "timeout" } : {}),
-        peerId: peer,
-      };
+      return this.#requestFailed("Connect", peer, error, started, deadline.expired);
     } finally {
       deadline.clear();
     }
@@ -201,12 +182,12 @@ export class ExitSessionRouter implements SessionRouter {
     const opened = await this.#openStream(request, UDP_PROTOCOL);
     if (!opened.ok) return opened;
     const { server, peer, stream, token, started } = opened;
+    const deadline = sessionDeadline(server.openTimeoutMs, request.signal);
     try {
-      const deadline = AbortSignal.timeout(server.openTimeoutMs);
       const reply = await requestUdpAssociation(
         stream,
         { token, sessionId: request.sessionId },
-        AbortSignal.any([deadline, request.signal]),
+        deadline.signal,
       );
       if (reply.status !== ConnectStatus.SUCCEEDED) {
         stream.abort();
@@ -215,16 +196,9 @@ export class ExitSessionRouter implements SessionRouter {
       return { ok: true, stream: reply.stream, peerId: peer };
     } catch (error) {
       stream.abort(error instanceof Error ? error : undefined);
-      if (error instanceof StreamError) return this.#streamFailed(peer, error, started);
-      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
-      return {
-        ok: false,
-        replyCode: SOCKS_REPLY.generalFailure,
-        stage: "stream",
-        message: describeError(error),
-        ...(timedOut ? { reason: "timeout" } : {}),
-        peerId: peer,
-      };
+      return this.#requestFailed("UDP association", peer, error, started, deadline.expired);
+    } finally {
+      deadline.clear();
     }
   }
 
@@ -318,6 +292,41 @@ export class ExitSessionRouter implements SessionRouter {
     const peer = await this.#deps.exits.exitForSession(configured.port, request.signal);
     if (!peer) return noPeer(`No exit is available for port ${configured.port}.`);
     return { ok: true, server: configured, peer };
+  }
+
+  /**
+   * Step 3 of both failed: the request was sent, no answer came. One classification for CONNECT
+   * and UDP ASSOCIATE, so a door answers a timeout the same way for both (SOCKS5 06, HTTP 504).
+   */
+  #requestFailed(
+    request: string,
+    peer: PeerId,
+    error: unknown,
+    started: number,
+    deadlineExpired: boolean,
+  ): SessionOutcome & { ok: false } {
+    // The exit did not answer within the open timeout, whichever layer noticed it first (the
+    // frame reader reports the deadline as an aborted read; a lazily opened QUIC stream reports
+    // the abort as a StreamError).
+    const timedOut = deadlineExpired ||
+      (error instanceof DOMException && error.name === "TimeoutError");
+    // A lazily negotiated stream learns here that the exit does not speak the protocol.
+    if (error instanceof StreamError && !timedOut) {
+      return this.#streamFailed(peer, error, started);
+    }
+    logger.debug("{request} request to {peer} failed: {error}", {
+      request,
+      peer,
+      error: describeError(error),
+    });
+    return {
+      ok: false,
+      replyCode: SOCKS_REPLY.generalFailure,
+      stage: "stream",
+      message: describeError(error),
+      ...(timedOut ? { reason: "timeout" } : {}),
+      peerId: peer,
+    };
   }
 
   /** A stream that could not be opened (or negotiated): counted, and the exit dropped if final. */

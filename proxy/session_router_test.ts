@@ -272,3 +272,32 @@ Deno.test("a UDP association takes the port's exit over the UDP protocol; a refu
   assert.ok(!noExit.ok);
   assert.equal(noExit.stage, "no-peer");
 });
+
+Deno.test("a UDP association the exit never answers is reported as a timeout, like a CONNECT", async () => {
+  // An exit that takes the stream and stays silent: only the open timeout ends the wait.
+  const silentExit = () => {
+    const [proxyEnd] = memoryStreamPair();
+    return proxyEnd;
+  };
+  const quick = { ...SERVER, openTimeoutMs: 50 };
+  const router = new ExitSessionRouter({
+    servers: [quick],
+    exits: {
+      exitForSession: () => Promise.resolve(EXIT),
+      reportUnusable: () => {},
+    },
+    streams: { open: () => Promise.resolve(silentExit()) },
+    events: new RecordingSink(),
+  });
+  const { host: _host, targetPort: _targetPort, ...udpRequest } = request();
+
+  const udp = await router.openUdp(udpRequest);
+  assert.ok(!udp.ok);
+  assert.deepEqual(
+    [udp.stage, udp.reason, udp.peerId],
+    ["stream", "timeout", EXIT],
+    `a silent exit is a timeout (HTTP 504), got ${JSON.stringify(udp)}`,
+  );
+  const connect = failure(await router.open(request()));
+  assert.deepEqual([connect.stage, connect.reason], [udp.stage, udp.reason]);
+});

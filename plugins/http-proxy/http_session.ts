@@ -47,9 +47,9 @@ import type {
   SessionOutcome,
 } from "../../core/ports/inbound.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
-import { relay } from "../../wire/relay.ts";
 import { closeQuietly, writeAll } from "../../wire/tcp_conn.ts";
 import { ByteReader } from "../_shared/byte_reader.ts";
+import { relaySession } from "../_shared/relay_session.ts";
 
 const logger = getLogger(["p2proxy", "http"]);
 
@@ -242,42 +242,14 @@ class HttpConnection {
     const sessionId = this.#nextSessionId();
     const outcome = await this.#open(target.host, target.port, sessionId, authorized);
     if (!outcome.ok) return;
-    const { stream, peerId } = outcome;
-    const early = this.#client.take();
-    try {
-      await writeAll(this.#conn, CONNECT_ESTABLISHED);
-      if (early.byteLength > 0) await stream.write(early);
-    } catch (error) {
-      stream.abort(error instanceof Error ? error : new Error(String(error)));
-      return;
-    }
-    const port = this.#server.port;
-    const router = this.#context.router;
-    this.#context.events.emit({
-      type: "session-new",
+    await relaySession(this.#conn, outcome, this.#context, {
+      reply: () => CONNECT_ESTABLISHED,
+      early: this.#client.take(),
       sessionId,
-      port,
+      port: this.#server.port,
       target: hostPort(target.host, target.port),
-      peerId,
-    });
-    const result = await relay(this.#conn, stream, {
       idleTimeoutMs: this.#server.idleTimeoutMs,
       signal: this.#signal,
-      ...(router.countBytes
-        ? {
-          onBytes: (direction, bytes) =>
-            router.countBytes!(peerId, direction === "fromTcp" ? "up" : "down", bytes),
-        }
-        : {}),
-    });
-    this.#context.events.emit({
-      type: "session-end",
-      sessionId,
-      port,
-      peerId,
-      bytesUp: result.bytesFromTcp + early.byteLength,
-      bytesDown: result.bytesFromStream,
-      ...(result.error ? { error: { stage: "relay", message: result.error.message } } : {}),
     });
   }
 

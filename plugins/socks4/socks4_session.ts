@@ -31,9 +31,9 @@ import type {
   ConnectionHandler,
   InboundContext,
 } from "../../core/ports/inbound.ts";
-import { relay } from "../../wire/relay.ts";
 import { closeQuietly, writeAll } from "../../wire/tcp_conn.ts";
 import { ByteReader } from "../_shared/byte_reader.ts";
+import { relaySession } from "../_shared/relay_session.ts";
 
 const logger = getLogger(["p2proxy", "socks4"]);
 
@@ -139,39 +139,16 @@ export async function serveSocks4(
     await reject();
     return;
   }
-  const { stream, peerId } = outcome;
-  const early = reader.take();
-  try {
-    await writeAll(
-      conn,
-      encodeSocks4Reply(SOCKS4_REPLY.granted, outcome.boundPort, outcome.boundHost),
-    );
-    if (early.byteLength > 0) await stream.write(early);
-  } catch (error) {
-    logger.debug("SOCKS4 reply failed: {error}", { error: describeError(error) });
-    stream.abort(error instanceof Error ? error : new Error(String(error)));
-    return;
-  }
-
-  // 4. The relay.
-  events.emit({ type: "session-new", sessionId, port, target, peerId });
-  const result = await relay(conn, stream, {
-    idleTimeoutMs: server.idleTimeoutMs,
-    signal,
-    ...(router.countBytes
-      ? {
-        onBytes: (direction, bytes) =>
-          router.countBytes!(peerId, direction === "fromTcp" ? "up" : "down", bytes),
-      }
-      : {}),
-  });
-  events.emit({
-    type: "session-end",
+  // 4. `5A` with the exit's bound address, then the relay.
+  await relaySession(conn, outcome, { router, events }, {
+    reply: () => encodeSocks4Reply(SOCKS4_REPLY.granted, outcome.boundPort, outcome.boundHost),
+    early: reader.take(),
     sessionId,
     port,
-    peerId,
-    bytesUp: result.bytesFromTcp + early.byteLength,
-    bytesDown: result.bytesFromStream,
-    ...(result.error ? { error: { stage: "relay", message: result.error.message } } : {}),
+    target,
+    idleTimeoutMs: server.idleTimeoutMs,
+    signal,
+    onReplyFailed: (error) =>
+      logger.debug("SOCKS4 reply failed: {error}", { error: describeError(error) }),
   });
 }

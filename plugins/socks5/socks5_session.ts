@@ -19,8 +19,8 @@ import type {
   InboundContext,
   SessionOutcome,
 } from "../../core/ports/inbound.ts";
-import { relay } from "../../wire/relay.ts";
 import { closeQuietly, writeAll } from "../../wire/tcp_conn.ts";
+import { relaySession } from "../_shared/relay_session.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
 import { serveUdpAssociation } from "./udp_association.ts";
 
@@ -164,40 +164,18 @@ export async function serveSocks5(
     await writeAll(conn, encodeReply(outcome.replyCode)).catch(() => {});
     return;
   }
-  const { stream, peerId } = outcome;
-  try {
-    await writeAll(
-      conn,
+  // 4. Reply success with the exit's bound address, then relay until both directions are done.
+  await relaySession(conn, outcome, { router, events }, {
+    reply: () =>
       encodeReply(SOCKS_REPLY.succeeded, {
         host: outcome.boundHost || "0.0.0.0",
         port: outcome.boundPort,
       }),
-    );
-    if (early.byteLength > 0) await stream.write(early);
-  } catch (error) {
-    stream.abort(error instanceof Error ? error : new Error(String(error)));
-    return;
-  }
-
-  // 4. Hand both ends to the relay until both directions are done.
-  events.emit({ type: "session-new", sessionId, port, target, peerId });
-  const result = await relay(conn, stream, {
-    idleTimeoutMs: server.idleTimeoutMs,
-    signal,
-    ...(router.countBytes
-      ? {
-        onBytes: (direction, bytes) =>
-          router.countBytes!(peerId, direction === "fromTcp" ? "up" : "down", bytes),
-      }
-      : {}),
-  });
-  events.emit({
-    type: "session-end",
+    early,
     sessionId,
     port,
-    peerId,
-    bytesUp: result.bytesFromTcp + early.byteLength,
-    bytesDown: result.bytesFromStream,
-    ...(result.error ? { error: { stage: "relay", message: result.error.message } } : {}),
+    target,
+    idleTimeoutMs: server.idleTimeoutMs,
+    signal,
   });
 }
