@@ -296,7 +296,8 @@ export class ExitSessionRouter implements SessionRouter {
 
   /**
    * Step 3 of both failed: the request was sent, no answer came. One classification for CONNECT
-   * and UDP ASSOCIATE, so a door answers a timeout the same way for both (SOCKS5 06, HTTP 504).
+   * and UDP ASSOCIATE, so a door answers a timeout the same way for both (reply 01 with reason
+   * `timeout`: SOCKS5 01, HTTP 504; 06 stays the exit's own connect timeout).
    */
   #requestFailed(
     request: string,
