@@ -183,6 +183,17 @@ async function toUndiciInit(
   };
 }
 
+/**
+ * Each body stream handed out, to the undici Response it came from. undici cancels a fetch
+ * Response's body stream once that Response is garbage collected (a FinalizationRegistry in
+ * undici's body.js) if the stream is still unread; the platform Response that now owns the stream
+ * does not keep undici's alive, so a GC between `fetch()` and `text()` left a cancelled body
+ * ("Body already consumed"). Keyed by the stream (not the platform Response) so a caller that
+ * keeps only `response.body` is covered too. A WeakMap holds the undici Response no longer than
+ * the stream lives, so dropping an unread body still ends as dropping undici's Response does.
+ */
+const undiciResponseOfBody = new WeakMap<object, object>();
+
 /** undici's Response as the platform's own, with its url and redirected flag. */
 function toStandardResponse(response: Awaited<ReturnType<typeof undiciFetch>>): Response {
   const headers = new Headers();
@@ -190,6 +201,7 @@ function toStandardResponse(response: Awaited<ReturnType<typeof undiciFetch>>): 
   const body = NULL_BODY_STATUSES.has(response.status)
     ? null
     : response.body as unknown as ReadableStream<Uint8Array> | null;
+  if (body) undiciResponseOfBody.set(body, response);
   const standard = new Response(body, {
     status: response.status,
     statusText: response.statusText,

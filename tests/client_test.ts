@@ -4,6 +4,8 @@
  * nodes, real TCP and TLS destinations on loopback; the exits resolve names from a static map.
  */
 import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { createRole, type DemoRole } from "../compose/mod.ts";
 import { ClientError, createClient, type P2proxyClient } from "../client/mod.ts";
 import { freePort } from "../scripts/cluster.ts";
@@ -39,6 +41,38 @@ function startTlsWhoami(): { port: number; cert: string; close(): Promise<void> 
     },
   );
   return { port: server.addr.port, cert, close: () => server.shutdown() };
+}
+
+/** Tells when a collected sentinel's finalizer ran (module-wide: a collected registry calls none). */
+const sentinels = new FinalizationRegistry<() => void>((finalized) => finalized());
+
+/** A sentinel made in a frame of its own, so no suspended async frame can still hold it. */
+function plantSentinel(onFinalized: () => void): void {
+  sentinels.register({}, onFinalized);
+}
+
+/**
+ * Runs full garbage collections and waits until finalizers (FinalizationRegistry callbacks) have
+ * had their turn, bounded: a sentinel's own finalizer tells that a collection's callbacks ran.
+ */
+async function collectGarbage(): Promise<void> {
+  // Node's way to reach `gc` at run time; Deno's node:v8 and node:vm implement it.
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  for (let round = 0; round < 3; round++) {
+    const finalized = Promise.withResolvers<void>();
+    plantSentinel(finalized.resolve);
+    gc();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no finalizer ran within the wait")), WAIT_MS);
+    });
+    try {
+      await Promise.race([finalized.promise, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 async function readText(stream: ReadableStream<Uint8Array>): Promise<string> {
@@ -79,6 +113,17 @@ Deno.test("client: connect() and fetch() through the demo's exits, chosen per ca
       assert.equal(await viaDe.text(), "you came from 127.0.0.3\n");
       const viaNl = await client!.fetch(new Request(whoami), { country: "nl" });
       assert.equal(await viaNl.text(), "you came from 127.0.0.2\n");
+    });
+
+    await t.step("fetch(): a body left unread survives a garbage collection", async () => {
+      // The consumer test once failed with "Body already consumed" on a loaded machine: a GC
+      // between fetch() and text() let undici cancel the body it still owned.
+      const response = await client!.fetch(whoami, {
+        country: "DE",
+        signal: AbortSignal.timeout(WAIT_MS),
+      });
+      await collectGarbage();
+      assert.equal(await response.text(), "you came from 127.0.0.3\n");
     });
 
     await t.step(
