@@ -149,7 +149,8 @@ export function demoProxyConfig(
 }
 
 /**
- * The ports of the demo's proxy: `socksPort` and the next one (0: free ports), both mixed
+ * The ports of the demo's proxy: `socksPort` and the next one (ports key the proxy's servers, so
+ * neither may be 0: tests pick two free ones with `freePortPair`), both mixed
  * (SOCKS5, SOCKS4a, HTTP). The first also takes user `demo` / `demo` beside anonymous clients,
  * so its username picks the country and session.
  */
@@ -157,7 +158,7 @@ function demoServers(
   config: DemoConfig,
 ): (Record<string, unknown> & { port: number; country: string })[] {
   return DEMO_EXITS.map((exit, i) => ({
-    port: config.socksPort === 0 ? 0 : config.socksPort + i,
+    port: config.socksPort + i,
     country: exit.country,
     ...(i === 0 ? { users: [DEMO_USER], allow_anonymous: true } : {}),
   }));
@@ -220,7 +221,7 @@ function canBind(address: string): boolean {
  *
  * @example
  * ```ts
- * const demo = await startDemo({ socksPort: 0, whoamiPort: 0, metricsPort: 0, metricsBind: "127.0.0.1", providers: {} });
+ * const demo = await startDemo({ socksPort: 1080, whoamiPort: 0, metricsPort: 0, metricsBind: "127.0.0.1", providers: {} });
  * demo.servers[0]!.port; // curl --socks5-hostname 127.0.0.1:<port> http://127.0.0.1:<whoamiPort>/
  * await demo.stop();
  * ```

@@ -74,6 +74,31 @@ export function freePort(hostname = "127.0.0.1"): number {
   );
 }
 
+/**
+ * A free loopback port whose next port is free too: the demo binds its SOCKS port and the one
+ * after it, and on a busy machine that successor is often taken.
+ *
+ * @example
+ * ```ts
+ * const socksPort = freePortPair(); // the demo listens on socksPort and socksPort + 1
+ * ```
+ */
+export function freePortPair(hostname = "127.0.0.1"): number {
+  for (let attempt = 0; attempt < FREE_PORT_ATTEMPTS; attempt++) {
+    const port = freePort(hostname);
+    try {
+      Deno.listen({ hostname, port: port + 1 }).close();
+      handedOutPorts.add(port + 1);
+      return port;
+    } catch {
+      // Taken: try another.
+    }
+  }
+  throw new Error(
+    `No two consecutive free ports on ${hostname} after ${FREE_PORT_ATTEMPTS} tries.`,
+  );
+}
+
 /** Creates (or reads) the identity in `dir` and returns its peer id. */
 export async function peerIdOf(dir: string): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {

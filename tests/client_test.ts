@@ -8,7 +8,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { createRole, type DemoRole } from "../compose/mod.ts";
 import { ClientError, createClient, type P2proxyClient } from "../client/mod.ts";
-import { freePort } from "../scripts/cluster.ts";
+import { freePortPair } from "../scripts/cluster.ts";
 import { libp2pSettled } from "./_libp2p.ts";
 
 /** Every wait here is bounded: a failing test fails in seconds. */
@@ -17,7 +17,7 @@ const TESTDATA = new URL("../auth-service/testdata/", import.meta.url);
 
 async function startDemo(): Promise<DemoRole> {
   return await createRole("demo", {
-    socksPort: freePort(),
+    socksPort: freePortPair(),
     whoamiPort: 0,
     metricsPort: 0,
     metricsBind: "127.0.0.1",

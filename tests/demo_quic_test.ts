@@ -5,22 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { createRole, type DemoRole } from "../compose/mod.ts";
-import { freePort } from "../scripts/cluster.ts";
+import { freePort, freePortPair } from "../scripts/cluster.ts";
 import { libp2pSettled } from "./_libp2p.ts";
-
-/** A free port whose successor is free too (on a busy machine the successor often is not). */
-function twoFreePorts(): number {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = freePort();
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: port + 1 }).close();
-      return port;
-    } catch {
-      // Taken: try another.
-    }
-  }
-  throw new Error("No two consecutive free ports on 127.0.0.1 in 20 attempts.");
-}
 
 async function curlThrough(socksPort: number, url: string): Promise<string> {
   const output = await new Deno.Command("curl", {
@@ -43,7 +29,7 @@ async function curlThrough(socksPort: number, url: string): Promise<string> {
 
 Deno.test("the demo carries its sessions over QUIC, and its admin API names the transport", async () => {
   // The demo binds socksPort and the next one: both must be free, and the admin port neither.
-  const socksPort = twoFreePorts();
+  const socksPort = freePortPair();
   let adminPort = freePort();
   while (adminPort === socksPort || adminPort === socksPort + 1) adminPort = freePort();
   const demo: DemoRole = await createRole("demo", {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import {
   freePort,
+  freePortPair,
   type LaunchedRole,
   launchPrintedLine,
   type NodeProcess,
@@ -222,7 +223,7 @@ Deno.test("the demo runs under exactly its printed line, writes no file, and bot
   const root = await Deno.makeTempDir({ prefix: "p2proxy-lp-demo-" });
   const started: LaunchedRole[] = [];
   try {
-    const socksPort = consecutiveFreePorts();
+    const socksPort = freePortPair();
     const whoamiPort = freePort();
     const metricsPort = freePort();
     const adminPort = freePort();
@@ -264,20 +265,6 @@ Deno.test("the demo runs under exactly its printed line, writes no file, and bot
     await Deno.remove(root, { recursive: true });
   }
 });
-
-/** A free port whose next port is free too (the demo's two SOCKS ports). */
-function consecutiveFreePorts(): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = freePort();
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: port + 1 }).close();
-      return port;
-    } catch {
-      // Taken: try another.
-    }
-  }
-  throw new Error("No two consecutive free ports on 127.0.0.1 after 50 tries.");
-}
 
 Deno.test("--npx prints the same command through the Deno release the project pins", async () => {
   const root = await Deno.makeTempDir({ prefix: "p2proxy-lp-npx-" });
