@@ -6,22 +6,18 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { Redis, type RedisOptions } from "ioredis";
+import { Redis } from "ioredis";
 import { periodEndMs } from "../../core/domain/quota.ts";
 import { describeError } from "../../core/errors.ts";
 import type { QuotaCount, QuotaStore } from "../../core/ports/quota_store.ts";
 import { checkQuotaCount } from "../../wire/quota_book.ts";
+import { redisClientOptions } from "../_shared/redis_connection.ts";
 import { RedisStoreError, type RedisTarget } from "../_shared/redis_target.ts";
 
 const logger = getLogger(["p2proxy", "quota-redis"]);
 
 /** A period's key expires this long after the period ends (clocks of proxies may differ). */
 export const QUOTA_REDIS_KEEP_AFTER_PERIOD_MS = 7 * 86_400_000;
-
-/** Bound on one round trip; the caller keeps the bytes and adds them on its next tick. */
-const COMMAND_TIMEOUT_MS = 2_000;
-const RECONNECT_INITIAL_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
 
 /** Where and how to reach Redis. */
 export interface RedisQuotaStoreOptions {
@@ -58,28 +54,7 @@ export class RedisQuotaStore implements QuotaStore {
   /** Builds the client; nothing connects before {@link start}. */
   constructor(options: RedisQuotaStoreOptions) {
     this.#options = options;
-    const { target } = options;
-    const password = options.password ?? target.password;
-    const redisOptions: RedisOptions = {
-      host: target.host,
-      port: target.port,
-      db: target.db,
-      ...(target.username ? { username: target.username } : {}),
-      ...(password ? { password } : {}),
-      ...(target.tls
-        ? { tls: { servername: target.host, ...(options.tlsCa ? { ca: [options.tlsCa] } : {}) } }
-        : {}),
-      lazyConnect: true,
-      // Fail at once while disconnected: the proxy keeps the bytes and adds them next tick.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      connectTimeout: options.connectTimeoutMs,
-      retryStrategy: (attempt) =>
-        this.#closed
-          ? null
-          : Math.min(RECONNECT_INITIAL_MS * 2 ** Math.max(0, attempt - 1), RECONNECT_MAX_MS),
-    };
+    const redisOptions = redisClientOptions(options, () => this.#closed);
     this.#redis = new Redis(redisOptions);
     this.#redis.on("error", (error: Error) => {
       this.#lastError = error;

@@ -19,10 +19,17 @@
  *
  * @module
  */
-import { z } from "zod";
+import type { z } from "zod";
 import { definePlugin, PLUGIN_API_VERSION } from "../../core/plugin/contract.ts";
 import type { PermissionSet } from "../../core/plugin/permissions.ts";
-import { parseRedisUrl, redisNetPermission, RedisRegistryError } from "./redis_target.ts";
+import {
+  DEFAULT_REDIS_CONNECT_TIMEOUT_SECS,
+  DEFAULT_REDIS_URL,
+  redisPasswordFrom,
+  redisStoreOptions,
+  redisStorePermissions,
+} from "../_shared/redis_connection.ts";
+import { parseRedisUrl } from "./redis_target.ts";
 
 // Types only: ioredis loads when the plugin is created, so `check`, `plugins`
 // and other commands that never open a registry do not load it.
@@ -34,58 +41,20 @@ export {
   type RedisTarget,
 } from "./redis_target.ts";
 
-/** The default `url`: a Redis on this host. */
-export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
+export { DEFAULT_REDIS_CONNECT_TIMEOUT_SECS, DEFAULT_REDIS_URL };
 
 /** The default `key_prefix`. */
 export const DEFAULT_REDIS_KEY_PREFIX = "p2proxy:registry:";
 
-/** The default `connect_timeout_secs`. */
-export const DEFAULT_REDIS_CONNECT_TIMEOUT_SECS = 5;
-
-/**
- * The `debug` package ioredis loads lists the whole environment at import
- * (`Object.keys(process.env)`), which Deno only allows with unrestricted
- * `--allow-env` (the hub grants it anyway, for libp2p's logger).
- */
-const IOREDIS_ENV: readonly string[] = ["*"];
-
 /** Options of `@p2proxy/registry-redis`. */
-export const RegistryRedisOptions = z.strictObject({
-  /** `redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). */
-  url: z.string().min(1).default(DEFAULT_REDIS_URL).refine((url) => {
-    try {
-      parseRedisUrl(url);
-      return true;
-    } catch {
-      return false;
-    }
-  }, {
-    message: 'url must look like "redis://host:6379/0" or "rediss://host:6380/0" ' +
-      "(database 0 to 15, no query)",
-  }),
-  /** An environment variable holding the password (overrides one in the URL). */
-  password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-    message: "password_env must be an environment variable name such as REDIS_PASSWORD",
-  }).optional(),
-  /** PEM file of the CA(s) to trust for `rediss://`; default: the system's. */
-  tls_ca_file: z.string().min(1).optional(),
-  /** Every key starts with this, so several registries can share one database. */
-  key_prefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, {
-    message: "key_prefix must be 1 to 64 letters, digits or : _ . -",
-  }).default(DEFAULT_REDIS_KEY_PREFIX),
-  /** How long the hub waits for Redis at start before going on without it. */
-  connect_timeout_secs: z.number().positive().max(300).default(
-    DEFAULT_REDIS_CONNECT_TIMEOUT_SECS,
-  ),
-});
+export const RegistryRedisOptions = redisStoreOptions(DEFAULT_REDIS_KEY_PREFIX);
 
 /** Parsed options of `@p2proxy/registry-redis`. */
 export type RegistryRedisOptions = z.output<typeof RegistryRedisOptions>;
 
 /**
  * Exactly what these options need: the Redis host:port, the environment
- * (see {@link IOREDIS_ENV}), and the CA file when one is given.
+ * (ioredis's `debug` lists it), and the CA file when one is given.
  *
  * @example
  * ```ts
@@ -94,25 +63,7 @@ export type RegistryRedisOptions = z.output<typeof RegistryRedisOptions>;
  * ```
  */
 export function registryRedisPermissions(options: RegistryRedisOptions): PermissionSet {
-  return {
-    net: [redisNetPermission(options.url)],
-    env: [...IOREDIS_ENV],
-    ...(options.tls_ca_file ? { read: [options.tls_ca_file] } : {}),
-  };
-}
-
-/** The password from `password_env`; throws `no-password` naming the variable when it is unset. */
-function passwordFrom(name: string | undefined): string | undefined {
-  if (name === undefined) return undefined;
-  const value = Deno.env.get(name);
-  if (value === undefined || value === "") {
-    throw new RedisRegistryError(
-      "no-password",
-      `The Redis registry's password_env names ${name}, which is not set: export ${name} ` +
-        "with the Redis password, or remove password_env.",
-    );
-  }
-  return value;
+  return redisStorePermissions(options);
 }
 
 /** The plugin manifest. */
@@ -126,7 +77,7 @@ export const plugin = definePlugin({
   permissions: (options) => registryRedisPermissions(options),
   create: async (options) => {
     const { RedisRegistryStore } = await import("./redis_registry_store.ts");
-    const password = passwordFrom(options.password_env);
+    const password = redisPasswordFrom(options.password_env, "The Redis registry");
     const store = new RedisRegistryStore({
       target: parseRedisUrl(options.url),
       keyPrefix: options.key_prefix,

@@ -21,7 +21,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { Redis, type RedisOptions } from "ioredis";
+import { Redis } from "ioredis";
 import { describeError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
 import type {
@@ -31,6 +31,7 @@ import type {
 } from "../../core/ports/registry_store.ts";
 import { RegistryIndex } from "../_shared/registry_index.ts";
 import { parseRegistration } from "../_shared/registry_record.ts";
+import { redisClientOptions } from "../_shared/redis_connection.ts";
 import { PUT_SCRIPT, REMOVE_SCRIPT } from "./redis_scripts.ts";
 import { RedisRegistryError, type RedisTarget } from "./redis_target.ts";
 
@@ -43,14 +44,12 @@ const logger = getLogger(["p2proxy", "registry-redis"]);
  */
 export const REDIS_EXPIRY_GRACE_MS = 60_000;
 
-/** First reconnect pause; doubles per failed attempt. */
-export const RECONNECT_INITIAL_MS = 100;
-
-/** Longest reconnect pause: a Redis that comes back is used within this. */
-export const RECONNECT_MAX_MS = 5_000;
-
-/** A command Redis has not answered by then counts as Redis being unreachable. */
-export const COMMAND_TIMEOUT_MS = 2_000;
+// Reconnect backoff and the command bound are the shared Redis client settings.
+export {
+  COMMAND_TIMEOUT_MS,
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+} from "../_shared/redis_connection.ts";
 
 /**
  * How often the whole mirror is re-read from Redis: a safety net behind the
@@ -117,28 +116,7 @@ export class RedisRegistryStore implements RegistryStore {
   /** Builds the clients; nothing connects before {@link start}. */
   constructor(options: RedisRegistryStoreOptions) {
     this.#options = options;
-    const { target } = options;
-    const password = options.password ?? target.password;
-    const redisOptions: RedisOptions = {
-      host: target.host,
-      port: target.port,
-      db: target.db,
-      ...(target.username ? { username: target.username } : {}),
-      ...(password ? { password } : {}),
-      ...(target.tls
-        ? { tls: { servername: target.host, ...(options.tlsCa ? { ca: [options.tlsCa] } : {}) } }
-        : {}),
-      lazyConnect: true,
-      // Fail at once while disconnected: the caller falls back to the mirror instead of waiting.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      connectTimeout: options.connectTimeoutMs,
-      retryStrategy: (attempt) =>
-        this.#closed
-          ? null
-          : Math.min(RECONNECT_INITIAL_MS * 2 ** Math.max(0, attempt - 1), RECONNECT_MAX_MS),
-    };
+    const redisOptions = redisClientOptions(options, () => this.#closed);
     this.#redis = new Redis(redisOptions);
     // The subscriber queues its SUBSCRIBE until connected, and re-subscribes after a reconnect.
     this.#subscriber = new Redis({ ...redisOptions, enableOfflineQueue: true });
