@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeType, isPlainObject } from "./json_shape.ts";
 import {
   emptyStickyRecord,
   STICKY_RECORD_VERSION,
@@ -163,15 +164,4 @@ function parseTimestamp(value: unknown): number | undefined {
 
 function setAside(reason: string): ParsedStickyRecord {
   return { record: emptyStickyRecord(), unusable: reason, skipped: [] };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describeType(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "missing";
-  if (Array.isArray(value)) return "a list";
-  return `a ${typeof value}`;
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeType, isPlainObject } from "./json_shape.ts";
 import {
   emptyStickySessionsRecord,
   STICKY_SESSIONS_VERSION,
@@ -125,15 +126,4 @@ export function parseSessionEntry(key: string, value: unknown): StickySessionRec
 
 function setAside(reason: string): ParsedSessionsRecord {
   return { record: emptyStickySessionsRecord(), unusable: reason, skipped: [] };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describeType(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "missing";
-  if (Array.isArray(value)) return "a list";
-  return `a ${typeof value}`;
 }
