@@ -195,37 +195,17 @@ export async function rawExchange(
   bytes: Uint8Array,
   options: { keepOpen?: boolean; timeoutMs?: number } = {},
 ): Promise<RawOutcome> {
-  if (!from.isConnected(hub.network.peerId)) await from.dialAny([hub.address]);
-  const stream = await from.open(hub.network.peerId, {
-    protocol: DIRECTORY_PROTOCOL,
-    timeoutMs: 5_000,
-    maxConcurrent: 64,
-  });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let hung = false;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      hung = true;
-      reject(new Error("hung"));
-    }, options.timeoutMs ?? 5_000);
-  });
-  deadline.catch(() => {});
   const chunks: Uint8Array[] = [];
-  try {
-    if (bytes.byteLength > 0) await Promise.race([stream.write(bytes), deadline]);
-    if (!options.keepOpen) await Promise.race([stream.closeWrite(), deadline]);
-    while (true) {
-      const chunk = await Promise.race([stream.read(), deadline]);
-      if (chunk === null) break;
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    if (hung) throw new Error("The hub neither answered nor reset the stream.");
-    return { kind: "reset", reason: error instanceof Error ? error.message : String(error) };
-  } finally {
-    clearTimeout(timer);
-    stream.abort();
-  }
+  const reset = await exchangeRaw(
+    from,
+    hub,
+    DIRECTORY_PROTOCOL,
+    bytes,
+    options,
+    (chunk) => chunks.push(chunk),
+    "The hub neither answered nor reset the stream.",
+  );
+  if (reset !== undefined) return { kind: "reset", reason: reset };
   const all = concat(chunks);
   // A reset from the hub may reach this side as a bare end of stream.
   if (all.byteLength === 0) return { kind: "reset", reason: "closed without an answer" };
@@ -257,9 +237,46 @@ export async function rawSession(
   bytes: Uint8Array,
   options: { keepOpen?: boolean; timeoutMs?: number } = {},
 ): Promise<RawSessionOutcome> {
+  const decoder = new FrameDecoder();
+  const answers: (DirectoryResponse | undefined)[] = [];
+  const reset = await exchangeRaw(
+    from,
+    hub,
+    DIRECTORY_SESSION_PROTOCOL,
+    bytes,
+    options,
+    (chunk) => {
+      for (const frame of decoder.push(chunk)) {
+        try {
+          answers.push(fromBinary(DirectoryResponseSchema, frame));
+        } catch {
+          answers.push(undefined);
+        }
+      }
+    },
+    "The hub neither answered nor ended the session.",
+  );
+  if (reset !== undefined) return { answers, end: "reset" };
+  return { answers, end: decoder.bufferedBytes > 0 ? "broken" : "closed" };
+}
+
+/**
+ * Opens `protocol` to the hub, writes `bytes`, half-closes unless `keepOpen`, and hands every
+ * chunk read to `onChunk` until the hub ends its side. Resolves undefined then, or the reason
+ * when the stream broke; a hub that does neither within `timeoutMs` fails with `hungMessage`.
+ */
+async function exchangeRaw(
+  from: Libp2pNetwork,
+  hub: DirectoryTarget,
+  protocol: string,
+  bytes: Uint8Array,
+  options: { keepOpen?: boolean; timeoutMs?: number },
+  onChunk: (chunk: Uint8Array) => void,
+  hungMessage: string,
+): Promise<string | undefined> {
   if (!from.isConnected(hub.network.peerId)) await from.dialAny([hub.address]);
   const stream = await from.open(hub.network.peerId, {
-    protocol: DIRECTORY_SESSION_PROTOCOL,
+    protocol,
     timeoutMs: 5_000,
     maxConcurrent: 64,
   });
@@ -272,32 +289,21 @@ export async function rawSession(
     }, options.timeoutMs ?? 5_000);
   });
   deadline.catch(() => {});
-  const decoder = new FrameDecoder();
-  const answers: (DirectoryResponse | undefined)[] = [];
-  let end: RawSessionOutcome["end"] = "closed";
   try {
     if (bytes.byteLength > 0) await Promise.race([stream.write(bytes), deadline]);
     if (!options.keepOpen) await Promise.race([stream.closeWrite(), deadline]);
     while (true) {
       const chunk = await Promise.race([stream.read(), deadline]);
-      if (chunk === null) break;
-      for (const frame of decoder.push(chunk)) {
-        try {
-          answers.push(fromBinary(DirectoryResponseSchema, frame));
-        } catch {
-          answers.push(undefined);
-        }
-      }
+      if (chunk === null) return undefined;
+      onChunk(chunk);
     }
-    if (decoder.bufferedBytes > 0) end = "broken";
-  } catch {
-    if (hung) throw new Error("The hub neither answered nor ended the session.");
-    end = "reset";
+  } catch (error) {
+    if (hung) throw new Error(hungMessage);
+    return error instanceof Error ? error.message : String(error);
   } finally {
     clearTimeout(timer);
     stream.abort();
   }
-  return { answers, end };
 }
 
 /** A framed, valid FindNodes request with no filters. */
