@@ -33,8 +33,9 @@ export async function curlDownload(
   route: Route,
   httpPort: number,
   bytes: number,
+  path = `/bytes/${bytes}`,
 ): Promise<CurlResult> {
-  const url = `http://127.0.0.1:${httpPort}/bytes/${bytes}`;
+  const url = `http://127.0.0.1:${httpPort}${path}`;
   const args = [
     "--silent",
     "--show-error",
