@@ -155,7 +155,7 @@ export type P2ProxyEvent =
      */
     readonly type: "transport-selected";
     readonly peerId: PeerId;
-    readonly transport: "quic" | "libp2p";
+    readonly transport: "tls" | "quic" | "libp2p";
     /** Why not QUIC: `relayed`, `not-offered`, `unreachable`, `refused`, `no-address`, `unavailable`. */
     readonly reason?: string;
   }

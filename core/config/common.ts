@@ -40,6 +40,16 @@ export type QuicMode = "auto" | "always" | "never";
 /** The values of the `quic` key of the proxy and exit configs. */
 export const QUIC_MODES: readonly QuicMode[] = ["auto", "always", "never"];
 
+/**
+ * Whether a proxy carries an exit's sessions over pooled TLS connections when the exit offers
+ * them, and whether an exit serves them (docs/proxy-behaviour.md#tls): `auto` (the default) uses
+ * them before QUIC streams wherever both sides have QUIC; `never` keeps to QUIC streams.
+ */
+export type TlsMode = "auto" | "never";
+
+/** The values of the `tls` key of the proxy and exit configs. */
+export const TLS_MODES: readonly TlsMode[] = ["auto", "never"];
+
 /** Default `log_level`. */
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 

@@ -31,6 +31,8 @@ import {
   QUIC_MODES,
   type QuicMode,
   tcpPortSchema,
+  TLS_MODES,
+  type TlsMode,
 } from "./common.ts";
 import { rewriteTopLevel } from "./_legacy.ts";
 import { checkPortShorthand } from "./_checks.ts";
@@ -128,6 +130,12 @@ export interface ExitConfig extends CommonConfig, ConfigNotes {
    * (`always`), or never (docs/proxy-behaviour.md#quic); read by the QUIC network plugin.
    */
   readonly quic?: QuicMode;
+  /**
+   * Sessions over pooled TLS-over-TCP connections where the exit offers them (`auto`, the
+   * default), else QUIC streams (`never`: QUIC streams only); read by the QUIC network plugin
+   * (docs/proxy-behaviour.md#tls).
+   */
+  readonly tls?: TlsMode;
 }
 
 // ---------------------------------------------------------------------------
@@ -228,6 +236,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   heartbeat_secs: durationSecsSchema({ allowZero: false }).prefault(DEFAULT_HEARTBEAT_SECS),
   relay: choiceSchema<RelayMode>(["auto", "always", "never"]).default("auto"),
   quic: choiceSchema<QuicMode>(QUIC_MODES).default("auto"),
+  tls: choiceSchema<TlsMode>(TLS_MODES).default("auto"),
   ...commonShape(EXIT_DEFAULTS),
 }).transform((raw): Omit<ExitConfig, "warnings"> => ({
   ...commonOutput(raw, EXIT_DEFAULTS),
@@ -242,6 +251,7 @@ export const exitConfigSchema: z.ZodType<Omit<ExitConfig, "warnings">> = z.stric
   heartbeatIntervalMs: raw.heartbeat_secs,
   relay: raw.relay,
   quic: raw.quic,
+  tls: raw.tls,
 }));
 
 /** The environment variables the exit reads (`P2PROXY_<KEY>`). */
@@ -261,6 +271,7 @@ export const EXIT_ENV: readonly EnvBinding[] = [
   envBinding("heartbeat_secs", "number"),
   envBinding("relay", "string"),
   envBinding("quic", "string"),
+  envBinding("tls", "string"),
 ] as const;
 
 /** Everything the generic loader needs to load an exit config. */

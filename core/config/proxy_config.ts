@@ -38,6 +38,8 @@ import {
   QUIC_MODES,
   type QuicMode,
   tcpPortSchema,
+  TLS_MODES,
+  type TlsMode,
 } from "./common.ts";
 import { rewriteServer, rewriteTopLevel } from "./_legacy.ts";
 import { type PortLimits, portLimitsSchema } from "./limits_config.ts";
@@ -149,6 +151,12 @@ export interface ProxyConfig extends CommonConfig, ConfigNotes {
    * (`always`), or never (docs/proxy-behaviour.md#quic); read by the QUIC network plugin.
    */
   readonly quic?: QuicMode;
+  /**
+   * Sessions over pooled TLS-over-TCP connections where the exit offers them (`auto`, the
+   * default), else QUIC streams (`never`: QUIC streams only); read by the QUIC network plugin
+   * (docs/proxy-behaviour.md#tls).
+   */
+  readonly tls?: TlsMode;
 }
 
 // ---------------------------------------------------------------------------
@@ -312,6 +320,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
   allow_open_proxy: z.boolean().default(false),
   admin_token: adminTokenSchema.optional(),
   quic: choiceSchema<QuicMode>(QUIC_MODES).default("auto"),
+  tls: choiceSchema<TlsMode>(TLS_MODES).default("auto"),
   ...commonShape(PROXY_DEFAULTS),
 }).transform((raw): Omit<ProxyConfig, "warnings"> => ({
   ...commonOutput(raw, PROXY_DEFAULTS),
@@ -321,6 +330,7 @@ export const proxyConfigSchema: z.ZodType<Omit<ProxyConfig, "warnings">> = z.str
   allowOpenProxy: raw.allow_open_proxy,
   ...(raw.admin_token === undefined ? {} : { adminToken: raw.admin_token }),
   quic: raw.quic,
+  tls: raw.tls,
 }));
 
 // ---------------------------------------------------------------------------
@@ -341,6 +351,7 @@ export const PROXY_ENV: readonly EnvBinding[] = [
   envBinding("allow_open_proxy", "boolean"),
   envBinding("admin_token", "string"),
   envBinding("quic", "string"),
+  envBinding("tls", "string"),
 ] as const;
 
 function rewriteProxyLegacy(raw: Record<string, unknown>, recorder: LegacyRecorder): void {

@@ -21,7 +21,8 @@ import { QuicServer } from "./quic_server.ts";
 export class QuicNodes {
   readonly #started: { quic: QuicNetwork; libp2p: Libp2pNetwork }[] = [];
 
-  async node(mode: "auto" | "always" = "always", serve = true): Promise<QuicNetwork> {
+  /** A node; `tls`: its endpoint also serves TLS (tls_server.ts), which openers then prefer. */
+  async node(mode: "auto" | "always" = "always", serve = true, tls = false): Promise<QuicNetwork> {
     const libp2p = await Libp2pNetwork.create(await FileIdentity.generate(), {
       listen: ["/ip4/127.0.0.1/tcp/0"],
       announce: [],
@@ -30,7 +31,12 @@ export class QuicNodes {
     await libp2p.start();
     const quic = new QuicNetwork(libp2p, {
       mode,
-      ...(serve ? { serve: () => QuicServer.start({ hostname: "127.0.0.1", port: 0 }) } : {}),
+      ...(serve
+        ? {
+          serve: () =>
+            QuicServer.start({ hostname: "127.0.0.1", port: 0, ...(tls ? { tlsPort: 0 } : {}) }),
+        }
+        : {}),
     });
     await quic.start();
     this.#started.push({ quic, libp2p });

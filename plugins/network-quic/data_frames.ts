@@ -67,6 +67,8 @@ export class DataFrameDecoder {
   /** Payload bytes left in the current frame; 0 between frames. */
   #remaining = 0;
   #ended = false;
+  /** Chunks (and parts) pushed behind the end marker. */
+  #rest: Uint8Array[] = [];
 
   /** A decoder refusing frames over `maxFrameBytes` (default {@link MAX_DATA_FRAME_BYTES}). */
   constructor(maxFrameBytes: number = MAX_DATA_FRAME_BYTES) {
@@ -90,7 +92,8 @@ export class DataFrameDecoder {
 
   /**
    * The next piece of payload (a view, at most `maxBytes` long), {@link END} once the end marker
-   * is read, or undefined when more bytes are needed. Bytes after the end marker are ignored.
+   * is read, or undefined when more bytes are needed. Bytes after the end marker are kept for
+   * {@link DataFrameDecoder.takeRest}.
    *
    * @throws {DataFrameError} `frame-too-large` for a declared length over the limit.
    */
@@ -111,7 +114,9 @@ export class DataFrameDecoder {
       if (length === undefined) return undefined;
       if (length === 0) {
         this.#ended = true;
-        this.#chunks.length = 0;
+        // What follows the end marker is not this stream's: kept for `takeRest`.
+        this.#rest = this.#chunks.splice(0);
+        if (this.#rest.length > 0) this.#rest[0] = this.#rest[0]!.subarray(this.#offset);
         this.#offset = 0;
         return END;
       }
@@ -123,6 +128,23 @@ export class DataFrameDecoder {
       }
       this.#remaining = length;
     }
+  }
+
+  /**
+   * The bytes pushed behind the end marker (a copy; empty before the end marker or when none),
+   * handed out once: on a connection that carries one stream after another, the next stream's.
+   */
+  takeRest(): Uint8Array {
+    const parts = this.#rest;
+    this.#rest = [];
+    if (parts.length === 1) return parts[0]!.slice();
+    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.byteLength;
+    }
+    return out;
   }
 
   /** True when the decoder holds bytes of a pushed chunk it has not handed out yet. */

@@ -55,6 +55,20 @@ export function quicListenOf(listenAddrs: readonly string[]): string | undefined
   return undefined;
 }
 
+/**
+ * The TCP `host:port` an exit serves TLS on by default: the QUIC address's host, and the port
+ * after it (the libp2p node has the port itself on TCP); port 0 stays 0.
+ *
+ * @example
+ * ```ts
+ * tlsListenOf("0.0.0.0:4002"); // "0.0.0.0:4003"
+ * ```
+ */
+export function tlsListenOf(quicListen: string): string {
+  const { hostname, port } = splitHostPort(quicListen);
+  return hostPort(hostname, port === 0 || port === 65_535 ? 0 : port + 1);
+}
+
 /** `host:port` (IPv6 in brackets) → its parts. */
 function splitHostPort(text: string): { hostname: string; port: number } {
   const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(text);
@@ -69,6 +83,13 @@ const options = z.strictObject({
   mode: z.enum(["auto", "always", "never"]).default("auto"),
   /** UDP `host:port` to serve QUIC on (an exit; the config's first TCP listen address). */
   listen: z.string().regex(hostPortPattern, "expected host:port").optional(),
+  /**
+   * `auto`: a proxy carries sessions over the exit's TLS listener when it offers one, and an exit
+   * serves one on `tls_listen`; `never`: QUIC streams only.
+   */
+  tls: z.enum(["auto", "never"]).default("auto"),
+  /** TCP `host:port` of an exit's TLS listener (the config's first TCP listen port + 1). */
+  tls_listen: z.string().regex(hostPortPattern, "expected host:port").optional(),
   /** Deadline of asking an exit for its offer and connecting, in seconds. */
   connect_timeout_secs: z.number().positive().max(60).default(2),
 });
@@ -77,12 +98,16 @@ const options = z.strictObject({
 export function quicOptionsOf(settings: RoleSettings): Record<string, unknown> | undefined {
   switch (settings.role) {
     case "proxy":
-      return { mode: settings.config.quic ?? "auto" };
+      return { mode: settings.config.quic ?? "auto", tls: settings.config.tls ?? "auto" };
     case "exit": {
       const mode: QuicMode = settings.config.quic ?? "auto";
       const listen = quicListenOf(settings.config.listenAddrs);
       // A relay-only exit has no address a proxy could reach over UDP.
-      return listen === undefined ? { mode: "never" } : { mode, listen };
+      if (listen === undefined) return { mode: "never" };
+      const tls = settings.config.tls ?? "auto";
+      return tls === "never"
+        ? { mode, listen, tls }
+        : { mode, listen, tls, tls_listen: tlsListenOf(listen) };
     }
     default:
       // Hubs (and the demo's own plugins) carry no sessions.
@@ -100,10 +125,15 @@ export function quicOptionsOf(settings: RoleSettings): Record<string, unknown> |
  * ```
  */
 export function quicPermissions(
-  o: { readonly mode: QuicMode; readonly listen?: string | undefined },
+  o: {
+    readonly mode: QuicMode;
+    readonly listen?: string | undefined;
+    readonly tls_listen?: string | undefined;
+  },
 ): PermissionSet {
   if (o.mode === "never") return {};
-  return { ...(o.listen ? { net: [o.listen] } : {}), unstable: [QUIC_UNSTABLE_FEATURE] };
+  const net = [o.listen, o.tls_listen].filter((address) => address !== undefined);
+  return { ...(net.length > 0 ? { net } : {}), unstable: [QUIC_UNSTABLE_FEATURE] };
 }
 
 /** The plugin. */
@@ -134,9 +164,17 @@ export const plugin = definePlugin({
       mode: o.mode,
       quicAvailable: available,
       connectTimeoutMs: Math.round(o.connect_timeout_secs * 1000),
+      tls: o.tls === "auto",
       ...(ctx.find("event-sink") ? { events: ctx.find("event-sink")! } : {}),
       ...(listen !== undefined && available
-        ? { serve: () => startServer(splitHostPort(listen), o.mode as "auto" | "always") }
+        ? {
+          serve: () =>
+            startServer(
+              splitHostPort(listen),
+              o.mode as "auto" | "always",
+              o.tls_listen === undefined ? undefined : splitHostPort(o.tls_listen).port,
+            ),
+        }
         : {}),
     });
     // An exit's endpoint and offer protocol come up here, before the libp2p node it wraps starts
@@ -154,10 +192,14 @@ export const plugin = definePlugin({
 async function startServer(
   address: { hostname: string; port: number },
   mode: "auto" | "always",
+  tlsPort: number | undefined,
 ) {
   const { QuicServer } = await import("./quic_server.ts");
   try {
-    const server = await QuicServer.start(address);
+    const server = await QuicServer.start({
+      ...address,
+      ...(tlsPort === undefined ? {} : { tlsPort }),
+    });
     logger.info("Serving QUIC on UDP {address}.", {
       address: hostPort(server.address.hostname, server.address.port),
     });
@@ -170,7 +212,7 @@ async function startServer(
     if (address.port !== 0) {
       // The TCP port's number may be taken for UDP by someone else: any port will do.
       logger.warn("{what}; trying a port of the OS's choice.", { what });
-      return await startServer({ ...address, port: 0 }, mode);
+      return await startServer({ ...address, port: 0 }, mode, tlsPort);
     }
     logger.warn("{what}; proxies will use libp2p streams.", { what });
     return undefined;

@@ -39,3 +39,45 @@ Deno.test("QuicNetwork passes the network compliance suite", async (t) => {
     await libp2pSettled();
   }
 });
+
+Deno.test("QuicNetwork over its TLS listener passes the stream opener compliance suite", async (t) => {
+  try {
+    await streamOpenerCompliance(t, async () => {
+      const nodes = new QuicNodes();
+      const opener = await nodes.node("always", false);
+      const remote = await nodes.node("always", true, true);
+      await opener.dialAny(remote.addresses());
+      return {
+        opener,
+        peer: remote.peerId,
+        serve: (protocol: string, handler: (stream: DuplexStream) => void) =>
+          remote.handle(protocol, (stream) => handler(stream)),
+        cleanup: async () => {
+          // Every stream of the suite went over TLS, none over QUIC streams or libp2p.
+          const transport = opener.transportOf(remote.peerId);
+          await nodes.stop();
+          if (transport !== undefined && transport !== "tls") {
+            throw new Error(`streams went over ${transport}, not tls`);
+          }
+        },
+      };
+    });
+  } finally {
+    await libp2pSettled();
+  }
+});
+
+Deno.test("QuicNetwork over its TLS listener passes the network compliance suite", async (t) => {
+  try {
+    await networkCompliance(t, async () => {
+      const nodes = new QuicNodes();
+      return {
+        node: await nodes.node("always", true, true),
+        remote: await nodes.node("always", true, true),
+        cleanup: () => nodes.stop(),
+      };
+    });
+  } finally {
+    await libp2pSettled();
+  }
+});

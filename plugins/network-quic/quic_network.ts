@@ -40,6 +40,7 @@ import { QUIC_CONNECT_TIMEOUT_MS, QUIC_OFFER_PROTOCOL } from "./constants.ts";
 import { readMessage, sendMessage } from "./messages.ts";
 import type { QuicServer } from "./quic_server.ts";
 import { QuicSession, QuicSessionError } from "./quic_session.ts";
+import { TlsPool } from "./tls_pool.ts";
 
 const logger = getLogger(["p2proxy", "network", "quic"]);
 
@@ -76,12 +77,26 @@ export interface QuicNetworkOptions {
   readonly connectTimeoutMs?: number;
   /** False when this process cannot use QUIC (no `--unstable-net`): every exit falls back. */
   readonly quicAvailable?: boolean;
+  /**
+   * Proxy side: carry sessions over the exit's TLS listener when its offer names one (the
+   * default), before QUIC streams; false: QUIC streams only.
+   */
+  readonly tls?: boolean;
+}
+
+/** What carries a proxy's streams to one exit: a QUIC connection, or a pool of TLS ones. */
+type Carrier = QuicSession | TlsPool;
+
+/** A carrier and its name (`transportOf`, `transport-selected`). */
+interface Carried {
+  readonly kind: "quic" | "tls";
+  readonly session: Carrier;
 }
 
 /** What a proxy knows about reaching one exit. */
 type PeerTransport =
-  | { readonly kind: "quic"; readonly session: QuicSession }
-  | { readonly kind: "connecting"; readonly done: Promise<QuicSession | undefined> }
+  | Carried
+  | { readonly kind: "connecting"; readonly done: Promise<Carrier | undefined> }
   | { readonly kind: "libp2p"; readonly reason: FallbackReason };
 
 /** A failed attempt to set up QUIC, and whether to remember it for the peer. */
@@ -214,7 +229,7 @@ export class QuicNetwork implements NetworkNode {
     await this.#inner.unhandle(protocol);
   }
 
-  /** `quic` or `libp2p` once decided for `peer`; undefined before its first open. */
+  /** `tls`, `quic` or `libp2p` once decided for `peer`; undefined before its first open. */
   transportOf(peer: PeerId): string | undefined {
     const state = this.#peers.get(peer);
     if (state === undefined || state.kind === "connecting") return undefined;
@@ -259,13 +274,15 @@ export class QuicNetwork implements NetworkNode {
     }
   }
 
-  /** The peer's live QUIC session, set up now if need be; undefined: use libp2p. */
-  async #sessionFor(peer: PeerId, signal: AbortSignal): Promise<QuicSession | undefined> {
+  /** The peer's live carrier, set up now if need be; undefined: use libp2p. */
+  async #sessionFor(peer: PeerId, signal: AbortSignal): Promise<Carrier | undefined> {
     const state = this.#peers.get(peer);
     if (state?.kind === "libp2p") return undefined;
-    if (state?.kind === "quic" && state.session.alive) return state.session;
+    if ((state?.kind === "quic" || state?.kind === "tls") && state.session.alive) {
+      return state.session;
+    }
     if (state?.kind === "connecting") return await untilAborted(state.done, signal);
-    const pending = Promise.withResolvers<QuicSession | undefined>();
+    const pending = Promise.withResolvers<Carrier | undefined>();
     const entry = { kind: "connecting", done: pending.promise } as const;
     this.#peers.set(peer, entry);
     pending.promise.catch(() => {}); // waiters that gave up must not leave it unhandled
@@ -273,22 +290,28 @@ export class QuicNetwork implements NetworkNode {
     return await untilAborted(pending.promise, signal);
   }
 
-  /** Sets up QUIC to `peer` and records the outcome; never rejects in `auto` mode. */
-  async #establish(peer: PeerId, entry: PeerTransport): Promise<QuicSession | undefined> {
+  /** Sets up TLS or QUIC to `peer` and records the outcome; never rejects in `auto` mode. */
+  async #establish(peer: PeerId, entry: PeerTransport): Promise<Carrier | undefined> {
     // The peer may be forgotten (disconnected, hung up) while this runs: then nothing is recorded.
     const current = () => !this.#stopped && this.#peers.get(peer) === entry;
     try {
-      const session = await this.#connect(peer);
+      const carried = await this.#connect(peer);
+      const session = carried.session;
       if (!current()) {
         session.close();
         return undefined;
       }
-      this.#peers.set(peer, { kind: "quic", session });
-      logger.info("Exit {peer}: sessions go over QUIC to {remote}.", {
+      this.#peers.set(peer, carried);
+      logger.info("Exit {peer}: sessions go over {carrier} to {remote}.", {
         peer,
+        carrier: carried.kind === "tls" ? "TLS connections" : "QUIC",
         remote: session.remote,
       });
-      this.#options.events?.emit({ type: "transport-selected", peerId: peer, transport: "quic" });
+      this.#options.events?.emit({
+        type: "transport-selected",
+        peerId: peer,
+        transport: carried.kind,
+      });
       return session;
     } catch (error) {
       const fallback = error instanceof Fallback
@@ -327,8 +350,11 @@ export class QuicNetwork implements NetworkNode {
     }
   }
 
-  /** Asks for the exit's offer over libp2p and connects to it; throws a {@link Fallback}. */
-  async #connect(peer: PeerId): Promise<QuicSession> {
+  /**
+   * Asks for the exit's offer over libp2p and connects to its TLS listener (when it names one)
+   * or its QUIC endpoint; throws a {@link Fallback}.
+   */
+  async #connect(peer: PeerId): Promise<Carried> {
     if (this.#options.quicAvailable === false) {
       throw new Fallback("unavailable", "this process runs without --unstable-net");
     }
@@ -369,11 +395,27 @@ export class QuicNetwork implements NetworkNode {
       offerStream.abort();
       throw new Fallback("unreachable", `reading the QUIC offer failed: ${describeError(error)}`);
     }
+    if (offer.tlsPort > 0 && this.#options.tls !== false) {
+      try {
+        const pool = await TlsPool.connect(
+          { hostname, offer, localPeer: this.#inner.peerId },
+          signal,
+        );
+        return { kind: "tls", session: pool };
+      } catch (error) {
+        // TCP blocked, or refused: QUIC may still get through (with the ticket, if unspent).
+        logger.warn("Exit {peer}: its TLS listener failed ({error}); trying QUIC.", {
+          peer,
+          error: describeError(error),
+        });
+      }
+    }
     try {
-      return await QuicSession.connect(
+      const session = await QuicSession.connect(
         { hostname, offer, localPeer: this.#inner.peerId },
         signal,
       );
+      return { kind: "quic", session };
     } catch (error) {
       const reason = error instanceof QuicSessionError && error.code === "refused"
         ? "refused"
@@ -384,7 +426,7 @@ export class QuicNetwork implements NetworkNode {
 
   #forget(peer: PeerId): void {
     const state = this.#peers.get(peer);
-    if (state?.kind === "quic") state.session.close();
+    if (state?.kind === "quic" || state?.kind === "tls") state.session.close();
     if (state?.kind === "connecting") {
       state.done.then((session) => session?.close(), () => {});
     }

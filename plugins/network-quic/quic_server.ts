@@ -34,10 +34,10 @@ import {
   STREAM_HEADER_TIMEOUT_MS,
 } from "./constants.ts";
 import { deadlineSignal, untilAborted } from "./abortable.ts";
-import { deferredReply } from "./deferred_reply.ts";
 import { frameOf, readMessage, readMessageAndRest, sendMessage } from "./messages.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
-import { withPrefix } from "../../wire/duplex.ts";
+import { TlsServer } from "./tls_server.ts";
+import { dispatchStream, OpenStreams, type ServedProtocol } from "./stream_dispatch.ts";
 
 const logger = getLogger(["p2proxy", "network", "quic"]);
 
@@ -63,18 +63,18 @@ export interface QuicServerOptions {
   readonly now?: () => number;
   /** Default {@link HELLO_TIMEOUT_MS}. */
   readonly helloTimeoutMs?: number;
-}
-
-interface Handler {
-  readonly handler: StreamHandler;
-  readonly maxInboundStreams: number;
+  /**
+   * TCP port of the TLS listener beside the endpoint (tls_server.ts; 0: the OS chooses), on the
+   * same host; undefined: none, proxies use QUIC streams.
+   */
+  readonly tlsPort?: number;
 }
 
 /** An admitted connection and its streams per protocol. */
 interface Admitted {
   readonly conn: Deno.QuicConn;
   readonly peer: PeerId;
-  readonly open: Map<string, number>;
+  readonly open: OpenStreams;
 }
 
 /** The exit's QUIC endpoint. Create with {@link QuicServer.start}; `stop` releases everything. */
@@ -85,10 +85,11 @@ export class QuicServer {
   readonly #tickets: TicketBook;
   readonly #now: () => number;
   readonly #helloTimeoutMs: number;
-  readonly #handlers = new Map<string, Handler>();
+  readonly #handlers = new Map<string, ServedProtocol>();
   readonly #admitted = new Set<Admitted>();
   readonly #unadmitted = new Set<Deno.QuicConn>();
   #pendingAccepts = 0;
+  #tls: TlsServer | undefined;
   #stopped = false;
   readonly #accepting: Promise<void>;
 
@@ -127,11 +128,51 @@ export class QuicServer {
         maxIdleTimeout: MAX_IDLE_TIMEOUT_MS,
         keepAliveInterval: KEEP_ALIVE_INTERVAL_MS,
       });
-      return new QuicServer(endpoint, listener, certificate, options);
+      const server = new QuicServer(endpoint, listener, certificate, options);
+      if (options.tlsPort !== undefined) server.#startTls(options.hostname, options.tlsPort);
+      return server;
     } catch (error) {
       endpoint.close();
       throw error;
     }
+  }
+
+  /** Starts the TLS listener; a port that cannot be bound leaves QUIC alone serving. */
+  #startTls(hostname: string, port: number): void {
+    try {
+      this.#tls = TlsServer.start({
+        hostname,
+        port,
+        certificate: this.#certificate,
+        tickets: this.#tickets,
+        handlers: this.#handlers,
+        now: this.#now,
+      });
+      logger.info("Serving TLS on TCP {address}.", {
+        address: hostPort(hostname, this.#tls.port),
+      });
+    } catch (error) {
+      if (port !== 0) {
+        // The port after libp2p's may be taken: any port will do (the offer names it).
+        logger.warn(
+          "Cannot serve TLS on TCP {address} ({error}); trying a port of the OS's choice.",
+          {
+            address: hostPort(hostname, port),
+            error: describeError(error),
+          },
+        );
+        return this.#startTls(hostname, 0);
+      }
+      logger.warn("Cannot serve TLS on TCP {address} ({error}); proxies will use QUIC streams.", {
+        address: hostPort(hostname, port),
+        error: describeError(error),
+      });
+    }
+  }
+
+  /** The TLS listener beside the endpoint, when it serves one. */
+  get tls(): TlsServer | undefined {
+    return this.#tls;
   }
 
   /** The bound UDP address. */
@@ -154,6 +195,7 @@ export class QuicServer {
       alpn: QUIC_ALPN,
       ticket,
       ticketTtlMs: Math.max(0, expiresAtMs - this.#now()),
+      tlsPort: this.#tls?.port ?? 0,
     };
   }
 
@@ -170,8 +212,9 @@ export class QuicServer {
     this.#handlers.delete(protocol);
   }
 
-  /** Closes every QUIC connection of `peer`. */
+  /** Closes every QUIC and TLS connection of `peer`. */
   hangUp(peer: PeerId): void {
+    this.#tls?.hangUp(peer);
     for (const admitted of this.#admitted) {
       if (admitted.peer !== peer) continue;
       admitted.conn.close({ closeCode: QUIC_CLOSE.hangUp, reason: "hung up" });
@@ -184,6 +227,7 @@ export class QuicServer {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#listener.stop();
+    await this.#tls?.stop();
     for (const conn of [...this.#unadmitted, ...[...this.#admitted].map((a) => a.conn)]) {
       conn.close({ closeCode: QUIC_CLOSE.shutdown, reason: "the exit is stopping" });
     }
@@ -233,7 +277,7 @@ export class QuicServer {
     this.#unadmitted.delete(conn);
     if (peer === undefined) return;
     if (this.#stopped) return conn.close({ closeCode: QUIC_CLOSE.shutdown, reason: "stopping" });
-    const admitted: Admitted = { conn, peer, open: new Map() };
+    const admitted: Admitted = { conn, peer, open: new OpenStreams() };
     this.#admitted.add(admitted);
     conn.closed.catch(() => {}).finally(() => this.#admitted.delete(admitted));
     const info = connectionInfo(conn, peer);
@@ -313,7 +357,7 @@ export class QuicServer {
     return undefined;
   }
 
-  /** Reads a stream's header and hands it to its protocol's handler, or says why not. */
+  /** Dispatches a stream to its protocol's handler (stream_dispatch.ts). */
   async #serveStream(
     raw: Deno.QuicBidirectionalStream,
     admitted: Admitted,
@@ -321,62 +365,15 @@ export class QuicServer {
   ): Promise<void> {
     let counted: string | undefined;
     const stream = new QuicDuplexStream(raw, () => {
-      if (counted === undefined) return;
-      const left = (admitted.open.get(counted) ?? 1) - 1;
-      if (left <= 0) admitted.open.delete(counted);
-      else admitted.open.set(counted, left);
+      if (counted !== undefined) admitted.open.release(counted);
     });
-    let header;
-    let early: Uint8Array;
-    const deadline = deadlineSignal(STREAM_HEADER_TIMEOUT_MS);
-    try {
-      ({ message: header, rest: early } = await readMessageAndRest(
-        stream,
-        QuicStreamHeaderSchema,
-        deadline.signal,
-      ));
-    } catch (error) {
-      logger.debug("Dropped a QUIC stream from {peer}: {error}", {
-        peer: admitted.peer,
-        error: describeError(error),
-      });
-      return stream.abort();
-    } finally {
-      deadline.clear();
-    }
-    const entry = this.#handlers.get(header.protocol);
-    const open = admitted.open.get(header.protocol) ?? 0;
-    const status = entry === undefined
-      ? QuicStreamStatus.UNSUPPORTED_PROTOCOL
-      : open >= entry.maxInboundStreams
-      ? QuicStreamStatus.LIMIT
-      : QuicStreamStatus.ACCEPTED;
-    if (status === QuicStreamStatus.ACCEPTED) {
-      counted = header.protocol;
-      admitted.open.set(header.protocol, open + 1);
-    }
-    let rest: DuplexStream;
-    if (status === QuicStreamStatus.ACCEPTED && header.replyWithFirstWrite) {
-      // A lazy opener: the reply goes out with the handler's first write (deferred_reply.ts).
-      rest = deferredReply(stream, frameOf(QuicStreamReplySchema, { status }), early);
-    } else {
-      try {
-        await sendMessage(stream, QuicStreamReplySchema, { status });
-        if (status !== QuicStreamStatus.ACCEPTED) return await stream.closeWrite();
-      } catch {
-        return stream.abort();
-      }
-      rest = withPrefix(stream, early);
-    }
-    try {
-      entry!.handler(rest, info);
-    } catch (error) {
-      logger.error("A handler of {protocol} failed: {error}", {
-        protocol: header.protocol,
-        error: describeError(error),
-      });
-      stream.abort();
-    }
+    await dispatchStream(stream, {
+      handlers: this.#handlers,
+      open: admitted.open,
+      peer: admitted.peer,
+      info,
+      onCounted: (protocol) => (counted = protocol),
+    });
   }
 }
 

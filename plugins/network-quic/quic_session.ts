@@ -8,25 +8,18 @@
 
 import { describeError, P2proxyError } from "../../core/errors.ts";
 import type { PeerId } from "../../core/ids.ts";
-import { StreamError } from "../../core/ports/stream_opener.ts";
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
 import {
   QuicHelloReplySchema,
   QuicHelloSchema,
   type QuicOffer,
-  QuicStreamHeaderSchema,
-  QuicStreamReplySchema,
-  QuicStreamStatus,
 } from "../../proto/gen/p2proxy/quic/v1/quic_pb.ts";
 import { certificatePem } from "./certificate.ts";
 import { KEEP_ALIVE_INTERVAL_MS, MAX_IDLE_TIMEOUT_MS } from "./constants.ts";
-import { frameOf, readMessage, sendMessage } from "./messages.ts";
+import { readMessage, sendMessage } from "./messages.ts";
 import { untilAborted } from "./abortable.ts";
-import { lazyReply } from "./lazy_reply.ts";
+import { carrierError, startStream } from "./stream_start.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
-
-/** For a lazy reply whose caller has no abort of its own. */
-const NEVER_ABORTED = new AbortController().signal;
 
 /** Why a QUIC session could not be set up. */
 export type QuicSessionErrorCode =
@@ -143,36 +136,16 @@ export class QuicSession {
       raw = await untilAborted(creating, signal);
     } catch (error) {
       creating.then((late) => new QuicDuplexStream(late).abort(), () => {});
-      throw signal.aborted ? signal.reason : ioError(peer, error);
+      throw signal.aborted ? signal.reason : carrierError("QUIC", peer, error);
     }
-    const stream = new QuicDuplexStream(raw);
-    const header = frameOf(QuicStreamHeaderSchema, { protocol, replyWithFirstWrite: lazy });
-    // Lazy: the header goes out with the caller's first write; its first read checks the reply.
-    // The reply is read after the open returned: the open's deadline no longer applies (the
-    // caller bounds its own first read); only the caller's own abort does.
-    if (lazy) {
-      return lazyReply(stream, { protocol, peer, signal: replySignal ?? NEVER_ABORTED, header });
-    }
-    try {
-      await stream.write(header);
-      const { message, stream: rest } = await readMessage(stream, QuicStreamReplySchema, signal);
-      if (message.status === QuicStreamStatus.ACCEPTED) return rest;
-      stream.abort();
-      if (message.status === QuicStreamStatus.UNSUPPORTED_PROTOCOL) {
-        throw new StreamError(
-          "unsupported-protocol",
-          `Peer ${peer} does not speak ${protocol} over QUIC.`,
-        );
-      }
-      throw new StreamError(
-        "io",
-        `Peer ${peer} refused another ${protocol} stream on this connection (its limit).`,
-      );
-    } catch (error) {
-      stream.abort();
-      if (error instanceof StreamError) throw error;
-      throw signal.aborted ? signal.reason : ioError(peer, error);
-    }
+    return await startStream(new QuicDuplexStream(raw), {
+      protocol,
+      peer,
+      signal,
+      lazy,
+      replySignal,
+      carrier: "QUIC",
+    });
   }
 
   /** Closes the connection (its streams fail). */
@@ -180,14 +153,6 @@ export class QuicSession {
     this.#alive = false;
     closeQuietly(this.#conn);
   }
-}
-
-function ioError(peer: PeerId, error: unknown): StreamError {
-  return new StreamError(
-    "io",
-    `Cannot open a QUIC stream to ${peer}: ${describeError(error)}`,
-    { cause: error },
-  );
 }
 
 function closeQuietly(conn: Deno.QuicConn): void {

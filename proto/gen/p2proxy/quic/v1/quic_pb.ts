@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file p2proxy/quic/v1/quic.proto.
  */
 export const file_p2proxy_quic_v1_quic: GenFile = /*@__PURE__*/
-  fileDesc("ChpwMnByb3h5L3F1aWMvdjEvcXVpYy5wcm90bxIPcDJwcm94eS5xdWljLnYxIngKCVF1aWNPZmZlchIMCgRwb3J0GAEgASgNEhMKC2NlcnRpZmljYXRlGAIgASgMEhMKC3NlcnZlcl9uYW1lGAMgASgJEgwKBGFscG4YBCABKAkSDgoGdGlja2V0GAUgASgMEhUKDXRpY2tldF90dGxfbXMYBiABKA0iLAoJUXVpY0hlbGxvEg4KBnRpY2tldBgBIAEoDBIPCgdwZWVyX2lkGAIgASgJIjMKDlF1aWNIZWxsb1JlcGx5EhAKCGFkbWl0dGVkGAEgASgIEg8KB21lc3NhZ2UYAiABKAkiRAoQUXVpY1N0cmVhbUhlYWRlchIQCghwcm90b2NvbBgBIAEoCRIeChZyZXBseV93aXRoX2ZpcnN0X3dyaXRlGAIgASgIIkQKD1F1aWNTdHJlYW1SZXBseRIxCgZzdGF0dXMYASABKA4yIS5wMnByb3h5LnF1aWMudjEuUXVpY1N0cmVhbVN0YXR1cyp+ChBRdWljU3RyZWFtU3RhdHVzEh8KG1FVSUNfU1RSRUFNX1NUQVRVU19BQ0NFUFRFRBAAEisKJ1FVSUNfU1RSRUFNX1NUQVRVU19VTlNVUFBPUlRFRF9QUk9UT0NPTBABEhwKGFFVSUNfU1RSRUFNX1NUQVRVU19MSU1JVBACYgZwcm90bzM");
+  fileDesc("ChpwMnByb3h5L3F1aWMvdjEvcXVpYy5wcm90bxIPcDJwcm94eS5xdWljLnYxIooBCglRdWljT2ZmZXISDAoEcG9ydBgBIAEoDRITCgtjZXJ0aWZpY2F0ZRgCIAEoDBITCgtzZXJ2ZXJfbmFtZRgDIAEoCRIMCgRhbHBuGAQgASgJEg4KBnRpY2tldBgFIAEoDBIVCg10aWNrZXRfdHRsX21zGAYgASgNEhAKCHRsc19wb3J0GAcgASgNIkAKCVF1aWNIZWxsbxIOCgZ0aWNrZXQYASABKAwSDwoHcGVlcl9pZBgCIAEoCRISCgpyZXN1bWVfa2V5GAMgASgMIkcKDlF1aWNIZWxsb1JlcGx5EhAKCGFkbWl0dGVkGAEgASgIEg8KB21lc3NhZ2UYAiABKAkSEgoKcmVzdW1lX2tleRgDIAEoDCJEChBRdWljU3RyZWFtSGVhZGVyEhAKCHByb3RvY29sGAEgASgJEh4KFnJlcGx5X3dpdGhfZmlyc3Rfd3JpdGUYAiABKAgiRAoPUXVpY1N0cmVhbVJlcGx5EjEKBnN0YXR1cxgBIAEoDjIhLnAycHJveHkucXVpYy52MS5RdWljU3RyZWFtU3RhdHVzKn4KEFF1aWNTdHJlYW1TdGF0dXMSHwobUVVJQ19TVFJFQU1fU1RBVFVTX0FDQ0VQVEVEEAASKwonUVVJQ19TVFJFQU1fU1RBVFVTX1VOU1VQUE9SVEVEX1BST1RPQ09MEAESHAoYUVVJQ19TVFJFQU1fU1RBVFVTX0xJTUlUEAJiBnByb3RvMw");
 
 /**
  * How to reach the exit's QUIC endpoint, and a ticket to enter with.
@@ -75,6 +75,14 @@ export type QuicOffer = Message<"p2proxy.quic.v1.QuicOffer"> & {
    * @generated from field: uint32 ticket_ttl_ms = 6;
    */
   ticketTtlMs: number;
+
+  /**
+   * TCP port of the exit's TLS listener (same host, same certificate, same
+   * ticket), 0 when it serves none: sessions then go over QUIC streams.
+   *
+   * @generated from field: uint32 tls_port = 7;
+   */
+  tlsPort: number;
 };
 
 /**
@@ -103,6 +111,14 @@ export type QuicHello = Message<"p2proxy.quic.v1.QuicHello"> & {
    * @generated from field: string peer_id = 2;
    */
   peerId: string;
+
+  /**
+   * Instead of a ticket, on a TLS connection: the resume key an earlier TLS
+   * hello of the same peer was given.
+   *
+   * @generated from field: bytes resume_key = 3;
+   */
+  resumeKey: Uint8Array;
 };
 
 /**
@@ -130,6 +146,14 @@ export type QuicHelloReply = Message<"p2proxy.quic.v1.QuicHelloReply"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * On a TLS connection admitted: the key further TLS connections of the
+   * same peer present instead of a ticket.
+   *
+   * @generated from field: bytes resume_key = 3;
+   */
+  resumeKey: Uint8Array;
 };
 
 /**

@@ -1,0 +1,237 @@
+/**
+ * One stream on a TLS connection as the core's `DuplexStream` (docs/wire-protocols.md#tls): the
+ * same data framing as a QUIC stream (`data_frames.ts`) — writes go out as frames, `closeWrite`
+ * sends the end marker — on a connection that carries one stream at a time. Once both ends
+ * sent their end marker, the stream is *settled* and the connection is free for the next stream
+ * (`onSettled(conn, rest)`, `rest` being what arrived behind the peer's end marker). `abort`, a
+ * read or write error, or the connection ending inside a stream closes the connection: there is
+ * no resetting one stream of a TCP connection, so a failed stream takes its connection along,
+ * and the peer's read fails (a reset, not a clean end).
+ *
+ * Reads go into one receive buffer, reused while nobody holds a view of it (as on QUIC), and
+ * `readInto` copies out of it, so the relay's reads allocate nothing.
+ *
+ * @module
+ */
+import type { DuplexStream } from "../../core/ports/stream_opener.ts";
+import {
+  MAX_DATA_FRAME_BYTES,
+  MAX_RECEIVE_BUFFER_BYTES,
+  MIN_RECEIVE_BUFFER_BYTES,
+} from "./constants.ts";
+import { DataFrameDecoder, END, END_FRAME, framed, frameHeader } from "./data_frames.ts";
+
+/** Frames up to this size are copied behind their header and sent in one socket write. */
+const TLS_COALESCE_WRITE_BYTES = 64 * 1024;
+
+/** What the stream needs of a connection: Deno's TCP and TLS connections both fit. */
+export type StreamConn = Pick<Deno.Conn, "read" | "write" | "close">;
+
+/** Called once, when both ends sent their end marker: the connection may carry another stream. */
+export type OnSettled = (conn: StreamConn, rest: Uint8Array) => void;
+
+/** A stream on a connection it has to itself until it settles or fails. */
+export class TlsDuplexStream implements DuplexStream {
+  readonly #conn: StreamConn;
+  readonly #decoder = new DataFrameDecoder();
+  readonly #onSettled: OnSettled | undefined;
+  readonly #onFailed: (() => void) | undefined;
+  #buffer: Uint8Array | undefined;
+  #bufferBytes = MIN_RECEIVE_BUFFER_BYTES;
+  #bufferShared = false;
+  #error: Error | undefined;
+  #receivedEnd = false;
+  #sentEnd = false;
+  #done = false;
+
+  /**
+   * `early`: bytes of this stream already read from the connection (what came behind the last
+   * stream's end marker). `onSettled` gets the connection back once both ends are done;
+   * `onFailed` runs when the stream failed and closed it.
+   */
+  constructor(
+    conn: StreamConn,
+    early: Uint8Array = new Uint8Array(0),
+    onSettled?: OnSettled,
+    onFailed?: () => void,
+  ) {
+    this.#conn = conn;
+    this.#onSettled = onSettled;
+    this.#onFailed = onFailed;
+    if (early.byteLength > 0) this.#decoder.push(early);
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    while (true) {
+      const item = this.#decoded();
+      if (item === END) return this.#ended();
+      if (item !== undefined) {
+        this.#bufferShared = true;
+        return item;
+      }
+      await this.#receive();
+    }
+  }
+
+  async readInto(target: Uint8Array): Promise<number | null> {
+    let filled = 0;
+    while (filled < target.byteLength) {
+      const item = this.#decoded(target.byteLength - filled);
+      if (item === END) {
+        if (filled > 0) break;
+        return this.#ended();
+      }
+      if (item !== undefined) {
+        target.set(item, filled);
+        filled += item.byteLength;
+        continue;
+      }
+      if (filled > 0) break;
+      await this.#receive();
+    }
+    return filled;
+  }
+
+  #decoded(maxBytes?: number): Uint8Array | typeof END | undefined {
+    if (this.#receivedEnd) return END;
+    if (this.#error) throw this.#error;
+    try {
+      return this.#decoder.next(maxBytes);
+    } catch (error) {
+      throw this.#fail(error as Error);
+    }
+  }
+
+  async #receive(): Promise<void> {
+    let buffer = this.#buffer;
+    if (
+      buffer === undefined || this.#bufferShared || this.#decoder.holdsBytes ||
+      buffer.byteLength !== this.#bufferBytes
+    ) {
+      buffer = new Uint8Array(this.#bufferBytes);
+    }
+    this.#buffer = buffer;
+    this.#bufferShared = false;
+    let n: number | null;
+    try {
+      n = await this.#conn.read(buffer);
+    } catch (error) {
+      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (this.#error) throw this.#error;
+    if (n === null) {
+      throw this.#fail(new Error("The peer reset the stream (it ended without its end marker)."));
+    }
+    this.#bufferBytes = nextBufferBytes(this.#bufferBytes, n);
+    this.#decoder.push(buffer.subarray(0, n));
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (this.#sentEnd) throw new Error("The stream's write side is closed.");
+    try {
+      for (let offset = 0; offset < chunk.byteLength; offset += MAX_DATA_FRAME_BYTES) {
+        const piece = chunk.subarray(offset, offset + MAX_DATA_FRAME_BYTES);
+        // One socket write per frame up to this size (see writeAndClose: Nagle on the exit side).
+        if (piece.byteLength <= TLS_COALESCE_WRITE_BYTES) {
+          await this.#writeAll(framed(piece));
+        } else {
+          await this.#writeAll(frameHeader(piece.byteLength));
+          await this.#writeAll(piece);
+        }
+      }
+    } catch (error) {
+      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < bytes.byteLength;) {
+      offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+    }
+  }
+
+  /**
+   * Writes `chunk` and the end marker in one socket write. The exit's side of a TLS connection
+   * cannot turn off Nagle's algorithm (Deno has no `setNoDelay` on an accepted TLS connection):
+   * a second small write behind unacknowledged bytes would wait for the peer's delayed ACK.
+   */
+  async writeAndClose(chunk: Uint8Array): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (this.#sentEnd) throw new Error("The stream's write side is closed.");
+    this.#sentEnd = true;
+    const out = new Uint8Array(chunk.byteLength + 2 * END_FRAME.byteLength);
+    out.set(framed(chunk));
+    out.set(END_FRAME, chunk.byteLength + END_FRAME.byteLength);
+    try {
+      await this.#writeAll(out);
+    } catch (error) {
+      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.#maybeSettled();
+  }
+
+  async closeWrite(): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (this.#sentEnd) return;
+    this.#sentEnd = true;
+    try {
+      await this.#writeAll(END_FRAME);
+    } catch (error) {
+      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.#maybeSettled();
+  }
+
+  abort(reason?: Error): void {
+    if (this.#error || this.#done) return;
+    this.#fail(reason ?? new Error("The stream was aborted."));
+  }
+
+  #ended(): null {
+    if (!this.#receivedEnd) {
+      this.#receivedEnd = true;
+      this.#maybeSettled();
+    }
+    return null;
+  }
+
+  /** Fails the stream (once) and closes its connection: the peer's reads and writes fail. */
+  #fail(error: Error): Error {
+    if (this.#error) return this.#error;
+    this.#error = error;
+    if (!this.#done) {
+      this.#done = true;
+      try {
+        this.#conn.close();
+      } catch {
+        // Already closed.
+      }
+      this.#onFailed?.();
+    }
+    return error;
+  }
+
+  #maybeSettled(): void {
+    if (this.#done || !this.#sentEnd || !this.#receivedEnd) return;
+    this.#done = true;
+    // The connection is no longer this stream's: later calls fail without touching it.
+    this.#error = new Error("The stream has ended.");
+    const rest = this.#decoder.takeRest();
+    if (this.#onSettled) this.#onSettled(this.#conn, rest);
+    else {
+      try {
+        this.#conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}
+
+/** The next receive buffer size after a read of `n` bytes into `size` (as on QUIC). */
+function nextBufferBytes(size: number, n: number): number {
+  if (n === size) return Math.min(size * 2, MAX_RECEIVE_BUFFER_BYTES);
+  if (n < size / 4) return Math.max(size / 2, MIN_RECEIVE_BUFFER_BYTES);
+  return size;
+}
