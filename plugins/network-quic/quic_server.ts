@@ -13,14 +13,10 @@ import { describeError } from "../../core/errors.ts";
 import { hostPort } from "../../core/host_port.ts";
 import { asMultiaddr, asPeerId, type PeerId } from "../../core/ids.ts";
 import type { ConnectionInfo, HandleOptions, StreamHandler } from "../../core/ports/network.ts";
-import type { DuplexStream } from "../../core/ports/stream_opener.ts";
 import {
   QuicHelloReplySchema,
   QuicHelloSchema,
   type QuicOffer,
-  QuicStreamHeaderSchema,
-  QuicStreamReplySchema,
-  QuicStreamStatus,
 } from "../../proto/gen/p2proxy/quic/v1/quic_pb.ts";
 import { makeSelfSignedCertificate, type QuicCertificate } from "./certificate.ts";
 import {
@@ -31,10 +27,9 @@ import {
   MAX_UNADMITTED_CONNECTIONS,
   QUIC_ALPN,
   QUIC_SERVER_NAME,
-  STREAM_HEADER_TIMEOUT_MS,
 } from "./constants.ts";
-import { deadlineSignal, untilAborted } from "./abortable.ts";
-import { frameOf, readMessage, readMessageAndRest, sendMessage } from "./messages.ts";
+import { untilAborted } from "./abortable.ts";
+import { readMessage, sendMessage } from "./messages.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
 import { TlsServer } from "./tls_server.ts";
 import { dispatchStream, OpenStreams, type ServedProtocol } from "./stream_dispatch.ts";

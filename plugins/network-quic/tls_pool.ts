@@ -36,6 +36,12 @@ export const TLS_POOL_IDLE_MS = 20_000;
 /** Idle connections kept per exit; a connection given back beyond it is closed. */
 export const TLS_POOL_MAX_IDLE = 64;
 
+/**
+ * Connections being dialled to one exit at once: a burst of sessions waits for a dial or for a
+ * connection given back, and the exit never sees more handshakes at once than it admits.
+ */
+export const TLS_POOL_MAX_DIALS = 16;
+
 /** Where to connect, and with what. */
 export interface TlsPoolTarget {
   /** The exit's IP address. */
@@ -59,6 +65,9 @@ export class TlsPool {
   /** Most recently returned last: the warmest connection is taken first. */
   readonly #idle: Idle[] = [];
   readonly #busy = new Set<StreamConn>();
+  /** Opens waiting for a connection given back, or (`"dial"`) for a free dial slot. */
+  readonly #waiters: ((next: Deno.TlsConn | "dial") => void)[] = [];
+  #dialing = 0;
   #alive = true;
 
   private constructor(target: TlsPoolTarget, first: Deno.TlsConn, resumeKey: Uint8Array) {
@@ -113,7 +122,7 @@ export class TlsPool {
   ): Promise<DuplexStream> {
     signal.throwIfAborted();
     this.#sweep();
-    const conn = this.#idle.pop()?.conn ?? await this.#dialMore(peer, signal);
+    const conn = this.#idle.pop()?.conn ?? await this.#acquire(peer, signal);
     this.#busy.add(conn);
     const stream = new TlsDuplexStream(
       conn,
@@ -134,9 +143,42 @@ export class TlsPool {
   /** Closes every connection; streams in flight fail. */
   close(): void {
     this.#alive = false;
+    for (const waiter of this.#waiters.splice(0)) waiter("dial");
     for (const { conn } of this.#idle.splice(0)) closeQuietly(conn);
     for (const conn of this.#busy) closeQuietly(conn);
     this.#busy.clear();
+  }
+
+  /** A connection given back or newly dialled, within the dial limit. */
+  async #acquire(peer: PeerId, signal: AbortSignal): Promise<Deno.TlsConn> {
+    if (this.#dialing >= TLS_POOL_MAX_DIALS) {
+      const next = await this.#wait(signal);
+      if (next !== "dial") return next;
+    }
+    this.#dialing++;
+    try {
+      return await this.#dialMore(peer, signal);
+    } finally {
+      this.#dialing--;
+      this.#waiters.shift()?.("dial");
+    }
+  }
+
+  /** Waits for a connection given back or a free dial slot; rejects when `signal` aborts. */
+  #wait(signal: AbortSignal): Promise<Deno.TlsConn | "dial"> {
+    return new Promise((resolve, reject) => {
+      const waiter = (next: Deno.TlsConn | "dial") => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(next);
+      };
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
   }
 
   async #dialMore(peer: PeerId, signal: AbortSignal): Promise<Deno.TlsConn> {
@@ -163,9 +205,15 @@ export class TlsPool {
   #giveBack(conn: Deno.TlsConn, rest: Uint8Array): void {
     this.#busy.delete(conn);
     // Bytes from the exit between sessions break the protocol: the connection is not reused.
-    if (!this.#alive || rest.byteLength > 0 || this.#idle.length >= TLS_POOL_MAX_IDLE) {
-      return closeQuietly(conn);
+    if (!this.#alive || rest.byteLength > 0) {
+      closeQuietly(conn);
+      // A waiter for this connection dials instead.
+      this.#waiters.shift()?.("dial");
+      return;
     }
+    const waiter = this.#waiters.shift();
+    if (waiter) return waiter(conn);
+    if (this.#idle.length >= TLS_POOL_MAX_IDLE) return closeQuietly(conn);
     this.#idle.push({ conn, sinceMs: Date.now() });
     this.#sweep();
   }

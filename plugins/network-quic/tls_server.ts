@@ -2,7 +2,7 @@
  * The exit's TLS listener (docs/wire-protocols.md#tls): TLS over TCP with the QUIC endpoint's
  * certificate, for proxies that carry each session on a pooled connection of their own. A
  * connection's first stream is its hello — a one-time ticket from the offer, or the resume key
- * an earlier hello of the same peer got — within {@link HELLO_TIMEOUT_MS}, or the connection is
+ * an earlier hello of the same peer got — within {@link TLS_HELLO_TIMEOUT_MS}, or the connection is
  * closed: no ticket, no stream. After it, the connection carries one stream at a time, each
  * naming its protocol (stream_dispatch.ts, as on QUIC); once both ends closed a stream, the next
  * may start on the same connection. A connection idle for {@link TLS_SERVER_IDLE_MS} is closed.
@@ -22,7 +22,7 @@ import { asMultiaddr, asPeerId, type PeerId } from "../../core/ids.ts";
 import type { ConnectionInfo } from "../../core/ports/network.ts";
 import { QuicHelloReplySchema, QuicHelloSchema } from "../../proto/gen/p2proxy/quic/v1/quic_pb.ts";
 import type { QuicCertificate } from "./certificate.ts";
-import { HELLO_TIMEOUT_MS, MAX_UNADMITTED_CONNECTIONS, QUIC_ALPN } from "./constants.ts";
+import { QUIC_ALPN } from "./constants.ts";
 import { frameOf, readMessage, sendMessage } from "./messages.ts";
 import { dispatchStream, OpenStreams, type ServedProtocol } from "./stream_dispatch.ts";
 import { type StreamConn, TlsDuplexStream } from "./tls_stream.ts";
@@ -35,6 +35,15 @@ const logger = getLogger(["p2proxy", "network", "quic"]);
  * closes an idle one, and never sends a stream into a connection the exit is closing.
  */
 export const TLS_SERVER_IDLE_MS = 120_000;
+
+/**
+ * A connection must complete its TLS handshake and hello within this (the handshake is part of
+ * it, unlike on QUIC, where the hello's 500 ms start after the handshake).
+ */
+export const TLS_HELLO_TIMEOUT_MS = 1_000;
+
+/** Connections that may wait for their handshake and hello at once; more are closed. */
+export const TLS_MAX_UNADMITTED = 256;
 
 /** Bytes of the read that waits for an idle connection's next stream. */
 const IDLE_READ_BYTES = 16 * 1024;
@@ -145,7 +154,7 @@ export class TlsServer {
         }
         return;
       }
-      if (this.#stopped || this.#unadmitted.size >= MAX_UNADMITTED_CONNECTIONS) {
+      if (this.#stopped || this.#unadmitted.size >= TLS_MAX_UNADMITTED) {
         closeQuietly(conn);
         continue;
       }
@@ -227,7 +236,7 @@ export class TlsServer {
    * peer it admits and the bytes behind the hello, or undefined after closing the connection.
    */
   async #hello(conn: Deno.TlsConn): Promise<{ peer: PeerId; rest: Uint8Array } | undefined> {
-    const helloTimeoutMs = this.#options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    const helloTimeoutMs = this.#options.helloTimeoutMs ?? TLS_HELLO_TIMEOUT_MS;
     const deadline = AbortSignal.timeout(helloTimeoutMs);
     const onDeadline = () => closeQuietly(conn);
     deadline.addEventListener("abort", onDeadline, { once: true });
