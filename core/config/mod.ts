@@ -45,6 +45,7 @@ export {
   type PluginOptions,
   QUIC_MODES,
   type QuicMode,
+  type TlsMode,
 } from "./common.ts";
 export {
   applyFilterOverrides,

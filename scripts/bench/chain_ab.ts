@@ -1,6 +1,7 @@
 /**
  * A narrow, repeatable run for A/B work on the chain's latency and concurrency (README,
- * "Performance"): the chain over QUIC — and with `--libp2p` the chain over libp2p streams, with
+ * "Performance"): the default chain (over TLS connections) — with `--quic` also the chain over
+ * QUIC streams, with `--libp2p` the chain over libp2p streams, with
  * `--shadowsocks` shadowsocks-libev — measured by the native client only: N × (new connection +
  * CONNECT + 1-byte echo), then M × 1 MiB downloads at once (byte-exact), `--repeat` times with
  * the paths taking turns, so that two builds can be compared on a shared machine within minutes.
@@ -15,7 +16,7 @@
  * is printed and the `.cpuprofile` files are written to DIR.
  *
  * Usage: deno run -A scripts/bench/chain_ab.ts [--echoes 500] [--concurrent 200] [--repeat 3]
- *          [--libp2p] [--shadowsocks] [--bulk SIZE]
+ *          [--quic] [--libp2p] [--shadowsocks] [--bulk SIZE]
  *          [--profile DIR]
  *
  * @module
@@ -62,6 +63,7 @@ const { values } = parseArgs({
     concurrent: { type: "string", default: "200" },
     repeat: { type: "string", default: "3" },
     libp2p: { type: "boolean", default: false },
+    quic: { type: "boolean", default: false },
     shadowsocks: { type: "boolean", default: false },
     profile: { type: "string" },
     bulk: { type: "string" },
@@ -131,25 +133,30 @@ try {
     downloadPath = `/pattern-${DOWNLOAD_BYTES}.bin`;
     bulkPath = `/bulk-${bulkBytes || BYTES_PER_MIB}.bin`;
   }
-  const chain = async (quic: "auto" | "never"): Promise<Path> => {
+  const chain = async (quic: "auto" | "never", tls: "auto" | "never" = "auto"): Promise<Path> => {
     const inspect = profileDir ? { proxy: freePort(), exit: freePort() } : undefined;
     const exit = children.adopt(
       await startExit({
         egress: { allow_cidrs: ["127.0.0.1/32"] },
         limits: { max_sessions: SESSION_LIMIT, max_sessions_per_peer: SESSION_LIMIT },
         quic,
+        tls,
       }, inspect ? { denoFlags: ["-A", inspectFlag(inspect.exit)] } : {}),
-      `exit (quic: ${quic})`,
+      `exit (quic: ${quic}, tls: ${tls})`,
     );
     const socksPort = freePort();
     const proxy = children.adopt(
       await startProxy(
-        { servers: [{ port: socksPort, destination_peers: [exit.address] }], quic },
+        { servers: [{ port: socksPort, destination_peers: [exit.address] }], quic, tls },
         inspect ? { denoFlags: ["-A", inspectFlag(inspect.proxy)] } : {},
       ),
-      `proxy (quic: ${quic})`,
+      `proxy (quic: ${quic}, tls: ${tls})`,
     );
-    const name = quic === "auto" ? "chain over QUIC" : "chain over libp2p";
+    const name = quic === "never"
+      ? "chain over libp2p"
+      : tls === "never"
+      ? "chain over QUIC streams"
+      : "chain over TLS";
     return {
       name,
       socksPort,
@@ -158,6 +165,7 @@ try {
     };
   };
   const paths = [await chain("auto")];
+  if (values.quic) paths.push(await chain("auto", "never"));
   if (values.libp2p) paths.push(await chain("never"));
   if (values.shadowsocks) {
     const missing = await shadowsocksMissing();

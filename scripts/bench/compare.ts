@@ -1,7 +1,8 @@
 /**
  * The transports side by side in one run (README, "Performance"; issue "A data plane at
  * shadowsocks speed"): raw TCP, a bare libp2p stream, a bare QUIC stream, the chain over libp2p
- * streams, the chain over QUIC, and shadowsocks-libev (ss-local → ss-server, two hops like proxy →
+ * streams, the chain over QUIC streams, the chain over TLS connections (the default), and
+ * shadowsocks-libev (ss-local → ss-server, two hops like proxy →
  * exit) when it is installed. Each path gets the same measurements:
  *
  * - bulk: a socks5h download with curl (best of the rounds), and the CPU seconds its two hops
@@ -40,7 +41,7 @@ const QUIC_PEER_SCRIPT = new URL("./quic_peer.ts", import.meta.url).pathname;
 const SERVERS_SCRIPT = new URL("./servers.ts", import.meta.url).pathname;
 const NATIVE_CLIENT_SOURCE = new URL("./c/socks_bench.c", import.meta.url).pathname;
 
-/** The targets of the chain over QUIC (issue 13). */
+/** The targets of the chain (issue 13), for the default (TLS) and the QUIC streams chain. */
 export const QUIC_TARGETS = {
   /** Bulk MB/s as a share of shadowsocks-libev's in the same run. */
   vsShadowsocksMin: 0.8,
@@ -190,19 +191,24 @@ async function withRssSampling<T>(
 
 /** Starts every path; stopped with `children`. */
 async function startPaths(children: Children, ticks: number, notes: string[]) {
-  const chain = async (quic: "never" | "auto", label: string): Promise<Path> => {
+  const chain = async (
+    quic: "never" | "auto",
+    tls: "never" | "auto",
+    label: string,
+  ): Promise<Path> => {
     const exit = children.adopt(
       await startExit({
         egress: { allow_cidrs: ["127.0.0.1/32"] },
         limits: { max_sessions: SESSION_LIMIT, max_sessions_per_peer: SESSION_LIMIT },
         quic,
+        tls,
       }, { logLevel: "info" }),
       `exit (${label})`,
     );
     const socksPort = freePort();
     const proxy: NodeProcess = children.adopt(
       await startProxy(
-        { servers: [{ port: socksPort, destination_peers: [exit.address] }], quic },
+        { servers: [{ port: socksPort, destination_peers: [exit.address] }], quic, tls },
         { logLevel: "info" },
       ),
       `proxy (${label})`,
@@ -210,8 +216,9 @@ async function startPaths(children: Children, ticks: number, notes: string[]) {
     return { name: label, socksPort, hops: { near: proxy.child.pid, far: exit.child.pid } };
   };
   const paths = {
-    libp2pChain: await chain("never", "chain over libp2p"),
-    quicChain: await chain("auto", "chain over QUIC"),
+    libp2pChain: await chain("never", "never", "chain over libp2p"),
+    quicChain: await chain("auto", "never", "chain over QUIC streams"),
+    tlsChain: await chain("auto", "auto", "chain over TLS (the default)"),
   };
   const rawServe = children.spawnHelper("raw libp2p server", RAW_PEER_SCRIPT, ["serve"]);
   const { address } = await rawServe.nextJson<{ address: string }>(HELPER_READY_MS);
@@ -287,7 +294,7 @@ export async function compareTransports(
   } else {
     notes.push("nginx not found (apt-get install nginx-light): the Deno destination serves");
   }
-  log("compare: starting the chains (libp2p, QUIC), the bare peers and shadowsocks");
+  log("compare: starting the chains (libp2p, QUIC streams, TLS), the bare peers and shadowsocks");
   const paths = await startPaths(children, ticks, notes);
   const all = Object.values(paths) as Path[];
   const proxied = all.filter((path) => path.socksPort !== undefined);
@@ -410,7 +417,10 @@ export async function compareTransports(
     notes,
     results: list,
     table: comparisonTable(list, byName(paths.shadowsocks), options),
-    targetRows: targetRows(byName(paths.quicChain)!, byName(paths.shadowsocks), options),
+    targetRows: [
+      ...targetRows(byName(paths.tlsChain)!, byName(paths.shadowsocks), options),
+      ...targetRows(byName(paths.quicChain)!, byName(paths.shadowsocks), options),
+    ],
   };
 }
 
@@ -459,7 +469,7 @@ function targetRows(
   const rss = quic.many?.peakRssMB;
   return [
     {
-      measurement: "chain over QUIC: bulk vs shadowsocks-libev",
+      measurement: `${quic.name}: bulk vs shadowsocks-libev`,
       result: `${fixed(quic.bulkMbps, 0)} MB/s`,
       baseline: shadowsocks ? `shadowsocks ${fixed(shadowsocks.bulkMbps, 0)} MB/s` : "skipped",
       ratio: fixed(ratio, 2),
@@ -467,7 +477,7 @@ function targetRows(
       ...(ratio === undefined ? {} : { met: ratio >= QUIC_TARGETS.vsShadowsocksMin }),
     },
     {
-      measurement: "chain over QUIC: CONNECT + 1-byte echo, median",
+      measurement: `${quic.name}: CONNECT + 1-byte echo, median`,
       result: `${fixed(quic.echo?.medianMs, 2)} ms`,
       baseline: shadowsocks?.echo ? `shadowsocks ${fixed(shadowsocks.echo.medianMs, 2)} ms` : "",
       ratio: "",
@@ -475,7 +485,7 @@ function targetRows(
       met: (quic.echo?.medianMs ?? Infinity) <= QUIC_TARGETS.echoMedianMaxMs,
     },
     {
-      measurement: "chain over QUIC: CONNECT + 1-byte echo, p99",
+      measurement: `${quic.name}: CONNECT + 1-byte echo, p99`,
       result: `${fixed(quic.echo?.p99Ms, 2)} ms`,
       baseline: shadowsocks?.echo ? `shadowsocks ${fixed(shadowsocks.echo.p99Ms, 2)} ms` : "",
       ratio: "",
@@ -483,7 +493,7 @@ function targetRows(
       met: (quic.echo?.p99Ms ?? Infinity) <= QUIC_TARGETS.echoP99MaxMs,
     },
     {
-      measurement: `chain over QUIC: ${options.concurrent} × ${
+      measurement: `${quic.name}: ${options.concurrent} × ${
         (options.concurrentBytes / BYTES_PER_MIB).toFixed(2)
       } MiB concurrent`,
       result: `${fixed(quic.concurrent?.seconds, 2)} s (${quic.concurrent?.ok ?? 0} ok)`,
@@ -496,7 +506,7 @@ function targetRows(
         quic.concurrent?.failed === 0,
     },
     {
-      measurement: `chain over QUIC: peak RSS per hop, ${options.many} sessions open`,
+      measurement: `${quic.name}: peak RSS per hop, ${options.many} sessions open`,
       result: rss ? `proxy ${fixed(rss.near, 0)} MB, exit ${fixed(rss.far, 0)} MB` : "n/a",
       baseline: shadowsocks?.many?.peakRssMB
         ? `shadowsocks ${fixed(shadowsocks.many.peakRssMB.near, 0)} / ${
@@ -508,7 +518,7 @@ function targetRows(
       met: rss !== undefined && Math.max(rss.near, rss.far) <= QUIC_TARGETS.peakRssPerHopMaxMB,
     },
     {
-      measurement: "chain over QUIC: CPU seconds per GiB, proxy + exit",
+      measurement: `${quic.name}: CPU seconds per GiB, proxy + exit`,
       result: `${fixed(quic.cpuSecondsPerGiB, 2)} s`,
       baseline: shadowsocks?.cpuSecondsPerGiB !== undefined
         ? `shadowsocks ${fixed(shadowsocks.cpuSecondsPerGiB, 2)} s`
