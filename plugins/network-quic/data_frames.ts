@@ -1,6 +1,7 @@
 /**
  * The framing of bytes on a QUIC stream (docs/wire-protocols.md#quic): each write is a 4-byte
- * big-endian length and that many bytes; a zero length ends the stream cleanly.
+ * big-endian length and that many bytes; a zero length ends the stream cleanly, and the largest
+ * length (`0xffffffff`) is a nudge without payload, which the decoder skips.
  *
  * Why frame at all: Deno's QUIC cannot reset a stream — dropping or aborting a send stream
  * finishes it, so the peer reads a plain end of stream. A proxy must not turn an exit's failed
@@ -47,6 +48,17 @@ export function frameHeader(length: number): Uint8Array {
 /** The end marker: a frame of length 0. */
 export const END_FRAME: Uint8Array = frameHeader(0);
 
+/** The header length of a nudge: a frame without payload that decoders skip. */
+export const NUDGE_LENGTH = 0xffff_ffff;
+
+/**
+ * A nudge (docs/wire-protocols.md#tls): a proxy sends one on a TLS connection after reading a
+ * burst of the exit's bytes that ended on a frame boundary, so that its TCP acknowledgement goes
+ * out at once. The exit's accepted TLS socket cannot turn off Nagle's algorithm, and would hold
+ * its next small write (often the end marker) until the proxy's delayed ACK, up to 40 ms.
+ */
+export const NUDGE_FRAME: Uint8Array = frameHeader(NUDGE_LENGTH);
+
 /**
  * `payload` framed as one buffer (header + copy). For small writes, where a copy is cheaper
  * than a second write.
@@ -56,6 +68,21 @@ export function framed(payload: Uint8Array): Uint8Array {
   new DataView(out.buffer).setUint32(0, payload.byteLength);
   out.set(payload, HEADER_BYTES);
   return out;
+}
+
+/**
+ * `bytes` without the nudges at its start (a view). On a TLS connection between streams, what
+ * arrived behind a stream's end marker may be only the proxy's nudges: no next stream yet.
+ */
+export function skipNudges(bytes: Uint8Array): Uint8Array {
+  let at = 0;
+  while (
+    bytes.byteLength - at >= HEADER_BYTES &&
+    new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES).getUint32(0) === NUDGE_LENGTH
+  ) {
+    at += HEADER_BYTES;
+  }
+  return at === 0 ? bytes : bytes.subarray(at);
 }
 
 /** Decodes data frames from chunks; payload comes out as views of the chunks pushed. */
@@ -120,6 +147,7 @@ export class DataFrameDecoder {
         this.#offset = 0;
         return END;
       }
+      if (length === NUDGE_LENGTH) continue;
       if (length > this.#maxFrameBytes) {
         throw new DataFrameError(
           "frame-too-large",

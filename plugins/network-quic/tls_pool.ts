@@ -129,6 +129,7 @@ export class TlsPool {
       undefined,
       (settled, rest) => this.#giveBack(settled as Deno.TlsConn, rest),
       () => this.#busy.delete(conn),
+      true,
     );
     return await startStream(stream, {
       protocol,

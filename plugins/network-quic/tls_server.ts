@@ -26,6 +26,7 @@ import { QUIC_ALPN } from "./constants.ts";
 import { frameOf, readMessage, sendMessage } from "./messages.ts";
 import { dispatchStream, OpenStreams, type ServedProtocol } from "./stream_dispatch.ts";
 import { type StreamConn, TlsDuplexStream } from "./tls_stream.ts";
+import { skipNudges } from "./data_frames.ts";
 
 const logger = getLogger(["p2proxy", "network", "quic"]);
 
@@ -180,8 +181,13 @@ export class TlsServer {
     try {
       let early: Uint8Array | null = rest;
       while (!this.#stopped) {
-        if (early.byteLength === 0) early = await this.#nextBytes(conn);
-        if (early === null) break;
+        // Nudges between streams say nothing: the next stream has not started.
+        early = skipNudges(early);
+        if (early.byteLength === 0) {
+          early = await this.#nextBytes(conn);
+          if (early === null) break;
+          continue;
+        }
         const settled = Promise.withResolvers<Uint8Array | null>();
         let counted: string | undefined;
         const release = () => {

@@ -19,7 +19,14 @@ import {
   MAX_RECEIVE_BUFFER_BYTES,
   MIN_RECEIVE_BUFFER_BYTES,
 } from "./constants.ts";
-import { DataFrameDecoder, END, END_FRAME, framed, frameHeader } from "./data_frames.ts";
+import {
+  DataFrameDecoder,
+  END,
+  END_FRAME,
+  framed,
+  frameHeader,
+  NUDGE_FRAME,
+} from "./data_frames.ts";
 
 /** Frames up to this size are copied behind their header and sent in one socket write. */
 const TLS_COALESCE_WRITE_BYTES = 64 * 1024;
@@ -43,6 +50,12 @@ export class TlsDuplexStream implements DuplexStream {
   #receivedEnd = false;
   #sentEnd = false;
   #done = false;
+  /** Send a nudge after reads that end on a frame boundary (the proxy's side). */
+  readonly #nudge: boolean;
+  /** The last socket read did not fill the buffer. */
+  #pausedRead = false;
+  /** Socket writes run one after another: a nudge must not land inside a frame. */
+  #writes: Promise<void> = Promise.resolve();
 
   /**
    * `early`: bytes of this stream already read from the connection (what came behind the last
@@ -54,8 +67,10 @@ export class TlsDuplexStream implements DuplexStream {
     early: Uint8Array = new Uint8Array(0),
     onSettled?: OnSettled,
     onFailed?: () => void,
+    nudge = false,
   ) {
     this.#conn = conn;
+    this.#nudge = nudge;
     this.#onSettled = onSettled;
     this.#onFailed = onFailed;
     if (early.byteLength > 0) this.#decoder.push(early);
@@ -103,6 +118,13 @@ export class TlsDuplexStream implements DuplexStream {
   }
 
   async #receive(): Promise<void> {
+    // Everything the exit sent so far is decoded, it paused on a frame boundary, and we wait for
+    // more: acknowledge now rather than after a delayed ACK. After our end marker too (the exit
+    // skips nudges between streams), until the exit's end marker came.
+    if (this.#nudge && this.#pausedRead && !this.#receivedEnd && !this.#decoder.midFrame) {
+      this.#serialized(() => this.#writeAll(NUDGE_FRAME)).catch(() => {});
+    }
+    this.#pausedRead = false;
     let buffer = this.#buffer;
     if (
       buffer === undefined || this.#bufferShared || this.#decoder.holdsBytes ||
@@ -122,8 +144,17 @@ export class TlsDuplexStream implements DuplexStream {
     if (n === null) {
       throw this.#fail(new Error("The peer reset the stream (it ended without its end marker)."));
     }
+    // A short read: the exit paused. Whether on a frame boundary shows once it is decoded.
+    this.#pausedRead = n < buffer.byteLength;
     this.#bufferBytes = nextBufferBytes(this.#bufferBytes, n);
     this.#decoder.push(buffer.subarray(0, n));
+  }
+
+  /** Runs `write` after the writes queued before it. */
+  #serialized(write: () => Promise<void>): Promise<void> {
+    const run = this.#writes.then(write);
+    this.#writes = run.catch(() => {});
+    return run;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -134,10 +165,12 @@ export class TlsDuplexStream implements DuplexStream {
         const piece = chunk.subarray(offset, offset + MAX_DATA_FRAME_BYTES);
         // One socket write per frame up to this size (see writeAndClose: Nagle on the exit side).
         if (piece.byteLength <= TLS_COALESCE_WRITE_BYTES) {
-          await this.#writeAll(framed(piece));
+          await this.#serialized(() => this.#writeAll(framed(piece)));
         } else {
-          await this.#writeAll(frameHeader(piece.byteLength));
-          await this.#writeAll(piece);
+          await this.#serialized(async () => {
+            await this.#writeAll(frameHeader(piece.byteLength));
+            await this.#writeAll(piece);
+          });
         }
       }
     } catch (error) {
@@ -164,7 +197,7 @@ export class TlsDuplexStream implements DuplexStream {
     out.set(framed(chunk));
     out.set(END_FRAME, chunk.byteLength + END_FRAME.byteLength);
     try {
-      await this.#writeAll(out);
+      await this.#serialized(() => this.#writeAll(out));
     } catch (error) {
       throw this.#fail(error instanceof Error ? error : new Error(String(error)));
     }
@@ -176,7 +209,7 @@ export class TlsDuplexStream implements DuplexStream {
     if (this.#sentEnd) return;
     this.#sentEnd = true;
     try {
-      await this.#writeAll(END_FRAME);
+      await this.#serialized(() => this.#writeAll(END_FRAME));
     } catch (error) {
       throw this.#fail(error instanceof Error ? error : new Error(String(error)));
     }
@@ -218,14 +251,17 @@ export class TlsDuplexStream implements DuplexStream {
     // The connection is no longer this stream's: later calls fail without touching it.
     this.#error = new Error("The stream has ended.");
     const rest = this.#decoder.takeRest();
-    if (this.#onSettled) this.#onSettled(this.#conn, rest);
-    else {
+    const onSettled = this.#onSettled;
+    if (!onSettled) {
       try {
         this.#conn.close();
       } catch {
         // Already closed.
       }
+      return;
     }
+    // A nudge still being written must be out before the connection carries another stream.
+    void this.#writes.then(() => onSettled(this.#conn, rest));
   }
 }
 
