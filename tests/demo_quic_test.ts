@@ -1,6 +1,7 @@
 /**
- * The demo uses QUIC where both sides have it (issue "A data plane at shadowsocks speed"): its
- * proxy carries sessions to both exits over QUIC, and its admin API says so. Real nodes in this
+ * The demo uses the fast carrier where both sides have it (issue "A data plane at shadowsocks
+ * speed"): its proxy carries sessions to both exits over pooled TLS connections (the QUIC
+ * plugin's certificate and tickets), and its admin API says so. Real nodes in this
  * process, curl as the SOCKS client, the demo's own whoami server as the destination.
  */
 import assert from "node:assert/strict";
@@ -27,7 +28,7 @@ async function curlThrough(socksPort: number, url: string): Promise<string> {
   return text;
 }
 
-Deno.test("the demo carries its sessions over QUIC, and its admin API names the transport", async () => {
+Deno.test("the demo carries its sessions over TLS connections, and its admin API names the transport", async () => {
   // The demo binds socksPort and the next one: both must be free, and the admin port neither.
   const socksPort = freePortPair();
   let adminPort = freePort();
@@ -52,7 +53,7 @@ Deno.test("the demo carries its sessions over QUIC, and its admin API names the 
       listeners: { port: number; exit: { transport: string | null } | null }[];
     };
     assert.equal(body.listeners.length, demo.servers.length);
-    for (const listener of body.listeners) assert.equal(listener.exit?.transport, "quic");
+    for (const listener of body.listeners) assert.equal(listener.exit?.transport, "tls");
   } finally {
     await demo.stop();
     await libp2pSettled();

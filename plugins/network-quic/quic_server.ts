@@ -63,6 +63,8 @@ export interface QuicServerOptions {
    * same host; undefined: none, proxies use QUIC streams.
    */
   readonly tlsPort?: number;
+  /** Address the TLS listener binds; default `hostname`. */
+  readonly tlsHostname?: string;
 }
 
 /** An admitted connection and its streams per protocol. */
@@ -124,7 +126,9 @@ export class QuicServer {
         keepAliveInterval: KEEP_ALIVE_INTERVAL_MS,
       });
       const server = new QuicServer(endpoint, listener, certificate, options);
-      if (options.tlsPort !== undefined) server.#startTls(options.hostname, options.tlsPort);
+      if (options.tlsPort !== undefined) {
+        server.#startTls(options.tlsHostname ?? options.hostname, options.tlsPort);
+      }
       return server;
     } catch (error) {
       endpoint.close();
