@@ -147,6 +147,7 @@ export class QuicServer {
         tickets: this.#tickets,
         handlers: this.#handlers,
         now: this.#now,
+        helloTimeoutMs: this.#helloTimeoutMs,
       });
       logger.info("Serving TLS on TCP {address}.", {
         address: hostPort(hostname, this.#tls.port),
