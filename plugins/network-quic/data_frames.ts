@@ -114,7 +114,10 @@ export class DataFrameDecoder {
 
   /** Adds a chunk as received. The decoder keeps a view of it until its bytes are handed out. */
   push(chunk: Uint8Array): void {
-    if (chunk.byteLength > 0) this.#chunks.push(chunk);
+    if (chunk.byteLength === 0) return;
+    // Past the end marker, bytes are the next stream's: kept for `takeRest`, not decoded.
+    if (this.#ended) this.#rest.push(chunk);
+    else this.#chunks.push(chunk);
   }
 
   /**

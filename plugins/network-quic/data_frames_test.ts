@@ -134,3 +134,73 @@ Deno.test("arbitrary bytes decode or fail with DataFrameError, never anything el
     ),
   );
 });
+
+/** Pushes `wire` cut at `cuts`, decoding after every push as a reader would: payload and rest. */
+function decodeWithRest(wire: Uint8Array, cuts: readonly number[]) {
+  const decoder = new DataFrameDecoder();
+  const payload: Uint8Array[] = [];
+  let ended = false;
+  const points = [...new Set(cuts.map((cut) => cut % (wire.byteLength + 1)))].sort((a, b) => a - b);
+  let start = 0;
+  for (const point of [...points, wire.byteLength]) {
+    decoder.push(wire.subarray(start, point));
+    start = point;
+    if (ended) continue; // a reader past the end marker decodes nothing more
+    for (let item = decoder.next(); item !== undefined; item = decoder.next()) {
+      if (item === END) {
+        ended = true;
+        break;
+      }
+      payload.push(item.slice());
+    }
+  }
+  return { payload: concat(payload), ended, rest: decoder.takeRest(), again: decoder.takeRest() };
+}
+
+Deno.test("takeRest hands out the bytes behind the end marker across chunks, once", () => {
+  const tail = Uint8Array.from({ length: 40 }, (_, i) => 200 + i % 50);
+  const wire = concat([framed(new Uint8Array([1, 2, 3])), END_FRAME, tail]);
+  const decoder = new DataFrameDecoder();
+  assert.deepEqual(decoder.takeRest(), new Uint8Array(0), "nothing before the end marker");
+  // The end marker split over two chunks, the tail over three.
+  const endAt = wire.byteLength - tail.byteLength;
+  for (const [from, to] of [[0, endAt - 2], [endAt - 2, endAt + 5], [endAt + 5, endAt + 20]]) {
+    decoder.push(wire.subarray(from, to));
+  }
+  assert.deepEqual(decoder.next(), new Uint8Array([1, 2, 3]));
+  assert.equal(decoder.next(), END);
+  decoder.push(wire.subarray(endAt + 20));
+  assert.equal(decoder.holdsBytes, false, "bytes past the end marker are rest, not held for next");
+  const rest = decoder.takeRest();
+  assert.deepEqual(rest, tail);
+  assert.deepEqual(decoder.takeRest(), new Uint8Array(0), "the rest is handed out once");
+  assert.equal(decoder.next(), END, "the decoder stays ended");
+});
+
+Deno.test("takeRest is a copy: reusing the pushed buffer does not change it", () => {
+  const wire = concat([END_FRAME, new Uint8Array([7, 8, 9])]);
+  const decoder = new DataFrameDecoder();
+  decoder.push(wire);
+  assert.equal(decoder.next(), END);
+  const rest = decoder.takeRest();
+  wire.fill(0);
+  assert.deepEqual(rest, new Uint8Array([7, 8, 9]));
+});
+
+Deno.test("takeRest equals the bytes behind the end marker however the wire is cut", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 200 }), { maxLength: 6 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      (writes, tail, cuts) => {
+        const wire = concat([...writes.map(framed), END_FRAME, tail]);
+        const { payload, ended, rest, again } = decodeWithRest(wire, cuts);
+        assert.equal(ended, true);
+        assert.deepEqual(payload, concat(writes));
+        assert.deepEqual(rest, tail);
+        assert.equal(again.byteLength, 0, "takeRest hands the rest out once");
+      },
+    ),
+  );
+});

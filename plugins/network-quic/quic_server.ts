@@ -56,7 +56,7 @@ export interface QuicServerOptions {
   readonly port: number;
   /** Unix ms now (for ticket lifetimes). */
   readonly now?: () => number;
-  /** Default {@link HELLO_TIMEOUT_MS}. */
+  /** Default {@link HELLO_TIMEOUT_MS}; given, it bounds the TLS listener's hello too. */
   readonly helloTimeoutMs?: number;
   /**
    * TCP port of the TLS listener beside the endpoint (tls_server.ts; 0: the OS chooses), on the
@@ -127,7 +127,11 @@ export class QuicServer {
       });
       const server = new QuicServer(endpoint, listener, certificate, options);
       if (options.tlsPort !== undefined) {
-        server.#startTls(options.tlsHostname ?? options.hostname, options.tlsPort);
+        server.#startTls(
+          options.tlsHostname ?? options.hostname,
+          options.tlsPort,
+          options.helloTimeoutMs,
+        );
       }
       return server;
     } catch (error) {
@@ -136,8 +140,11 @@ export class QuicServer {
     }
   }
 
-  /** Starts the TLS listener; a port that cannot be bound leaves QUIC alone serving. */
-  #startTls(hostname: string, port: number): void {
+  /**
+   * Starts the TLS listener; a port that cannot be bound leaves QUIC alone serving.
+   * `helloTimeoutMs`: the caller's, if given; else the listener's own default.
+   */
+  #startTls(hostname: string, port: number, helloTimeoutMs?: number): void {
     try {
       this.#tls = TlsServer.start({
         hostname,
@@ -146,6 +153,7 @@ export class QuicServer {
         tickets: this.#tickets,
         handlers: this.#handlers,
         now: this.#now,
+        ...(helloTimeoutMs === undefined ? {} : { helloTimeoutMs }),
       });
       logger.info("Serving TLS on TCP {address}.", {
         address: hostPort(hostname, this.#tls.port),
@@ -160,7 +168,7 @@ export class QuicServer {
             error: describeError(error),
           },
         );
-        return this.#startTls(hostname, 0);
+        return this.#startTls(hostname, 0, helloTimeoutMs);
       }
       logger.warn("Cannot serve TLS on TCP {address} ({error}); proxies will use QUIC streams.", {
         address: hostPort(hostname, port),
