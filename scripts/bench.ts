@@ -925,7 +925,9 @@ async function main(): Promise<void> {
         options,
         log,
       );
-      console.log("\nSide by side (issue 13's targets, for the default chain over TLS and for QUIC streams):\n");
+      console.log(
+        "\nSide by side (issue 13's targets, for the default chain over TLS and for QUIC streams):\n",
+      );
       console.log(comparison.table);
       console.log("");
       console.log(markdownTable([...comparison.targetRows]));
