@@ -26,6 +26,7 @@ import {
 import { relay } from "../wire/relay.ts";
 import type { ShareLimiter } from "./share_limiter.ts";
 import { dialTcp, type TcpDialError } from "./tcp_dial.ts";
+import { closeAndDrain } from "../wire/duplex.ts";
 
 const logger = getLogger(["p2proxy", "exit"]);
 
@@ -122,10 +123,11 @@ export class ExitService {
       this.#options.events.emit({ type: "exit-denied", peerId: peer, target, reason, message });
       try {
         await sendConnectResponse(stream, { status, message, reason });
-        await stream.closeWrite();
       } catch {
-        stream.abort();
+        return stream.abort();
       }
+      // Read on to the proxy's end: its reset must reach this stream (a pooled TLS connection).
+      await closeAndDrain(stream);
     };
 
     if (this.#closed) {

@@ -38,6 +38,7 @@ import {
   type UdpPacket,
 } from "../wire/udp_protocol.ts";
 import type { TokenVerdict } from "./exit_service.ts";
+import { closeAndDrain } from "../wire/duplex.ts";
 
 const logger = getLogger(["p2proxy", "exit", "udp"]);
 
@@ -130,10 +131,11 @@ export class UdpExitService {
       });
       try {
         await sendUdpAssociateResponse(stream, { status, message, reason });
-        await stream.closeWrite();
       } catch {
-        stream.abort();
+        return stream.abort();
       }
+      // Read on to the proxy's end: its reset must reach this stream (a pooled TLS connection).
+      await closeAndDrain(stream);
     };
     if (this.#closed) {
       return await refuse(ConnectStatus.GENERAL_FAILURE, "shutdown", "The exit is shutting down.");

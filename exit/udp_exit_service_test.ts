@@ -74,6 +74,9 @@ async function associate(exit: UdpExitService) {
     { token: "", sessionId: "1080-9" },
     AbortSignal.timeout(5_000),
   );
+  // As the session router does: a refused association's stream is reset, which ends the exit's
+  // wait for our side's end.
+  if (reply.status !== ConnectStatus.SUCCEEDED) proxy.abort();
   return { proxy: reply.stream, status: reply.status, frames: new UdpFrameReader(reply.stream) };
 }
 

@@ -44,3 +44,41 @@ export function withPrefix(stream: DuplexStream, prefix: Uint8Array): DuplexStre
     abort: (reason) => stream.abort(reason),
   };
 }
+
+/** Bytes {@link closeAndDrain} reads past a final answer before it gives up and aborts. */
+export const DRAIN_MAX_BYTES = 64 * 1024;
+
+/** How long {@link closeAndDrain} waits for the peer's end before it aborts. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+/**
+ * Ends our side after a final answer (a refusal) and reads the peer's side to its end, discarding
+ * it (at most {@link DRAIN_MAX_BYTES}, within {@link DRAIN_TIMEOUT_MS}); aborts the stream when
+ * the peer goes on or stays silent. Why read at all: a stream that is never read again cannot see
+ * its peer's end or reset — on a carrier whose connection is the stream's (a pooled TLS
+ * connection) the connection would stay open at the exit for good. Never rejects.
+ *
+ * @example
+ * ```ts
+ * await sendConnectResponse(stream, { status, message, reason });
+ * await closeAndDrain(stream);
+ * ```
+ */
+export async function closeAndDrain(stream: DuplexStream): Promise<void> {
+  const timer = setTimeout(
+    () => stream.abort(new Error("The peer did not end the stream.")),
+    DRAIN_TIMEOUT_MS,
+  );
+  try {
+    await stream.closeWrite();
+    let total = 0;
+    for (let chunk = await stream.read(); chunk !== null; chunk = await stream.read()) {
+      total += chunk.byteLength;
+      if (total > DRAIN_MAX_BYTES) return stream.abort(new Error("Too many bytes after the end."));
+    }
+  } catch {
+    stream.abort();
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -42,7 +42,7 @@ export const QUIC_MODES: readonly QuicMode[] = ["auto", "always", "never"];
 
 /**
  * Whether a proxy carries an exit's sessions over pooled TLS connections when the exit offers
- * them, and whether an exit serves them (docs/proxy-behaviour.md#tls): `auto` (the default) uses
+ * them, and whether an exit serves them (docs/proxy-behaviour.md#tls-connections): `auto` (the default) uses
  * them before QUIC streams wherever both sides have QUIC; `never` keeps to QUIC streams.
  */
 export type TlsMode = "auto" | "never";

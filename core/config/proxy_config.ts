@@ -154,7 +154,7 @@ export interface ProxyConfig extends CommonConfig, ConfigNotes {
   /**
    * Sessions over pooled TLS-over-TCP connections where the exit offers them (`auto`, the
    * default), else QUIC streams (`never`: QUIC streams only); read by the QUIC network plugin
-   * (docs/proxy-behaviour.md#tls).
+   * (docs/proxy-behaviour.md#tls-connections).
    */
   readonly tls?: TlsMode;
 }

@@ -16,7 +16,7 @@ import {
   QuicStreamReplySchema,
   QuicStreamStatus,
 } from "../../proto/gen/p2proxy/quic/v1/quic_pb.ts";
-import { withPrefix } from "../../wire/duplex.ts";
+import { closeAndDrain, withPrefix } from "../../wire/duplex.ts";
 import { deadlineSignal } from "./abortable.ts";
 import { STREAM_HEADER_TIMEOUT_MS } from "./constants.ts";
 import { deferredReply } from "./deferred_reply.ts";
@@ -109,11 +109,9 @@ export async function dispatchStream(
     try {
       await sendMessage(stream, QuicStreamReplySchema, { status });
       if (status !== QuicStreamStatus.ACCEPTED) {
-        await stream.closeWrite();
-        // Read on to the opener's end marker, so that a connection carrying streams one after
-        // another is free again (a QUIC stream just ends).
-        await drain(stream);
-        return;
+        // Read on to the opener's end, so that a connection carrying streams one after another
+        // is free again (a QUIC stream just ends).
+        return await closeAndDrain(stream);
       }
     } catch {
       return stream.abort();
@@ -128,29 +126,5 @@ export async function dispatchStream(
       error: describeError(error),
     });
     stream.abort();
-  }
-}
-
-/** Bytes a refused stream's opener may still send before its end marker. */
-const MAX_DRAINED_BYTES = 64 * 1024;
-
-/** Reads a refused stream to its end (bounded, within the header timeout); else aborts it. */
-async function drain(stream: DuplexStream): Promise<void> {
-  const deadline = deadlineSignal(STREAM_HEADER_TIMEOUT_MS);
-  const onAbort = () => stream.abort();
-  deadline.signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    let total = 0;
-    while (true) {
-      const chunk = await stream.read();
-      if (chunk === null) return;
-      total += chunk.byteLength;
-      if (total > MAX_DRAINED_BYTES) return stream.abort();
-    }
-  } catch {
-    stream.abort();
-  } finally {
-    deadline.signal.removeEventListener("abort", onAbort);
-    deadline.clear();
   }
 }
