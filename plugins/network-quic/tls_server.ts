@@ -46,6 +46,12 @@ export const TLS_HELLO_TIMEOUT_MS = 1_000;
 /** Connections that may wait for their handshake and hello at once; more are closed. */
 export const TLS_MAX_UNADMITTED = 256;
 
+/**
+ * Admitted connections one peer may hold (each is a socket of the exit's): as many as one QUIC
+ * connection carries streams; a further hello of that peer is closed.
+ */
+export const TLS_MAX_CONNECTIONS_PER_PEER = 4096;
+
 /** Bytes of the read that waits for an idle connection's next stream. */
 const IDLE_READ_BYTES = 16 * 1024;
 
@@ -175,6 +181,13 @@ export class TlsServer {
     if (!entry) {
       entry = { conns: new Set(), open: new OpenStreams() };
       this.#peers.set(peer, entry);
+    }
+    if (entry.conns.size >= TLS_MAX_CONNECTIONS_PER_PEER) {
+      logger.warn("Closed a TLS connection of {peer}: it holds {limit} already.", {
+        peer,
+        limit: TLS_MAX_CONNECTIONS_PER_PEER,
+      });
+      return closeQuietly(conn);
     }
     entry.conns.add(conn);
     const info = connectionInfo(conn, peer);
