@@ -31,7 +31,10 @@ import { type StreamConn, TlsDuplexStream } from "./tls_stream.ts";
  * An idle connection is closed after this long (shorter than the exit's own idle timeout, so
  * the proxy closes first and never starts a stream on a connection being closed).
  */
-export const TLS_POOL_IDLE_MS = 20_000;
+export const TLS_POOL_IDLE_MS = 10_000;
+
+/** How often the pool closes the connections idle for longer than {@link TLS_POOL_IDLE_MS}. */
+const SWEEP_INTERVAL_MS = 2_000;
 
 /** Idle connections kept per exit; a connection given back beyond it is closed. */
 export const TLS_POOL_MAX_IDLE = 64;
@@ -68,6 +71,8 @@ export class TlsPool {
   /** Opens waiting for a connection given back, or (`"dial"`) for a free dial slot. */
   readonly #waiters: ((next: Deno.TlsConn | "dial") => void)[] = [];
   #dialing = 0;
+  /** The sweep timer, running while connections are idle. */
+  #sweeper: number | undefined;
   #alive = true;
 
   private constructor(target: TlsPoolTarget, first: Deno.TlsConn, resumeKey: Uint8Array) {
@@ -75,6 +80,7 @@ export class TlsPool {
     this.#caCerts = [certificatePem(target.offer.certificate)];
     this.#resumeKey = resumeKey;
     this.#idle.push({ conn: first, sinceMs: Date.now() });
+    this.#startSweeper();
   }
 
   /**
@@ -144,6 +150,7 @@ export class TlsPool {
   /** Closes every connection; streams in flight fail. */
   close(): void {
     this.#alive = false;
+    this.#stopSweeper();
     for (const waiter of this.#waiters.splice(0)) waiter("dial");
     for (const { conn } of this.#idle.splice(0)) closeQuietly(conn);
     for (const conn of this.#busy) closeQuietly(conn);
@@ -217,6 +224,23 @@ export class TlsPool {
     if (this.#idle.length >= TLS_POOL_MAX_IDLE) return closeQuietly(conn);
     this.#idle.push({ conn, sinceMs: Date.now() });
     this.#sweep();
+    this.#startSweeper();
+  }
+
+  /** Sweeps every {@link SWEEP_INTERVAL_MS} while connections are idle (never keeps Deno up). */
+  #startSweeper(): void {
+    if (this.#sweeper !== undefined) return;
+    this.#sweeper = setInterval(() => {
+      this.#sweep();
+      if (this.#idle.length === 0) this.#stopSweeper();
+    }, SWEEP_INTERVAL_MS) as unknown as number;
+    Deno.unrefTimer(this.#sweeper);
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper === undefined) return;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   /** Closes the connections idle for longer than {@link TLS_POOL_IDLE_MS} (oldest first). */

@@ -35,7 +35,7 @@ const logger = getLogger(["p2proxy", "network", "quic"]);
  * proxy keeps an idle connection ({@link TLS_POOL_IDLE_MS}), so that the proxy, not the exit,
  * closes an idle one, and never sends a stream into a connection the exit is closing.
  */
-export const TLS_SERVER_IDLE_MS = 120_000;
+export const TLS_SERVER_IDLE_MS = 60_000;
 
 /**
  * A connection must complete its TLS handshake and hello within this (the handshake is part of

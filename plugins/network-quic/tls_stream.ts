@@ -14,6 +14,7 @@
  * @module
  */
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
+import { relayReadCap } from "../../wire/relay.ts";
 import {
   MAX_DATA_FRAME_BYTES,
   MAX_RECEIVE_BUFFER_BYTES,
@@ -265,9 +266,12 @@ export class TlsDuplexStream implements DuplexStream {
   }
 }
 
-/** The next receive buffer size after a read of `n` bytes into `size` (as on QUIC). */
+/**
+ * The next receive buffer size after a read of `n` bytes into `size` (as on QUIC), within this
+ * process's share for one relay (wire/relay.ts): with 1000 sessions each keeps 16 KiB, not 256.
+ */
 function nextBufferBytes(size: number, n: number): number {
-  if (n === size) return Math.min(size * 2, MAX_RECEIVE_BUFFER_BYTES);
+  if (n === size) return Math.min(size * 2, MAX_RECEIVE_BUFFER_BYTES, relayReadCap());
   if (n < size / 4) return Math.max(size / 2, MIN_RECEIVE_BUFFER_BYTES);
   return size;
 }
