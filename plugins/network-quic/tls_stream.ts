@@ -29,6 +29,13 @@ import {
   NUDGE_FRAME,
 } from "./data_frames.ts";
 
+/**
+ * How long the proxy's side waits, after the exit paused, for a write of its own to carry the
+ * TCP acknowledgement before it sends a nudge (data_frames.ts): a request/response session then
+ * sends none, and the exit's Nagle wait is bounded by this instead of the delayed ACK (~40 ms).
+ */
+export const NUDGE_DELAY_MS = 2;
+
 /** Frames up to this size are copied behind their header and sent in one socket write. */
 const TLS_COALESCE_WRITE_BYTES = 64 * 1024;
 
@@ -55,6 +62,9 @@ export class TlsDuplexStream implements DuplexStream {
   readonly #nudge: boolean;
   /** The last socket read did not fill the buffer. */
   #pausedRead = false;
+  /** A nudge due unless a write goes out first. */
+  #nudgeTimer: ReturnType<typeof setTimeout> | undefined;
+  #wroteSinceArmed = false;
   /** Socket writes run one after another: a nudge must not land inside a frame. */
   #writes: Promise<void> = Promise.resolve();
 
@@ -120,10 +130,10 @@ export class TlsDuplexStream implements DuplexStream {
 
   async #receive(): Promise<void> {
     // Everything the exit sent so far is decoded, it paused on a frame boundary, and we wait for
-    // more: acknowledge now rather than after a delayed ACK. After our end marker too (the exit
-    // skips nudges between streams), until the exit's end marker came.
+    // more: unless we write anything within NUDGE_DELAY_MS (which carries the ACK), nudge. After
+    // our end marker too (the exit skips nudges between streams), until the exit's end marker.
     if (this.#nudge && this.#pausedRead && !this.#receivedEnd && !this.#decoder.midFrame) {
-      this.#serialized(() => this.#writeAll(NUDGE_FRAME)).catch(() => {});
+      this.#armNudge();
     }
     this.#pausedRead = false;
     let buffer = this.#buffer;
@@ -179,7 +189,25 @@ export class TlsDuplexStream implements DuplexStream {
     }
   }
 
+  /** Sends a nudge in {@link NUDGE_DELAY_MS} unless a write goes out before (or the stream ends). */
+  #armNudge(): void {
+    this.#wroteSinceArmed = false;
+    if (this.#nudgeTimer !== undefined) return;
+    this.#nudgeTimer = setTimeout(() => {
+      this.#nudgeTimer = undefined;
+      if (this.#wroteSinceArmed || this.#receivedEnd || this.#done || this.#error) return;
+      this.#serialized(() => this.#writeAll(NUDGE_FRAME)).catch(() => {});
+    }, NUDGE_DELAY_MS);
+  }
+
+  #disarmNudge(): void {
+    if (this.#nudgeTimer === undefined) return;
+    clearTimeout(this.#nudgeTimer);
+    this.#nudgeTimer = undefined;
+  }
+
   async #writeAll(bytes: Uint8Array): Promise<void> {
+    this.#wroteSinceArmed = true;
     for (let offset = 0; offset < bytes.byteLength;) {
       offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
     }
@@ -234,6 +262,7 @@ export class TlsDuplexStream implements DuplexStream {
   #fail(error: Error): Error {
     if (this.#error) return this.#error;
     this.#error = error;
+    this.#disarmNudge();
     if (!this.#done) {
       this.#done = true;
       try {
@@ -249,6 +278,7 @@ export class TlsDuplexStream implements DuplexStream {
   #maybeSettled(): void {
     if (this.#done || !this.#sentEnd || !this.#receivedEnd) return;
     this.#done = true;
+    this.#disarmNudge();
     // The connection is no longer this stream's: later calls fail without touching it.
     this.#error = new Error("The stream has ended.");
     const rest = this.#decoder.takeRest();
