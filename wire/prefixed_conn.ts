@@ -5,6 +5,7 @@
  * @module
  */
 import type { ClientConnection } from "../core/ports/inbound.ts";
+import { closeQuietly } from "./tcp_conn.ts";
 
 /**
  * Wraps `conn` so the next reads return `prefix` before anything else.
@@ -31,6 +32,6 @@ export function prefixedConn(conn: ClientConnection, prefix: Uint8Array): Client
     },
     write: (chunk) => conn.write(chunk),
     closeWrite: () => conn.closeWrite(),
-    close: () => conn.close(),
+    close: () => closeQuietly(conn),
   };
 }

@@ -27,8 +27,13 @@ export async function writeAll(conn: TcpConn, chunk: Uint8Array): Promise<void> 
   }
 }
 
+/** What {@link closeQuietly} closed: a second call returns at once (a throw builds an error). */
+const closedByUs = new WeakSet<object>();
+
 /** Closes a Deno connection, ignoring "already closed". */
 export function closeQuietly(conn: { close(): void }): void {
+  if (closedByUs.has(conn)) return;
+  closedByUs.add(conn);
   try {
     conn.close();
   } catch {
