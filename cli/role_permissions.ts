@@ -6,11 +6,13 @@
  * @module
  */
 import { hostPort, multiaddrHostPorts } from "../core/host_port.ts";
+import { isRelayedAddress } from "../core/ids.ts";
 import type { ExitConfig, HubConfig, ProxyConfig } from "../core/config/mod.ts";
 import { mergePermissions, type PermissionSet } from "../core/plugin/permissions.ts";
 import type { RoleConfig } from "./config_file.ts";
 import { stateDirLockPermissions } from "./state_dir_lock.ts";
 import { LIBP2P_ENV } from "../plugins/network-libp2p/mod.ts";
+import { tlsListenOf } from "../plugins/network-quic/mod.ts";
 
 /** Grants a permission kind without a list (`--allow-net`). */
 const ANY = "*";
@@ -126,6 +128,15 @@ function proxyNet(config: ProxyConfig): string[] {
     ...multiaddrHostPorts(config.listenAddrs),
     ...multiaddrHostPorts(config.bootstrap),
     ...config.servers.flatMap((s) => multiaddrHostPorts(s.pinned.map((p) => p.address ?? ""))),
+    // The pinned exits' TLS listeners, at their default port (the TCP port + 1); an exit that
+    // serves TLS elsewhere is reached over QUIC streams instead, a relayed one over libp2p.
+    ...(config.quic === "never" || config.tls === "never"
+      ? []
+      : config.servers.flatMap((s) =>
+        multiaddrHostPorts(
+          s.pinned.map((p) => p.address ?? "").filter((address) => !isRelayedAddress(address)),
+        ).map(tlsListenOf)
+      )),
   ];
 }
 

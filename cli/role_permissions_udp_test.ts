@@ -28,6 +28,7 @@ Deno.test("a hard-pinned proxy's net list covers the UDP relay socket's host on 
     "127.0.0.1:1080",
     "127.0.0.2:1082",
     "127.0.0.9:4001",
+    "127.0.0.9:4002",
     "[::1]",
     "[::1]:1081",
   ]);
@@ -35,7 +36,7 @@ Deno.test("a hard-pinned proxy's net list covers the UDP relay socket's host on 
 
 Deno.test("a proxy serving no SOCKS5 gets no relay host; discovery still gets the whole network", () => {
   const httpOnly = netOf(`  - { port: 8080, protocol: http, destination_peers: ["${PINNED}"] }\n`);
-  assert.deepEqual([...httpOnly].sort(), ["127.0.0.1:8080", "127.0.0.9:4001"]);
+  assert.deepEqual([...httpOnly].sort(), ["127.0.0.1:8080", "127.0.0.9:4001", "127.0.0.9:4002"]);
   assert.deepEqual(
     netOf(`  - { port: 1080, destination_peers: ["${PINNED}"], fallback_to_discovery: true }\n`),
     ["*"],
