@@ -298,3 +298,38 @@ Deno.test("a connection that closes without the end marker fails the read, betwe
     });
   }
 });
+
+Deno.test("the proxy's side nudges when the exit paused and it wrote nothing since, and only then", async () => {
+  const { client, server } = await tcpPair();
+  const proxy = new TlsDuplexStream(client, undefined, undefined, undefined, true);
+  /** The next raw bytes the exit's side receives. */
+  const rawNext = async (what: string): Promise<Uint8Array> => {
+    const buffer = new Uint8Array(64);
+    const n = await within(server.read(buffer), what);
+    return n === null ? new Uint8Array(0) : buffer.slice(0, n);
+  };
+  try {
+    // The exit sends a frame and pauses; the proxy reads it and waits for more: a nudge follows.
+    await server.write(framed(new Uint8Array([1, 2, 3])));
+    assert.deepEqual(await within(proxy.read(), "the frame"), new Uint8Array([1, 2, 3]));
+    const waiting = proxy.read();
+    assert.deepEqual(await rawNext("a nudge"), frameHeader(0xffff_ffff));
+
+    // Again, but the proxy writes within the delay: its write carries the ACK, no nudge.
+    await server.write(framed(new Uint8Array([4])));
+    assert.deepEqual(await within(waiting, "the second frame"), new Uint8Array([4]));
+    const waitingAgain = proxy.read();
+    await proxy.write(new Uint8Array([9]));
+    assert.deepEqual(await rawNext("the write"), framed(new Uint8Array([9])), "no nudge");
+
+    // The exit's end marker settles nothing here (the proxy has not ended): the read ends.
+    await server.write(END_FRAME);
+    assert.equal(await within(waitingAgain, "the end"), null);
+    await proxy.closeWrite();
+    // Nothing came between the write and our end marker: no late nudge either.
+    assert.deepEqual(await rawNext("the end marker"), END_FRAME);
+  } finally {
+    closeQuietly(client);
+    closeQuietly(server);
+  }
+});
