@@ -3,9 +3,10 @@
  * peak RSS per hop at 1000 sessions). A quicker, narrower run than the whole bench:
  *
  * `deno run -A scripts/bench/many_sessions.ts [--many 1000] [--many-size 256KiB] [--bulk 256MiB]
- *   [--rounds 2] [--paths libp2p,quic] [--deno-flags "..."] [--env K=V]` (`--many 0`: bulk only)
+ *   [--rounds 2] [--paths libp2p,quic,tls] [--deno-flags "..."] [--env K=V]` (`--many 0`: bulk
+ * only)
  *
- * For the chain over libp2p and the chain over QUIC (a proxy and an exit each, nginx as the
+ * For the chain over libp2p, over QUIC streams and over TLS connections (a proxy and an exit each, nginx as the
  * destination, the bench's C client): each hop's RSS idle after one session, the peak RSS
  * while `--many` sessions are held open and each downloads `--many-size` (all connected before
  * any request, like the bench's row), the RSS after, and a bulk socks5h download's MB/s with
@@ -100,7 +101,7 @@ if (import.meta.main) {
   const manyBytes = parseSize(values["many-size"] ?? "256KiB");
   const bulkBytes = parseSize(values.bulk ?? "256MiB");
   const rounds = Number(values.rounds ?? 2);
-  const wanted = (values.paths ?? "libp2p,quic").split(",");
+  const wanted = (values.paths ?? "libp2p,quic,tls").split(",");
   const denoFlags = ["-A", ...(values["deno-flags"] ?? "").split(" ").filter(Boolean)];
   const env = Object.fromEntries((values.env ?? []).map((pair) => pair.split("=", 2)));
   const children = new Children();
@@ -117,7 +118,9 @@ if (import.meta.main) {
     const httpPort = (await startNginx(children, nginx, `${workDir}/nginx`, root)).port;
     const chains: Chain[] = [];
     for (const quic of wanted) {
-      const mode = quic === "quic" ? "auto" : "never";
+      // libp2p: libp2p streams; quic: QUIC streams; tls: pooled TLS connections (the default).
+      const mode = quic === "libp2p" ? "never" : "auto";
+      const tls = quic === "tls" ? "auto" : "never";
       const exitMetrics = freePort();
       const proxyMetrics = freePort();
       const exit = children.adopt(
@@ -125,6 +128,7 @@ if (import.meta.main) {
           egress: { allow_cidrs: ["127.0.0.1/32"] },
           limits: { max_sessions: 4096, max_sessions_per_peer: 4096 },
           quic: mode,
+          tls,
           metrics_port: exitMetrics,
         }, { denoFlags, env }),
         `exit (${quic})`,
@@ -134,6 +138,7 @@ if (import.meta.main) {
         await startProxy({
           servers: [{ port: socksPort, destination_peers: [exit.address] }],
           quic: mode,
+          tls,
           metrics_port: proxyMetrics,
         }, { denoFlags, env }),
         `proxy (${quic})`,
