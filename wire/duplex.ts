@@ -20,6 +20,7 @@ export function withPrefix(stream: DuplexStream, prefix: Uint8Array): DuplexStre
   if (prefix.byteLength === 0) return stream;
   let pending: Uint8Array | undefined = prefix;
   return {
+    ...(stream.writeCopies ? { writeCopies: true } : {}),
     read() {
       if (pending) {
         const chunk = pending;

@@ -46,8 +46,10 @@ class MeteredStream implements DuplexStream {
   #writeDone = false;
   #ended = false;
   readInto?: (buffer: Uint8Array) => Promise<number | null>;
+  readonly writeCopies?: boolean;
 
   constructor(inner: DuplexStream, meter: StreamMeter) {
+    if (inner.writeCopies) this.writeCopies = true;
     this.#inner = inner;
     this.#meter = meter;
     if (inner.readInto) {

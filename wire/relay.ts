@@ -15,8 +15,9 @@ import { closeQuietly, type TcpConn, writeAll } from "./tcp_conn.ts";
 
 /**
  * Largest socket read. Large reads mean fewer syscalls and fewer yamux
- * frames on a bulk transfer; the buffer is fresh per read because the stream
- * keeps a reference to what it was given until it is sent.
+ * frames on a bulk transfer; the buffer is fresh per read unless the stream says its writes
+ * copy (`writeCopies`: QUIC and TLS), because yamux keeps a reference to what it was given
+ * until it is sent.
  */
 export const RELAY_READ_BYTES = 256 * 1024;
 
@@ -118,8 +119,11 @@ export async function relay(
 
   const tcpToStream = async () => {
     let readBytes = RELAY_MIN_READ_BYTES;
+    // A stream that copies what it is given lets one buffer serve every read.
+    const reuse = stream.writeCopies === true;
+    let buffer: Uint8Array | undefined;
     while (failure === undefined) {
-      const buffer = new Uint8Array(readBytes);
+      if (!reuse || buffer?.byteLength !== readBytes) buffer = new Uint8Array(readBytes);
       const n = await tcp.read(buffer);
       if (n === null) break;
       readBytes = nextReadBytes(readBytes, n);

@@ -22,6 +22,12 @@ export interface DuplexStream {
    * sends what arrived in pieces with one socket write, instead of one per piece.
    */
   readInto?(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * Optional: true when a resolved `write` no longer holds on to its chunk (the carrier copied or
+   * sent it), so the caller may fill the same buffer again; absent: each write keeps its chunk
+   * until it is sent, and needs a buffer of its own (yamux queues the chunk itself).
+   */
+  readonly writeCopies?: boolean;
   /** Resolves once the chunk is accepted; awaiting it honours backpressure. */
   write(chunk: Uint8Array): Promise<void>;
   /** Half-close: no more writes from us, reading goes on. */

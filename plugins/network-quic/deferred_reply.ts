@@ -40,6 +40,7 @@ export function deferredReply(
     if (taken) await stream.write(taken);
   };
   return {
+    ...(stream.writeCopies ? { writeCopies: true } : {}),
     async read() {
       if (pendingEarly) {
         const chunk = pendingEarly;

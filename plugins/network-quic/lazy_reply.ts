@@ -63,6 +63,7 @@ export function lazyReply(stream: DuplexStream, options: LazyReplyOptions): Dupl
     return rest;
   };
   return {
+    ...(stream.writeCopies ? { writeCopies: true } : {}),
     async read() {
       return await (rest ?? await confirmed()).read();
     },

@@ -35,6 +35,8 @@ import { DataFrameDecoder, END, END_FRAME, framed, frameHeader } from "./data_fr
 
 /** Wraps an open QUIC bidirectional stream. */
 export class QuicDuplexStream implements DuplexStream {
+  /** A write resolves once Deno's QUIC took the bytes. */
+  readonly writeCopies = true;
   readonly #reader: ReadableStreamBYOBReader;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #decoder = new DataFrameDecoder();

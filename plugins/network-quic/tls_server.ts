@@ -53,7 +53,7 @@ export const TLS_MAX_UNADMITTED = 256;
 export const TLS_MAX_CONNECTIONS_PER_PEER = 4096;
 
 /** Bytes of the read that waits for an idle connection's next stream. */
-const IDLE_READ_BYTES = 16 * 1024;
+const IDLE_READ_BYTES = 4 * 1024;
 
 /** What the listener shares with the QUIC endpoint. */
 export interface TlsServerOptions {

@@ -47,6 +47,8 @@ export type OnSettled = (conn: StreamConn, rest: Uint8Array) => void;
 
 /** A stream on a connection it has to itself until it settles or fails. */
 export class TlsDuplexStream implements DuplexStream {
+  /** A write resolves once Deno's TLS took the bytes (small frames are copies anyway). */
+  readonly writeCopies = true;
   readonly #conn: StreamConn;
   readonly #decoder = new DataFrameDecoder();
   readonly #onSettled: OnSettled | undefined;
