@@ -377,7 +377,7 @@ async function bulkPhase(rig: Rig, options: Options) {
     samples.adapter.push(adapter.mbps);
     cpu.adapterSender += adapter.cpuSeconds.sender;
     cpu.adapterReceiver += adapter.cpuSeconds.receiver;
-    log(`bulk ${label}: full chain (curl → SOCKS5 → proxy → libp2p → exit → HTTP)`);
+    log(`bulk ${label}: full chain (curl → SOCKS5 → proxy → exit → HTTP, default carrier)`);
     const chain = await chainTransfer(rig, bytes);
     samples.chain.push(chain.mbps);
     cpu.proxy += chain.cpuSeconds.proxy;
@@ -711,7 +711,7 @@ function rowsOf(results: Results, options: Options): Row[] {
   return [
     {
       measurement:
-        `bulk download ${size}, full chain (curl → SOCKS5 → proxy → libp2p → exit → HTTP)`,
+        `bulk download ${size}, full chain (curl → SOCKS5 → proxy → exit → HTTP, default carrier)`,
       result: `${fixed(bulk.mbps.chain, 0)} MB/s`,
       baseline: `raw libp2p stream ${fixed(bulk.mbps.raw, 0)} MB/s`,
       ratio: fixed(chainVsRaw, 2),
