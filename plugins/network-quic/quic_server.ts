@@ -11,7 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import { TicketBook } from "../../core/domain/quic_ticket.ts";
 import { describeError } from "../../core/errors.ts";
 import { hostPort } from "../../core/host_port.ts";
-import { asMultiaddr, asPeerId, type PeerId } from "../../core/ids.ts";
+import { asPeerId, type PeerId } from "../../core/ids.ts";
 import type { ConnectionInfo, HandleOptions, StreamHandler } from "../../core/ports/network.ts";
 import {
   QuicHelloReplySchema,
@@ -32,6 +32,7 @@ import { untilAborted } from "./abortable.ts";
 import { readMessage, sendMessage } from "./messages.ts";
 import { QuicDuplexStream } from "./quic_stream.ts";
 import { TlsServer } from "./tls_server.ts";
+import { inboundConnection, remoteOf } from "./inbound_connection.ts";
 import { dispatchStream, OpenStreams, type ServedProtocol } from "./stream_dispatch.ts";
 
 const logger = getLogger(["p2proxy", "network", "quic"]);
@@ -384,22 +385,7 @@ export class QuicServer {
   }
 }
 
-/** The connection as the core's ConnectionInfo: the ticket's peer, at its UDP address. */
+/** The connection as the core's ConnectionInfo: the ticket's peer, at its remote address. */
 function connectionInfo(conn: Deno.QuicConn, peer: PeerId): ConnectionInfo {
-  const { hostname, port } = conn.remoteAddr;
-  const family = hostname.includes(":") ? "ip6" : "ip4";
-  return {
-    peerId: peer,
-    address: asMultiaddr(`/${family}/${hostname}/udp/${port}/quic-v1/p2p/${peer}`),
-    relayed: false,
-    direction: "inbound",
-  };
-}
-
-function remoteOf(conn: Deno.QuicConn): string {
-  try {
-    return hostPort(conn.remoteAddr.hostname, conn.remoteAddr.port);
-  } catch {
-    return "(gone)";
-  }
+  return inboundConnection(conn.remoteAddr, peer, `udp/${conn.remoteAddr.port}/quic-v1`);
 }

@@ -8,12 +8,8 @@
  * Backpressure is QUIC's flow control: a write resolves once Deno's QUIC took the bytes, which
  * waits while the peer's window is full; an unread stream stops granting window.
  *
- * Reads go through a BYOB reader into one receive buffer per stream, reused while nobody holds a
- * view of it: Deno's default reader allocates a fresh 64 KiB buffer for every read, however few
- * bytes arrived, and with many streams each read brings one packet's worth — gigabytes of zeroed
- * allocations for 200 MiB and the garbage collections they cause (bench: 200 concurrent
- * downloads, and every CONNECT). `readInto` copies out of it, so the relay's reads allocate
- * nothing; `read` hands out views and the buffer is replaced on the next read.
+ * Reads go through a BYOB reader into the receive buffer of a `FrameReader` (frame_reader.ts),
+ * which decodes the frames; `readInto` copies out of it, so the relay's reads allocate nothing.
  *
  * Sending is scheduled in bursts ({@link SEND_BURST_BYTES}): a stream's priority (`sendOrder`)
  * drops by one step per burst it sent. Deno's QUIC round-robins streams of equal priority one
@@ -24,14 +20,9 @@
  * @module
  */
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
-import {
-  COALESCE_WRITE_BYTES,
-  MAX_DATA_FRAME_BYTES,
-  MAX_RECEIVE_BUFFER_BYTES,
-  MIN_RECEIVE_BUFFER_BYTES,
-  SEND_BURST_BYTES,
-} from "./constants.ts";
-import { DataFrameDecoder, END, END_FRAME, framed, frameHeader } from "./data_frames.ts";
+import { COALESCE_WRITE_BYTES, MAX_DATA_FRAME_BYTES, SEND_BURST_BYTES } from "./constants.ts";
+import { END, END_FRAME, framed, frameHeader } from "./data_frames.ts";
+import { FrameReader } from "./frame_reader.ts";
 
 /** Wraps an open QUIC bidirectional stream. */
 export class QuicDuplexStream implements DuplexStream {
@@ -39,14 +30,8 @@ export class QuicDuplexStream implements DuplexStream {
   readonly writeCopies = true;
   readonly #reader: ReadableStreamBYOBReader;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #decoder = new DataFrameDecoder();
+  readonly #frames: FrameReader;
   readonly #onClosed: (() => void) | undefined;
-  /** Where the next network read lands; detached by the read and given back by its result. */
-  #buffer: Uint8Array | undefined;
-  /** Size of the next receive buffer: ×2 after a full read, ÷2 after one under a quarter full. */
-  #bufferBytes = MIN_RECEIVE_BUFFER_BYTES;
-  /** A view of the buffer was handed out by `read`: the next read needs a new one. */
-  #bufferShared = false;
   #error: Error | undefined;
   #readDone = false;
   #writeDone = false;
@@ -63,77 +48,34 @@ export class QuicDuplexStream implements DuplexStream {
     this.#reader = stream.readable.getReader({ mode: "byob" });
     this.#writer = stream.writable.getWriter();
     this.#onClosed = onClosed;
+    // A BYOB read moves the buffer's memory into its result, which the frame reader takes back.
+    this.#frames = new FrameReader(async (buffer) => {
+      const result = await this.#reader.read(buffer);
+      if (this.#error) throw this.#error;
+      return result.done ? null : result.value;
+    });
   }
 
   async read(): Promise<Uint8Array | null> {
-    while (true) {
-      const item = this.#decoded();
-      if (item === END) return this.#ended();
-      if (item !== undefined) {
-        this.#bufferShared = true;
-        return item;
-      }
-      await this.#receive();
+    if (this.#error) throw this.#error;
+    let item;
+    try {
+      item = await this.#frames.next();
+    } catch (error) {
+      throw this.#fail(asError(error));
     }
+    return item === END ? this.#ended() : item;
   }
 
   async readInto(target: Uint8Array): Promise<number | null> {
-    let filled = 0;
-    while (filled < target.byteLength) {
-      const item = this.#decoded(target.byteLength - filled);
-      if (item === END) {
-        if (filled > 0) break;
-        return this.#ended();
-      }
-      if (item !== undefined) {
-        target.set(item, filled);
-        filled += item.byteLength;
-        continue;
-      }
-      // What arrived so far goes out now; waiting for more would delay it.
-      if (filled > 0) break;
-      await this.#receive();
-    }
-    return filled;
-  }
-
-  /** The decoder's next item; a framing error fails the stream. */
-  #decoded(maxBytes?: number): Uint8Array | typeof END | undefined {
     if (this.#error) throw this.#error;
+    let n;
     try {
-      return this.#decoder.next(maxBytes);
+      n = await this.#frames.nextInto(target);
     } catch (error) {
-      throw this.#fail(error as Error);
+      throw this.#fail(asError(error));
     }
-  }
-
-  /** One network read into the receive buffer, pushed to the decoder. */
-  async #receive(): Promise<void> {
-    // The buffer is reused unless the decoder still holds part of it or `read` handed out a view.
-    let buffer = this.#buffer;
-    if (
-      buffer === undefined || this.#bufferShared || this.#decoder.holdsBytes ||
-      buffer.byteLength !== this.#bufferBytes
-    ) {
-      buffer = new Uint8Array(this.#bufferBytes);
-    }
-    this.#buffer = undefined;
-    this.#bufferShared = false;
-    let result: ReadableStreamReadResult<Uint8Array>;
-    try {
-      result = await this.#reader.read(buffer);
-    } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
-    }
-    if (this.#error) throw this.#error;
-    if (result.done) {
-      throw this.#fail(new Error("The peer reset the stream (it ended without its end marker)."));
-    }
-    const chunk = result.value;
-    // The read moved the buffer's memory into the chunk: the whole of it is ours again.
-    this.#buffer = new Uint8Array(chunk.buffer);
-    this.#bufferBytes = nextBufferBytes(this.#bufferBytes, chunk.byteLength);
-    this.#decoder.push(chunk);
+    return n === END ? this.#ended() : n;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -154,7 +96,7 @@ export class QuicDuplexStream implements DuplexStream {
         }
       }
     } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+      throw this.#fail(asError(error));
     }
   }
 
@@ -166,7 +108,7 @@ export class QuicDuplexStream implements DuplexStream {
       await this.#writer.write(END_FRAME);
       await this.#writer.close();
     } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+      throw this.#fail(asError(error));
     }
     this.#maybeClosed();
   }
@@ -223,11 +165,9 @@ export class QuicDuplexStream implements DuplexStream {
 /** The buffer of the read after the end marker, which only waits for the peer's finish. */
 const END_READ_BYTES = 64;
 
-/** The next receive buffer size after a read of `n` bytes into `size`. */
-function nextBufferBytes(size: number, n: number): number {
-  if (n === size) return Math.min(size * 2, MAX_RECEIVE_BUFFER_BYTES);
-  if (n < size / 4) return Math.max(size / 2, MIN_RECEIVE_BUFFER_BYTES);
-  return size;
+/** What was thrown, as an Error. */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Tie-breakers of streams in the same burst: the sequence number of a stream, modulo this. */

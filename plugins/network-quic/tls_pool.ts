@@ -26,6 +26,7 @@ import { QuicSessionError } from "./quic_session.ts";
 import { frameOf, readMessage } from "./messages.ts";
 import { carrierError, startStream } from "./stream_start.ts";
 import { type StreamConn, TlsDuplexStream } from "./tls_stream.ts";
+import { closeQuietly } from "../../wire/tcp_conn.ts";
 
 /**
  * An idle connection is closed after this long (shorter than the exit's own idle timeout, so
@@ -320,13 +321,5 @@ async function dial(
       `The exit did not admit the TLS connection: ${describeError(error)}`,
       { cause: error },
     );
-  }
-}
-
-function closeQuietly(conn: StreamConn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
   }
 }

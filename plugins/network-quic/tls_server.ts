@@ -17,8 +17,7 @@ import { getLogger } from "@logtape/logtape";
 import { ResumeKeys } from "../../core/domain/resume_key.ts";
 import type { TicketBook } from "../../core/domain/quic_ticket.ts";
 import { describeError } from "../../core/errors.ts";
-import { hostPort } from "../../core/host_port.ts";
-import { asMultiaddr, asPeerId, type PeerId } from "../../core/ids.ts";
+import { asPeerId, type PeerId } from "../../core/ids.ts";
 import type { ConnectionInfo } from "../../core/ports/network.ts";
 import { QuicHelloReplySchema, QuicHelloSchema } from "../../proto/gen/p2proxy/quic/v1/quic_pb.ts";
 import type { QuicCertificate } from "./certificate.ts";
@@ -26,7 +25,9 @@ import { QUIC_ALPN } from "./constants.ts";
 import { frameOf, readMessage, sendMessage } from "./messages.ts";
 import { dispatchStream, OpenStreams, type ServedProtocol } from "./stream_dispatch.ts";
 import { type StreamConn, TlsDuplexStream } from "./tls_stream.ts";
+import { closeQuietly } from "../../wire/tcp_conn.ts";
 import { skipNudges } from "./data_frames.ts";
+import { inboundConnection, remoteOf } from "./inbound_connection.ts";
 
 const logger = getLogger(["p2proxy", "network", "quic"]);
 
@@ -316,30 +317,7 @@ export class TlsServer {
   }
 }
 
-/** The connection as the core's ConnectionInfo: the admitted peer, at its TCP address. */
+/** The connection as the core's ConnectionInfo: the ticket's peer, at its remote address. */
 function connectionInfo(conn: Deno.TlsConn, peer: PeerId): ConnectionInfo {
-  const { hostname, port } = conn.remoteAddr;
-  const family = hostname.includes(":") ? "ip6" : "ip4";
-  return {
-    peerId: peer,
-    address: asMultiaddr(`/${family}/${hostname}/tcp/${port}/tls/p2p/${peer}`),
-    relayed: false,
-    direction: "inbound",
-  };
-}
-
-function remoteOf(conn: Deno.TlsConn): string {
-  try {
-    return hostPort(conn.remoteAddr.hostname, conn.remoteAddr.port);
-  } catch {
-    return "(gone)";
-  }
-}
-
-function closeQuietly(conn: StreamConn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
+  return inboundConnection(conn.remoteAddr, peer, `tcp/${conn.remoteAddr.port}/tls`);
 }

@@ -8,26 +8,17 @@
  * no resetting one stream of a TCP connection, so a failed stream takes its connection along,
  * and the peer's read fails (a reset, not a clean end).
  *
- * Reads go into one receive buffer, reused while nobody holds a view of it (as on QUIC), and
- * `readInto` copies out of it, so the relay's reads allocate nothing.
+ * Reads go into the receive buffer of a `FrameReader` (frame_reader.ts), as on QUIC, within this
+ * process's share for one relay (wire/relay.ts): with 1000 sessions each keeps 16 KiB, not 256.
  *
  * @module
  */
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
 import { relayReadCap } from "../../wire/relay.ts";
-import {
-  MAX_DATA_FRAME_BYTES,
-  MAX_RECEIVE_BUFFER_BYTES,
-  MIN_RECEIVE_BUFFER_BYTES,
-} from "./constants.ts";
-import {
-  DataFrameDecoder,
-  END,
-  END_FRAME,
-  framed,
-  frameHeader,
-  NUDGE_FRAME,
-} from "./data_frames.ts";
+import { MAX_DATA_FRAME_BYTES, MAX_RECEIVE_BUFFER_BYTES } from "./constants.ts";
+import { END, END_FRAME, framed, frameHeader, NUDGE_FRAME } from "./data_frames.ts";
+import { FrameReader } from "./frame_reader.ts";
+import { closeQuietly } from "../../wire/tcp_conn.ts";
 
 /**
  * How long the proxy's side waits, after the exit paused, for a write of its own to carry the
@@ -50,12 +41,9 @@ export class TlsDuplexStream implements DuplexStream {
   /** A write resolves once Deno's TLS took the bytes (small frames are copies anyway). */
   readonly writeCopies = true;
   readonly #conn: StreamConn;
-  readonly #decoder = new DataFrameDecoder();
+  readonly #frames: FrameReader;
   readonly #onSettled: OnSettled | undefined;
   readonly #onFailed: (() => void) | undefined;
-  #buffer: Uint8Array | undefined;
-  #bufferBytes = MIN_RECEIVE_BUFFER_BYTES;
-  #bufferShared = false;
   #error: Error | undefined;
   #receivedEnd = false;
   #sentEnd = false;
@@ -86,81 +74,52 @@ export class TlsDuplexStream implements DuplexStream {
     this.#nudge = nudge;
     this.#onSettled = onSettled;
     this.#onFailed = onFailed;
-    if (early.byteLength > 0) this.#decoder.push(early);
+    this.#frames = new FrameReader(
+      (buffer) => this.#fill(buffer),
+      early,
+      () => Math.min(MAX_RECEIVE_BUFFER_BYTES, relayReadCap()),
+    );
   }
 
   async read(): Promise<Uint8Array | null> {
-    while (true) {
-      const item = this.#decoded();
-      if (item === END) return this.#ended();
-      if (item !== undefined) {
-        this.#bufferShared = true;
-        return item;
-      }
-      await this.#receive();
+    if (this.#receivedEnd) return null;
+    if (this.#error) throw this.#error;
+    let item;
+    try {
+      item = await this.#frames.next();
+    } catch (error) {
+      throw this.#fail(asError(error));
     }
+    return item === END ? this.#ended() : item;
   }
 
   async readInto(target: Uint8Array): Promise<number | null> {
-    let filled = 0;
-    while (filled < target.byteLength) {
-      const item = this.#decoded(target.byteLength - filled);
-      if (item === END) {
-        if (filled > 0) break;
-        return this.#ended();
-      }
-      if (item !== undefined) {
-        target.set(item, filled);
-        filled += item.byteLength;
-        continue;
-      }
-      if (filled > 0) break;
-      await this.#receive();
-    }
-    return filled;
-  }
-
-  #decoded(maxBytes?: number): Uint8Array | typeof END | undefined {
-    if (this.#receivedEnd) return END;
+    if (this.#receivedEnd) return null;
     if (this.#error) throw this.#error;
+    let n;
     try {
-      return this.#decoder.next(maxBytes);
+      n = await this.#frames.nextInto(target);
     } catch (error) {
-      throw this.#fail(error as Error);
+      throw this.#fail(asError(error));
     }
+    return n === END ? this.#ended() : n;
   }
 
-  async #receive(): Promise<void> {
+  /** One socket read for the frame reader. */
+  async #fill(buffer: Uint8Array): Promise<Uint8Array | null> {
     // Everything the exit sent so far is decoded, it paused on a frame boundary, and we wait for
     // more: unless we write anything within NUDGE_DELAY_MS (which carries the ACK), nudge. After
     // our end marker too (the exit skips nudges between streams), until the exit's end marker.
-    if (this.#nudge && this.#pausedRead && !this.#receivedEnd && !this.#decoder.midFrame) {
+    if (this.#nudge && this.#pausedRead && !this.#receivedEnd && !this.#frames.midFrame) {
       this.#armNudge();
     }
     this.#pausedRead = false;
-    let buffer = this.#buffer;
-    if (
-      buffer === undefined || this.#bufferShared || this.#decoder.holdsBytes ||
-      buffer.byteLength !== this.#bufferBytes
-    ) {
-      buffer = new Uint8Array(this.#bufferBytes);
-    }
-    this.#buffer = buffer;
-    this.#bufferShared = false;
-    let n: number | null;
-    try {
-      n = await this.#conn.read(buffer);
-    } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
-    }
+    const n = await this.#conn.read(buffer);
     if (this.#error) throw this.#error;
-    if (n === null) {
-      throw this.#fail(new Error("The peer reset the stream (it ended without its end marker)."));
-    }
+    if (n === null) return null;
     // A short read: the exit paused. Whether on a frame boundary shows once it is decoded.
     this.#pausedRead = n < buffer.byteLength;
-    this.#bufferBytes = nextBufferBytes(this.#bufferBytes, n);
-    this.#decoder.push(buffer.subarray(0, n));
+    return buffer.subarray(0, n);
   }
 
   /** Runs `write` after the writes queued before it. */
@@ -187,7 +146,7 @@ export class TlsDuplexStream implements DuplexStream {
         }
       }
     } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+      throw this.#fail(asError(error));
     }
   }
 
@@ -230,7 +189,7 @@ export class TlsDuplexStream implements DuplexStream {
     try {
       await this.#serialized(() => this.#writeAll(out));
     } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+      throw this.#fail(asError(error));
     }
     this.#maybeSettled();
   }
@@ -242,7 +201,7 @@ export class TlsDuplexStream implements DuplexStream {
     try {
       await this.#serialized(() => this.#writeAll(END_FRAME));
     } catch (error) {
-      throw this.#fail(error instanceof Error ? error : new Error(String(error)));
+      throw this.#fail(asError(error));
     }
     this.#maybeSettled();
   }
@@ -267,11 +226,7 @@ export class TlsDuplexStream implements DuplexStream {
     this.#disarmNudge();
     if (!this.#done) {
       this.#done = true;
-      try {
-        this.#conn.close();
-      } catch {
-        // Already closed.
-      }
+      closeQuietly(this.#conn);
       this.#onFailed?.();
     }
     return error;
@@ -283,27 +238,15 @@ export class TlsDuplexStream implements DuplexStream {
     this.#disarmNudge();
     // The connection is no longer this stream's: later calls fail without touching it.
     this.#error = new Error("The stream has ended.");
-    const rest = this.#decoder.takeRest();
+    const rest = this.#frames.takeRest();
     const onSettled = this.#onSettled;
-    if (!onSettled) {
-      try {
-        this.#conn.close();
-      } catch {
-        // Already closed.
-      }
-      return;
-    }
+    if (!onSettled) return closeQuietly(this.#conn);
     // A nudge still being written must be out before the connection carries another stream.
     void this.#writes.then(() => onSettled(this.#conn, rest));
   }
 }
 
-/**
- * The next receive buffer size after a read of `n` bytes into `size` (as on QUIC), within this
- * process's share for one relay (wire/relay.ts): with 1000 sessions each keeps 16 KiB, not 256.
- */
-function nextBufferBytes(size: number, n: number): number {
-  if (n === size) return Math.min(size * 2, MAX_RECEIVE_BUFFER_BYTES, relayReadCap());
-  if (n < size / 4) return Math.max(size / 2, MIN_RECEIVE_BUFFER_BYTES);
-  return size;
+/** What was thrown, as an Error. */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
