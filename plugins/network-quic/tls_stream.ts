@@ -16,7 +16,7 @@
 import type { DuplexStream } from "../../core/ports/stream_opener.ts";
 import { relayReadCap } from "../../wire/relay.ts";
 import { MAX_DATA_FRAME_BYTES, MAX_RECEIVE_BUFFER_BYTES } from "./constants.ts";
-import { END, END_FRAME, framed, frameHeader, NUDGE_FRAME } from "./data_frames.ts";
+import { END, END_FRAME, framed, frameHeader, HEADER_BYTES, NUDGE_FRAME } from "./data_frames.ts";
 import { FrameReader } from "./frame_reader.ts";
 import { closeQuietly } from "../../wire/tcp_conn.ts";
 
@@ -183,9 +183,10 @@ export class TlsDuplexStream implements DuplexStream {
     if (this.#error) throw this.#error;
     if (this.#sentEnd) throw new Error("The stream's write side is closed.");
     this.#sentEnd = true;
-    const out = new Uint8Array(chunk.byteLength + 2 * END_FRAME.byteLength);
-    out.set(framed(chunk));
-    out.set(END_FRAME, chunk.byteLength + END_FRAME.byteLength);
+    const out = new Uint8Array(HEADER_BYTES + chunk.byteLength + END_FRAME.byteLength);
+    out.set(frameHeader(chunk.byteLength));
+    out.set(chunk, HEADER_BYTES);
+    out.set(END_FRAME, HEADER_BYTES + chunk.byteLength);
     try {
       await this.#serialized(() => this.#writeAll(out));
     } catch (error) {
